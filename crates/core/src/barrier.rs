@@ -1,0 +1,278 @@
+//! The barrier: AES-256-GCM over every value and every path segment that
+//! passes to storage, keyed by the keyring.
+//!
+//! Physical layout: the few bootstrap records the seal needs before the
+//! barrier can open live in the clear-text `core/` namespace (their values are
+//! encrypted by the seal or the root key, see `crate::seal`); everything else
+//! lives under `barrier/` with each path segment encrypted by the path cipher
+//! and each value by the active key term, with the logical path as associated
+//! data. A storage dump therefore shows neither secret values nor key names.
+
+use crate::error::{CoreError, CoreResult};
+use crate::keyring::Keyring;
+use crate::storage::{SharedBackend, validate_key, validate_prefix};
+use coffer_crypto::envelope;
+use coffer_crypto::path_cipher::PathCipher;
+use coffer_crypto::{Entropy, Key256};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
+use zeroize::Zeroizing;
+
+/// Physical key of the keyring (encrypted with the root key).
+pub const KEYRING_PATH: &str = "core/keyring";
+const BARRIER_PREFIX: &str = "barrier/";
+
+struct Open {
+    keyring: Keyring,
+    paths: PathCipher,
+}
+
+/// `sys/key-status` figures.
+#[derive(Debug, Clone)]
+pub struct KeyStatus {
+    /// Active term.
+    pub term: u32,
+    /// When it was installed.
+    pub install_time: SystemTime,
+    /// Encryptions with it since this process unsealed or rotated.
+    pub encryptions: u64,
+}
+
+/// The encrypting layer between the core and the storage backend.
+pub struct Barrier {
+    backend: SharedBackend,
+    entropy: Arc<dyn Entropy>,
+    open: RwLock<Option<Arc<Open>>>,
+    rotation: tokio::sync::Mutex<()>,
+    encryptions: AtomicU64,
+}
+
+impl std::fmt::Debug for Barrier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Barrier")
+            .field("sealed", &self.is_sealed())
+            .finish()
+    }
+}
+
+impl Barrier {
+    /// A sealed barrier over `backend`.
+    pub fn new(backend: SharedBackend, entropy: Arc<dyn Entropy>) -> Self {
+        Self {
+            backend,
+            entropy,
+            open: RwLock::new(None),
+            rotation: tokio::sync::Mutex::new(()),
+            encryptions: AtomicU64::new(0),
+        }
+    }
+
+    /// The backend underneath (for the unencrypted `core/` bootstrap records).
+    pub fn backend(&self) -> &SharedBackend {
+        &self.backend
+    }
+
+    /// Whether the barrier has been set up (`core/keyring` exists).
+    pub async fn is_initialized(&self) -> CoreResult<bool> {
+        Ok(self.backend.get(KEYRING_PATH).await?.is_some())
+    }
+
+    /// Creates and stores a keyring protected by `root_key`, and opens the barrier.
+    pub async fn initialize(&self, root_key: Key256, now: SystemTime) -> CoreResult<()> {
+        let keyring = Keyring::generate(root_key, self.entropy.as_ref(), now)?;
+        self.persist(&keyring).await?;
+        self.install(keyring);
+        Ok(())
+    }
+
+    /// Decrypts the keyring with `root_key` and opens the barrier.
+    pub async fn unseal(&self, root_key: &Key256) -> CoreResult<()> {
+        let blob = self
+            .backend
+            .get(KEYRING_PATH)
+            .await?
+            .ok_or(CoreError::NotInitialized)?;
+        let plain = envelope::open(root_key, KEYRING_PATH.as_bytes(), &blob).map_err(|source| {
+            CoreError::Integrity {
+                path: KEYRING_PATH.to_owned(),
+                source,
+            }
+        })?;
+        self.install(Keyring::from_bytes(&plain)?);
+        Ok(())
+    }
+
+    /// Forgets every key; the barrier is sealed afterwards.
+    pub fn seal(&self) {
+        let mut guard = self
+            .open
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *guard = None;
+    }
+
+    /// Whether the barrier is sealed.
+    pub fn is_sealed(&self) -> bool {
+        self.open
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_none()
+    }
+
+    /// Reads and decrypts one value.
+    pub async fn get(&self, path: &str) -> CoreResult<Option<Zeroizing<Vec<u8>>>> {
+        let open = self.opened()?;
+        let physical = physical_key(&open, path)?;
+        let Some(blob) = self.backend.get(&physical).await? else {
+            return Ok(None);
+        };
+        let integrity = |source| CoreError::Integrity {
+            path: path.to_owned(),
+            source,
+        };
+        let term = envelope::term_of(&blob).map_err(integrity)?;
+        let key = open
+            .keyring
+            .term(term)
+            .ok_or_else(|| integrity(coffer_crypto::CryptoError::UnknownTerm(term)))?;
+        envelope::open(&key.key, path.as_bytes(), &blob)
+            .map(Some)
+            .map_err(integrity)
+    }
+
+    /// Encrypts and writes one value.
+    pub async fn put(&self, path: &str, value: &[u8]) -> CoreResult<()> {
+        let open = self.opened()?;
+        let physical = physical_key(&open, path)?;
+        let active = open.keyring.active_key();
+        let blob = envelope::seal(
+            &active.key,
+            open.keyring.active_term(),
+            self.entropy.as_ref(),
+            path.as_bytes(),
+            value,
+        )?;
+        self.encryptions.fetch_add(1, Ordering::Relaxed);
+        self.backend.put(&physical, &blob).await?;
+        Ok(())
+    }
+
+    /// Deletes one value.
+    pub async fn delete(&self, path: &str) -> CoreResult<()> {
+        let open = self.opened()?;
+        let physical = physical_key(&open, path)?;
+        self.backend.delete(&physical).await?;
+        Ok(())
+    }
+
+    /// Lists the direct children of a logical prefix (empty or ending in `/`).
+    pub async fn list(&self, prefix: &str) -> CoreResult<Vec<String>> {
+        let open = self.opened()?;
+        validate_prefix(prefix)?;
+        let parent = prefix.trim_end_matches('/');
+        let physical_prefix = if parent.is_empty() {
+            BARRIER_PREFIX.to_owned()
+        } else {
+            format!("{}/", physical_key(&open, parent)?)
+        };
+        let mut names = Vec::new();
+        for child in self.backend.list(&physical_prefix).await? {
+            let (stored, folder) = match child.strip_suffix('/') {
+                Some(s) => (s, true),
+                None => (child.as_str(), false),
+            };
+            let name = open
+                .paths
+                .decrypt_segment(parent, stored)
+                .map_err(|source| CoreError::Integrity {
+                    path: format!("{prefix}<{stored}>"),
+                    source,
+                })?;
+            names.push(if folder { format!("{name}/") } else { name });
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// Adds a key term and makes it active (`sys/rotate`).
+    pub async fn rotate(&self, now: SystemTime) -> CoreResult<u32> {
+        let _serialised = self.rotation.lock().await;
+        let open = self.opened()?;
+        let next = open.keyring.rotated(self.entropy.as_ref(), now)?;
+        let term = next.active_term();
+        self.persist(&next).await?;
+        self.install(next);
+        Ok(term)
+    }
+
+    /// `sys/key-status`.
+    pub fn key_status(&self) -> CoreResult<KeyStatus> {
+        let open = self.opened()?;
+        Ok(KeyStatus {
+            term: open.keyring.active_term(),
+            install_time: open.keyring.active_key().install_time,
+            encryptions: self.encryptions.load(Ordering::Relaxed),
+        })
+    }
+
+    /// The root key, for re-wrapping by the seal (`sys/rotate` of the root key,
+    /// seal migration). Fails when sealed.
+    pub fn root_key(&self) -> CoreResult<Key256> {
+        Ok(self.opened()?.keyring.root_key().duplicate())
+    }
+
+    async fn persist(&self, keyring: &Keyring) -> CoreResult<()> {
+        let plain = keyring.to_bytes()?;
+        let blob = envelope::seal(
+            keyring.root_key(),
+            0,
+            self.entropy.as_ref(),
+            KEYRING_PATH.as_bytes(),
+            &plain,
+        )?;
+        self.backend.put(KEYRING_PATH, &blob).await?;
+        Ok(())
+    }
+
+    fn install(&self, keyring: Keyring) {
+        let paths = PathCipher::new(keyring.path_key());
+        let mut guard = self
+            .open
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *guard = Some(Arc::new(Open { keyring, paths }));
+        self.encryptions.store(0, Ordering::Relaxed);
+    }
+
+    fn opened(&self) -> CoreResult<Arc<Open>> {
+        self.open
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .ok_or(CoreError::Sealed)
+    }
+}
+
+fn physical_key(open: &Open, path: &str) -> CoreResult<String> {
+    validate_key(path)?;
+    let mut out = String::from(BARRIER_PREFIX);
+    let mut parent_len = 0;
+    for (i, seg) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        let parent = &path[..parent_len];
+        let enc = open
+            .paths
+            .encrypt_segment(parent, seg)
+            .map_err(|e| CoreError::invalid(format!("path {path:?}: {e}")))?;
+        out.push_str(&enc);
+        parent_len = if i == 0 {
+            seg.len()
+        } else {
+            parent_len + 1 + seg.len()
+        };
+    }
+    Ok(out)
+}

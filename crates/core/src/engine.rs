@@ -1,0 +1,324 @@
+//! The interface between the router and secrets engines.
+//!
+//! An engine sees only its mount's [`View`], a [`Clock`] and an [`Entropy`]
+//! handle (in [`EngineContext`]); never the backend, the barrier or the core.
+//! Authentication and authorisation happen before an engine is called.
+
+use crate::clock::Clock;
+use crate::error::{CoreError, CoreResult};
+use crate::mount::MountEntry;
+use crate::view::View;
+use async_trait::async_trait;
+use coffer_crypto::Entropy;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The logical operation of a request (HTTP verbs map onto these).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    /// GET.
+    Read,
+    /// POST/PUT. Vault distinguishes create from update only for ACLs.
+    Update,
+    /// PATCH (JSON merge patch).
+    Patch,
+    /// DELETE.
+    Delete,
+    /// LIST, or GET with `?list=true`.
+    List,
+}
+
+impl Operation {
+    /// Vault's lowercase name of the operation.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Update => "update",
+            Self::Patch => "patch",
+            Self::Delete => "delete",
+            Self::List => "list",
+        }
+    }
+}
+
+/// A request as an engine sees it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// What to do.
+    pub operation: Operation,
+    /// The path relative to the mount point (no leading `/`).
+    pub path: String,
+    /// The JSON body (for reads: the query parameters, as strings). Always an
+    /// object or `Null`.
+    pub data: Value,
+    /// A stable, non-secret identifier of the calling token (its salted hash),
+    /// used by per-token storage such as cubbyhole.
+    pub token_id: String,
+}
+
+impl Request {
+    /// Builds a request with an empty body.
+    pub fn new(operation: Operation, path: impl Into<String>) -> Self {
+        Self {
+            operation,
+            path: path.into(),
+            data: Value::Null,
+            token_id: String::new(),
+        }
+    }
+
+    /// Sets the body.
+    #[must_use]
+    pub fn with_data(mut self, data: Value) -> Self {
+        self.data = data;
+        self
+    }
+
+    /// Parses the body into a typed struct; `Null` is treated as `{}`.
+    pub fn parse<T: DeserializeOwned>(&self) -> CoreResult<T> {
+        let body = if self.data.is_null() {
+            Value::Object(Default::default())
+        } else {
+            self.data.clone()
+        };
+        serde_json::from_value(body)
+            .map_err(|e| CoreError::invalid(format!("invalid request body: {e}")))
+    }
+}
+
+/// Whether an engine's answer means "found" or "not found with a body"
+/// (KV v2 answers a deleted version with 404 and its metadata).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResponseStatus {
+    /// 200 (or 204 without data).
+    #[default]
+    Ok,
+    /// 404 that still carries `data`.
+    NotFound,
+}
+
+/// An engine's answer. `None` from a handler means "no content" for writes
+/// and "not found" for reads.
+#[derive(Debug, Clone, Default)]
+pub struct Response {
+    /// The `data` field of Vault's envelope.
+    pub data: Option<Value>,
+    /// The `warnings` field.
+    pub warnings: Vec<String>,
+    /// Advisory lease duration in seconds (KV v1 `ttl`).
+    pub lease_duration: u64,
+    /// Found or not-found-with-body.
+    pub status: ResponseStatus,
+}
+
+impl Response {
+    /// A 200 response carrying `data`.
+    pub fn data(data: Value) -> Self {
+        Self {
+            data: Some(data),
+            ..Self::default()
+        }
+    }
+
+    /// A list response `{"keys": [...]}`; an empty list is "not found", as in Vault.
+    pub fn list(keys: Vec<String>) -> Option<Self> {
+        if keys.is_empty() {
+            None
+        } else {
+            Some(Self::data(serde_json::json!({ "keys": keys })))
+        }
+    }
+
+    /// Adds a warning.
+    #[must_use]
+    pub fn warn(mut self, w: impl Into<String>) -> Self {
+        self.warnings.push(w.into());
+        self
+    }
+}
+
+/// Everything an engine may touch.
+#[derive(Clone)]
+pub struct EngineContext {
+    /// The mount's storage, already scoped and encrypted.
+    pub view: View,
+    /// Wall-clock time.
+    pub clock: Arc<dyn Clock>,
+    /// Randomness for keys the engine generates (external entropy when the
+    /// mount has `external_entropy_access`).
+    pub entropy: Arc<dyn Entropy>,
+}
+
+/// A mounted secrets engine instance.
+#[async_trait]
+pub trait Engine: Send + Sync {
+    /// Serves one request. `Ok(None)`: 204 for writes, 404 for reads/lists.
+    async fn handle(&self, ctx: &EngineContext, req: Request) -> CoreResult<Option<Response>>;
+}
+
+/// Makes engine instances of one type (`kv`, `cubbyhole`, ...).
+pub trait EngineFactory: Send + Sync {
+    /// The `type` this factory serves in `sys/mounts`.
+    fn engine_type(&self) -> &'static str;
+    /// Checks mount options (e.g. `version`) and creates the instance.
+    fn create(&self, mount: &MountEntry) -> CoreResult<Arc<dyn Engine>>;
+    /// Normalises options at mount time (e.g. fills in `version`); the result is stored.
+    fn normalize_options(
+        &self,
+        options: BTreeMap<String, String>,
+    ) -> CoreResult<BTreeMap<String, String>> {
+        Ok(options)
+    }
+}
+
+/// One segment of a route pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Literal(&'static str),
+    Param(&'static str),
+    Rest(&'static str),
+}
+
+/// A route pattern: `/`-separated literals, `:name` for one segment and a
+/// trailing `*name` for the rest of the path (which may be empty).
+#[derive(Debug, Clone)]
+pub struct Pattern(Vec<Segment>);
+
+impl Pattern {
+    /// Parses a pattern like `data/*path` or `keys/:name/rotate`.
+    pub fn new(pattern: &'static str) -> Self {
+        let segs = if pattern.is_empty() {
+            Vec::new()
+        } else {
+            pattern
+                .split('/')
+                .map(|s| {
+                    if let Some(n) = s.strip_prefix(':') {
+                        Segment::Param(n)
+                    } else if let Some(n) = s.strip_prefix('*') {
+                        Segment::Rest(n)
+                    } else {
+                        Segment::Literal(s)
+                    }
+                })
+                .collect()
+        };
+        Self(segs)
+    }
+
+    /// Matches `path`, returning the captured parameters. A trailing `/` on
+    /// the path is tolerated (`config/` matches `config`).
+    pub fn matches(&self, path: &str) -> Option<BTreeMap<&'static str, String>> {
+        let mut params = BTreeMap::new();
+        let mut rest = path;
+        for seg in &self.0 {
+            let name = match seg {
+                Segment::Rest(name) => {
+                    params.insert(*name, rest.to_owned());
+                    return Some(params);
+                }
+                Segment::Literal(_) | Segment::Param(_) if rest.is_empty() => return None,
+                Segment::Literal(_) => None,
+                Segment::Param(name) => Some(*name),
+            };
+            let (head, tail) = rest.split_once('/').unwrap_or((rest, ""));
+            match (seg, name) {
+                (Segment::Literal(l), _) if *l != head => return None,
+                (_, Some(_)) if head.is_empty() => return None,
+                (_, Some(n)) => {
+                    params.insert(n, head.to_owned());
+                }
+                _ => {}
+            }
+            rest = tail;
+        }
+        rest.is_empty().then_some(params)
+    }
+}
+
+/// A route: a pattern, the operations it serves, and a handler tag the
+/// engine dispatches on.
+#[derive(Debug, Clone)]
+pub struct Route<H> {
+    /// Path pattern relative to the mount.
+    pub pattern: Pattern,
+    /// Operations served; others get "unsupported operation".
+    pub operations: &'static [Operation],
+    /// The engine's handler tag.
+    pub handler: H,
+}
+
+impl<H: Copy> Route<H> {
+    /// Builds a route.
+    pub fn new(pattern: &'static str, operations: &'static [Operation], handler: H) -> Self {
+        Self {
+            pattern: Pattern::new(pattern),
+            operations,
+            handler,
+        }
+    }
+}
+
+/// Finds the first route matching `req`'s path; errors for a matching path
+/// with a wrong operation, or for no match.
+pub fn dispatch<'r, H: Copy>(
+    routes: &'r [Route<H>],
+    req: &Request,
+) -> CoreResult<(H, BTreeMap<&'static str, String>)> {
+    let mut path_matched = false;
+    for r in routes {
+        if let Some(params) = r.pattern.matches(&req.path) {
+            if r.operations.contains(&req.operation) {
+                return Ok((r.handler, params));
+            }
+            path_matched = true;
+        }
+    }
+    if path_matched {
+        Err(CoreError::UnsupportedOperation)
+    } else {
+        Err(CoreError::UnsupportedPath(req.path.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_param_and_rest_segments_capture_as_expected() {
+        let p = Pattern::new("keys/:name/rotate");
+        assert_eq!(p.matches("keys/k1/rotate").expect("match")["name"], "k1");
+        assert!(p.matches("keys//rotate").is_none());
+        assert!(p.matches("keys/k1").is_none());
+        assert!(p.matches("keys/k1/rotate/x").is_none());
+        let r = Pattern::new("data/*path");
+        assert_eq!(r.matches("data/a/b").expect("match")["path"], "a/b");
+        assert_eq!(r.matches("data").expect("match")["path"], "");
+        assert!(r.matches("metadata/a").is_none());
+        assert!(Pattern::new("config").matches("config/").is_some());
+        assert_eq!(
+            Pattern::new("*path").matches("").expect("match")["path"],
+            ""
+        );
+    }
+
+    #[test]
+    fn dispatch_tells_wrong_operation_from_unknown_path() {
+        let routes = [Route::new("config", &[Operation::Read], 1u8)];
+        let read = Request::new(Operation::Read, "config");
+        assert_eq!(dispatch(&routes, &read).expect("route").0, 1);
+        let del = Request::new(Operation::Delete, "config");
+        assert!(matches!(
+            dispatch(&routes, &del),
+            Err(CoreError::UnsupportedOperation)
+        ));
+        let other = Request::new(Operation::Read, "nope");
+        assert!(matches!(
+            dispatch(&routes, &other),
+            Err(CoreError::UnsupportedPath(_))
+        ));
+    }
+}

@@ -1,0 +1,67 @@
+//! The one error type of the core. Server maps it to HTTP in one function.
+
+use crate::storage::StorageError;
+use coffer_crypto::CryptoError;
+
+/// What went wrong while serving a request or changing core state.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CoreError {
+    /// The barrier is sealed; Vault's clients look for this exact text.
+    #[error("Vault is sealed")]
+    Sealed,
+    /// `sys/init` has not been run.
+    #[error("Vault is not initialized")]
+    NotInitialized,
+    /// `sys/init` was already run.
+    #[error("Vault is already initialized")]
+    AlreadyInitialized,
+    /// Missing, unknown or insufficient token.
+    #[error("permission denied")]
+    PermissionDenied,
+    /// No mount or route serves this path.
+    #[error("no handler for route {0:?}. route entry not found.")]
+    UnsupportedPath(String),
+    /// The route exists but not for this operation.
+    #[error("unsupported operation")]
+    UnsupportedOperation,
+    /// The request is malformed or not allowed in this state.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// A check-and-set or version precondition failed.
+    #[error("{0}")]
+    PreconditionFailed(String),
+    /// The feature exists in Vault but not (yet) in Coffer.
+    #[error("{0} is not supported yet")]
+    NotSupported(String),
+    /// A seal operation failed (HSM errors keep their PKCS#11 code name).
+    #[error("seal: {0}")]
+    Seal(String),
+    /// Storage failed underneath.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// Stored ciphertext did not decrypt: tampering or a wrong key.
+    #[error("stored data at {path:?} failed integrity check: {source}")]
+    Integrity {
+        /// The storage path of the bad value.
+        path: String,
+        /// The crypto failure.
+        source: CryptoError,
+    },
+    /// Randomness or another primitive failed.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    /// A bug or an impossible state; the message says which.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl CoreError {
+    /// Shorthand for [`CoreError::InvalidRequest`].
+    pub fn invalid(msg: impl Into<String>) -> Self {
+        Self::InvalidRequest(msg.into())
+    }
+}
+
+/// Result alias for the core.
+pub type CoreResult<T> = Result<T, CoreError>;

@@ -1,0 +1,126 @@
+//! `sys/init`: create the root key, split the key that wraps it into unseal
+//! shares, set up the keyring, default mounts and the first root token.
+//!
+//! Crash safety: the seal records are written first and the keyring last
+//! (`is_initialized` looks at the keyring), so a crash before the keyring is
+//! written leaves an uninitialised node that can simply be initialised again.
+//! Setup done after the keyring (default mounts, cluster identity, token
+//! salt) is idempotent and repeated on every unseal if missing; a root token
+//! lost to a crash there can be replaced with `sys/generate-root`.
+
+use crate::error::{CoreError, CoreResult};
+use crate::node::Core;
+use crate::seal::{ROOT_KEY_PATH, SEAL_CONFIG_PATH, SealConfig};
+use coffer_crypto::{Key256, SecretBytes, shamir};
+use zeroize::Zeroizing;
+
+/// Parameters of `sys/init` (already parsed at the HTTP edge).
+#[derive(Debug, Clone, Default)]
+pub struct InitParams {
+    /// Number of unseal key shares.
+    pub secret_shares: u32,
+    /// Shares needed to unseal.
+    pub secret_threshold: u32,
+    /// Recovery shares (auto-unseal seals only).
+    pub recovery_shares: u32,
+    /// Recovery threshold (auto-unseal seals only).
+    pub recovery_threshold: u32,
+    /// PGP keys to encrypt unseal shares with (not supported yet).
+    pub pgp_keys: Vec<String>,
+    /// PGP key to encrypt the root token with (not supported yet).
+    pub root_token_pgp_key: Option<String>,
+    /// Root token id to use instead of a random one (`-dev-root-token-id`).
+    pub root_token_id: Option<String>,
+}
+
+/// What `sys/init` hands back, exactly once.
+#[derive(Debug)]
+pub struct InitResult {
+    /// Unseal key shares.
+    pub keys: Vec<SecretBytes>,
+    /// Recovery key shares (auto-unseal seals).
+    pub recovery_keys: Vec<SecretBytes>,
+    /// The first root token.
+    pub root_token: Zeroizing<String>,
+}
+
+impl Core {
+    /// Initialises storage. The node is sealed afterwards (Shamir seal).
+    pub async fn initialize(&self, params: InitParams) -> CoreResult<InitResult> {
+        let _one_at_a_time = self.state_changes.lock().await;
+        if self.barrier.is_initialized().await? {
+            return Err(CoreError::AlreadyInitialized);
+        }
+        if !params.pgp_keys.is_empty() || params.root_token_pgp_key.is_some() {
+            return Err(CoreError::NotSupported(
+                "PGP encryption of unseal keys and root tokens (pgp_keys, root_token_pgp_key)"
+                    .to_owned(),
+            ));
+        }
+        let Some(shamir_seal) = self.shamir.clone() else {
+            return Err(CoreError::NotSupported(format!(
+                "initialising with the {} seal",
+                self.seal.kind()
+            )));
+        };
+        if params.recovery_shares != 0 || params.recovery_threshold != 0 {
+            return Err(CoreError::invalid(
+                "parameters recovery_shares,recovery_threshold not applicable to seal type shamir",
+            ));
+        }
+        shamir::validate(params.secret_shares, params.secret_threshold)
+            .map_err(|e| CoreError::invalid(e.to_string()))?;
+        let shares = u8::try_from(params.secret_shares)
+            .map_err(|_| CoreError::invalid("number of shares cannot exceed 255"))?;
+        let threshold = u8::try_from(params.secret_threshold)
+            .map_err(|_| CoreError::invalid("threshold cannot exceed 255"))?;
+
+        let entropy = self.entropy.as_ref();
+        let root_key = Key256::generate(entropy)?;
+        let kek = Key256::generate(entropy)?;
+        let keys = shamir::split(kek.expose(), shares, threshold, entropy)?;
+        shamir_seal.install(kek);
+        let wrapped = self.seal.wrap(root_key.expose()).await;
+        shamir_seal.clear();
+        let wrapped = wrapped.map_err(|e| CoreError::Seal(e.to_string()))?;
+
+        let config = SealConfig {
+            seal_type: self.seal.kind().to_owned(),
+            secret_shares: params.secret_shares,
+            secret_threshold: params.secret_threshold,
+        };
+        let config_json = serde_json::to_vec(&config)
+            .map_err(|e| CoreError::Internal(format!("encode seal config: {e}")))?;
+        let backend = self.barrier.backend();
+        backend.put(SEAL_CONFIG_PATH, &config_json).await?;
+        backend.put(ROOT_KEY_PATH, &wrapped).await?;
+        self.barrier.initialize(root_key, self.clock.now()).await?;
+
+        let setup = async {
+            self.post_unseal().await?;
+            self.tokens
+                .create_root(
+                    entropy,
+                    self.clock.as_ref(),
+                    params.root_token_id.as_deref(),
+                )
+                .await
+        };
+        let root_token = setup.await;
+        self.pre_seal();
+        Ok(InitResult {
+            keys,
+            recovery_keys: Vec::new(),
+            root_token: root_token?,
+        })
+    }
+
+    pub(crate) async fn seal_config(&self) -> CoreResult<Option<SealConfig>> {
+        match self.barrier.backend().get(SEAL_CONFIG_PATH).await? {
+            None => Ok(None),
+            Some(raw) => serde_json::from_slice(&raw)
+                .map(Some)
+                .map_err(|e| CoreError::Internal(format!("{SEAL_CONFIG_PATH} is unreadable: {e}"))),
+        }
+    }
+}

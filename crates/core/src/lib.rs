@@ -1,0 +1,27 @@
+//! The Coffer domain: storage contract, barrier and keyring, seals, mounts,
+//! router, tokens and the engine interface.
+//!
+//! It must never depend on HTTP, FFI (PKCS#11) or SQL: those live in the
+//! `server`, `seal-pkcs11` and `storage-*` crates, which depend on this one.
+
+pub mod barrier;
+pub mod clock;
+pub mod engine;
+pub mod error;
+pub mod field;
+pub mod generate_root;
+pub mod init;
+pub mod keyring;
+pub mod mount;
+pub mod node;
+pub mod router;
+pub mod seal;
+mod setup;
+pub mod storage;
+pub mod system;
+pub mod token;
+pub mod unseal;
+pub mod view;
+
+pub use error::{CoreError, CoreResult};
+pub use node::{Core, CoreOptions};

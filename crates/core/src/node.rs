@@ -1,0 +1,208 @@
+//! `Core`: one Coffer node's state machine (uninitialised → sealed →
+//! unsealed) and the entry point for logical requests: token check, then
+//! routing to `sys/` or a mounted engine.
+
+use crate::barrier::Barrier;
+use crate::clock::Clock;
+use crate::engine::{EngineContext, EngineFactory, Request, Response};
+use crate::error::{CoreError, CoreResult};
+use crate::generate_root::GenerateRootAttempt;
+use crate::router::RouterTable;
+use crate::seal::{Seal, ShamirSeal};
+use crate::storage::SharedBackend;
+use crate::token::{ResolvedToken, TokenStore};
+use crate::unseal::UnsealProgress;
+use crate::view::View;
+use coffer_crypto::Entropy;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+/// Cluster identity, created at init and stored in the barrier.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClusterInfo {
+    /// `cluster_name` (config, or `vault-cluster-<hex>`).
+    pub name: String,
+    /// `cluster_id` (a UUID).
+    pub id: String,
+}
+
+pub(crate) const CLUSTER_INFO_PATH: &str = "core/cluster/local/info";
+
+/// How the node is built.
+pub struct CoreOptions {
+    /// Physical storage.
+    pub backend: SharedBackend,
+    /// The seal that protects the root key.
+    pub seal: Arc<dyn Seal>,
+    /// Set when `seal` is the Shamir seal (the same object), so the core can
+    /// install the key rebuilt from unseal shares.
+    pub shamir: Option<Arc<ShamirSeal>>,
+    /// Randomness for keys and tokens.
+    pub entropy: Arc<dyn Entropy>,
+    /// Wall-clock time.
+    pub clock: Arc<dyn Clock>,
+    /// Engine types that can be mounted.
+    pub factories: Vec<Arc<dyn EngineFactory>>,
+    /// `cluster_name` from the config, if any.
+    pub cluster_name: Option<String>,
+}
+
+/// One Coffer node.
+pub struct Core {
+    pub(crate) barrier: Arc<Barrier>,
+    pub(crate) seal: Arc<dyn Seal>,
+    pub(crate) shamir: Option<Arc<ShamirSeal>>,
+    pub(crate) entropy: Arc<dyn Entropy>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) factories: BTreeMap<&'static str, Arc<dyn EngineFactory>>,
+    pub(crate) router: RwLock<Arc<RouterTable>>,
+    pub(crate) mount_changes: tokio::sync::Mutex<()>,
+    pub(crate) state_changes: tokio::sync::Mutex<()>,
+    pub(crate) tokens: TokenStore,
+    pub(crate) unseal_progress: Mutex<UnsealProgress>,
+    pub(crate) generate_root: Mutex<Option<GenerateRootAttempt>>,
+    pub(crate) cluster: RwLock<Option<ClusterInfo>>,
+    pub(crate) cluster_name: Option<String>,
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("seal", &self.seal.kind())
+            .field("sealed", &self.barrier.is_sealed())
+            .finish()
+    }
+}
+
+impl Core {
+    /// A sealed node over the given storage and seal.
+    pub fn new(opts: CoreOptions) -> Arc<Self> {
+        let barrier = Arc::new(Barrier::new(opts.backend, opts.entropy.clone()));
+        let tokens = TokenStore::new(View::new(barrier.clone(), "sys/token/"));
+        Arc::new(Self {
+            barrier,
+            seal: opts.seal,
+            shamir: opts.shamir,
+            entropy: opts.entropy,
+            clock: opts.clock,
+            factories: opts
+                .factories
+                .into_iter()
+                .map(|f| (f.engine_type(), f))
+                .collect(),
+            router: RwLock::new(Arc::new(RouterTable::default())),
+            mount_changes: tokio::sync::Mutex::new(()),
+            state_changes: tokio::sync::Mutex::new(()),
+            tokens,
+            unseal_progress: Mutex::new(UnsealProgress::default()),
+            generate_root: Mutex::new(None),
+            cluster: RwLock::new(None),
+            cluster_name: opts.cluster_name,
+        })
+    }
+
+    /// The storage type (`sys/seal-status` `storage_type`).
+    pub fn storage_kind(&self) -> &'static str {
+        self.barrier.backend().kind()
+    }
+
+    /// The seal in use.
+    pub fn seal(&self) -> &Arc<dyn Seal> {
+        &self.seal
+    }
+
+    /// Whether the barrier is sealed.
+    pub fn is_sealed(&self) -> bool {
+        self.barrier.is_sealed()
+    }
+
+    /// Whether `sys/init` has completed.
+    pub async fn is_initialized(&self) -> CoreResult<bool> {
+        self.barrier.is_initialized().await
+    }
+
+    /// Cluster name and id, known only while unsealed.
+    pub fn cluster(&self) -> Option<ClusterInfo> {
+        self.cluster
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Resolves a token; errors with `PermissionDenied` when missing or unknown.
+    pub async fn authenticate(&self, token: Option<&str>) -> CoreResult<ResolvedToken> {
+        if self.barrier.is_sealed() {
+            return Err(CoreError::Sealed);
+        }
+        let token = token
+            .filter(|t| !t.is_empty())
+            .ok_or(CoreError::PermissionDenied)?;
+        self.tokens
+            .lookup(token)
+            .await?
+            .ok_or(CoreError::PermissionDenied)
+    }
+
+    /// Whether a token may use root-protected (`sudo`) endpoints. Until ACL
+    /// policies exist only root tokens are issued, so this checks for `root`.
+    pub fn is_root(token: &ResolvedToken) -> bool {
+        token.entry.policies.iter().any(|p| p == "root")
+    }
+
+    /// Serves a logical request for `path` (no `/v1/` prefix) with `token`.
+    pub async fn handle(
+        &self,
+        mut req: Request,
+        token: Option<&str>,
+    ) -> CoreResult<Option<Response>> {
+        let resolved = self.authenticate(token).await?;
+        req.token_id = resolved.id.clone();
+        if req.path == "sys" || req.path.starts_with("sys/") {
+            let rest = req
+                .path
+                .trim_start_matches("sys")
+                .trim_start_matches('/')
+                .to_owned();
+            req.path = rest;
+            return self.handle_sys(req, &resolved).await;
+        }
+        let table = self.router_table();
+        let routed = table
+            .route(&req.path)
+            .ok_or_else(|| CoreError::UnsupportedPath(req.path.clone()))?;
+        let engine = routed.engine.clone().ok_or_else(|| {
+            CoreError::Internal(format!("mount {} has no engine", routed.mount.path))
+        })?;
+        let ctx = EngineContext {
+            view: View::new(self.barrier.clone(), routed.mount.storage_prefix()),
+            clock: self.clock.clone(),
+            entropy: self.entropy.clone(),
+        };
+        req.path = routed.rest;
+        engine.handle(&ctx, req).await
+    }
+
+    pub(crate) fn router_table(&self) -> Arc<RouterTable> {
+        self.router
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn set_router_table(&self, table: RouterTable) {
+        *self
+            .router
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(table);
+    }
+}
+
+impl Core {
+    /// A random UUID (request ids, nonces).
+    pub fn new_uuid(&self) -> CoreResult<String> {
+        Ok(uuid::Builder::from_random_bytes(self.random_16()?)
+            .into_uuid()
+            .to_string())
+    }
+}

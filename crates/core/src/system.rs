@@ -1,0 +1,422 @@
+//! The built-in `sys/` backend for logical requests: mounts and tuning,
+//! keyring rotation and status, and the UI mount lookup the `vault kv`
+//! command uses. The unauthenticated endpoints (init, unseal, seal-status,
+//! health, leader, generate-root) are raw handlers in the server.
+
+use crate::engine::{Operation, Request, Response, Route, dispatch};
+use crate::error::{CoreError, CoreResult};
+use crate::field::{opt_bool, opt_duration_secs};
+use crate::mount::{MOUNT_TABLE_PATH, MountEntry, MountTable};
+use crate::node::Core;
+use crate::token::ResolvedToken;
+use crate::view::View;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// Vault's system-wide default and maximum lease TTL (32 days).
+pub const SYSTEM_MAX_LEASE_TTL: u64 = 32 * 24 * 3600;
+const RESERVED_PREFIXES: [&str; 3] = ["auth/", "identity/", "sys/"];
+
+#[derive(Debug, Clone, Copy)]
+enum Sys {
+    Mounts,
+    Mount,
+    Rotate,
+    KeyStatus,
+    UiMounts,
+    UiMount,
+}
+
+const READ: &[Operation] = &[Operation::Read];
+const WRITE: &[Operation] = &[Operation::Update];
+
+fn routes() -> Vec<Route<Sys>> {
+    vec![
+        Route::new("mounts", READ, Sys::Mounts),
+        Route::new(
+            "mounts/*path",
+            &[Operation::Read, Operation::Update, Operation::Delete],
+            Sys::Mount,
+        ),
+        Route::new("rotate", WRITE, Sys::Rotate),
+        Route::new("key-status", READ, Sys::KeyStatus),
+        Route::new("internal/ui/mounts", READ, Sys::UiMounts),
+        Route::new("internal/ui/mounts/*path", READ, Sys::UiMount),
+    ]
+}
+
+#[derive(Debug, Deserialize, Default)]
+struct MountConfigInput {
+    #[serde(default, deserialize_with = "opt_duration_secs")]
+    default_lease_ttl: Option<u64>,
+    #[serde(default, deserialize_with = "opt_duration_secs")]
+    max_lease_ttl: Option<u64>,
+    #[serde(default, deserialize_with = "opt_bool")]
+    force_no_cache: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+struct EnableInput {
+    #[serde(rename = "type")]
+    engine_type: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    config: Option<MountConfigInput>,
+    #[serde(default)]
+    options: Option<BTreeMap<String, Value>>,
+    #[serde(default, deserialize_with = "opt_bool")]
+    local: Option<bool>,
+    #[serde(default, deserialize_with = "opt_bool")]
+    seal_wrap: Option<bool>,
+    #[serde(default, deserialize_with = "opt_bool")]
+    external_entropy_access: Option<bool>,
+    #[serde(default)]
+    plugin_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct TuneInput {
+    #[serde(default, deserialize_with = "opt_duration_secs")]
+    default_lease_ttl: Option<u64>,
+    #[serde(default, deserialize_with = "opt_duration_secs")]
+    max_lease_ttl: Option<u64>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    options: Option<BTreeMap<String, Value>>,
+    #[serde(default, deserialize_with = "opt_bool")]
+    seal_wrap: Option<bool>,
+    #[serde(default, deserialize_with = "opt_bool")]
+    external_entropy_access: Option<bool>,
+}
+
+impl Core {
+    pub(crate) async fn handle_sys(
+        &self,
+        req: Request,
+        token: &ResolvedToken,
+    ) -> CoreResult<Option<Response>> {
+        let routes = routes();
+        let (handler, params) = dispatch(&routes, &req)?;
+        let path_param = params.get("path").cloned().unwrap_or_default();
+        match handler {
+            Sys::Mounts => Ok(Some(Response::data(self.mounts_json()))),
+            Sys::Mount => {
+                if let Some(mount) = path_param
+                    .strip_suffix("/tune")
+                    .or(path_param.strip_suffix("/tune/"))
+                {
+                    return self.tune(&req, mount).await;
+                }
+                match req.operation {
+                    Operation::Read => self.read_mount(&path_param),
+                    Operation::Update => self.enable_mount(&req, &path_param).await.map(|()| None),
+                    _ => self.disable_mount(&path_param).await.map(|()| None),
+                }
+            }
+            Sys::Rotate => {
+                require_root(token)?;
+                let term = self.barrier.rotate(self.clock.now()).await?;
+                tracing::info!(term, "barrier keyring rotated");
+                Ok(None)
+            }
+            Sys::KeyStatus => {
+                let s = self.barrier.key_status()?;
+                Ok(Some(Response::data(json!({
+                    "term": s.term,
+                    "install_time": crate::clock::rfc3339(s.install_time),
+                    "encryptions": s.encryptions,
+                }))))
+            }
+            Sys::UiMounts => {
+                let table = self.router_table();
+                let secret: serde_json::Map<String, Value> = table
+                    .mounts
+                    .entries
+                    .iter()
+                    .map(|m| (m.path.clone(), mount_json(m)))
+                    .collect();
+                Ok(Some(Response::data(
+                    json!({ "secret": secret, "auth": {} }),
+                )))
+            }
+            Sys::UiMount => {
+                let table = self.router_table();
+                let m = table.mounts.longest_match(&path_param).ok_or_else(|| {
+                    CoreError::UnsupportedPath(format!("sys/internal/ui/mounts/{path_param}"))
+                })?;
+                let mut body = mount_json(m);
+                body["path"] = json!(m.path);
+                Ok(Some(Response::data(body)))
+            }
+        }
+    }
+
+    fn mounts_json(&self) -> Value {
+        let table = self.router_table();
+        let map: serde_json::Map<String, Value> = table
+            .mounts
+            .entries
+            .iter()
+            .map(|m| (m.path.clone(), mount_json(m)))
+            .collect();
+        Value::Object(map)
+    }
+
+    fn read_mount(&self, path: &str) -> CoreResult<Option<Response>> {
+        let path = normalize_mount_path(path)?;
+        let table = self.router_table();
+        Ok(table
+            .mounts
+            .get(&path)
+            .map(|m| Response::data(mount_json(m))))
+    }
+
+    async fn enable_mount(&self, req: &Request, path: &str) -> CoreResult<()> {
+        let path = normalize_mount_path(path)?;
+        let input: EnableInput = req.parse()?;
+        let mut engine_type = input
+            .engine_type
+            .filter(|t| !t.is_empty())
+            .or(input.plugin_name.filter(|t| !t.is_empty()))
+            .ok_or_else(|| CoreError::invalid("missing required field \"type\""))?;
+        let mut options = string_options(input.options.unwrap_or_default())?;
+        if engine_type == "kv-v2" {
+            engine_type = "kv".to_owned();
+            options.insert("version".to_owned(), "2".to_owned());
+        }
+        if engine_type == "system" || engine_type == "cubbyhole" {
+            return Err(CoreError::invalid(format!(
+                "the {engine_type} engine is built in and cannot be mounted again"
+            )));
+        }
+        let factory = self
+            .factories
+            .get(engine_type.as_str())
+            .ok_or_else(|| {
+                CoreError::invalid(format!("plugin not found in the catalog: {engine_type}"))
+            })?
+            .clone();
+        if input.seal_wrap == Some(true) {
+            return Err(CoreError::NotSupported(
+                "seal_wrap (seal wrapping needs an HSM seal such as pkcs11)".to_owned(),
+            ));
+        }
+        if input.external_entropy_access == Some(true) {
+            return Err(CoreError::NotSupported(
+                "external_entropy_access (entropy augmentation needs an HSM seal such as pkcs11)"
+                    .to_owned(),
+            ));
+        }
+        if let Some(reserved) = RESERVED_PREFIXES.iter().find(|r| path.starts_with(**r)) {
+            return Err(CoreError::invalid(format!(
+                "cannot mount under the reserved path {reserved:?}"
+            )));
+        }
+        let options = factory.normalize_options(options)?;
+        let _one_at_a_time = self.mount_changes.lock().await;
+        let current = self.router_table();
+        if let Some(existing) = current.mounts.conflicts(&path) {
+            return Err(CoreError::invalid(format!(
+                "path is already in use at {}",
+                existing.path
+            )));
+        }
+        let description = input.description.unwrap_or_default();
+        let mut entry = self.new_mount_entry(&path, &engine_type, &description, options)?;
+        entry.local = input.local.unwrap_or(false);
+        if let Some(c) = input.config {
+            entry.config.default_lease_ttl = c.default_lease_ttl.unwrap_or(0);
+            entry.config.max_lease_ttl = c.max_lease_ttl.unwrap_or(0);
+            entry.config.force_no_cache = c.force_no_cache.unwrap_or(false);
+            check_ttls(entry.config.default_lease_ttl, entry.config.max_lease_ttl)?;
+        }
+        let mut mounts = current.mounts.clone();
+        mounts.entries.push(entry);
+        self.commit_mounts(mounts).await?;
+        tracing::info!(path = %path, engine_type = %engine_type, "secrets engine enabled");
+        Ok(())
+    }
+
+    async fn disable_mount(&self, path: &str) -> CoreResult<()> {
+        let path = normalize_mount_path(path)?;
+        if path == "sys/" || path == "cubbyhole/" {
+            return Err(CoreError::invalid(format!(
+                "cannot unmount {path:?}: it is built in"
+            )));
+        }
+        let _one_at_a_time = self.mount_changes.lock().await;
+        let current = self.router_table();
+        let Some(entry) = current.mounts.get(&path).cloned() else {
+            return Ok(());
+        };
+        let mut mounts = current.mounts.clone();
+        mounts.entries.retain(|m| m.path != path);
+        self.commit_mounts(mounts).await?;
+        View::new(self.barrier.clone(), entry.storage_prefix())
+            .clear()
+            .await?;
+        tracing::info!(path = %path, "secrets engine disabled");
+        Ok(())
+    }
+
+    async fn tune(&self, req: &Request, path: &str) -> CoreResult<Option<Response>> {
+        let path = normalize_mount_path(path)?;
+        if req.operation == Operation::Read {
+            let table = self.router_table();
+            let m = table
+                .mounts
+                .get(&path)
+                .ok_or_else(|| CoreError::invalid(format!("no mount at {path}")))?;
+            let effective = |v: u64| if v == 0 { SYSTEM_MAX_LEASE_TTL } else { v };
+            let mut body = json!({
+                "default_lease_ttl": effective(m.config.default_lease_ttl),
+                "max_lease_ttl": effective(m.config.max_lease_ttl),
+                "force_no_cache": m.config.force_no_cache,
+                "description": m.description,
+                "options": options_json(&m.options),
+            });
+            if m.external_entropy_access {
+                body["external_entropy_access"] = json!(true);
+            }
+            return Ok(Some(Response::data(body)));
+        }
+        if req.operation != Operation::Update {
+            return Err(CoreError::UnsupportedOperation);
+        }
+        let input: TuneInput = req.parse()?;
+        let _one_at_a_time = self.mount_changes.lock().await;
+        let current = self.router_table();
+        let mut mounts = current.mounts.clone();
+        let entry = mounts
+            .entries
+            .iter_mut()
+            .find(|m| m.path == path)
+            .ok_or_else(|| CoreError::invalid(format!("no mount at {path}")))?;
+        if input.seal_wrap.is_some_and(|v| v != entry.seal_wrap) {
+            return Err(CoreError::invalid(
+                "seal_wrap cannot be changed after the mount is created",
+            ));
+        }
+        if input
+            .external_entropy_access
+            .is_some_and(|v| v != entry.external_entropy_access)
+        {
+            return Err(CoreError::invalid(
+                "external_entropy_access cannot be changed after the mount is created",
+            ));
+        }
+        if let Some(opts) = input.options {
+            let opts = string_options(opts)?;
+            if let Some(v) = opts.get("version") {
+                let current_version = entry.options.get("version").map_or("1", String::as_str);
+                if v != current_version {
+                    return Err(CoreError::NotSupported(format!(
+                        "changing the kv version of {path} from {current_version} to {v}"
+                    )));
+                }
+            }
+        }
+        if let Some(d) = input.description {
+            entry.description = d;
+        }
+        if let Some(t) = input.default_lease_ttl {
+            entry.config.default_lease_ttl = t;
+        }
+        if let Some(t) = input.max_lease_ttl {
+            entry.config.max_lease_ttl = t;
+        }
+        check_ttls(entry.config.default_lease_ttl, entry.config.max_lease_ttl)?;
+        self.commit_mounts(mounts).await?;
+        Ok(None)
+    }
+
+    /// Persists the table, then swaps in a router built from it.
+    async fn commit_mounts(&self, mounts: MountTable) -> CoreResult<()> {
+        let table = self.build_router(mounts)?;
+        View::new(self.barrier.clone(), "")
+            .put_json(MOUNT_TABLE_PATH, &table.mounts)
+            .await?;
+        self.set_router_table(table);
+        Ok(())
+    }
+}
+
+fn require_root(token: &ResolvedToken) -> CoreResult<()> {
+    if Core::is_root(token) {
+        Ok(())
+    } else {
+        Err(CoreError::PermissionDenied)
+    }
+}
+
+fn check_ttls(default: u64, max: u64) -> CoreResult<()> {
+    let max_eff = if max == 0 { SYSTEM_MAX_LEASE_TTL } else { max };
+    if default > max_eff {
+        return Err(CoreError::invalid(format!(
+            "default_lease_ttl ({default}s) cannot be greater than max_lease_ttl ({max_eff}s)"
+        )));
+    }
+    Ok(())
+}
+
+fn normalize_mount_path(path: &str) -> CoreResult<String> {
+    let trimmed = path.trim_matches('/');
+    if trimmed.is_empty() {
+        return Err(CoreError::invalid("missing mount path"));
+    }
+    if trimmed
+        .split('/')
+        .any(|s| s.is_empty() || s == "." || s == "..")
+    {
+        return Err(CoreError::invalid(format!("invalid mount path {path:?}")));
+    }
+    Ok(format!("{trimmed}/"))
+}
+
+fn string_options(options: BTreeMap<String, Value>) -> CoreResult<BTreeMap<String, String>> {
+    options
+        .into_iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| match v {
+            Value::String(s) => Ok((k, s)),
+            Value::Number(n) => Ok((k, n.to_string())),
+            Value::Bool(b) => Ok((k, b.to_string())),
+            other => Err(CoreError::invalid(format!(
+                "option {k:?} must be a string, got {other}"
+            ))),
+        })
+        .collect()
+}
+
+fn options_json(options: &BTreeMap<String, String>) -> Value {
+    if options.is_empty() {
+        Value::Null
+    } else {
+        json!(options)
+    }
+}
+
+/// Vault's JSON shape of one mount entry.
+pub fn mount_json(m: &MountEntry) -> Value {
+    json!({
+        "accessor": m.accessor,
+        "config": {
+            "default_lease_ttl": m.config.default_lease_ttl,
+            "max_lease_ttl": m.config.max_lease_ttl,
+            "force_no_cache": m.config.force_no_cache,
+        },
+        "description": m.description,
+        "external_entropy_access": m.external_entropy_access,
+        "local": m.local,
+        "options": options_json(&m.options),
+        "seal_wrap": m.seal_wrap,
+        "type": m.engine_type,
+        "uuid": m.uuid,
+        "plugin_version": "",
+        "running_plugin_version": "",
+        "running_sha256": "",
+    })
+}

@@ -1,0 +1,68 @@
+//! A small deterministic expander used as the `rand_core` RNG that the Shamir
+//! crate asks for. It is seeded with 32 bytes from an [`Entropy`] source and
+//! produces HMAC-SHA256(seed, counter) blocks, so every coefficient of the
+//! sharing polynomial derives from that one draw and entropy failures surface
+//! before any splitting starts, instead of inside an infallible RNG call.
+
+use crate::{CryptoError, Entropy};
+use rand_core::{TryCryptoRng, TryRng};
+use ring::hmac;
+use std::convert::Infallible;
+use zeroize::Zeroizing;
+
+pub(crate) struct SeededExpander {
+    key: hmac::Key,
+    counter: u64,
+    block: Zeroizing<[u8; 32]>,
+    used: usize,
+}
+
+impl SeededExpander {
+    pub(crate) fn from_entropy(entropy: &dyn Entropy) -> Result<Self, CryptoError> {
+        let mut seed = Zeroizing::new([0u8; 32]);
+        entropy.fill(seed.as_mut_slice())?;
+        Ok(Self {
+            key: hmac::Key::new(hmac::HMAC_SHA256, seed.as_slice()),
+            counter: 0,
+            block: Zeroizing::new([0u8; 32]),
+            used: 32,
+        })
+    }
+
+    fn next_byte(&mut self) -> u8 {
+        if self.used == self.block.len() {
+            let tag = hmac::sign(&self.key, &self.counter.to_be_bytes());
+            self.block.copy_from_slice(tag.as_ref());
+            self.counter += 1;
+            self.used = 0;
+        }
+        let b = self.block[self.used];
+        self.used += 1;
+        b
+    }
+}
+
+impl TryRng for SeededExpander {
+    type Error = Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        let mut b = [0u8; 4];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        let mut b = [0u8; 8];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        for d in dst {
+            *d = self.next_byte();
+        }
+        Ok(())
+    }
+}
+
+impl TryCryptoRng for SeededExpander {}

@@ -1,0 +1,21 @@
+//! Coffer's cryptographic building blocks: secret newtypes that zeroize and
+//! never print, the [`Entropy`] source every key and token is drawn from, the
+//! AES-256-GCM envelope with a key-term header used by the barrier, and Shamir
+//! secret sharing over GF(256) for unseal and recovery keys.
+//!
+//! Synchronous and I/O free. It must never depend on `coffer-core`, on any
+//! async runtime, on HTTP or on PKCS#11: the HSM reaches this crate only
+//! through the [`Entropy`] trait, implemented elsewhere.
+
+mod drbg;
+pub mod entropy;
+pub mod envelope;
+mod error;
+pub mod hash;
+pub mod path_cipher;
+pub mod secret;
+pub mod shamir;
+
+pub use entropy::{Entropy, OsEntropy};
+pub use error::CryptoError;
+pub use secret::{Key256, SecretBytes};

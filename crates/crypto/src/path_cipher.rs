@@ -1,0 +1,177 @@
+//! Deterministic encryption of storage path segments, so that the names of
+//! secrets never reach the storage backend in the clear while prefix listing
+//! still works.
+//!
+//! Each segment is encrypted on its own, bound to its full parent path, with a
+//! synthetic IV (the SIV construction): `iv = HMAC-SHA256(k_iv, parent ‖ 0 ‖
+//! name)[..12]`, `ct = AES-256-GCM(k_enc, iv, aad = parent, name)`, and the
+//! stored form is `base64url(iv ‖ ct ‖ tag)`. Equal names under equal parents
+//! map to equal stored names (which is what makes lookups possible); equal
+//! names under different parents do not. Decryption re-derives the IV and
+//! rejects any mismatch. The two sub-keys are derived from one path key that
+//! is generated at init and never rotated, since rotating it would move every
+//! entry.
+
+use crate::{CryptoError, Key256};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use ring::hmac;
+use zeroize::Zeroizing;
+
+/// Longest segment accepted, in bytes. Keeps every encrypted name under the
+/// 255-byte file-name limit of common filesystems (plus the `_` leaf prefix).
+pub const MAX_SEGMENT_LEN: usize = 150;
+
+/// Encrypts and decrypts path segments with keys derived from one path key.
+pub struct PathCipher {
+    iv_key: hmac::Key,
+    enc_key: LessSafeKey,
+}
+
+impl std::fmt::Debug for PathCipher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PathCipher([redacted])")
+    }
+}
+
+impl PathCipher {
+    /// Derives the IV and encryption sub-keys from `path_key`.
+    pub fn new(path_key: &Key256) -> Self {
+        let master = hmac::Key::new(hmac::HMAC_SHA256, path_key.expose());
+        let iv_bytes = Zeroizing::new(
+            hmac::sign(&master, b"coffer path cipher: iv")
+                .as_ref()
+                .to_vec(),
+        );
+        let enc_bytes = Zeroizing::new(
+            hmac::sign(&master, b"coffer path cipher: enc")
+                .as_ref()
+                .to_vec(),
+        );
+        #[allow(
+            clippy::expect_used,
+            reason = "an HMAC-SHA256 output is a valid 32-byte AES-256 key"
+        )]
+        let unbound = UnboundKey::new(&AES_256_GCM, &enc_bytes).expect("32-byte AES key");
+        Self {
+            iv_key: hmac::Key::new(hmac::HMAC_SHA256, &iv_bytes),
+            enc_key: LessSafeKey::new(unbound),
+        }
+    }
+
+    /// Encrypts one segment `name` that lives under the logical `parent` path.
+    pub fn encrypt_segment(&self, parent: &str, name: &str) -> Result<String, CryptoError> {
+        if name.len() > MAX_SEGMENT_LEN {
+            return Err(CryptoError::Malformed(format!(
+                "path segment is {} bytes; the limit is {MAX_SEGMENT_LEN}",
+                name.len()
+            )));
+        }
+        let iv = self.synthetic_iv(parent, name);
+        let mut body = name.as_bytes().to_vec();
+        self.enc_key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(iv),
+                Aad::from(parent.as_bytes()),
+                &mut body,
+            )
+            .map_err(|_| CryptoError::Malformed("path segment too long".to_owned()))?;
+        let mut out = iv.to_vec();
+        out.extend_from_slice(&body);
+        Ok(URL_SAFE_NO_PAD.encode(out))
+    }
+
+    /// Decrypts a stored segment found under the logical `parent` path.
+    pub fn decrypt_segment(&self, parent: &str, stored: &str) -> Result<String, CryptoError> {
+        let raw = URL_SAFE_NO_PAD.decode(stored).map_err(|_| {
+            CryptoError::Malformed(format!("stored path segment {stored:?} is not base64url"))
+        })?;
+        if raw.len() < 12 + 16 {
+            return Err(CryptoError::Malformed(format!(
+                "stored path segment {stored:?} is too short"
+            )));
+        }
+        let mut iv = [0u8; 12];
+        iv.copy_from_slice(&raw[..12]);
+        let mut body = raw[12..].to_vec();
+        let plain = self
+            .enc_key
+            .open_in_place(
+                Nonce::assume_unique_for_key(iv),
+                Aad::from(parent.as_bytes()),
+                &mut body,
+            )
+            .map_err(|_| CryptoError::Authentication)?;
+        let name = String::from_utf8(plain.to_vec()).map_err(|_| {
+            CryptoError::Malformed("decrypted path segment is not UTF-8".to_owned())
+        })?;
+        let expected = self.synthetic_iv(parent, &name);
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(&expected[..], &iv[..])) {
+            return Err(CryptoError::Authentication);
+        }
+        Ok(name)
+    }
+
+    fn synthetic_iv(&self, parent: &str, name: &str) -> [u8; 12] {
+        let mut ctx = hmac::Context::with_key(&self.iv_key);
+        ctx.update(parent.as_bytes());
+        ctx.update(&[0]);
+        ctx.update(name.as_bytes());
+        let tag = ctx.sign();
+        let mut iv = [0u8; 12];
+        iv.copy_from_slice(&tag.as_ref()[..12]);
+        iv
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cipher() -> PathCipher {
+        PathCipher::new(&Key256::from_slice(&[5; 32]).expect("32 bytes"))
+    }
+
+    #[test]
+    fn segment_round_trips_and_is_deterministic() {
+        let c = cipher();
+        let a = c.encrypt_segment("logical/x", "my-secret").expect("enc");
+        assert_eq!(a, c.encrypt_segment("logical/x", "my-secret").expect("enc"));
+        assert!(!a.contains("my-secret"));
+        assert_eq!(
+            c.decrypt_segment("logical/x", &a).expect("dec"),
+            "my-secret"
+        );
+    }
+
+    #[test]
+    fn same_name_under_another_parent_looks_different_and_does_not_decrypt_there() {
+        let c = cipher();
+        let a = c.encrypt_segment("p1", "n").expect("enc");
+        let b = c.encrypt_segment("p2", "n").expect("enc");
+        assert_ne!(a, b);
+        assert!(c.decrypt_segment("p2", &a).is_err());
+    }
+
+    #[test]
+    fn oversized_segment_is_rejected_and_limit_fits_file_names() {
+        let c = cipher();
+        assert!(
+            c.encrypt_segment("", &"x".repeat(MAX_SEGMENT_LEN + 1))
+                .is_err()
+        );
+        let longest = c
+            .encrypt_segment("", &"x".repeat(MAX_SEGMENT_LEN))
+            .expect("enc");
+        assert!(longest.len() + 1 <= 255, "{} bytes", longest.len());
+    }
+
+    #[test]
+    fn garbage_segment_is_an_error_not_a_panic() {
+        let c = cipher();
+        assert!(c.decrypt_segment("", "!!!").is_err());
+        assert!(c.decrypt_segment("", "AAAA").is_err());
+        assert!(c.decrypt_segment("", &"A".repeat(60)).is_err());
+    }
+}

@@ -1,0 +1,146 @@
+//! KV version 2: versioned secrets with metadata, check-and-set, soft
+//! delete, undelete, destroy, automatic deletion and subkeys.
+//!
+//! Every read-modify-write (a write, a delete, a metadata change) holds the
+//! key's slot in [`KeyLocks`], so concurrent writers to one key get distinct,
+//! consecutive versions; reads take no lock.
+
+mod model;
+mod path_config;
+mod path_data;
+mod path_metadata;
+mod path_subkeys;
+mod path_versions;
+
+use crate::key_path::KeyPath;
+use crate::locks::KeyLocks;
+use async_trait::async_trait;
+use coffer_core::engine::{
+    Engine, EngineContext, Operation, Request, Response, ResponseStatus, Route, dispatch,
+};
+use coffer_core::view::View;
+use coffer_core::{CoreError, CoreResult};
+use model::{CONFIG_KEY, KeyMetadata, KvConfig, metadata_key};
+use serde_json::Value;
+
+/// Route handler tags; one per path group, one file each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Handler {
+    Config,
+    Data,
+    Delete,
+    Undelete,
+    Destroy,
+    Metadata,
+    Subkeys,
+}
+
+/// The KV v2 engine of one mount.
+pub(crate) struct KvV2 {
+    routes: Vec<Route<Handler>>,
+    locks: KeyLocks,
+}
+
+impl KvV2 {
+    /// A fresh engine; all state lives in the mount's view.
+    pub(crate) fn new() -> Self {
+        use Operation::{Delete, List, Patch, Read, Update};
+        let routes = vec![
+            Route::new("config", &[Read, Update], Handler::Config),
+            Route::new("data/*path", &[Read, Update, Patch, Delete], Handler::Data),
+            Route::new("delete/*path", &[Update], Handler::Delete),
+            Route::new("undelete/*path", &[Update], Handler::Undelete),
+            Route::new("destroy/*path", &[Update], Handler::Destroy),
+            Route::new(
+                "metadata/*path",
+                &[Read, Update, Patch, Delete, List],
+                Handler::Metadata,
+            ),
+            Route::new("subkeys/*path", &[Read], Handler::Subkeys),
+        ];
+        Self {
+            routes,
+            locks: KeyLocks::new(),
+        }
+    }
+}
+
+#[async_trait]
+impl Engine for KvV2 {
+    async fn handle(&self, ctx: &EngineContext, req: Request) -> CoreResult<Option<Response>> {
+        let (handler, params) = match dispatch(&self.routes, &req) {
+            Ok(found) => found,
+            Err(CoreError::UnsupportedPath(_)) => return Ok(Some(invalid_path(req.operation))),
+            Err(e) => return Err(e),
+        };
+        let raw = params.get("path").map(String::as_str).unwrap_or_default();
+        if handler == Handler::Config {
+            return path_config::handle(self, ctx, &req).await;
+        }
+        if handler == Handler::Metadata && req.operation == Operation::List {
+            return path_metadata::list(ctx, raw).await;
+        }
+        if raw.is_empty() {
+            return Ok(Some(invalid_path(req.operation)));
+        }
+        let key = match KeyPath::parse(raw) {
+            Ok(key) => key,
+            // A path storage could never hold: nothing to read or delete.
+            Err(_) if matches!(req.operation, Operation::Read | Operation::Delete) => {
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        match handler {
+            Handler::Data => path_data::handle(self, ctx, &key, &req).await,
+            Handler::Delete | Handler::Undelete | Handler::Destroy => {
+                path_versions::handle(self, ctx, handler, &key, &req).await
+            }
+            Handler::Metadata => path_metadata::handle(self, ctx, &key, &req).await,
+            Handler::Subkeys => path_subkeys::read(ctx, &key, &req).await,
+            Handler::Config => Err(CoreError::Internal(
+                "config reached key dispatch".to_owned(),
+            )),
+        }
+    }
+}
+
+/// Vault's answer to a path no KV v2 route serves (or a route's root): 404
+/// with a warning pointing at the right `vault kv` subcommand.
+fn invalid_path(op: Operation) -> Response {
+    let sub = match op {
+        Operation::Update => "put",
+        Operation::Patch => "patch",
+        Operation::Read => "get",
+        Operation::List => "list",
+        Operation::Delete => "delete",
+    };
+    Response {
+        status: ResponseStatus::NotFound,
+        ..Response::default()
+    }
+    .warn(format!(
+        "Invalid path for a versioned K/V secrets engine. See the API docs for the appropriate \
+         API endpoints to use. If using the Vault CLI, use 'vault kv {sub}' for this operation."
+    ))
+}
+
+/// A 404 that still carries `data` (a deleted or destroyed version).
+fn not_found_with(data: Value) -> Option<Response> {
+    Some(Response {
+        status: ResponseStatus::NotFound,
+        ..Response::data(data)
+    })
+}
+
+async fn load_config(view: &View) -> CoreResult<KvConfig> {
+    Ok(view.get_json(CONFIG_KEY).await?.unwrap_or_default())
+}
+
+async fn load_meta(view: &View, key: &KeyPath) -> CoreResult<Option<KeyMetadata>> {
+    view.get_json(&metadata_key(key)).await
+}
+
+async fn save_meta(view: &View, key: &KeyPath, meta: &KeyMetadata) -> CoreResult<()> {
+    view.put_json(&metadata_key(key), meta).await
+}
