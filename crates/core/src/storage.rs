@@ -23,7 +23,7 @@ pub enum StorageError {
     /// An I/O or database error; the string names the operation, path and cause.
     #[error("storage {op} {key:?} failed: {cause}")]
     Io {
-        /// `get`, `put`, `delete` or `list`.
+        /// `open`, `get`, `put`, `delete` or `list`.
         op: &'static str,
         /// The key or prefix involved.
         key: String,

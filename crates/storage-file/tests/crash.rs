@@ -1,0 +1,17 @@
+//! Kill -9 a writer mid-stream; every acknowledged write must survive.
+
+use coffer_core::storage::SharedBackend;
+use coffer_storage_file::FileBackend;
+use coffer_testkit::conformance::crash;
+use std::path::Path;
+use std::sync::Arc;
+
+#[test]
+fn acknowledged_writes_survive_kill_9() {
+    crash::acknowledged_writes_survive_kill(
+        "acknowledged_writes_survive_kill_9",
+        async |dir: &Path| {
+            Arc::new(FileBackend::new(dir.join("data")).expect("new")) as SharedBackend
+        },
+    );
+}
