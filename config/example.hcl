@@ -1,0 +1,157 @@
+# Coffer server configuration: `coffer server -config=/etc/coffer/coffer.hcl`
+#
+# The syntax is Vault's: a file written for `vault server` with these stanzas
+# works unchanged. Every field Coffer knows is shown below; commented-out lines
+# show optional fields with their defaults. Unknown fields are errors (with
+# file and line), so a typo never silently falls back to a default.
+#
+# -config may be given several times and may name a directory: every *.hcl and
+# *.json file in it is loaded in name order. Later files override single values
+# (ui, log_level, ...); listener and seal stanzas add up; storage and entropy
+# may appear only once overall. A .json file uses the same names:
+#   {"seal": {"pkcs11": {...}}, "listener": [{"tcp": {...}}], "ui": true}
+#
+# Values may be quoted or bare: slot = "0" and slot = 0 are the same, as are
+# generate_key = "true" and generate_key = true. Numbers may be decimal or
+# "0x"-hex (hex must be quoted). HCL needs each attribute of a block on its own
+# line (`seal "pkcs11" { lib = "/x" slot = "0" }` on one line is an error).
+
+# ---------------------------------------------------------------------------
+# Seal: what protects the root key. Without a seal stanza Coffer uses Shamir
+# unseal keys. With "pkcs11" an HSM key wraps the root key (auto-unseal).
+#
+# Every pkcs11 field can also come from an environment variable, which wins over
+# this file: VAULT_HSM_LIB, VAULT_HSM_SLOT, VAULT_HSM_TOKEN_LABEL, VAULT_HSM_PIN,
+# VAULT_HSM_KEY_LABEL, VAULT_HSM_DEFAULT_KEY_LABEL, VAULT_HSM_KEY_ID,
+# VAULT_HSM_HMAC_KEY_LABEL, VAULT_HSM_HMAC_DEFAULT_KEY_LABEL, VAULT_HSM_HMAC_KEY_ID,
+# VAULT_HSM_MECHANISM, VAULT_HSM_HMAC_MECHANISM, VAULT_HSM_GENERATE_KEY,
+# VAULT_HSM_FORCE_RW_SESSION, VAULT_HSM_MAX_PARALLEL, VAULT_HSM_RSA_ENCRYPT_LOCAL,
+# VAULT_HSM_RSA_OAEP_HASH. VAULT_SEAL_TYPE=pkcs11 plus VAULT_HSM_LIB (and the
+# other required values) configures the seal with no stanza at all.
+seal "pkcs11" {
+  # Path of the vendor's PKCS#11 module. Required.
+  lib = "/usr/lib/softhsm/libsofthsm2.so"
+
+  # Which token: token_label (recommended: slot numbers can change when tokens
+  # are added) or slot (decimal or "0x"-hex). One of the two is required.
+  token_label = "coffer"
+  # slot = "0"
+
+  # User PIN. Required, but keep it out of this file: set VAULT_HSM_PIN in the
+  # service's environment instead (e.g. a systemd EnvironmentFile readable by
+  # root only). It is never printed or logged.
+  # pin = "..."
+
+  # Label of the key that wraps the root key. Required. To rotate, create a key
+  # under a new label, put the new label here and restart.
+  key_label = "coffer-root-key"
+
+  # Label of the HMAC key; needed with the AES-CBC mechanisms (0x1085, 0x1082).
+  hmac_key_label = "coffer-hmac-key"
+
+  # Labels used to decrypt very old entries that recorded no label (Vault data
+  # from before 0.10.1). Default: key_label / hmac_key_label.
+  # default_key_label = ""
+  # default_hmac_key_label = ""
+
+  # CKA_ID of the keys, as hex. Default: find the keys by label only.
+  # key_id = "0x3333"
+  # hmac_key_id = "0x3334"
+
+  # Encryption mechanism (CKM_* number). Default: best available.
+  #   0x1087 CKM_AES_GCM, 0x1085 CKM_AES_CBC_PAD, 0x1082 CKM_AES_CBC,
+  #   0x0009 CKM_RSA_PKCS_OAEP, 0x0001 CKM_RSA_PKCS (discouraged)
+  mechanism = "0x1087"
+
+  # HMAC mechanism; only CKM_SHA256_HMAC (0x0251) is supported.
+  # hmac_mechanism = "0x0251"
+
+  # RSA-OAEP only: hash (sha1, sha224, sha256, sha384, sha512; default sha256),
+  # and whether to encrypt with the public key in-process (default false).
+  # rsa_oaep_hash = "sha256"
+  # rsa_encrypt_local = "false"
+
+  # Generate the key(s) at init when the label is not found (default false).
+  # Turn it off again once the server is initialised.
+  generate_key = "true"
+
+  # Open read-write sessions for every operation (default false; a workaround
+  # for some HSMs, e.g. AWS CloudHSM).
+  # force_rw_session = "false"
+
+  # Most concurrent operations sent to the HSM (default 1).
+  # max_parallel = 1
+
+  # Seal migration: keep the old seal's stanza and mark it disabled = "true";
+  # exactly one seal stanza may be enabled. Default false.
+  # disabled = "false"
+}
+
+# ---------------------------------------------------------------------------
+# Entropy augmentation: keys, tokens and nonces mix randomness from the seal's
+# HSM into the OS generator. Needs an enabled pkcs11 seal (the Shamir seal has
+# no randomness source). mode is required; "augmentation" is the only mode.
+entropy "seal" {
+  mode = "augmentation"
+}
+
+# ---------------------------------------------------------------------------
+# Storage: one stanza at most.
+#   storage "embedded" { path = "..." }  single-file database (the default when
+#                                        there is no storage stanza, at
+#                                        coffer-data/coffer.redb relative to the
+#                                        working directory)
+#   storage "file"     { path = "..." }  Vault's one-file-per-entry layout (path
+#                                        required)
+#   storage "inmem"    {}                memory only, lost on restart
+storage "file" {
+  path = "/var/lib/coffer/data"
+}
+
+# ---------------------------------------------------------------------------
+# Listener: where the HTTP API answers. Repeat the stanza for several addresses.
+listener "tcp" {
+  # HOST:PORT to bind. Default "127.0.0.1:8200".
+  address = "0.0.0.0:8200"
+
+  # TLS is on unless tls_disable = "true"; then tls_cert_file and tls_key_file
+  # (PEM) are required. Use plain HTTP only behind a TLS-terminating proxy or
+  # for a first test, as here.
+  tls_disable = "true"
+  # tls_cert_file = "/etc/coffer/tls/coffer.crt"
+  # tls_key_file = "/etc/coffer/tls/coffer.key"
+
+  # Oldest TLS version accepted: "tls12" (default) or "tls13".
+  # tls_min_version = "tls12"
+
+  # Largest request body in bytes. Default 33554432 (32 MiB).
+  # max_request_size = 33554432
+}
+
+# ---------------------------------------------------------------------------
+# Server options.
+
+# Serve the web UI at /ui/ (default false).
+ui = true
+
+# Do not lock memory with mlockall (default false, i.e. memory is locked so keys
+# never reach swap). Set true where mlock is not permitted, e.g. in containers.
+disable_mlock = true
+
+# Address clients are told to use (redirects, wrapped responses); the
+# VAULT_API_ADDR environment variable wins. Default: the first listener's address.
+api_addr = "http://127.0.0.1:8200"
+
+# Address for cluster traffic between nodes; VAULT_CLUSTER_ADDR wins. Default: none.
+# cluster_addr = "https://127.0.0.1:8201"
+
+# Name shown by `coffer status`. Default: none (a name is generated).
+cluster_name = "coffer-hsm"
+
+# trace, debug, info (default), warn, err/error.
+log_level = "info"
+
+# Lease TTLs: "768h", "1h30m", "90s" or a number of seconds. Both default to
+# 768h; default_lease_ttl may not exceed max_lease_ttl.
+default_lease_ttl = "768h"
+max_lease_ttl = "768h"

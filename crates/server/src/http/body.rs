@@ -1,0 +1,99 @@
+//! Reading a request body within `max_request_size` and parsing it as JSON.
+
+use super::error::ApiError;
+use axum::body::Body;
+use axum::http::{HeaderMap, StatusCode, header};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// Reads the whole body, refusing more than `limit` bytes with 413.
+pub(crate) async fn read(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Vec<u8>, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "request body is larger than the {limit}-byte max_request_size of this listener"
+            ),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    match axum::body::to_bytes(body, limit).await {
+        Ok(b) => Ok(b.to_vec()),
+        Err(e) => {
+            let is_limit = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+                || e.to_string().contains("length limit");
+            if is_limit {
+                Err(too_large())
+            } else {
+                Err(ApiError::bad_request(format!(
+                    "failed to read request body: {e}"
+                )))
+            }
+        }
+    }
+}
+
+/// Parses a JSON object body; empty is `Null`. Anything else is a 400 that
+/// names the JSON error.
+pub(crate) fn json_object(bytes: &[u8]) -> Result<Value, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Null);
+    }
+    let v: Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("failed to parse JSON input: {e}")))?;
+    match v {
+        Value::Object(_) | Value::Null => Ok(v),
+        other => Err(ApiError::bad_request(format!(
+            "failed to parse JSON input: expected a JSON object, got {}",
+            kind(&other)
+        ))),
+    }
+}
+
+/// Parses a body into a typed struct (raw `sys/` handlers).
+pub(crate) fn typed<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let v = json_object(bytes)?;
+    let v = if v.is_null() {
+        Value::Object(Default::default())
+    } else {
+        v
+    };
+    serde_json::from_value(v)
+        .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_and_non_object_bodies_are_rejected_with_the_reason() {
+        assert!(json_object(b"").expect("empty").is_null());
+        let e = json_object(b"{\"a\":").err().expect("error");
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+        assert!(json_object(b"[1,2]").is_err());
+        assert!(json_object(b"{\"a\":1}").is_ok());
+    }
+}

@@ -1,0 +1,104 @@
+//! The one place where domain errors become HTTP status codes and Vault's
+//! `{"errors": [...]}` envelope.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use coffer_core::CoreError;
+use serde_json::json;
+
+/// An error on its way to the client.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    messages: Vec<String>,
+}
+
+impl ApiError {
+    /// An error with an explicit status and message.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            messages: vec![message.into()],
+        }
+    }
+
+    /// 400 with `message`.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// 404 with an empty `errors` list, as Vault answers a read of nothing.
+    pub fn not_found() -> Self {
+        Self {
+            status: StatusCode::NOT_FOUND,
+            messages: Vec::new(),
+        }
+    }
+
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl From<CoreError> for ApiError {
+    fn from(e: CoreError) -> Self {
+        let status = status_of(&e);
+        if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
+            tracing::error!(error = %e, "request failed");
+        }
+        Self::new(status, e.to_string())
+    }
+}
+
+/// Vault's status code for each domain error.
+fn status_of(e: &CoreError) -> StatusCode {
+    match e {
+        CoreError::Sealed => StatusCode::SERVICE_UNAVAILABLE,
+        CoreError::PermissionDenied => StatusCode::FORBIDDEN,
+        CoreError::UnsupportedPath(_) => StatusCode::NOT_FOUND,
+        CoreError::UnsupportedOperation => StatusCode::METHOD_NOT_ALLOWED,
+        CoreError::NotInitialized
+        | CoreError::AlreadyInitialized
+        | CoreError::InvalidRequest(_)
+        | CoreError::NotSupported(_) => StatusCode::BAD_REQUEST,
+        CoreError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        super::envelope::json_response(self.status, &json!({ "errors": self.messages }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domain_errors_map_to_vault_status_codes() {
+        assert_eq!(
+            status_of(&CoreError::Sealed),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            status_of(&CoreError::PermissionDenied),
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            status_of(&CoreError::UnsupportedPath("x".into())),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            status_of(&CoreError::UnsupportedOperation),
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+        assert_eq!(status_of(&CoreError::invalid("x")), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            status_of(&CoreError::Internal("x".into())),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+}

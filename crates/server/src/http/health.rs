@@ -1,0 +1,148 @@
+//! `sys/health` (status codes chosen by query parameters) and `sys/leader`.
+
+use super::error::ApiError;
+use super::{AppState, envelope};
+use axum::extract::{Query, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use coffer_core::CoreError;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The status codes `sys/health` answers with, after query overrides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct HealthCodes {
+    active: u16,
+    standby: u16,
+    dr_secondary: u16,
+    perf_standby: u16,
+    sealed: u16,
+    uninit: u16,
+}
+
+impl HealthCodes {
+    fn from_query(q: &BTreeMap<String, String>) -> Result<Self, ApiError> {
+        let code = |name: &str, default: u16| -> Result<u16, ApiError> {
+            match q.get(name) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|c| (100..=599).contains(c))
+                    .ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "bad code for {name}: {v:?} is not an HTTP status code"
+                        ))
+                    }),
+            }
+        };
+        let flag = |name: &str| {
+            q.get(name)
+                .is_some_and(|v| matches!(v.as_str(), "" | "true" | "1" | "t"))
+        };
+        let active = code("activecode", 200)?;
+        let mut codes = Self {
+            active,
+            standby: code("standbycode", 429)?,
+            dr_secondary: code("drsecondarycode", 472)?,
+            perf_standby: code("performancestandbycode", 473)?,
+            sealed: code("sealedcode", 503)?,
+            uninit: code("uninitcode", 501)?,
+        };
+        if flag("standbyok") {
+            codes.standby = active;
+        }
+        if flag("perfstandbyok") {
+            codes.perf_standby = active;
+        }
+        Ok(codes)
+    }
+}
+
+pub(crate) async fn health(
+    State(st): State<AppState>,
+    method: Method,
+    Query(q): Query<BTreeMap<String, String>>,
+) -> Result<Response, ApiError> {
+    if method != Method::GET && method != Method::HEAD {
+        return Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "unsupported operation",
+        ));
+    }
+    let codes = HealthCodes::from_query(&q)?;
+    let initialized = st.core.is_initialized().await?;
+    let sealed = st.core.is_sealed();
+    let code = if !initialized {
+        codes.uninit
+    } else if sealed {
+        codes.sealed
+    } else {
+        codes.active
+    };
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
+    if method == Method::HEAD {
+        return Ok(status.into_response());
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut body = json!({
+        "initialized": initialized,
+        "sealed": sealed,
+        "standby": false,
+        "performance_standby": false,
+        "replication_performance_mode": "disabled",
+        "replication_dr_mode": "disabled",
+        "server_time_utc": now,
+        "version": crate::VERSION,
+    });
+    if let Some(c) = st.core.cluster().filter(|_| !sealed) {
+        body["cluster_name"] = json!(c.name);
+        body["cluster_id"] = json!(c.id);
+    }
+    Ok(envelope::json_response(status, &body))
+}
+
+pub(crate) async fn leader(State(st): State<AppState>) -> Result<Response, ApiError> {
+    if st.core.is_sealed() {
+        return Err(CoreError::Sealed.into());
+    }
+    Ok(envelope::json_response(
+        StatusCode::OK,
+        &json!({
+            "ha_enabled": false,
+            "is_self": false,
+            "active_time": "0001-01-01T00:00:00Z",
+            "leader_address": "",
+            "leader_cluster_address": "",
+            "performance_standby": false,
+            "performance_standby_last_remote_wal": 0,
+        }),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn query_overrides_codes_and_rejects_non_numbers() {
+        let c = HealthCodes::from_query(&q(&[("sealedcode", "299"), ("standbyok", "true")]))
+            .expect("codes");
+        assert_eq!(c.sealed, 299);
+        assert_eq!(c.standby, 200);
+        assert_eq!(c.uninit, 501);
+        assert!(HealthCodes::from_query(&q(&[("activecode", "abc")])).is_err());
+        assert!(HealthCodes::from_query(&q(&[("activecode", "1000")])).is_err());
+    }
+}

@@ -1,0 +1,76 @@
+//! The catch-all for `/v1/<path>`: method → operation, token, body, then the
+//! core, then Vault's envelope.
+
+use super::error::ApiError;
+use super::{AppState, body, envelope, token};
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::Response;
+use coffer_core::engine::{Operation, Request, ResponseStatus};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+pub(crate) async fn handle(
+    State(st): State<AppState>,
+    method: Method,
+    Path(path): Path<String>,
+    Query(query): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+    raw: Body,
+) -> Result<Response, ApiError> {
+    if query.contains_key("help") {
+        return Err(ApiError::bad_request("?help is not supported yet"));
+    }
+    let list_flag = query
+        .get("list")
+        .is_some_and(|v| matches!(v.as_str(), "true" | "1" | "t"));
+    let operation = match method.as_str() {
+        "GET" if list_flag => Operation::List,
+        "GET" => Operation::Read,
+        "POST" | "PUT" => Operation::Update,
+        "PATCH" => Operation::Patch,
+        "DELETE" => Operation::Delete,
+        "LIST" => Operation::List,
+        other => {
+            return Err(ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                format!("unsupported HTTP method {other}"),
+            ));
+        }
+    };
+    let bytes = body::read(&headers, raw, st.max_request_size).await?;
+    let mut data = body::json_object(&bytes)?;
+    if operation == Operation::Read {
+        let params: serde_json::Map<String, Value> = query
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect();
+        if !params.is_empty() {
+            data = Value::Object(params);
+        }
+    }
+    let req = Request::new(operation, path.clone()).with_data(data);
+    let presented = token::from_headers(&headers);
+    let request_id = request_id(&st)?;
+    match st.core.handle(req, presented.as_deref()).await? {
+        None => match operation {
+            Operation::Read | Operation::List => Err(ApiError::not_found()),
+            _ => Ok(envelope::no_content()),
+        },
+        Some(resp) => {
+            let status = match resp.status {
+                ResponseStatus::Ok => StatusCode::OK,
+                ResponseStatus::NotFound => StatusCode::NOT_FOUND,
+            };
+            Ok(envelope::json_response(
+                status,
+                &envelope::logical(&request_id, &path, resp),
+            ))
+        }
+    }
+}
+
+fn request_id(st: &AppState) -> Result<String, ApiError> {
+    Ok(st.core.new_uuid().map_err(ApiError::from)?)
+}

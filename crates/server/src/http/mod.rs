@@ -1,0 +1,66 @@
+//! The Vault-compatible HTTP API: raw `sys/` handlers that work while sealed,
+//! and one catch-all that turns every other `/v1/...` request into a logical
+//! request for the core.
+
+mod body;
+pub mod envelope;
+pub mod error;
+mod generate_root;
+mod health;
+mod logical;
+mod seal_state;
+mod token;
+
+use axum::Router;
+use axum::routing::{any, get};
+use coffer_core::Core;
+use std::sync::Arc;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The node.
+    pub core: Arc<Core>,
+    /// Largest accepted request body in bytes (`max_request_size`).
+    pub max_request_size: usize,
+}
+
+/// Default `max_request_size`: 32 MiB, as Vault.
+pub const DEFAULT_MAX_REQUEST_SIZE: usize = 32 * 1024 * 1024;
+
+/// Builds the API router. `ui` says whether `/ui/` is enabled in the config.
+pub fn router(state: AppState, ui: bool) -> Router {
+    let api = Router::new()
+        .route("/v1/sys/init", any(seal_state::init))
+        .route("/v1/sys/seal-status", get(seal_state::seal_status))
+        .route("/v1/sys/unseal", any(seal_state::unseal))
+        .route("/v1/sys/seal", any(seal_state::seal))
+        .route("/v1/sys/leader", get(health::leader))
+        .route("/v1/sys/health", any(health::health))
+        .route("/v1/sys/generate-root/attempt", any(generate_root::attempt))
+        .route("/v1/sys/generate-root/update", any(generate_root::update))
+        .route("/v1/{*path}", any(logical::handle))
+        .with_state(state);
+    if ui {
+        api.route("/ui", any(ui_unavailable))
+            .route("/ui/{*rest}", any(ui_unavailable))
+    } else {
+        api
+    }
+}
+
+/// The web UI is enabled in the config but not built yet: say so plainly
+/// instead of pretending.
+async fn ui_unavailable() -> axum::response::Response {
+    error::ApiError::new(
+        axum::http::StatusCode::NOT_IMPLEMENTED,
+        "the Coffer web UI is not supported yet in this build; use the coffer CLI or the HTTP API",
+    )
+    .into_response_checked()
+}
+
+impl error::ApiError {
+    fn into_response_checked(self) -> axum::response::Response {
+        axum::response::IntoResponse::into_response(self)
+    }
+}

@@ -1,0 +1,349 @@
+//! Wiring: config → storage, seal, core, listeners; `-dev` mode; signals.
+//! The only place where configuration turns into objects.
+
+use crate::banner;
+use crate::config::{self, Config, ListenerConfig, StorageConfig, TlsMinVersion};
+use crate::http::{self, AppState};
+use crate::listener::{ListenerSpec, RunningListener};
+use crate::logging::{self, LogControl};
+use crate::tls::{MinTlsVersion, TlsFiles};
+use anyhow::Context as _;
+use coffer_core::clock::SystemClock;
+use coffer_core::engine::{Operation, Request};
+use coffer_core::init::InitParams;
+use coffer_core::seal::{Seal, ShamirSeal};
+use coffer_core::storage::SharedBackend;
+use coffer_core::{Core, CoreOptions};
+use coffer_crypto::{Entropy, OsEntropy};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use zeroize::Zeroizing;
+
+/// Command-line options of `coffer server`.
+#[derive(Debug, Clone, Default)]
+pub struct ServerOptions {
+    /// `-config` files or directories.
+    pub config_paths: Vec<PathBuf>,
+    /// `-dev`: in-memory, initialised, unsealed.
+    pub dev: bool,
+    /// `-dev-root-token-id`.
+    pub dev_root_token_id: Option<String>,
+    /// `-dev-listen-address` (default `127.0.0.1:8200`).
+    pub dev_listen_address: Option<String>,
+    /// `-log-level`, overriding the config.
+    pub log_level: Option<String>,
+}
+
+/// Credentials a `-dev` server prints once.
+pub struct DevCredentials {
+    /// The single unseal key (base64).
+    pub unseal_key: Zeroizing<String>,
+    /// The root token.
+    pub root_token: Zeroizing<String>,
+}
+
+/// A started server.
+pub struct Server {
+    /// The node.
+    pub core: Arc<Core>,
+    listeners: Vec<RunningListener>,
+}
+
+/// How long in-flight requests may take to finish on shutdown.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+impl Server {
+    /// Builds the node and starts every listener.
+    pub async fn start(config: &Config) -> anyhow::Result<Self> {
+        let backend = open_storage(&config.storage).await?;
+        let entropy: Arc<dyn Entropy> = Arc::new(OsEntropy::new());
+        let (seal, shamir) = build_seal(config, entropy.clone())?;
+        let core = Core::new(CoreOptions {
+            backend,
+            seal,
+            shamir,
+            entropy,
+            clock: Arc::new(SystemClock),
+            factories: vec![
+                Arc::new(coffer_engine_kv::KvFactory::new()),
+                Arc::new(coffer_engine_kv::CubbyholeFactory::new()),
+            ],
+            cluster_name: config.cluster_name.clone(),
+        });
+        let mut listeners = Vec::new();
+        for l in &config.listeners {
+            let state = AppState {
+                core: core.clone(),
+                max_request_size: l.max_request_size,
+            };
+            let app = http::router(state, config.ui);
+            listeners.push(RunningListener::start(&listener_spec(l), app)?);
+        }
+        if config.ui {
+            tracing::warn!(
+                "ui = true, but the web UI is not supported yet in this build; /ui/ answers 501"
+            );
+        }
+        Ok(Self { core, listeners })
+    }
+
+    /// Bound addresses, with whether each speaks TLS.
+    pub fn addresses(&self) -> Vec<(SocketAddr, bool)> {
+        self.listeners
+            .iter()
+            .map(|l| (l.local_addr, l.is_tls()))
+            .collect()
+    }
+
+    /// Initialises (1 share), unseals and mounts `secret/` as KV v2, like `vault server -dev`.
+    pub async fn setup_dev(&self, root_token_id: Option<String>) -> anyhow::Result<DevCredentials> {
+        use base64::Engine as _;
+        let result = self
+            .core
+            .initialize(InitParams {
+                secret_shares: 1,
+                secret_threshold: 1,
+                root_token_id,
+                ..InitParams::default()
+            })
+            .await
+            .context("initialising the dev server")?;
+        let key = result.keys.first().context("init returned no unseal key")?;
+        let unseal_key =
+            Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(key.expose()));
+        self.core
+            .submit_unseal_key(&unseal_key)
+            .await
+            .context("unsealing the dev server")?;
+        let mount =
+            Request::new(Operation::Update, "sys/mounts/secret").with_data(serde_json::json!({
+                "type": "kv",
+                "options": {"version": "2"},
+                "description": "key/value secret storage",
+            }));
+        self.core
+            .handle(mount, Some(result.root_token.as_str()))
+            .await
+            .context("mounting secret/ in dev mode")?;
+        Ok(DevCredentials {
+            unseal_key,
+            root_token: result.root_token,
+        })
+    }
+
+    /// Re-reads TLS certificates of every TLS listener.
+    pub fn reload_tls(&self) {
+        for l in &self.listeners {
+            match l.reload_tls() {
+                Ok(()) if l.is_tls() => {
+                    tracing::info!(addr = %l.local_addr, "TLS certificate reloaded")
+                }
+                Ok(()) => {}
+                Err(e) => {
+                    tracing::error!(addr = %l.local_addr, error = %format!("{e:#}"), "TLS reload failed; the previous certificate stays in use")
+                }
+            }
+        }
+    }
+
+    /// Stops listeners gracefully and seals the node (keys leave memory).
+    pub async fn shutdown(self) {
+        for l in self.listeners {
+            l.shutdown(SHUTDOWN_GRACE).await;
+        }
+        self.core.seal_now().await;
+    }
+}
+
+/// `coffer server`: load config, start, serve until SIGTERM/SIGINT; SIGHUP
+/// reloads the log level and TLS certificates.
+pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
+    let config = if opts.dev {
+        dev_config(&opts)
+    } else {
+        if opts.config_paths.is_empty() {
+            anyhow::bail!(
+                "no configuration given: use -config=FILE (or a directory), or -dev for a throwaway in-memory server"
+            );
+        }
+        config::load(&opts.config_paths)?
+    };
+    let level = opts
+        .log_level
+        .clone()
+        .unwrap_or_else(|| config.log_level.as_str().to_owned());
+    let log = logging::init(&level)?;
+    if !config.disable_mlock {
+        crate::mlock::lock_memory()?;
+    }
+    let server = Server::start(&config).await?;
+    let dev = if opts.dev {
+        Some(server.setup_dev(opts.dev_root_token_id.clone()).await?)
+    } else {
+        None
+    };
+    println!("{}", banner::render(&banner_rows(&config, &server, &level)));
+    if let Some(creds) = &dev {
+        print_dev_notice(&server, creds);
+    }
+    wait_for_signals(&server, &log, &opts, &level).await?;
+    tracing::info!("shutting down");
+    server.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signals(
+    server: &Server,
+    log: &LogControl,
+    opts: &ServerOptions,
+    level: &str,
+) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => return Ok(()),
+            _ = int.recv() => return Ok(()),
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP received: reloading log level and TLS certificates");
+                let new_level = if opts.dev || opts.log_level.is_some() {
+                    level.to_owned()
+                } else {
+                    match config::load(&opts.config_paths) {
+                        Ok(c) => c.log_level.as_str().to_owned(),
+                        Err(e) => {
+                            tracing::error!(error = %e, "configuration reload failed; keeping the running settings");
+                            level.to_owned()
+                        }
+                    }
+                };
+                if let Err(e) = log.set_level(&new_level) {
+                    tracing::error!(error = %e, "log level not changed");
+                }
+                server.reload_tls();
+            }
+        }
+    }
+}
+
+async fn open_storage(storage: &StorageConfig) -> anyhow::Result<SharedBackend> {
+    Ok(match storage {
+        StorageConfig::Inmem => Arc::new(coffer_storage_inmem::InmemBackend::new()),
+        StorageConfig::Embedded { path } => Arc::new(
+            coffer_storage_embedded::EmbeddedBackend::open(path)
+                .await
+                .with_context(|| format!("opening embedded storage at {}", path.display()))?,
+        ),
+        StorageConfig::File { path } => Arc::new(
+            coffer_storage_file::FileBackend::new(path)
+                .with_context(|| format!("opening file storage at {}", path.display()))?,
+        ),
+    })
+}
+
+fn build_seal(
+    config: &Config,
+    entropy: Arc<dyn Entropy>,
+) -> anyhow::Result<(Arc<dyn Seal>, Option<Arc<ShamirSeal>>)> {
+    if config.entropy.is_some() {
+        anyhow::bail!(
+            "entropy \"seal\" (entropy augmentation) is not supported yet in this build: it needs the pkcs11 seal"
+        );
+    }
+    if let Some(seal) = config.seals.iter().find(|s| !s.is_shamir()) {
+        anyhow::bail!(
+            "seal \"{}\" is not supported yet in this build; remove the seal stanza to use the shamir seal",
+            seal.kind()
+        );
+    }
+    let shamir = Arc::new(ShamirSeal::new(entropy));
+    Ok((shamir.clone(), Some(shamir)))
+}
+
+fn listener_spec(l: &ListenerConfig) -> ListenerSpec {
+    ListenerSpec {
+        address: l.address.clone(),
+        tls: if l.tls_disable {
+            None
+        } else {
+            Some(TlsFiles {
+                cert_file: l.tls_cert_file.clone().unwrap_or_default(),
+                key_file: l.tls_key_file.clone().unwrap_or_default(),
+                min_version: match l.tls_min_version {
+                    TlsMinVersion::Tls12 => MinTlsVersion::Tls12,
+                    TlsMinVersion::Tls13 => MinTlsVersion::Tls13,
+                },
+            })
+        },
+    }
+}
+
+fn dev_config(opts: &ServerOptions) -> Config {
+    let mut c = Config::dev();
+    if let Some(addr) = &opts.dev_listen_address {
+        if let Some(l) = c.listeners.first_mut() {
+            l.address = addr.clone();
+        }
+    }
+    c
+}
+
+fn banner_rows(config: &Config, server: &Server, level: &str) -> Vec<(String, String)> {
+    let mut rows = Vec::new();
+    let api = config.api_addr.clone().unwrap_or_else(|| {
+        server
+            .addresses()
+            .first()
+            .map(|(a, tls)| format!("{}://{a}", if *tls { "https" } else { "http" }))
+            .unwrap_or_default()
+    });
+    rows.push(("Api Address".to_owned(), api));
+    if let Some(c) = &config.cluster_addr {
+        rows.push(("Cluster Address".to_owned(), c.clone()));
+    }
+    for (i, (addr, tls)) in server.addresses().iter().enumerate() {
+        rows.push((
+            format!("Listener {}", i + 1),
+            format!(
+                "tcp (addr: \"{addr}\", max_request_size: \"{}\", tls: \"{}\")",
+                config.listeners.get(i).map_or(0, |l| l.max_request_size),
+                if *tls { "enabled" } else { "disabled" }
+            ),
+        ));
+    }
+    rows.push(("Log Level".to_owned(), level.to_owned()));
+    rows.push((
+        "Mlock".to_owned(),
+        format!("supported: true, enabled: {}", !config.disable_mlock),
+    ));
+    rows.push(("Recovery Mode".to_owned(), "false".to_owned()));
+    rows.push(("Seal Type".to_owned(), server.core.seal().kind().to_owned()));
+    rows.push(("Storage".to_owned(), server.core.storage_kind().to_owned()));
+    rows.push(("Version".to_owned(), format!("Coffer v{}", crate::VERSION)));
+    rows
+}
+
+fn print_dev_notice(server: &Server, creds: &DevCredentials) {
+    let addr = server
+        .addresses()
+        .first()
+        .map(|(a, _)| format!("http://{a}"))
+        .unwrap_or_default();
+    println!(
+        "WARNING! dev mode is enabled! Coffer runs entirely in memory, starts\n\
+         unsealed with a single unseal key, and loses everything on exit.\n\
+         Never use dev mode in production.\n\n\
+         You may need to set the following environment variables:\n\n    \
+         $ export VAULT_ADDR='{addr}'\n\n\
+         The unseal key and root token are displayed below in case you want to\n\
+         seal/unseal Coffer or re-authenticate.\n\n\
+         Unseal Key: {}\n\
+         Root Token: {}\n",
+        creds.unseal_key.as_str(),
+        creds.root_token.as_str()
+    );
+}

@@ -1,0 +1,668 @@
+//! HTTP tier: the real axum router and core over in-memory storage, driven
+//! without a socket. Checks Vault's wire shapes, status codes and bad input.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use coffer_core::clock::SystemClock;
+use coffer_core::seal::ShamirSeal;
+use coffer_core::{Core, CoreOptions};
+use coffer_crypto::OsEntropy;
+use coffer_server::http::{AppState, router};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tower::ServiceExt as _;
+
+fn app_with_limit(limit: usize) -> axum::Router {
+    let entropy = Arc::new(OsEntropy::new());
+    let shamir = Arc::new(ShamirSeal::new(entropy.clone()));
+    let core = Core::new(CoreOptions {
+        backend: Arc::new(coffer_storage_inmem::InmemBackend::new()),
+        seal: shamir.clone(),
+        shamir: Some(shamir),
+        entropy,
+        clock: Arc::new(SystemClock),
+        factories: vec![
+            Arc::new(coffer_engine_kv::KvFactory::new()),
+            Arc::new(coffer_engine_kv::CubbyholeFactory::new()),
+        ],
+        cluster_name: None,
+    });
+    router(
+        AppState {
+            core,
+            max_request_size: limit,
+        },
+        false,
+    )
+}
+
+fn app() -> axum::Router {
+    app_with_limit(coffer_server::http::DEFAULT_MAX_REQUEST_SIZE)
+}
+
+async fn call(
+    app: &axum::Router,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    call_raw(
+        app,
+        method,
+        path,
+        token,
+        body.map(|b| b.to_string().into_bytes()).unwrap_or_default(),
+    )
+    .await
+}
+
+async fn call_raw(
+    app: &axum::Router,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Vec<u8>,
+) -> (StatusCode, Value) {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("X-Vault-Request", "true");
+    if let Some(t) = token {
+        req = req.header("X-Vault-Token", t);
+    }
+    let resp = app
+        .clone()
+        .oneshot(req.body(Body::from(body)).expect("request"))
+        .await
+        .expect("router is infallible");
+    let status = resp.status();
+    if status != StatusCode::NO_CONTENT {
+        assert_eq!(
+            resp.headers().get("content-type").map(|v| v.as_bytes()),
+            Some(&b"application/json"[..]),
+            "{method} {path}"
+        );
+    }
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    let v = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).expect("json body")
+    };
+    (status, v)
+}
+
+/// Initialises with 3 shares / threshold 2, unseals, returns (keys, root token).
+async fn init_and_unseal(app: &axum::Router) -> (Vec<String>, String) {
+    let (s, init) = call(
+        app,
+        "PUT",
+        "/v1/sys/init",
+        None,
+        Some(json!({"secret_shares": 3, "secret_threshold": 2})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{init}");
+    let keys: Vec<String> = init["keys_base64"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| k.as_str().expect("str").to_owned())
+        .collect();
+    assert_eq!(init["keys"].as_array().expect("hex keys").len(), 3);
+    let token = init["root_token"].as_str().expect("token").to_owned();
+    assert!(token.starts_with("hvs."));
+    let (_, st) = call(
+        app,
+        "PUT",
+        "/v1/sys/unseal",
+        None,
+        Some(json!({"key": keys[0]})),
+    )
+    .await;
+    assert_eq!(st["progress"], 1);
+    assert_eq!(st["sealed"], true);
+    let (_, st) = call(
+        app,
+        "PUT",
+        "/v1/sys/unseal",
+        None,
+        Some(json!({"key": keys[2]})),
+    )
+    .await;
+    assert_eq!(st["sealed"], false, "{st}");
+    (keys, token)
+}
+
+#[tokio::test]
+async fn init_unseal_kv_v2_round_trip_and_seal() {
+    let app = app();
+    let (s, v) = call(&app, "GET", "/v1/sys/init", None, None).await;
+    assert_eq!(
+        (s, v["initialized"].clone()),
+        (StatusCode::OK, json!(false))
+    );
+    let (_, st) = call(&app, "GET", "/v1/sys/seal-status", None, None).await;
+    assert_eq!(
+        (
+            st["type"].clone(),
+            st["sealed"].clone(),
+            st["initialized"].clone()
+        ),
+        (json!("shamir"), json!(true), json!(false))
+    );
+    let (keys, token) = init_and_unseal(&app).await;
+    let t = Some(token.as_str());
+
+    let (s, _) = call(
+        &app,
+        "POST",
+        "/v1/sys/mounts/kv",
+        t,
+        Some(
+            json!({"type": "kv", "options": {"version": "2"}, "description": null, "config": null}),
+        ),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, mounts) = call(&app, "GET", "/v1/sys/mounts", t, None).await;
+    assert_eq!(s, StatusCode::OK);
+    for m in ["kv/", "sys/", "cubbyhole/"] {
+        assert!(mounts["data"][m].is_object(), "{m} missing: {mounts}");
+        assert!(mounts[m].is_object(), "{m} not injected at top level");
+    }
+    assert_eq!(mounts["data"]["kv/"]["options"]["version"], "2");
+    assert_eq!(mounts["data"]["kv/"]["seal_wrap"], false);
+
+    let (s, w) = call(
+        &app,
+        "POST",
+        "/v1/kv/data/app",
+        t,
+        Some(json!({"data": {"pw": "s3cret"}})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{w}");
+    assert_eq!(w["data"]["version"], 1);
+    let (s, r) = call(&app, "GET", "/v1/kv/data/app", t, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(r["data"]["data"]["pw"], "s3cret");
+    for k in [
+        "request_id",
+        "lease_id",
+        "renewable",
+        "lease_duration",
+        "wrap_info",
+        "warnings",
+        "auth",
+    ] {
+        assert!(r.get(k).is_some(), "envelope lacks {k}");
+    }
+    let (s, l) = call(&app, "LIST", "/v1/kv/metadata/", t, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(l["data"]["keys"], json!(["app"]));
+    let (s, l2) = call(&app, "GET", "/v1/kv/metadata/?list=true", t, None).await;
+    assert_eq!(
+        (s, l2["data"]["keys"].clone()),
+        (StatusCode::OK, json!(["app"]))
+    );
+
+    let (s, _) = call(&app, "PUT", "/v1/sys/seal", t, None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, e) = call(&app, "GET", "/v1/kv/data/app", t, None).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        e["errors"][0]
+            .as_str()
+            .expect("msg")
+            .contains("Vault is sealed")
+    );
+
+    for k in &keys[1..] {
+        call(&app, "PUT", "/v1/sys/unseal", None, Some(json!({"key": k}))).await;
+    }
+    let (s, r) = call(&app, "GET", "/v1/kv/data/app", t, None).await;
+    assert_eq!(
+        (s, r["data"]["data"]["pw"].clone()),
+        (StatusCode::OK, json!("s3cret"))
+    );
+}
+
+#[tokio::test]
+async fn missing_or_unknown_token_is_permission_denied() {
+    let app = app();
+    let _ = init_and_unseal(&app).await;
+    let (s, e) = call(&app, "GET", "/v1/sys/mounts", None, None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(e["errors"][0], "permission denied");
+    let (s, _) = call(&app, "GET", "/v1/sys/mounts", Some("hvs.nope"), None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = call(&app, "PUT", "/v1/sys/seal", Some("hvs.nope"), None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn bearer_header_is_accepted_as_token() {
+    let app = app();
+    let (_, token) = init_and_unseal(&app).await;
+    let req = Request::builder()
+        .method("GET")
+        .uri("/v1/sys/mounts")
+        .header("Authorization", format!("Bearer {token}"))
+        .body(Body::empty())
+        .expect("request");
+    let resp = app.oneshot(req).await.expect("infallible");
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn wrong_unseal_key_keeps_server_sealed_and_resets_progress() {
+    let app = app();
+    let (_, init) = call(
+        &app,
+        "PUT",
+        "/v1/sys/init",
+        None,
+        Some(json!({"secret_shares": 3, "secret_threshold": 2})),
+    )
+    .await;
+    let good = init["keys_base64"][0].as_str().expect("key").to_owned();
+    let (s, _) = call(
+        &app,
+        "PUT",
+        "/v1/sys/unseal",
+        None,
+        Some(json!({"key": good})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, e) = call(
+        &app,
+        "PUT",
+        "/v1/sys/unseal",
+        None,
+        Some(json!({"key": good})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "duplicate share: {e}");
+    let bogus = hex::encode([7u8; 33]);
+    let (s, e) = call(
+        &app,
+        "PUT",
+        "/v1/sys/unseal",
+        None,
+        Some(json!({"key": bogus})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    let (_, st) = call(&app, "GET", "/v1/sys/seal-status", None, None).await;
+    assert_eq!(
+        (st["sealed"].clone(), st["progress"].clone()),
+        (json!(true), json!(0))
+    );
+    let (s, _) = call(
+        &app,
+        "PUT",
+        "/v1/sys/unseal",
+        None,
+        Some(json!({"key": "not base64 !!"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, e) = call(&app, "PUT", "/v1/sys/unseal", None, Some(json!({}))).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        e["errors"][0]
+            .as_str()
+            .expect("msg")
+            .contains("'key' must be specified")
+    );
+}
+
+#[tokio::test]
+async fn double_init_and_bad_init_parameters_are_rejected() {
+    let app = app();
+    let (s, _) = call(
+        &app,
+        "PUT",
+        "/v1/sys/init",
+        None,
+        Some(json!({"secret_shares": 3, "secret_threshold": 5})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = call(
+        &app,
+        "PUT",
+        "/v1/sys/init",
+        None,
+        Some(json!({"secret_shares": 1, "secret_threshold": 1, "recovery_shares": 3})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = call(
+        &app,
+        "PUT",
+        "/v1/sys/init",
+        None,
+        Some(json!({"secret_shares": "two", "secret_threshold": 1})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = call(
+        &app,
+        "PUT",
+        "/v1/sys/init",
+        None,
+        Some(json!({"secret_shares": 1, "secret_threshold": 1})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, e) = call(
+        &app,
+        "PUT",
+        "/v1/sys/init",
+        None,
+        Some(json!({"secret_shares": 1, "secret_threshold": 1})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        e["errors"][0]
+            .as_str()
+            .expect("msg")
+            .contains("already initialized")
+    );
+}
+
+#[tokio::test]
+async fn malformed_json_and_oversized_bodies_get_clear_errors() {
+    let app = app_with_limit(1024);
+    let (s, e) = call_raw(
+        &app,
+        "PUT",
+        "/v1/sys/init",
+        None,
+        b"{\"secret_shares\":".to_vec(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        e["errors"][0]
+            .as_str()
+            .expect("msg")
+            .contains("failed to parse JSON")
+    );
+    let (s, e) = call_raw(&app, "PUT", "/v1/sys/init", None, vec![b' '; 4096]).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{e}");
+    let (s, v) = call(&app, "GET", "/v1/sys/init", None, None).await;
+    assert_eq!(
+        (s, v["initialized"].clone()),
+        (StatusCode::OK, json!(false))
+    );
+}
+
+#[tokio::test]
+async fn health_codes_follow_state_and_query_overrides() {
+    let app = app();
+    let (s, _) = call(&app, "GET", "/v1/sys/health", None, None).await;
+    assert_eq!(s.as_u16(), 501);
+    let (s, _) = call(&app, "GET", "/v1/sys/health?uninitcode=200", None, None).await;
+    assert_eq!(s.as_u16(), 200);
+    call(
+        &app,
+        "PUT",
+        "/v1/sys/init",
+        None,
+        Some(json!({"secret_shares": 1, "secret_threshold": 1})),
+    )
+    .await;
+    let (s, h) = call(&app, "GET", "/v1/sys/health", None, None).await;
+    assert_eq!(s.as_u16(), 503);
+    assert_eq!(h["sealed"], true);
+    let (s, _) = call(&app, "GET", "/v1/sys/health?sealedcode=299", None, None).await;
+    assert_eq!(s.as_u16(), 299);
+    let (s, _) = call(&app, "GET", "/v1/sys/health?sealedcode=abc", None, None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn mount_errors_name_the_problem() {
+    let app = app();
+    let (_, token) = init_and_unseal(&app).await;
+    let t = Some(token.as_str());
+    let (s, _) = call(
+        &app,
+        "POST",
+        "/v1/sys/mounts/kv",
+        t,
+        Some(json!({"type": "kv"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, e) = call(
+        &app,
+        "POST",
+        "/v1/sys/mounts/kv",
+        t,
+        Some(json!({"type": "kv"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        e["errors"][0]
+            .as_str()
+            .expect("msg")
+            .contains("already in use")
+    );
+    let (s, e) = call(
+        &app,
+        "POST",
+        "/v1/sys/mounts/x",
+        t,
+        Some(json!({"type": "nope"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        e["errors"][0]
+            .as_str()
+            .expect("msg")
+            .contains("plugin not found")
+    );
+    let (s, e) = call(
+        &app,
+        "POST",
+        "/v1/sys/mounts/sw",
+        t,
+        Some(json!({"type": "kv", "seal_wrap": true})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        e["errors"][0]
+            .as_str()
+            .expect("msg")
+            .contains("not supported yet"),
+        "{e}"
+    );
+    let (s, _) = call(&app, "DELETE", "/v1/sys/mounts/sys", t, None).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = call(&app, "GET", "/v1/nomount/x", t, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn tune_reports_effective_ttls_and_refuses_seal_wrap_changes() {
+    let app = app();
+    let (_, token) = init_and_unseal(&app).await;
+    let t = Some(token.as_str());
+    call(
+        &app,
+        "POST",
+        "/v1/sys/mounts/kv",
+        t,
+        Some(json!({"type": "kv"})),
+    )
+    .await;
+    let (s, v) = call(&app, "GET", "/v1/sys/mounts/kv/tune", t, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["data"]["default_lease_ttl"], 2_764_800);
+    let (s, _) = call(
+        &app,
+        "POST",
+        "/v1/sys/mounts/kv/tune",
+        t,
+        Some(json!({"default_lease_ttl": "1h", "max_lease_ttl": "2h"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (_, v) = call(&app, "GET", "/v1/sys/mounts/kv/tune", t, None).await;
+    assert_eq!(
+        (
+            v["data"]["default_lease_ttl"].clone(),
+            v["data"]["max_lease_ttl"].clone()
+        ),
+        (json!(3600), json!(7200))
+    );
+    let (s, _) = call(
+        &app,
+        "POST",
+        "/v1/sys/mounts/kv/tune",
+        t,
+        Some(json!({"seal_wrap": true})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = call(
+        &app,
+        "POST",
+        "/v1/sys/mounts/kv/tune",
+        t,
+        Some(json!({"default_lease_ttl": "3h"})),
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::BAD_REQUEST,
+        "default above max must be refused"
+    );
+}
+
+#[tokio::test]
+async fn rotate_advances_key_term_and_old_data_stays_readable() {
+    let app = app();
+    let (_, token) = init_and_unseal(&app).await;
+    let t = Some(token.as_str());
+    call(
+        &app,
+        "POST",
+        "/v1/sys/mounts/kv",
+        t,
+        Some(json!({"type": "kv"})),
+    )
+    .await;
+    call(&app, "PUT", "/v1/kv/a", t, Some(json!({"v": "1"}))).await;
+    let (_, ks) = call(&app, "GET", "/v1/sys/key-status", t, None).await;
+    assert_eq!(ks["data"]["term"], 1);
+    assert_eq!(ks["term"], 1, "key-status is injected at top level");
+    let (s, _) = call(&app, "PUT", "/v1/sys/rotate", t, None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (_, ks) = call(&app, "GET", "/v1/sys/key-status", t, None).await;
+    assert_eq!(ks["data"]["term"], 2);
+    let (_, r) = call(&app, "GET", "/v1/kv/a", t, None).await;
+    assert_eq!(r["data"]["v"], "1");
+}
+
+#[tokio::test]
+async fn generate_root_with_unseal_keys_yields_a_working_token() {
+    use base64::Engine as _;
+    let app = app();
+    let (keys, _) = init_and_unseal(&app).await;
+    let (s, start) = call(
+        &app,
+        "PUT",
+        "/v1/sys/generate-root/attempt",
+        None,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{start}");
+    let otp = start["otp"].as_str().expect("otp").to_owned();
+    let nonce = start["nonce"].as_str().expect("nonce").to_owned();
+    assert_eq!(start["otp_length"], 28);
+    let (_, p) = call(
+        &app,
+        "PUT",
+        "/v1/sys/generate-root/update",
+        None,
+        Some(json!({"key": keys[1], "nonce": nonce})),
+    )
+    .await;
+    assert_eq!(
+        (p["progress"].clone(), p["complete"].clone()),
+        (json!(1), json!(false))
+    );
+    let (_, done) = call(
+        &app,
+        "PUT",
+        "/v1/sys/generate-root/update",
+        None,
+        Some(json!({"key": keys[2], "nonce": nonce})),
+    )
+    .await;
+    assert_eq!(done["complete"], true, "{done}");
+    let enc = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(done["encoded_token"].as_str().expect("encoded"))
+        .expect("base64");
+    let token: String = enc
+        .iter()
+        .zip(otp.as_bytes())
+        .map(|(a, b)| char::from(a ^ b))
+        .collect();
+    let (s, _) = call(&app, "GET", "/v1/sys/mounts", Some(&token), None).await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn kv_ui_mount_lookup_reports_version_for_the_cli() {
+    let app = app();
+    let (_, token) = init_and_unseal(&app).await;
+    let t = Some(token.as_str());
+    call(
+        &app,
+        "POST",
+        "/v1/sys/mounts/team/kv",
+        t,
+        Some(json!({"type": "kv-v2"})),
+    )
+    .await;
+    let (s, v) = call(
+        &app,
+        "GET",
+        "/v1/sys/internal/ui/mounts/team/kv/data/x",
+        t,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        (
+            v["data"]["path"].clone(),
+            v["data"]["options"]["version"].clone()
+        ),
+        (json!("team/kv/"), json!("2"))
+    );
+    let (s, _) = call(
+        &app,
+        "GET",
+        "/v1/sys/internal/ui/mounts/nothing/here",
+        t,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
