@@ -36,7 +36,8 @@ pub(crate) fn init(level: &str) -> anyhow::Result<LogControl> {
         .with(
             tracing_subscriber::fmt::layer()
                 .with_writer(std::io::stderr)
-                .with_target(false),
+                .with_target(false)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
         )
         .try_init()
         .context("installing the log subscriber")?;
