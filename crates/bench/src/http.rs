@@ -1,0 +1,131 @@
+//! A minimal Vault HTTP client: base address, token header, timeouts, and error texts that
+//! carry the server's `{"errors": [...]}` so a failing setup says why.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use reqwest::{Method, StatusCode, Url};
+
+use crate::args::Args;
+
+/// Shared, cheaply cloneable handle; clones share one connection pool.
+#[derive(Debug, Clone)]
+pub(crate) struct VaultHttp {
+    http: reqwest::Client,
+    base: Url,
+    token: String,
+}
+
+impl VaultHttp {
+    /// Builds the client for `base` (already checked by [`Args::target`]).
+    pub(crate) fn new(base: Url, args: &Args) -> anyhow::Result<Self> {
+        // reqwest is compiled without a built-in crypto provider; ignore "already installed".
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut builder = reqwest::Client::builder()
+            // Talk to the address given, never through an HTTP(S)_PROXY from the environment.
+            .no_proxy()
+            .timeout(args.request_timeout)
+            .connect_timeout(args.request_timeout.min(Duration::from_secs(5)))
+            .pool_max_idle_per_host(crate::args::MAX_CLIENTS);
+        if let Some(path) = &args.ca_cert {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("reading --ca-cert {}", path.display()))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .with_context(|| format!("parsing --ca-cert {}", path.display()))?;
+            builder = builder.tls_certs_only(certs);
+        }
+        if args.insecure {
+            builder = builder.tls_danger_accept_invalid_certs(true);
+        }
+        let http = builder.build().context("building the HTTP client")?;
+        Ok(Self {
+            http,
+            base,
+            token: args.token.clone(),
+        })
+    }
+
+    /// `<base>/v1/<path>`.
+    pub(crate) fn url(&self, path: &str) -> anyhow::Result<Url> {
+        let joined = format!(
+            "{}/v1/{}",
+            self.base.as_str().trim_end_matches('/'),
+            path.trim_start_matches('/')
+        );
+        Url::parse(&joined).with_context(|| format!("bad request path {path:?}"))
+    }
+
+    /// Sends one request with the token and an optional JSON body, reads the whole response
+    /// (so the connection can be reused) and fails unless the status is 2xx.
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        json_body: Option<Vec<u8>>,
+    ) -> anyhow::Result<StatusCode> {
+        let mut req = self
+            .http
+            .request(method, url)
+            .header("X-Vault-Token", &self.token)
+            .header("X-Vault-Request", "true");
+        if let Some(body) = json_body {
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
+        }
+        let resp = req.send().await?;
+        let status = resp.status();
+        let body = resp.bytes().await?;
+        if !status.is_success() {
+            bail!("{status}: {}", error_text(&body));
+        }
+        Ok(status)
+    }
+
+    /// POST `<path>` with a JSON value.
+    pub(crate) async fn post(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> anyhow::Result<StatusCode> {
+        let bytes = serde_json::to_vec(body)?;
+        self.send(Method::POST, self.url(path)?, Some(bytes))
+            .await
+            .with_context(|| format!("POST /v1/{path}"))
+    }
+
+    /// DELETE `<path>`.
+    pub(crate) async fn delete(&self, path: &str) -> anyhow::Result<StatusCode> {
+        self.send(Method::DELETE, self.url(path)?, None)
+            .await
+            .with_context(|| format!("DELETE /v1/{path}"))
+    }
+}
+
+/// The server's error list joined, or the raw body (truncated) when it is not the envelope.
+fn error_text(body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Envelope {
+        errors: Vec<String>,
+    }
+    match serde_json::from_slice::<Envelope>(body) {
+        Ok(env) if !env.errors.is_empty() => env.errors.join("; "),
+        Ok(_) => "(no error message)".to_owned(),
+        Err(_) => String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_text_joins_the_vault_error_envelope() {
+        assert_eq!(
+            error_text(br#"{"errors":["permission denied","x"]}"#),
+            "permission denied; x"
+        );
+        assert_eq!(error_text(br#"{"errors":[]}"#), "(no error message)");
+        assert_eq!(error_text(b"plain text"), "plain text");
+    }
+}

@@ -1,0 +1,100 @@
+//! Runs one scenario at one client count: warm-up, then a fixed measured window.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use tokio::task::JoinSet;
+
+use crate::http::VaultHttp;
+use crate::report::LevelResult;
+use crate::scenario::Scenario;
+use crate::stats::Latencies;
+
+/// Timing of one (scenario, clients) run.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Phases {
+    pub(crate) warmup: Duration,
+    pub(crate) duration: Duration,
+    /// Per-request timeout: how long the last in-flight op may run past the window.
+    pub(crate) request_timeout: Duration,
+}
+
+/// What one client task saw during the measured window.
+#[derive(Debug, Default)]
+struct Tally {
+    samples: Vec<Duration>,
+    errors: u64,
+    first_error: Option<String>,
+}
+
+/// Runs `clients` tasks that call `one_op` back to back until the window closes. Ops that
+/// *start* inside the measured window are counted; ops that started during warm-up are not.
+pub(crate) async fn run_level(
+    scenario: Arc<dyn Scenario>,
+    client: &VaultHttp,
+    clients: usize,
+    phases: Phases,
+) -> anyhow::Result<LevelResult> {
+    let clients_u64 = u64::try_from(clients)?;
+    let measure_start = Instant::now() + phases.warmup;
+    let end = measure_start + phases.duration;
+
+    let mut tasks = JoinSet::new();
+    for k in 0..clients_u64 {
+        let scenario = Arc::clone(&scenario);
+        let client = client.clone();
+        tasks.spawn(async move {
+            let mut tally = Tally::default();
+            let mut i = k;
+            loop {
+                let started = Instant::now();
+                if started >= end {
+                    break;
+                }
+                let outcome = scenario.one_op(&client, i).await;
+                let took = started.elapsed();
+                i += clients_u64;
+                if started < measure_start {
+                    continue;
+                }
+                match outcome {
+                    Ok(()) => tally.samples.push(took),
+                    Err(e) => {
+                        tally.errors += 1;
+                        tally.first_error.get_or_insert_with(|| format!("{e:#}"));
+                    }
+                }
+            }
+            tally
+        });
+    }
+
+    // Belt and braces: even if a request ignored its timeout, the run ends by itself.
+    let hard_limit =
+        phases.warmup + phases.duration + phases.request_timeout + Duration::from_secs(5);
+    let collected = tokio::time::timeout(hard_limit, async {
+        let mut all = Tally::default();
+        while let Some(joined) = tasks.join_next().await {
+            let tally = joined.context("a client task panicked")?;
+            all.samples.extend(tally.samples);
+            all.errors += tally.errors;
+            if all.first_error.is_none() {
+                all.first_error = tally.first_error;
+            }
+        }
+        anyhow::Ok(all)
+    })
+    .await
+    .with_context(|| format!("run did not finish within {hard_limit:?}"))??;
+
+    let latencies = Latencies::from_samples(collected.samples);
+    Ok(LevelResult::new(
+        scenario.name(),
+        clients,
+        phases.duration,
+        &latencies,
+        collected.errors,
+        collected.first_error,
+    ))
+}

@@ -1,0 +1,57 @@
+//! Benchmark scenarios: one file each, registered in [`NAMES`] and [`build`].
+//!
+//! Adding a scenario = a new file with a type implementing [`Scenario`], plus one line in
+//! each of the two lists below.
+
+mod kv2;
+mod kv2_read;
+mod kv2_write;
+
+use async_trait::async_trait;
+
+use crate::http::VaultHttp;
+
+/// Scenario names accepted by `--scenario`.
+pub(crate) const NAMES: &[&str] = &["kv2-write", "kv2-read"];
+
+/// A fresh, not yet set-up scenario by name; `None` for a name not in [`NAMES`].
+pub(crate) fn build(name: &str) -> Option<Box<dyn Scenario>> {
+    match name {
+        "kv2-write" => Some(Box::new(kv2_write::Kv2Write::default())),
+        "kv2-read" => Some(Box::new(kv2_read::Kv2Read::default())),
+        _ => None,
+    }
+}
+
+/// One kind of load. `setup` runs once before all client counts, `one_op` many times from
+/// many tasks at once, `teardown` once at the end (also after a failed run).
+#[async_trait]
+pub(crate) trait Scenario: Send + Sync {
+    /// The name given to `--scenario`.
+    fn name(&self) -> &'static str;
+
+    /// Creates what the operations need (mounts, keys, pre-written data).
+    async fn setup(&mut self, client: &VaultHttp) -> anyhow::Result<()>;
+
+    /// One measured operation; `i` is a per-run sequence number, unique across clients.
+    async fn one_op(&self, client: &VaultHttp, i: u64) -> anyhow::Result<()>;
+
+    /// Removes what `setup` created, so repeated runs leave the server as they found it.
+    async fn teardown(&self, _client: &VaultHttp) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_name_builds_a_scenario_of_that_name() {
+        for name in NAMES {
+            let scenario = build(name).map(|s| s.name());
+            assert_eq!(scenario, Some(*name));
+        }
+        assert!(build("nope").is_none());
+    }
+}
