@@ -1,0 +1,45 @@
+//! One module per command group; `run` dispatches a parsed command line.
+
+pub(crate) mod generic;
+pub(crate) mod kv;
+mod kv_path;
+pub(crate) mod login;
+pub(crate) mod operator;
+mod prompt;
+pub(crate) mod secrets;
+pub(crate) mod server;
+pub(crate) mod status;
+
+use crate::cli::{Cli, Command};
+
+/// Exit code: success.
+pub(crate) const EXIT_OK: u8 = 0;
+/// Exit code: an error (message on stderr).
+pub(crate) const EXIT_ERROR: u8 = 1;
+/// Exit code: `status` found the server sealed, or a read found nothing (vault's code 2).
+pub(crate) const EXIT_SEALED_OR_MISSING: u8 = 2;
+
+/// Runs the command and returns the process exit code; errors are printed to stderr here, once.
+pub(crate) async fn run(cli: Cli) -> u8 {
+    let global = cli.global;
+    let outcome = match cli.command {
+        Command::Server(args) => server::run(args).await,
+        Command::Status => status::run(&global).await,
+        Command::Operator(command) => operator::run(command, &global).await,
+        Command::Login(args) => login::run(args, &global).await,
+        Command::Secrets(command) => secrets::run(command, &global).await,
+        Command::Kv(command) => kv::run(command, &global).await,
+        Command::Read(args) => generic::read(args, &global).await,
+        Command::Write(args) => generic::write(args, &global).await,
+        Command::List(args) => generic::list(args, &global).await,
+        Command::Delete(args) => generic::delete(args, &global).await,
+        Command::Version => {
+            println!("Coffer v{}", env!("CARGO_PKG_VERSION"));
+            Ok(EXIT_OK)
+        }
+    };
+    outcome.unwrap_or_else(|err| {
+        eprintln!("{err:#}");
+        EXIT_ERROR
+    })
+}

@@ -1,0 +1,257 @@
+//! Output formats and the vault-style rendering of values and logical responses.
+
+use clap::ValueEnum;
+use coffer_client::Secret;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::table::Table;
+
+/// `-format=table|json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub(crate) enum Format {
+    /// Human-readable tables.
+    #[default]
+    Table,
+    /// The server's JSON, pretty-printed.
+    Json,
+}
+
+/// Prints `value` as indented JSON on stdout.
+pub(crate) fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// Renders a JSON value the way Go's `%v` renders what vault decoded: `<nil>`, `[a b]`,
+/// `map[k:v]`, strings without quotes.
+pub(crate) fn go_value(value: &Value) -> String {
+    match value {
+        Value::Null => "<nil>".to_owned(),
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(go_value).collect::<Vec<_>>().join(" ")
+        ),
+        Value::Object(map) => format!(
+            "map[{}]",
+            map.iter()
+                .map(|(k, v)| format!("{k}:{}", go_value(v)))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ),
+    }
+}
+
+/// A list of strings as Go's `%q` prints it: `["a" "b"]`.
+pub(crate) fn go_quoted_list(items: &[String]) -> String {
+    format!(
+        "[{}]",
+        items
+            .iter()
+            .map(|s| format!("{s:?}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    )
+}
+
+/// Seconds as vault prints durations: `768h`, `1h30m`, `45s`, `0s`.
+pub(crate) fn human_duration(seconds: i64) -> String {
+    if seconds == 0 {
+        return "0s".to_owned();
+    }
+    let sign = if seconds < 0 { "-" } else { "" };
+    let total = seconds.unsigned_abs();
+    let (hours, minutes, secs) = (total / 3600, (total % 3600) / 60, total % 60);
+    let mut out = String::from(sign);
+    if hours > 0 {
+        out.push_str(&format!("{hours}h"));
+    }
+    if minutes > 0 || (hours > 0 && secs > 0) {
+        out.push_str(&format!("{minutes}m"));
+    }
+    if secs > 0 {
+        out.push_str(&format!("{secs}s"));
+    }
+    out
+}
+
+/// The Key/Value table vault prints for a logical response: lease fields, auth fields, then the
+/// data keys in sorted order. `None` when there is nothing to show.
+pub(crate) fn secret_table(secret: &Secret) -> Option<Table> {
+    let mut table = Table::key_value();
+    if secret.lease_duration > 0 {
+        if secret.lease_id.is_empty() {
+            table.pair("refresh_interval", human_duration(secret.lease_duration));
+        } else {
+            table
+                .pair("lease_id", secret.lease_id.as_str())
+                .pair("lease_duration", human_duration(secret.lease_duration))
+                .pair("lease_renewable", secret.renewable.to_string());
+        }
+    }
+    if let Some(auth) = &secret.auth {
+        let duration = if auth.lease_duration == 0 {
+            "∞".to_owned()
+        } else {
+            human_duration(auth.lease_duration)
+        };
+        table
+            .pair("token", auth.client_token.as_str())
+            .pair("token_accessor", auth.accessor.as_str())
+            .pair("token_duration", duration)
+            .pair("token_renewable", auth.renewable.to_string())
+            .pair("token_policies", go_quoted_list(&auth.token_policies))
+            .pair(
+                "identity_policies",
+                go_quoted_list(auth.identity_policies.as_deref().unwrap_or_default()),
+            )
+            .pair("policies", go_quoted_list(&auth.policies));
+        if let Some(Value::Object(meta)) = &auth.metadata {
+            for (k, v) in meta {
+                table.pair(&format!("token_meta_{k}"), go_value(v));
+            }
+        }
+    }
+    if let Some(data) = &secret.data {
+        for (k, v) in data {
+            table.pair(k, go_value(v));
+        }
+    }
+    (!table.is_empty()).then_some(table)
+}
+
+/// A Key/Value table of a JSON object's fields (sorted), as vault's `OutputData` prints.
+pub(crate) fn map_table(map: &serde_json::Map<String, Value>) -> Table {
+    let mut table = Table::key_value();
+    for (k, v) in map {
+        table.pair(k, go_value(v));
+    }
+    table
+}
+
+/// Prints the server's warnings on stderr, as vault does after a response.
+pub(crate) fn print_warnings(secret: &Secret) {
+    if secret.warnings().is_empty() {
+        return;
+    }
+    eprintln!();
+    eprintln!("WARNING! The following warnings were returned from the server:");
+    for warning in secret.warnings() {
+        eprintln!();
+        eprintln!("  * {warning}");
+    }
+}
+
+/// Prints a logical response in the chosen format.
+pub(crate) fn print_secret(secret: &Secret, format: Format) -> anyhow::Result<()> {
+    match format {
+        Format::Json => print_json(secret),
+        Format::Table => {
+            if let Some(table) = secret_table(secret) {
+                println!("{table}");
+            }
+            print_warnings(secret);
+            Ok(())
+        }
+    }
+}
+
+/// vault's `padEqualSigns`: a section title centred in `=` signs, e.g. `====== Data ======`.
+pub(crate) fn section_title(title: &str, total_len: usize) -> String {
+    let mut signs = total_len.saturating_sub(title.chars().count() + 2);
+    if signs == 0 {
+        signs = 4;
+    }
+    if !signs.is_multiple_of(2) {
+        signs += 1;
+    }
+    let side = "=".repeat(signs / 2);
+    format!("{side} {title} {side}")
+}
+
+/// vault's `getHeaderForMap`: the title width follows the longest key plus `    Value`.
+pub(crate) fn section_title_for_map(title: &str, map: &serde_json::Map<String, Value>) -> String {
+    let longest = map.keys().map(|k| k.chars().count()).max().unwrap_or(0);
+    section_title(title, longest + 4 + 5)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn values_render_like_go_percent_v() {
+        assert_eq!(go_value(&json!(null)), "<nil>");
+        assert_eq!(go_value(&json!("s")), "s");
+        assert_eq!(go_value(&json!([1, "a"])), "[1 a]");
+        assert_eq!(
+            go_value(&json!({"version": "2", "a": true})),
+            "map[a:true version:2]"
+        );
+        assert_eq!(go_value(&json!({})), "map[]");
+    }
+
+    #[test]
+    fn durations_render_like_vault() {
+        assert_eq!(human_duration(0), "0s");
+        assert_eq!(human_duration(2_764_800), "768h");
+        assert_eq!(human_duration(5400), "1h30m");
+        assert_eq!(human_duration(90), "1m30s");
+        assert_eq!(human_duration(3601), "1h0m1s");
+        assert_eq!(human_duration(45), "45s");
+    }
+
+    #[test]
+    fn section_titles_match_vault_kv_get() {
+        let data = json!({"password": "x"});
+        let meta = json!({"created_time": 1, "custom_metadata": 1, "deletion_time": 1,
+                          "destroyed": 1, "version": 1});
+        let short = json!({"foo": "x"});
+        let title = |t: &str, v: &Value| section_title_for_map(t, v.as_object().expect("object"));
+        assert_eq!(title("Data", &data), "====== Data ======");
+        assert_eq!(title("Data", &short), "=== Data ===");
+        assert_eq!(title("Metadata", &meta), "======= Metadata =======");
+    }
+
+    #[test]
+    fn secret_table_shows_refresh_interval_then_sorted_data() {
+        let secret: Secret = serde_json::from_value(json!({
+            "lease_duration": 2_764_800, "data": {"zeta": "z", "alpha": {"k": "v"}}
+        }))
+        .expect("secret");
+        let rendered = secret_table(&secret).expect("table").render();
+        let keys: Vec<&str> = rendered
+            .lines()
+            .skip(2)
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        assert_eq!(keys, ["refresh_interval", "alpha", "zeta"]);
+        assert!(rendered.contains("map[k:v]"), "{rendered}");
+        assert!(rendered.contains("768h"), "{rendered}");
+    }
+
+    #[test]
+    fn empty_response_has_no_table() {
+        assert!(secret_table(&Secret::default()).is_none());
+    }
+
+    #[test]
+    fn root_token_auth_shows_infinite_duration_and_quoted_policies() {
+        let secret: Secret = serde_json::from_value(json!({
+            "auth": {"client_token": "t", "accessor": "a", "policies": ["root"],
+                     "token_policies": ["root"], "lease_duration": 0}
+        }))
+        .expect("secret");
+        let rendered = secret_table(&secret).expect("table").render();
+        assert!(rendered.contains("token_duration       ∞"), "{rendered}");
+        assert!(
+            rendered.contains(r#"token_policies       ["root"]"#),
+            "{rendered}"
+        );
+    }
+}

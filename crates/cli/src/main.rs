@@ -1,0 +1,37 @@
+//! `coffer`: the command-line interface of the Coffer secrets server, mirroring the `vault` CLI
+//! (`server`, `status`, `operator init|unseal|seal`, `login`, `secrets`, `kv`, `read`, `write`,
+//! `list`, `delete`) including its single-dash flags, tables and exit codes.
+//!
+//! Everything but `server` talks to a server over HTTP through `coffer_client`; `server` calls
+//! `coffer_server::run`. This crate must never reach into core, engine, seal or storage crates.
+
+mod argv;
+mod cli;
+mod commands;
+mod context;
+mod data;
+mod flags;
+mod format;
+mod table;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = argv::normalise(std::env::args_os());
+    let cli = match cli::Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(err) => {
+            // Help and version go to stdout with exit 0; usage errors exit 1, as vault's do.
+            let _ = err.print();
+            return if err.use_stderr() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    ExitCode::from(commands::run(cli).await)
+}
