@@ -263,8 +263,8 @@ impl<H: Copy> Route<H> {
 
 /// Finds the first route matching `req`'s path; errors for a matching path
 /// with a wrong operation, or for no match.
-pub fn dispatch<'r, H: Copy>(
-    routes: &'r [Route<H>],
+pub fn dispatch<H: Copy>(
+    routes: &[Route<H>],
     req: &Request,
 ) -> CoreResult<(H, BTreeMap<&'static str, String>)> {
     let mut path_matched = false;

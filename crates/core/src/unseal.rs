@@ -47,10 +47,10 @@ pub fn decode_key(key: &str) -> CoreResult<SecretBytes> {
             "'key' must be specified in request body as JSON, or 'reset' set to true",
         ));
     }
-    if key.len() % 2 == 0 {
-        if let Ok(raw) = hex::decode(key) {
-            return Ok(SecretBytes::new(raw));
-        }
+    if key.len().is_multiple_of(2)
+        && let Ok(raw) = hex::decode(key)
+    {
+        return Ok(SecretBytes::new(raw));
     }
     B64.decode(key)
         .map(SecretBytes::new)

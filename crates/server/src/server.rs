@@ -59,7 +59,7 @@ impl Server {
     pub async fn start(config: &Config) -> anyhow::Result<Self> {
         let backend = open_storage(&config.storage).await?;
         let entropy: Arc<dyn Entropy> = Arc::new(OsEntropy::new());
-        let (seal, shamir) = build_seal(config, entropy.clone())?;
+        let SealSetup { seal, shamir } = build_seal(config, entropy.clone())?;
         let core = Core::new(CoreOptions {
             backend,
             seal,
@@ -245,10 +245,7 @@ async fn open_storage(storage: &StorageConfig) -> anyhow::Result<SharedBackend> 
     })
 }
 
-fn build_seal(
-    config: &Config,
-    entropy: Arc<dyn Entropy>,
-) -> anyhow::Result<(Arc<dyn Seal>, Option<Arc<ShamirSeal>>)> {
+fn build_seal(config: &Config, entropy: Arc<dyn Entropy>) -> anyhow::Result<SealSetup> {
     if config.entropy.is_some() {
         anyhow::bail!(
             "entropy \"seal\" (entropy augmentation) is not supported yet in this build: it needs the pkcs11 seal"
@@ -261,7 +258,16 @@ fn build_seal(
         );
     }
     let shamir = Arc::new(ShamirSeal::new(entropy));
-    Ok((shamir.clone(), Some(shamir)))
+    Ok(SealSetup {
+        seal: shamir.clone(),
+        shamir: Some(shamir),
+    })
+}
+
+/// The seal in use, and the same object as a Shamir seal when it is one.
+struct SealSetup {
+    seal: Arc<dyn Seal>,
+    shamir: Option<Arc<ShamirSeal>>,
 }
 
 fn listener_spec(l: &ListenerConfig) -> ListenerSpec {
@@ -284,10 +290,10 @@ fn listener_spec(l: &ListenerConfig) -> ListenerSpec {
 
 fn dev_config(opts: &ServerOptions) -> Config {
     let mut c = Config::dev();
-    if let Some(addr) = &opts.dev_listen_address {
-        if let Some(l) = c.listeners.first_mut() {
-            l.address = addr.clone();
-        }
+    if let Some(addr) = &opts.dev_listen_address
+        && let Some(l) = c.listeners.first_mut()
+    {
+        l.address = addr.clone();
     }
     c
 }

@@ -91,7 +91,7 @@ mod tests {
     #[test]
     fn malformed_and_non_object_bodies_are_rejected_with_the_reason() {
         assert!(json_object(b"").expect("empty").is_null());
-        let e = json_object(b"{\"a\":").err().expect("error");
+        let e = json_object(b"{\"a\":").expect_err("error");
         assert_eq!(e.status(), StatusCode::BAD_REQUEST);
         assert!(json_object(b"[1,2]").is_err());
         assert!(json_object(b"{\"a\":1}").is_ok());

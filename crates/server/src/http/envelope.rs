@@ -60,11 +60,11 @@ pub fn logical(request_id: &str, path: &str, resp: EngineResponse) -> Value {
         "auth": null,
         "mount_type": "",
     });
-    if injects_top_level(path) {
-        if let (Some(Value::Object(data)), Value::Object(top)) = (resp.data, &mut body) {
-            for (k, v) in data {
-                top.entry(k).or_insert(v);
-            }
+    if injects_top_level(path)
+        && let (Some(Value::Object(data)), Value::Object(top)) = (resp.data, &mut body)
+    {
+        for (k, v) in data {
+            top.entry(k).or_insert(v);
         }
     }
     body

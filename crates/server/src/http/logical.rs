@@ -72,5 +72,5 @@ pub(crate) async fn handle(
 }
 
 fn request_id(st: &AppState) -> Result<String, ApiError> {
-    Ok(st.core.new_uuid().map_err(ApiError::from)?)
+    st.core.new_uuid().map_err(ApiError::from)
 }
