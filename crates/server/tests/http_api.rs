@@ -95,6 +95,38 @@ async fn call_raw(
     (status, v)
 }
 
+/// Calls and checks the status.
+async fn expect_status(
+    app: &axum::Router,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+    status: StatusCode,
+) {
+    let (s, e) = call(app, method, path, token, body).await;
+    assert_eq!(s, status, "{method} {path}: {e}");
+}
+
+/// Calls and checks the status and that the first error message contains `fragment`.
+async fn expect_error(
+    app: &axum::Router,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+    status: StatusCode,
+    fragment: &str,
+) {
+    let (s, e) = call(app, method, path, token, body).await;
+    assert_eq!(s, status, "{method} {path}: {e}");
+    let msg = e["errors"][0].as_str().unwrap_or_default();
+    assert!(
+        msg.contains(fragment),
+        "{method} {path}: {msg:?} lacks {fragment:?}"
+    );
+}
+
 /// Initialises with 3 shares / threshold 2, unseals, returns (keys, root token).
 async fn init_and_unseal(app: &axum::Router) -> (Vec<String>, String) {
     let (s, init) = call(
@@ -157,7 +189,7 @@ async fn init_unseal_kv_v2_round_trip_and_seal() {
     let (keys, token) = init_and_unseal(&app).await;
     let t = Some(token.as_str());
 
-    let (s, _) = call(
+    expect_status(
         &app,
         "POST",
         "/v1/sys/mounts/kv",
@@ -165,9 +197,9 @@ async fn init_unseal_kv_v2_round_trip_and_seal() {
         Some(
             json!({"type": "kv", "options": {"version": "2"}, "description": null, "config": null}),
         ),
+        StatusCode::NO_CONTENT,
     )
     .await;
-    assert_eq!(s, StatusCode::NO_CONTENT);
     let (s, mounts) = call(&app, "GET", "/v1/sys/mounts", t, None).await;
     assert_eq!(s, StatusCode::OK);
     for m in ["kv/", "sys/", "cubbyhole/"] {
@@ -210,16 +242,17 @@ async fn init_unseal_kv_v2_round_trip_and_seal() {
         (StatusCode::OK, json!(["app"]))
     );
 
-    let (s, _) = call(&app, "PUT", "/v1/sys/seal", t, None).await;
-    assert_eq!(s, StatusCode::NO_CONTENT);
-    let (s, e) = call(&app, "GET", "/v1/kv/data/app", t, None).await;
-    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
-    assert!(
-        e["errors"][0]
-            .as_str()
-            .expect("msg")
-            .contains("Vault is sealed")
-    );
+    expect_status(&app, "PUT", "/v1/sys/seal", t, None, StatusCode::NO_CONTENT).await;
+    expect_error(
+        &app,
+        "GET",
+        "/v1/kv/data/app",
+        t,
+        None,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Vault is sealed",
+    )
+    .await;
 
     for k in &keys[1..] {
         call(&app, "PUT", "/v1/sys/unseal", None, Some(json!({"key": k}))).await;
@@ -238,10 +271,24 @@ async fn missing_or_unknown_token_is_permission_denied() {
     let (s, e) = call(&app, "GET", "/v1/sys/mounts", None, None).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert_eq!(e["errors"][0], "permission denied");
-    let (s, _) = call(&app, "GET", "/v1/sys/mounts", Some("hvs.nope"), None).await;
-    assert_eq!(s, StatusCode::FORBIDDEN);
-    let (s, _) = call(&app, "PUT", "/v1/sys/seal", Some("hvs.nope"), None).await;
-    assert_eq!(s, StatusCode::FORBIDDEN);
+    expect_status(
+        &app,
+        "GET",
+        "/v1/sys/mounts",
+        Some("hvs.nope"),
+        None,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    expect_status(
+        &app,
+        "PUT",
+        "/v1/sys/seal",
+        Some("hvs.nope"),
+        None,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -270,112 +317,112 @@ async fn wrong_unseal_key_keeps_server_sealed_and_resets_progress() {
     )
     .await;
     let good = init["keys_base64"][0].as_str().expect("key").to_owned();
-    let (s, _) = call(
+    expect_status(
         &app,
         "PUT",
         "/v1/sys/unseal",
         None,
         Some(json!({"key": good})),
+        StatusCode::OK,
     )
     .await;
-    assert_eq!(s, StatusCode::OK);
-    let (s, e) = call(
+    expect_error(
         &app,
         "PUT",
         "/v1/sys/unseal",
         None,
         Some(json!({"key": good})),
+        StatusCode::BAD_REQUEST,
+        "already entered",
     )
     .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST, "duplicate share: {e}");
     let bogus = hex::encode([7u8; 33]);
-    let (s, e) = call(
+    expect_error(
         &app,
         "PUT",
         "/v1/sys/unseal",
         None,
         Some(json!({"key": bogus})),
+        StatusCode::BAD_REQUEST,
+        "unseal failed",
     )
     .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
     let (_, st) = call(&app, "GET", "/v1/sys/seal-status", None, None).await;
     assert_eq!(
         (st["sealed"].clone(), st["progress"].clone()),
         (json!(true), json!(0))
     );
-    let (s, _) = call(
+    expect_error(
         &app,
         "PUT",
         "/v1/sys/unseal",
         None,
         Some(json!({"key": "not base64 !!"})),
+        StatusCode::BAD_REQUEST,
+        "hex or base64",
     )
     .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
-    let (s, e) = call(&app, "PUT", "/v1/sys/unseal", None, Some(json!({}))).await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
-    assert!(
-        e["errors"][0]
-            .as_str()
-            .expect("msg")
-            .contains("'key' must be specified")
-    );
+    expect_error(
+        &app,
+        "PUT",
+        "/v1/sys/unseal",
+        None,
+        Some(json!({})),
+        StatusCode::BAD_REQUEST,
+        "'key' must be specified",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn double_init_and_bad_init_parameters_are_rejected() {
     let app = app();
-    let (s, _) = call(
+    expect_status(
         &app,
         "PUT",
         "/v1/sys/init",
         None,
         Some(json!({"secret_shares": 3, "secret_threshold": 5})),
+        StatusCode::BAD_REQUEST,
     )
     .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
-    let (s, _) = call(
+    expect_status(
         &app,
         "PUT",
         "/v1/sys/init",
         None,
         Some(json!({"secret_shares": 1, "secret_threshold": 1, "recovery_shares": 3})),
+        StatusCode::BAD_REQUEST,
     )
     .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
-    let (s, _) = call(
+    expect_status(
         &app,
         "PUT",
         "/v1/sys/init",
         None,
         Some(json!({"secret_shares": "two", "secret_threshold": 1})),
+        StatusCode::BAD_REQUEST,
     )
     .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
-    let (s, _) = call(
+    expect_status(
         &app,
         "PUT",
         "/v1/sys/init",
         None,
         Some(json!({"secret_shares": 1, "secret_threshold": 1})),
+        StatusCode::OK,
     )
     .await;
-    assert_eq!(s, StatusCode::OK);
-    let (s, e) = call(
+    expect_error(
         &app,
         "PUT",
         "/v1/sys/init",
         None,
         Some(json!({"secret_shares": 1, "secret_threshold": 1})),
+        StatusCode::BAD_REQUEST,
+        "already initialized",
     )
     .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
-    assert!(
-        e["errors"][0]
-            .as_str()
-            .expect("msg")
-            .contains("already initialized")
-    );
 }
 
 #[tokio::test]
@@ -425,8 +472,15 @@ async fn health_codes_follow_state_and_query_overrides() {
     assert_eq!(h["sealed"], true);
     let (s, _) = call(&app, "GET", "/v1/sys/health?sealedcode=299", None, None).await;
     assert_eq!(s.as_u16(), 299);
-    let (s, _) = call(&app, "GET", "/v1/sys/health?sealedcode=abc", None, None).await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
+    expect_status(
+        &app,
+        "GET",
+        "/v1/sys/health?sealedcode=abc",
+        None,
+        None,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -434,65 +488,55 @@ async fn mount_errors_name_the_problem() {
     let app = app();
     let (_, token) = init_and_unseal(&app).await;
     let t = Some(token.as_str());
-    let (s, _) = call(
+    expect_status(
         &app,
         "POST",
         "/v1/sys/mounts/kv",
         t,
         Some(json!({"type": "kv"})),
+        StatusCode::NO_CONTENT,
     )
     .await;
-    assert_eq!(s, StatusCode::NO_CONTENT);
-    let (s, e) = call(
+    expect_error(
         &app,
         "POST",
         "/v1/sys/mounts/kv",
         t,
         Some(json!({"type": "kv"})),
+        StatusCode::BAD_REQUEST,
+        "already in use",
     )
     .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
-    assert!(
-        e["errors"][0]
-            .as_str()
-            .expect("msg")
-            .contains("already in use")
-    );
-    let (s, e) = call(
+    expect_error(
         &app,
         "POST",
         "/v1/sys/mounts/x",
         t,
         Some(json!({"type": "nope"})),
+        StatusCode::BAD_REQUEST,
+        "plugin not found",
     )
     .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
-    assert!(
-        e["errors"][0]
-            .as_str()
-            .expect("msg")
-            .contains("plugin not found")
-    );
-    let (s, e) = call(
+    expect_error(
         &app,
         "POST",
         "/v1/sys/mounts/sw",
         t,
         Some(json!({"type": "kv", "seal_wrap": true})),
+        StatusCode::BAD_REQUEST,
+        "not supported yet",
     )
     .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
-    assert!(
-        e["errors"][0]
-            .as_str()
-            .expect("msg")
-            .contains("not supported yet"),
-        "{e}"
-    );
-    let (s, _) = call(&app, "DELETE", "/v1/sys/mounts/sys", t, None).await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
-    let (s, _) = call(&app, "GET", "/v1/nomount/x", t, None).await;
-    assert_eq!(s, StatusCode::NOT_FOUND);
+    expect_status(
+        &app,
+        "DELETE",
+        "/v1/sys/mounts/sys",
+        t,
+        None,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    expect_status(&app, "GET", "/v1/nomount/x", t, None, StatusCode::NOT_FOUND).await;
 }
 
 #[tokio::test]
@@ -511,15 +555,15 @@ async fn tune_reports_effective_ttls_and_refuses_seal_wrap_changes() {
     let (s, v) = call(&app, "GET", "/v1/sys/mounts/kv/tune", t, None).await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["data"]["default_lease_ttl"], 2_764_800);
-    let (s, _) = call(
+    expect_status(
         &app,
         "POST",
         "/v1/sys/mounts/kv/tune",
         t,
         Some(json!({"default_lease_ttl": "1h", "max_lease_ttl": "2h"})),
+        StatusCode::NO_CONTENT,
     )
     .await;
-    assert_eq!(s, StatusCode::NO_CONTENT);
     let (_, v) = call(&app, "GET", "/v1/sys/mounts/kv/tune", t, None).await;
     assert_eq!(
         (
@@ -528,15 +572,15 @@ async fn tune_reports_effective_ttls_and_refuses_seal_wrap_changes() {
         ),
         (json!(3600), json!(7200))
     );
-    let (s, _) = call(
+    expect_status(
         &app,
         "POST",
         "/v1/sys/mounts/kv/tune",
         t,
         Some(json!({"seal_wrap": true})),
+        StatusCode::BAD_REQUEST,
     )
     .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
     let (s, _) = call(
         &app,
         "POST",
@@ -569,8 +613,15 @@ async fn rotate_advances_key_term_and_old_data_stays_readable() {
     let (_, ks) = call(&app, "GET", "/v1/sys/key-status", t, None).await;
     assert_eq!(ks["data"]["term"], 1);
     assert_eq!(ks["term"], 1, "key-status is injected at top level");
-    let (s, _) = call(&app, "PUT", "/v1/sys/rotate", t, None).await;
-    assert_eq!(s, StatusCode::NO_CONTENT);
+    expect_status(
+        &app,
+        "PUT",
+        "/v1/sys/rotate",
+        t,
+        None,
+        StatusCode::NO_CONTENT,
+    )
+    .await;
     let (_, ks) = call(&app, "GET", "/v1/sys/key-status", t, None).await;
     assert_eq!(ks["data"]["term"], 2);
     let (_, r) = call(&app, "GET", "/v1/kv/a", t, None).await;
@@ -623,8 +674,15 @@ async fn generate_root_with_unseal_keys_yields_a_working_token() {
         .zip(otp.as_bytes())
         .map(|(a, b)| char::from(a ^ b))
         .collect();
-    let (s, _) = call(&app, "GET", "/v1/sys/mounts", Some(&token), None).await;
-    assert_eq!(s, StatusCode::OK);
+    expect_status(
+        &app,
+        "GET",
+        "/v1/sys/mounts",
+        Some(&token),
+        None,
+        StatusCode::OK,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -656,13 +714,30 @@ async fn kv_ui_mount_lookup_reports_version_for_the_cli() {
         ),
         (json!("team/kv/"), json!("2"))
     );
-    let (s, _) = call(
+    expect_status(
         &app,
         "GET",
         "/v1/sys/internal/ui/mounts/nothing/here",
         t,
         None,
+        StatusCode::NOT_FOUND,
     )
     .await;
-    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn wrong_method_on_a_raw_endpoint_is_405_with_vault_envelope() {
+    let app = app();
+    let (s, e) = call(&app, "DELETE", "/v1/sys/init", None, None).await;
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(e["errors"][0], "unsupported operation");
+    expect_status(
+        &app,
+        "GET",
+        "/v1/sys/unseal",
+        None,
+        None,
+        StatusCode::METHOD_NOT_ALLOWED,
+    )
+    .await;
 }

@@ -1,7 +1,9 @@
 //! Reading a request body within `max_request_size` and parsing it as JSON.
 
+use super::AppState;
 use super::error::ApiError;
 use axum::body::Body;
+use axum::extract::FromRequest;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -71,6 +73,20 @@ pub(crate) fn typed<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     };
     serde_json::from_value(v)
         .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))
+}
+
+/// A request body parsed into `T` within the listener's `max_request_size`;
+/// a bad body is rejected with Vault's error envelope (400 or 413).
+pub(crate) struct VaultJson<T>(pub(crate) T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for VaultJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, st: &AppState) -> Result<Self, ApiError> {
+        let (parts, body) = req.into_parts();
+        let bytes = read(&parts.headers, body, st.max_request_size).await?;
+        Ok(Self(typed(&bytes)?))
+    }
 }
 
 fn kind(v: &Value) -> &'static str {

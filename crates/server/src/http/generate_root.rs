@@ -1,17 +1,17 @@
 //! `sys/generate-root/attempt` and `sys/generate-root/update`.
 
+use super::body::VaultJson;
 use super::error::ApiError;
-use super::{AppState, body, envelope};
-use axum::body::Body;
+use super::{AppState, envelope};
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use coffer_core::generate_root::GenerateRootStatus;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 #[derive(Debug, Deserialize)]
-struct StartBody {
+pub(crate) struct StartBody {
     #[serde(default)]
     otp: Option<String>,
     #[serde(default)]
@@ -19,66 +19,42 @@ struct StartBody {
 }
 
 #[derive(Debug, Deserialize)]
-struct UpdateBody {
+pub(crate) struct UpdateBody {
     #[serde(default)]
     key: Option<String>,
     #[serde(default)]
     nonce: Option<String>,
 }
 
-pub(crate) async fn attempt(
+pub(crate) async fn status(State(st): State<AppState>) -> Result<Response, ApiError> {
+    Ok(ok(&st.core.generate_root_status().await?))
+}
+
+pub(crate) async fn start(
     State(st): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    raw: Body,
+    VaultJson(b): VaultJson<StartBody>,
 ) -> Result<Response, ApiError> {
-    let status = match method {
-        Method::GET => st.core.generate_root_status().await?,
-        Method::PUT | Method::POST => {
-            let bytes = body::read(&headers, raw, st.max_request_size).await?;
-            let b: StartBody = body::typed(&bytes)?;
-            st.core.generate_root_start(b.otp, b.pgp_key).await?
-        }
-        Method::DELETE => {
-            st.core.generate_root_cancel();
-            return Ok(envelope::no_content());
-        }
-        _ => {
-            return Err(ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "unsupported operation",
-            ));
-        }
-    };
-    Ok(envelope::json_response(
-        StatusCode::OK,
-        &status_json(&status),
-    ))
+    Ok(ok(&st.core.generate_root_start(b.otp, b.pgp_key).await?))
+}
+
+pub(crate) async fn cancel(State(st): State<AppState>) -> Response {
+    st.core.generate_root_cancel();
+    envelope::no_content()
 }
 
 pub(crate) async fn update(
     State(st): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    raw: Body,
+    VaultJson(b): VaultJson<UpdateBody>,
 ) -> Result<Response, ApiError> {
-    if method != Method::PUT && method != Method::POST {
-        return Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "unsupported operation",
-        ));
-    }
-    let bytes = body::read(&headers, raw, st.max_request_size).await?;
-    let b: UpdateBody = body::typed(&bytes)?;
     let key = b.key.unwrap_or_default();
     let nonce = b
         .nonce
         .ok_or_else(|| ApiError::bad_request("missing required field \"nonce\""))?;
-    let status = st.core.generate_root_update(&key, &nonce).await?;
-    Ok(envelope::json_response(
-        StatusCode::OK,
-        &status_json(&status),
-    ))
+    Ok(ok(&st.core.generate_root_update(&key, &nonce).await?))
+}
+
+fn ok(status: &GenerateRootStatus) -> Response {
+    envelope::json_response(StatusCode::OK, &status_json(status))
 }
 
 fn status_json(s: &GenerateRootStatus) -> Value {

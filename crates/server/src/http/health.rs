@@ -65,12 +65,6 @@ pub(crate) async fn health(
     method: Method,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    if method != Method::GET && method != Method::HEAD {
-        return Err(ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "unsupported operation",
-        ));
-    }
     let codes = HealthCodes::from_query(&q)?;
     let initialized = st.core.is_initialized().await?;
     let sealed = st.core.is_sealed();

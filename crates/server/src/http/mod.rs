@@ -12,7 +12,8 @@ mod seal_state;
 mod token;
 
 use axum::Router;
-use axum::routing::{any, get};
+use axum::http::StatusCode;
+use axum::routing::{MethodRouter, any, get, put};
 use coffer_core::Core;
 use std::sync::Arc;
 
@@ -31,14 +32,38 @@ pub const DEFAULT_MAX_REQUEST_SIZE: usize = 32 * 1024 * 1024;
 /// Builds the API router. `ui` says whether `/ui/` is enabled in the config.
 pub fn router(state: AppState, ui: bool) -> Router {
     let api = Router::new()
-        .route("/v1/sys/init", any(seal_state::init))
-        .route("/v1/sys/seal-status", get(seal_state::seal_status))
-        .route("/v1/sys/unseal", any(seal_state::unseal))
-        .route("/v1/sys/seal", any(seal_state::seal))
-        .route("/v1/sys/leader", get(health::leader))
-        .route("/v1/sys/health", any(health::health))
-        .route("/v1/sys/generate-root/attempt", any(generate_root::attempt))
-        .route("/v1/sys/generate-root/update", any(generate_root::update))
+        .route(
+            "/v1/sys/init",
+            only(
+                get(seal_state::init_status)
+                    .put(seal_state::init)
+                    .post(seal_state::init),
+            ),
+        )
+        .route("/v1/sys/seal-status", only(get(seal_state::seal_status)))
+        .route(
+            "/v1/sys/unseal",
+            only(put(seal_state::unseal).post(seal_state::unseal)),
+        )
+        .route(
+            "/v1/sys/seal",
+            only(put(seal_state::seal).post(seal_state::seal)),
+        )
+        .route("/v1/sys/leader", only(get(health::leader)))
+        .route("/v1/sys/health", only(get(health::health)))
+        .route(
+            "/v1/sys/generate-root/attempt",
+            only(
+                get(generate_root::status)
+                    .put(generate_root::start)
+                    .post(generate_root::start)
+                    .delete(generate_root::cancel),
+            ),
+        )
+        .route(
+            "/v1/sys/generate-root/update",
+            only(put(generate_root::update).post(generate_root::update)),
+        )
         .route("/v1/{*path}", any(logical::handle))
         .with_state(state);
     if ui {
@@ -47,6 +72,13 @@ pub fn router(state: AppState, ui: bool) -> Router {
     } else {
         api
     }
+}
+
+/// Other methods on a raw endpoint get Vault's 405 envelope.
+fn only(methods: MethodRouter<AppState>) -> MethodRouter<AppState> {
+    methods.fallback(|| async {
+        error::ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "unsupported operation")
+    })
 }
 
 /// The web UI is enabled in the config but not built yet: say so plainly

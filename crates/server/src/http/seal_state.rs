@@ -1,10 +1,10 @@
 //! `sys/init`, `sys/seal-status`, `sys/unseal` and `sys/seal`.
 
+use super::body::VaultJson;
 use super::error::ApiError;
-use super::{AppState, body, envelope, token};
-use axum::body::Body;
+use super::{AppState, envelope, token};
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 #[derive(Debug, Deserialize)]
-struct InitBody {
+pub(crate) struct InitBody {
     #[serde(default, deserialize_with = "opt_u64")]
     secret_shares: Option<u64>,
     #[serde(default, deserialize_with = "opt_u64")]
@@ -35,79 +35,70 @@ struct InitBody {
     recovery_pgp_keys: Option<Vec<String>>,
 }
 
+pub(crate) async fn init_status(State(st): State<AppState>) -> Result<Response, ApiError> {
+    let initialized = st.core.is_initialized().await?;
+    Ok(envelope::json_response(
+        StatusCode::OK,
+        &json!({ "initialized": initialized }),
+    ))
+}
+
 pub(crate) async fn init(
     State(st): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    raw: Body,
+    VaultJson(b): VaultJson<InitBody>,
 ) -> Result<Response, ApiError> {
-    match method {
-        Method::GET => {
-            let initialized = st.core.is_initialized().await?;
-            Ok(envelope::json_response(
-                StatusCode::OK,
-                &json!({ "initialized": initialized }),
-            ))
-        }
-        Method::PUT | Method::POST => {
-            let bytes = body::read(&headers, raw, st.max_request_size).await?;
-            let b: InitBody = body::typed(&bytes)?;
-            if b.recovery_pgp_keys.as_ref().is_some_and(|k| !k.is_empty()) {
-                return Err(CoreError::NotSupported("recovery_pgp_keys".to_owned()).into());
-            }
-            let to_u32 = |v: Option<u64>, name: &str| {
-                u32::try_from(v.unwrap_or(0))
-                    .map_err(|_| ApiError::bad_request(format!("{name} is too large")))
-            };
-            let stored = to_u32(b.stored_shares, "stored_shares")?;
-            if stored != 0 && st.core.seal().kind() == "shamir" {
-                return Err(ApiError::bad_request(
-                    "stored_shares is not applicable to the shamir seal",
-                ));
-            }
-            let params = InitParams {
-                secret_shares: to_u32(b.secret_shares, "secret_shares")?,
-                secret_threshold: to_u32(b.secret_threshold, "secret_threshold")?,
-                recovery_shares: to_u32(b.recovery_shares, "recovery_shares")?,
-                recovery_threshold: to_u32(b.recovery_threshold, "recovery_threshold")?,
-                pgp_keys: b.pgp_keys.unwrap_or_default(),
-                root_token_pgp_key: b.root_token_pgp_key.filter(|k| !k.is_empty()),
-                root_token_id: None,
-            };
-            let result = st.core.initialize(params).await?;
-            let hex_keys: Vec<String> = result
-                .keys
+    if b.recovery_pgp_keys.as_ref().is_some_and(|k| !k.is_empty()) {
+        return Err(CoreError::NotSupported("recovery_pgp_keys".to_owned()).into());
+    }
+    let to_u32 = |v: Option<u64>, name: &str| {
+        u32::try_from(v.unwrap_or(0))
+            .map_err(|_| ApiError::bad_request(format!("{name} is too large")))
+    };
+    let stored = to_u32(b.stored_shares, "stored_shares")?;
+    if stored != 0 && st.core.seal().kind() == "shamir" {
+        return Err(ApiError::bad_request(
+            "stored_shares is not applicable to the shamir seal",
+        ));
+    }
+    let params = InitParams {
+        secret_shares: to_u32(b.secret_shares, "secret_shares")?,
+        secret_threshold: to_u32(b.secret_threshold, "secret_threshold")?,
+        recovery_shares: to_u32(b.recovery_shares, "recovery_shares")?,
+        recovery_threshold: to_u32(b.recovery_threshold, "recovery_threshold")?,
+        pgp_keys: b.pgp_keys.unwrap_or_default(),
+        root_token_pgp_key: b.root_token_pgp_key.filter(|k| !k.is_empty()),
+        root_token_id: None,
+    };
+    let result = st.core.initialize(params).await?;
+    let hex_keys: Vec<String> = result
+        .keys
+        .iter()
+        .map(|k| hex::encode(k.expose()))
+        .collect();
+    let b64_keys: Vec<String> = result.keys.iter().map(|k| B64.encode(k.expose())).collect();
+    let mut out = json!({
+        "keys": hex_keys,
+        "keys_base64": b64_keys,
+        "root_token": result.root_token.as_str(),
+    });
+    if !result.recovery_keys.is_empty() {
+        out["recovery_keys"] = json!(
+            result
+                .recovery_keys
                 .iter()
                 .map(|k| hex::encode(k.expose()))
-                .collect();
-            let b64_keys: Vec<String> =
-                result.keys.iter().map(|k| B64.encode(k.expose())).collect();
-            let mut out = json!({
-                "keys": hex_keys,
-                "keys_base64": b64_keys,
-                "root_token": result.root_token.as_str(),
-            });
-            if !result.recovery_keys.is_empty() {
-                out["recovery_keys"] = json!(
-                    result
-                        .recovery_keys
-                        .iter()
-                        .map(|k| hex::encode(k.expose()))
-                        .collect::<Vec<_>>()
-                );
-                out["recovery_keys_base64"] = json!(
-                    result
-                        .recovery_keys
-                        .iter()
-                        .map(|k| B64.encode(k.expose()))
-                        .collect::<Vec<_>>()
-                );
-            }
-            tracing::info!("vault initialized");
-            Ok(envelope::json_response(StatusCode::OK, &out))
-        }
-        _ => Err(method_not_allowed()),
+                .collect::<Vec<_>>()
+        );
+        out["recovery_keys_base64"] = json!(
+            result
+                .recovery_keys
+                .iter()
+                .map(|k| B64.encode(k.expose()))
+                .collect::<Vec<_>>()
+        );
     }
+    tracing::info!("vault initialized");
+    Ok(envelope::json_response(StatusCode::OK, &out))
 }
 
 pub(crate) async fn seal_status(State(st): State<AppState>) -> Result<Response, ApiError> {
@@ -116,7 +107,7 @@ pub(crate) async fn seal_status(State(st): State<AppState>) -> Result<Response, 
 }
 
 #[derive(Debug, Deserialize)]
-struct UnsealBody {
+pub(crate) struct UnsealBody {
     #[serde(default, alias = "Key")]
     key: Option<String>,
     #[serde(default, deserialize_with = "opt_bool", alias = "Reset")]
@@ -127,15 +118,8 @@ struct UnsealBody {
 
 pub(crate) async fn unseal(
     State(st): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    raw: Body,
+    VaultJson(b): VaultJson<UnsealBody>,
 ) -> Result<Response, ApiError> {
-    if method != Method::PUT && method != Method::POST {
-        return Err(method_not_allowed());
-    }
-    let bytes = body::read(&headers, raw, st.max_request_size).await?;
-    let b: UnsealBody = body::typed(&bytes)?;
     if b.migrate == Some(true) {
         return Err(CoreError::NotSupported("seal migration (migrate=true)".to_owned()).into());
     }
@@ -154,12 +138,8 @@ pub(crate) async fn unseal(
 
 pub(crate) async fn seal(
     State(st): State<AppState>,
-    method: Method,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    if method != Method::PUT && method != Method::POST {
-        return Err(method_not_allowed());
-    }
     let presented = token::from_headers(&headers);
     let resolved = st.core.authenticate(presented.as_deref()).await?;
     if !Core::is_root(&resolved) {
@@ -193,8 +173,4 @@ pub(crate) fn status_json(s: &SealStatus) -> Value {
         v["recovery_seal_type"] = json!("shamir");
     }
     v
-}
-
-fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "unsupported operation")
 }
