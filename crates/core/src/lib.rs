@@ -4,6 +4,7 @@
 //! It must never depend on HTTP, FFI (PKCS#11) or SQL: those live in the
 //! `server`, `seal-pkcs11` and `storage-*` crates, which depend on this one.
 
+pub mod auth_token;
 pub mod barrier;
 pub mod clock;
 pub mod engine;

@@ -167,6 +167,9 @@ impl Core {
             req.path = rest;
             return self.handle_sys(req, &resolved).await;
         }
+        if req.path.starts_with(crate::auth_token::TOKEN_MOUNT) {
+            return self.handle_auth_token(&req, &resolved, token.unwrap_or_default());
+        }
         let table = self.router_table();
         let routed = table
             .route(&req.path)

@@ -741,3 +741,39 @@ async fn wrong_method_on_a_raw_endpoint_is_405_with_vault_envelope() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn lookup_self_describes_the_root_token() {
+    let app = app();
+    let (_, token) = init_and_unseal(&app).await;
+    let (s, v) = call(
+        &app,
+        "GET",
+        "/v1/auth/token/lookup-self",
+        Some(&token),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["data"]["id"], token.as_str());
+    assert_eq!(v["data"]["policies"], json!(["root"]));
+    assert_eq!(v["data"]["display_name"], "root");
+    expect_status(
+        &app,
+        "GET",
+        "/v1/auth/token/lookup-self",
+        Some("hvs.bogus"),
+        None,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    expect_status(
+        &app,
+        "GET",
+        "/v1/auth/token/create",
+        Some(&token),
+        None,
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+}
