@@ -159,17 +159,11 @@ impl Core {
             };
             (done.shares, done.otp, done.nonce)
         };
-        let candidate = self.root_key_from_shares(&shares).await.map_err(|e| {
+        self.verify_operator_shares(&shares).await.map_err(|e| {
             CoreError::invalid(format!(
-                "root generation failed, the attempt was cancelled: the keys are wrong: {e}"
+                "root generation failed, the attempt was cancelled: {e}"
             ))
         })?;
-        let current = self.barrier.root_key()?;
-        if !SecretBytes::from_slice(candidate.expose()).ct_eq(current.expose()) {
-            return Err(CoreError::invalid(
-                "root generation failed, the attempt was cancelled: the keys do not match this node's root key",
-            ));
-        }
         let token = self
             .tokens
             .create_root(self.entropy.as_ref(), self.clock.as_ref(), None)
@@ -196,11 +190,12 @@ impl Core {
     }
 
     async fn required_keys(&self) -> CoreResult<u32> {
-        Ok(self
-            .seal_config()
-            .await?
-            .ok_or(CoreError::NotInitialized)?
-            .secret_threshold)
+        let config = self.seal_config().await?.ok_or(CoreError::NotInitialized)?;
+        Ok(if self.seal.stored_keys() {
+            config.recovery_threshold
+        } else {
+            config.secret_threshold
+        })
     }
 
     fn lock_attempt(&self) -> std::sync::MutexGuard<'_, Option<GenerateRootAttempt>> {

@@ -10,7 +10,7 @@
 
 use crate::error::{CoreError, CoreResult};
 use crate::node::Core;
-use crate::seal::{ROOT_KEY_PATH, SEAL_CONFIG_PATH, SealConfig};
+use crate::seal::{RECOVERY_KEY_PATH, ROOT_KEY_PATH, SEAL_CONFIG_PATH, SealConfig};
 use coffer_crypto::{Key256, SecretBytes, shamir};
 use zeroize::Zeroizing;
 
@@ -45,7 +45,9 @@ pub struct InitResult {
 }
 
 impl Core {
-    /// Initialises storage. The node is sealed afterwards (Shamir seal).
+    /// Initialises storage. With the Shamir seal the node is sealed
+    /// afterwards and the unseal keys are returned; with an auto-unseal seal
+    /// (pkcs11) the node stays unsealed and recovery keys are returned.
     pub async fn initialize(&self, params: InitParams) -> CoreResult<InitResult> {
         let _one_at_a_time = self.state_changes.lock().await;
         if self.barrier.is_initialized().await? {
@@ -57,62 +59,128 @@ impl Core {
                     .to_owned(),
             ));
         }
-        let Some(shamir_seal) = self.shamir.clone() else {
-            return Err(CoreError::NotSupported(format!(
-                "initialising with the {} seal",
-                self.seal.kind()
-            )));
+        let root_key = Key256::generate(self.entropy.as_ref())?;
+        let auto = self.seal.stored_keys();
+        let (keys, recovery_keys) = if auto {
+            (Vec::new(), self.init_auto_seal(&params, &root_key).await?)
+        } else {
+            (self.init_shamir_seal(&params, &root_key).await?, Vec::new())
         };
-        if params.recovery_shares != 0 || params.recovery_threshold != 0 {
-            return Err(CoreError::invalid(
-                "parameters recovery_shares,recovery_threshold not applicable to seal type shamir",
-            ));
-        }
-        shamir::validate(params.secret_shares, params.secret_threshold)
-            .map_err(|e| CoreError::invalid(e.to_string()))?;
-        let shares = u8::try_from(params.secret_shares)
-            .map_err(|_| CoreError::invalid("number of shares cannot exceed 255"))?;
-        let threshold = u8::try_from(params.secret_threshold)
-            .map_err(|_| CoreError::invalid("threshold cannot exceed 255"))?;
-
-        let entropy = self.entropy.as_ref();
-        let root_key = Key256::generate(entropy)?;
-        let kek = Key256::generate(entropy)?;
-        let keys = shamir::split(kek.expose(), shares, threshold, entropy)?;
-        shamir_seal.install(kek);
-        let wrapped = self.seal.wrap(root_key.expose()).await;
-        shamir_seal.clear();
-        let wrapped = wrapped.map_err(|e| CoreError::Seal(e.to_string()))?;
-
-        let config = SealConfig {
-            seal_type: self.seal.kind().to_owned(),
-            secret_shares: params.secret_shares,
-            secret_threshold: params.secret_threshold,
-        };
-        let config_json = serde_json::to_vec(&config)
-            .map_err(|e| CoreError::Internal(format!("encode seal config: {e}")))?;
-        let backend = self.barrier.backend();
-        backend.put(SEAL_CONFIG_PATH, &config_json).await?;
-        backend.put(ROOT_KEY_PATH, &wrapped).await?;
         self.barrier.initialize(root_key, self.clock.now()).await?;
 
         let setup = async {
             self.post_unseal().await?;
             self.tokens
                 .create_root(
-                    entropy,
+                    self.entropy.as_ref(),
                     self.clock.as_ref(),
                     params.root_token_id.as_deref(),
                 )
                 .await
         };
         let root_token = setup.await;
-        self.pre_seal();
+        if !auto || root_token.is_err() {
+            self.pre_seal();
+        }
         Ok(InitResult {
             keys,
-            recovery_keys: Vec::new(),
+            recovery_keys,
             root_token: root_token?,
         })
+    }
+
+    /// Splits a fresh KEK into unseal shares and stores the root key wrapped by it.
+    async fn init_shamir_seal(
+        &self,
+        params: &InitParams,
+        root_key: &Key256,
+    ) -> CoreResult<Vec<SecretBytes>> {
+        let Some(shamir_seal) = self.shamir.clone() else {
+            return Err(CoreError::Internal("shamir seal missing".to_owned()));
+        };
+        if params.recovery_shares != 0 || params.recovery_threshold != 0 {
+            return Err(CoreError::invalid(
+                "parameters recovery_shares,recovery_threshold not applicable to seal type shamir",
+            ));
+        }
+        let (shares, threshold) = share_params(params.secret_shares, params.secret_threshold)?;
+        let entropy = self.entropy.as_ref();
+        let kek = Key256::generate(entropy)?;
+        let keys = shamir::split(kek.expose(), shares, threshold, entropy)?;
+        shamir_seal.install(kek);
+        let wrapped = self.seal.wrap(root_key.expose()).await;
+        shamir_seal.clear();
+        let wrapped = wrapped.map_err(|e| CoreError::Seal(e.to_string()))?;
+        self.write_seal_records(
+            &SealConfig {
+                seal_type: self.seal.kind().to_owned(),
+                secret_shares: params.secret_shares,
+                secret_threshold: params.secret_threshold,
+                recovery_shares: 0,
+                recovery_threshold: 0,
+            },
+            &wrapped,
+            None,
+        )
+        .await?;
+        Ok(keys)
+    }
+
+    /// Wraps the root key and a fresh recovery key with the seal and splits
+    /// the recovery key into operator shares.
+    async fn init_auto_seal(
+        &self,
+        params: &InitParams,
+        root_key: &Key256,
+    ) -> CoreResult<Vec<SecretBytes>> {
+        let kind = self.seal.kind();
+        if params.secret_shares != 0 || params.secret_threshold != 0 {
+            return Err(CoreError::invalid(format!(
+                "parameters secret_shares,secret_threshold not applicable to seal type {kind}"
+            )));
+        }
+        let (shares, threshold) = share_params(params.recovery_shares, params.recovery_threshold)
+            .map_err(|e| CoreError::invalid(format!("recovery keys: {e}")))?;
+        let entropy = self.entropy.as_ref();
+        let recovery_key = Key256::generate(entropy)?;
+        let recovery_keys = shamir::split(recovery_key.expose(), shares, threshold, entropy)?;
+        let seal_err = |e: crate::seal::SealError| CoreError::Seal(e.to_string());
+        let wrapped_root = self.seal.wrap(root_key.expose()).await.map_err(seal_err)?;
+        let wrapped_recovery = self
+            .seal
+            .wrap(recovery_key.expose())
+            .await
+            .map_err(seal_err)?;
+        self.write_seal_records(
+            &SealConfig {
+                seal_type: kind.to_owned(),
+                secret_shares: 1,
+                secret_threshold: 1,
+                recovery_shares: params.recovery_shares,
+                recovery_threshold: params.recovery_threshold,
+            },
+            &wrapped_root,
+            Some(&wrapped_recovery),
+        )
+        .await?;
+        Ok(recovery_keys)
+    }
+
+    async fn write_seal_records(
+        &self,
+        config: &SealConfig,
+        wrapped_root: &[u8],
+        wrapped_recovery: Option<&[u8]>,
+    ) -> CoreResult<()> {
+        let config_json = serde_json::to_vec(config)
+            .map_err(|e| CoreError::Internal(format!("encode seal config: {e}")))?;
+        let backend = self.barrier.backend();
+        backend.put(SEAL_CONFIG_PATH, &config_json).await?;
+        backend.put(ROOT_KEY_PATH, wrapped_root).await?;
+        if let Some(r) = wrapped_recovery {
+            backend.put(RECOVERY_KEY_PATH, r).await?;
+        }
+        Ok(())
     }
 
     pub(crate) async fn seal_config(&self) -> CoreResult<Option<SealConfig>> {
@@ -123,4 +191,14 @@ impl Core {
                 .map_err(|e| CoreError::Internal(format!("{SEAL_CONFIG_PATH} is unreadable: {e}"))),
         }
     }
+}
+
+/// Validates share parameters with Vault's rules and narrows them to bytes.
+fn share_params(shares: u32, threshold: u32) -> CoreResult<(u8, u8)> {
+    shamir::validate(shares, threshold).map_err(|e| CoreError::invalid(e.to_string()))?;
+    let shares = u8::try_from(shares)
+        .map_err(|_| CoreError::invalid("number of shares cannot exceed 255"))?;
+    let threshold =
+        u8::try_from(threshold).map_err(|_| CoreError::invalid("threshold cannot exceed 255"))?;
+    Ok((shares, threshold))
 }

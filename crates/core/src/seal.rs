@@ -3,7 +3,8 @@
 //!
 //! Bootstrap records, kept outside the barrier because they are needed to
 //! open it: `core/seal-config` (clear-text JSON: seal type, shares,
-//! threshold) and `core/seal/root-key` (the root key wrapped by the seal).
+//! threshold, recovery shares), `core/seal/root-key` (the root key wrapped
+//! by the seal) and, for auto-unseal seals, `core/seal/recovery-key`.
 
 use async_trait::async_trait;
 use coffer_crypto::envelope;
@@ -15,6 +16,8 @@ use std::sync::{Arc, RwLock};
 pub const SEAL_CONFIG_PATH: &str = "core/seal-config";
 /// Physical key of the seal-wrapped root key.
 pub const ROOT_KEY_PATH: &str = "core/seal/root-key";
+/// Physical key of the seal-wrapped recovery key (auto-unseal seals only).
+pub const RECOVERY_KEY_PATH: &str = "core/seal/recovery-key";
 
 /// Why a seal operation failed. HSM errors keep the PKCS#11 return code name
 /// (for example `CKR_TOKEN_NOT_PRESENT`) in their text.
@@ -55,6 +58,12 @@ pub trait Seal: Send + Sync {
     async fn unwrap(&self, blob: &[u8]) -> Result<SecretBytes, SealError>;
     /// Current health.
     async fn health(&self) -> SealHealth;
+    /// Whether `blob` was wrapped with the key the seal now wraps with. After
+    /// an HSM key rotation this is false for old blobs, and the core re-wraps
+    /// them ("upgrading stored keys").
+    fn wrapped_with_current_key(&self, _blob: &[u8]) -> bool {
+        true
+    }
 }
 
 /// The stored seal configuration (`core/seal-config`).
@@ -67,6 +76,12 @@ pub struct SealConfig {
     pub secret_shares: u32,
     /// Shares needed to unseal.
     pub secret_threshold: u32,
+    /// Number of recovery key shares (auto-unseal seals; 0 otherwise).
+    #[serde(default)]
+    pub recovery_shares: u32,
+    /// Recovery shares needed to authorise operations.
+    #[serde(default)]
+    pub recovery_threshold: u32,
 }
 
 /// The Shamir seal: the root key is wrapped by a key-encryption key that is

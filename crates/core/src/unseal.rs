@@ -71,8 +71,20 @@ impl Core {
             seal_type: self.seal.kind().to_owned(),
             initialized,
             sealed,
-            threshold: config.as_ref().map_or(0, |c| c.secret_threshold),
-            shares: config.as_ref().map_or(0, |c| c.secret_shares),
+            threshold: config.as_ref().map_or(0, |c| {
+                if self.seal.stored_keys() {
+                    c.recovery_threshold
+                } else {
+                    c.secret_threshold
+                }
+            }),
+            shares: config.as_ref().map_or(0, |c| {
+                if self.seal.stored_keys() {
+                    c.recovery_shares
+                } else {
+                    c.secret_shares
+                }
+            }),
             progress,
             nonce,
             cluster: if sealed { None } else { self.cluster() },
@@ -89,6 +101,13 @@ impl Core {
         }
         if !self.barrier.is_sealed() {
             return self.seal_status().await;
+        }
+        if self.seal.stored_keys() {
+            return Err(CoreError::invalid(format!(
+                "the {} seal unseals itself with its HSM key; unseal keys are not accepted \
+                 (recovery keys authorise generate-root; seal migration is not supported yet)",
+                self.seal.kind()
+            )));
         }
         let config = self
             .seal_config()

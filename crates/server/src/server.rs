@@ -179,6 +179,7 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
         crate::mlock::lock_memory()?;
     }
     let server = Server::start(&config).await?;
+    let auto_unseal = tokio::spawn(auto_unseal(server.core.clone()));
     let dev = if opts.dev {
         Some(server.setup_dev(opts.dev_root_token_id.clone()).await?)
     } else {
@@ -190,8 +191,26 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
     }
     wait_for_signals(&server, &log, &opts, &level).await?;
     tracing::info!("shutting down");
+    auto_unseal.abort();
     server.shutdown().await;
     Ok(())
+}
+
+/// With an auto-unseal seal, unseals from the stored keys at start, and keeps
+/// trying while the seal cannot answer (HSM unreachable) so the node unseals
+/// by itself once it comes back. A Shamir node returns at once.
+async fn auto_unseal(core: Arc<Core>) {
+    let mut delay = Duration::from_secs(1);
+    loop {
+        match core.unseal_with_stored_keys().await {
+            Ok(_) => return,
+            Err(e) => {
+                tracing::error!(error = %e, retry_in_secs = delay.as_secs(), "unseal with stored keys failed; the node stays sealed");
+            }
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(30));
+    }
 }
 
 async fn wait_for_signals(
