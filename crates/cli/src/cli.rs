@@ -69,15 +69,20 @@ pub(crate) enum Command {
 }
 
 #[cfg(test)]
+impl Cli {
+    /// Parses a full argv (program name first) as `main` does, vault-style single-dash flags
+    /// included; panics on a usage error.
+    pub(crate) fn parse_argv(argv: &[&str]) -> Self {
+        Self::try_parse_from(crate::argv::normalise(argv.iter().copied())).expect("parse")
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use clap::CommandFactory;
 
     use super::*;
     use crate::argv::normalise;
-
-    fn parse(args: &[&str]) -> Cli {
-        Cli::try_parse_from(normalise(args.iter().copied())).expect("parse")
-    }
 
     #[test]
     fn command_tree_is_consistent() {
@@ -86,7 +91,7 @@ mod tests {
 
     #[test]
     fn global_flags_are_accepted_after_the_subcommand() {
-        let cli = parse(&[
+        let cli = Cli::parse_argv(&[
             "coffer",
             "status",
             "-address=http://127.0.0.1:1",
@@ -102,7 +107,7 @@ mod tests {
 
     #[test]
     fn boolean_flags_take_go_style_explicit_values() {
-        let cli = parse(&["coffer", "status", "-tls-skip-verify=false"]);
+        let cli = Cli::parse_argv(&["coffer", "status", "-tls-skip-verify=false"]);
         assert!(!cli.global.tls_skip_verify);
     }
 

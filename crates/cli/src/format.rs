@@ -160,7 +160,7 @@ pub(crate) fn print_secret(secret: &Secret, format: Format) -> anyhow::Result<()
 }
 
 /// vault's `padEqualSigns`: a section title centred in `=` signs, e.g. `====== Data ======`.
-pub(crate) fn section_title(title: &str, total_len: usize) -> String {
+fn section_title(title: &str, total_len: usize) -> String {
     let mut signs = total_len.saturating_sub(title.chars().count() + 2);
     if signs == 0 {
         signs = 4;
@@ -173,9 +173,21 @@ pub(crate) fn section_title(title: &str, total_len: usize) -> String {
 }
 
 /// vault's `getHeaderForMap`: the title width follows the longest key plus `    Value`.
-pub(crate) fn section_title_for_map(title: &str, map: &serde_json::Map<String, Value>) -> String {
+fn section_title_for_map(title: &str, map: &serde_json::Map<String, Value>) -> String {
     let longest = map.keys().map(|k| k.chars().count()).max().unwrap_or(0);
     section_title(title, longest + 4 + 5)
+}
+
+/// Prints a titled section holding only `path`, then a blank line (`vault kv`'s path header).
+pub(crate) fn print_path_section(title: &str, path: &str) {
+    println!("{}", section_title(title, path.chars().count()));
+    println!("{path}\n");
+}
+
+/// Prints a titled Key/Value section of a JSON object's fields (`vault kv`'s sections).
+pub(crate) fn print_map_section(title: &str, map: &serde_json::Map<String, Value>) {
+    println!("{}", section_title_for_map(title, map));
+    println!("{}", map_table(map));
 }
 
 #[cfg(test)]

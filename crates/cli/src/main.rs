@@ -5,6 +5,7 @@
 //! Everything but `server` talks to a server over HTTP through `coffer_client`; `server` calls
 //! `coffer_server::run`. This crate must never reach into core, engine, seal or storage crates.
 
+mod api_path;
 mod argv;
 mod cli;
 mod commands;

@@ -146,20 +146,8 @@ impl Client {
 
     /// `POST sys/mounts/:path`.
     pub async fn enable_mount(&self, path: &str, request: &EnableMount) -> Result<()> {
-        let body = serde_json::to_value(request).map_err(|e| Error::Request {
-            method: "POST".to_owned(),
-            url: self.url(&mount_path("sys/mounts", path)),
-            detail: e.to_string(),
-        })?;
-        let raw = self
-            .raw(
-                Method::Post,
-                &mount_path("sys/mounts", path),
-                &[],
-                Some(&body),
-            )
-            .await?;
-        raw.into_secret().map(|_| ())
+        self.post_mount_body(&mount_path("sys/mounts", path), request)
+            .await
     }
 
     /// `DELETE sys/mounts/:path`.
@@ -171,13 +159,18 @@ impl Client {
 
     /// `POST sys/mounts/:path/tune`.
     pub async fn tune_mount(&self, path: &str, request: &TuneMount) -> Result<()> {
+        let tune_path = format!("{}/tune", mount_path("sys/mounts", path));
+        self.post_mount_body(&tune_path, request).await
+    }
+
+    /// `POST api_path` with `request` as the JSON body; the answer's content is not needed.
+    async fn post_mount_body(&self, api_path: &str, request: &impl Serialize) -> Result<()> {
         let body = serde_json::to_value(request).map_err(|e| Error::Request {
-            method: "POST".to_owned(),
-            url: self.url(&mount_path("sys/mounts", path)),
+            method: Method::Post.as_str().to_owned(),
+            url: self.url(api_path),
             detail: e.to_string(),
         })?;
-        let tune_path = format!("{}/tune", mount_path("sys/mounts", path));
-        self.raw(Method::Post, &tune_path, &[], Some(&body))
+        self.raw(Method::Post, api_path, &[], Some(&body))
             .await?
             .into_secret()
             .map(|_| ())

@@ -44,27 +44,19 @@ fn root_store(ca_cert: Option<&Path>) -> Result<RootCertStore> {
     let native = rustls_native_certs::load_native_certs();
     roots.add_parsable_certificates(native.certs);
     if let Some(path) = ca_cert {
+        let unusable = |reason: String| Error::CaCert {
+            path: path.to_owned(),
+            reason,
+        };
         let certs = CertificateDer::pem_file_iter(path)
-            .map_err(|e| Error::CaCert {
-                path: path.to_owned(),
-                reason: e.to_string(),
-            })?
+            .map_err(|e| unusable(e.to_string()))?
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| Error::CaCert {
-                path: path.to_owned(),
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| unusable(e.to_string()))?;
         if certs.is_empty() {
-            return Err(Error::CaCert {
-                path: path.to_owned(),
-                reason: "no PEM certificate found".to_owned(),
-            });
+            return Err(unusable("no PEM certificate found".to_owned()));
         }
         for cert in certs {
-            roots.add(cert).map_err(|e| Error::CaCert {
-                path: path.to_owned(),
-                reason: e.to_string(),
-            })?;
+            roots.add(cert).map_err(|e| unusable(e.to_string()))?;
         }
     }
     Ok(roots)

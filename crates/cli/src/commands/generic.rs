@@ -4,10 +4,11 @@ use std::io::IsTerminal;
 
 use anyhow::{anyhow, bail};
 use clap::{ArgAction, Args};
-use coffer_client::Secret;
+use coffer_client::{Client, Secret};
 use serde_json::Value;
 
 use super::{EXIT_OK, EXIT_SEALED_OR_MISSING};
+use crate::api_path::{sanitize, with_trailing_slash};
 use crate::cli::GlobalArgs;
 use crate::context;
 use crate::data;
@@ -64,16 +65,7 @@ pub(crate) async fn read(args: ReadArgs, global: &GlobalArgs) -> anyhow::Result<
     let client = context::client(global)?;
     let path = sanitize(&args.path);
     let query = query_pairs(&args.data)?;
-    let query: Vec<(&str, &str)> = query
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let secret = client
-        .read_with_query(&path, &query)
-        .await
-        .map_err(|e| anyhow!("Error reading {path}: {e}"))?;
-    let Some(secret) = secret else {
-        eprintln!("No value found at {path}");
+    let Some(secret) = read_existing(&client, &path, &as_query(&query)).await? else {
         return Ok(EXIT_SEALED_OR_MISSING);
     };
     print_result(&secret, args.field.as_deref(), global.format)
@@ -105,12 +97,8 @@ pub(crate) async fn write(args: WriteArgs, global: &GlobalArgs) -> anyhow::Resul
 /// `list PATH`; exit 2 when there are no keys.
 pub(crate) async fn list(args: PathArgs, global: &GlobalArgs) -> anyhow::Result<u8> {
     let client = context::client(global)?;
-    let path = ensure_trailing_slash(&sanitize(&args.path));
-    let secret = client
-        .list(&path)
-        .await
-        .map_err(|e| anyhow!("Error listing {path}: {e}"))?;
-    print_list(secret.as_ref(), &path, global.format)
+    let path = with_trailing_slash(&sanitize(&args.path));
+    list_path(&client, &path, global.format).await
 }
 
 /// `delete PATH`.
@@ -118,12 +106,13 @@ pub(crate) async fn delete(args: DeleteArgs, global: &GlobalArgs) -> anyhow::Res
     let client = context::client(global)?;
     let path = sanitize(&args.path);
     let query = query_pairs(&args.data)?;
-    let query: Vec<(&str, &str)> = query
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
     let raw = client
-        .raw(coffer_client::Method::Delete, &path, &query, None)
+        .raw(
+            coffer_client::Method::Delete,
+            &path,
+            &as_query(&query),
+            None,
+        )
         .await
         .map_err(|e| anyhow!("Error deleting {path}: {e}"))?;
     let secret = raw
@@ -140,12 +129,33 @@ pub(crate) async fn delete(args: DeleteArgs, global: &GlobalArgs) -> anyhow::Res
     }
 }
 
-/// Prints a list response (`Keys` table) or reports that nothing is there (exit 2).
-pub(crate) fn print_list(
-    secret: Option<&Secret>,
+/// Reads `path`; `None` when nothing is there, after saying so on stderr as vault does.
+pub(crate) async fn read_existing(
+    client: &Client,
     path: &str,
-    format: Format,
-) -> anyhow::Result<u8> {
+    query: &[(&str, &str)],
+) -> anyhow::Result<Option<Secret>> {
+    let secret = client
+        .read_with_query(path, query)
+        .await
+        .map_err(|e| anyhow!("Error reading {path}: {e}"))?;
+    if secret.is_none() {
+        eprintln!("No value found at {path}");
+    }
+    Ok(secret)
+}
+
+/// Lists `path` and prints the keys; exit 2 when there are none.
+pub(crate) async fn list_path(client: &Client, path: &str, format: Format) -> anyhow::Result<u8> {
+    let secret = client
+        .list(path)
+        .await
+        .map_err(|e| anyhow!("Error listing {path}: {e}"))?;
+    print_list(secret.as_ref(), path, format)
+}
+
+/// Prints a list response (`Keys` table) or reports that nothing is there (exit 2).
+fn print_list(secret: Option<&Secret>, path: &str, format: Format) -> anyhow::Result<u8> {
     let keys = secret
         .and_then(|s| s.data_field("keys"))
         .and_then(Value::as_array);
@@ -207,16 +217,12 @@ fn query_pairs(args: &[String]) -> anyhow::Result<Vec<(String, String)>> {
         .collect())
 }
 
-fn sanitize(path: &str) -> String {
-    path.trim().trim_start_matches('/').to_owned()
-}
-
-fn ensure_trailing_slash(path: &str) -> String {
-    if path.ends_with('/') {
-        path.to_owned()
-    } else {
-        format!("{path}/")
-    }
+/// Borrows `k=v` pairs in the form the client's query parameter takes.
+fn as_query(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -256,11 +262,5 @@ mod tests {
             EXIT_OK
         );
         assert!(print_result(&secret, Some("nope"), Format::Table).is_err());
-    }
-
-    #[test]
-    fn paths_lose_leading_slashes() {
-        assert_eq!(sanitize(" /secret/foo "), "secret/foo");
-        assert_eq!(ensure_trailing_slash("kv"), "kv/");
     }
 }

@@ -6,14 +6,15 @@ use clap::{Args, Subcommand};
 use coffer_client::{Client, Secret};
 use serde_json::{Map, Value, json};
 
-use super::generic::{print_list, print_result};
-use super::kv_path::{KvTarget, sanitize};
+use super::generic::{list_path, print_result, read_existing};
+use super::kv_path::KvTarget;
 use super::{EXIT_OK, EXIT_SEALED_OR_MISSING};
+use crate::api_path::sanitize;
 use crate::cli::GlobalArgs;
 use crate::context;
 use crate::data;
 use crate::format::{
-    Format, map_table, print_json, print_warnings, section_title, section_title_for_map,
+    Format, map_table, print_json, print_map_section, print_path_section, print_warnings,
 };
 
 /// KV subcommands.
@@ -109,12 +110,7 @@ pub(crate) async fn run(command: KvCommand, global: &GlobalArgs) -> anyhow::Resu
         KvCommand::Get(args) => get(&client, args, format).await,
         KvCommand::List(args) => {
             let target = resolve(&client, args.mount.as_deref(), &args.path).await?;
-            let path = target.list_path();
-            let secret = client
-                .list(&path)
-                .await
-                .map_err(|e| anyhow!("Error listing {path}: {e}"))?;
-            print_list(secret.as_ref(), &path, format)
+            list_path(&client, &target.list_path(), format).await
         }
         KvCommand::Delete(args) => delete(&client, args).await,
         KvCommand::Undelete(args) => versions_op(&client, args, "undelete").await,
@@ -187,11 +183,9 @@ async fn put(client: &Client, args: PutArgs, format: Format) -> anyhow::Result<u
         return Ok(EXIT_OK);
     }
     if target.version == 2 {
-        println!("{}", section_title("Secret Path", path.chars().count()));
-        println!("{path}\n");
+        print_path_section("Secret Path", &path);
         if let Some(meta) = &secret.data {
-            println!("{}", section_title_for_map("Metadata", meta));
-            println!("{}", map_table(meta));
+            print_map_section("Metadata", meta);
         }
     } else {
         println!("Success! Data written to: {path}");
@@ -217,12 +211,7 @@ async fn get(client: &Client, args: GetArgs, format: Format) -> anyhow::Result<u
     let path = target.api_path("data");
     let version = args.version.map(|v| v.to_string());
     let query: Vec<(&str, &str)> = version.iter().map(|v| ("version", v.as_str())).collect();
-    let secret = client
-        .read_with_query(&path, &query)
-        .await
-        .map_err(|e| anyhow!("Error reading {path}: {e}"))?;
-    let Some(secret) = secret else {
-        eprintln!("No value found at {path}");
+    let Some(secret) = read_existing(client, &path, &query).await? else {
         return Ok(EXIT_SEALED_OR_MISSING);
     };
     if args.field.is_some() || format == Format::Json {
@@ -241,16 +230,14 @@ fn print_get(target: &KvTarget, path: &str, secret: &Secret) {
         print_warnings(secret);
         return;
     }
-    println!("{}", section_title("Secret Path", path.chars().count()));
-    println!("{path}\n");
+    print_path_section("Secret Path", path);
     if let Some(Value::Object(meta)) = secret.data_field("metadata") {
-        println!("{}", section_title_for_map("Metadata", meta));
-        println!("{}", map_table(meta));
+        print_map_section("Metadata", meta);
     }
     match secret.data_field("data") {
         Some(Value::Object(data)) => {
-            println!("\n{}", section_title_for_map("Data", data));
-            println!("{}", map_table(data));
+            println!();
+            print_map_section("Data", data);
         }
         _ => eprintln!("\nNo data: this version is deleted or destroyed."),
     }
@@ -295,12 +282,7 @@ async fn versions_op(client: &Client, args: VersionedArgs, op: &str) -> anyhow::
 async fn metadata_get(client: &Client, args: PathArgs, format: Format) -> anyhow::Result<u8> {
     let target = resolve_v2(client, args.mount.as_deref(), &args.path, "metadata get").await?;
     let path = target.api_path("metadata");
-    let secret = client
-        .read(&path)
-        .await
-        .map_err(|e| anyhow!("Error reading {path}: {e}"))?;
-    let Some(secret) = secret else {
-        eprintln!("No value found at {path}");
+    let Some(secret) = read_existing(client, &path, &[]).await? else {
         return Ok(EXIT_SEALED_OR_MISSING);
     };
     if format == Format::Json {
@@ -309,10 +291,8 @@ async fn metadata_get(client: &Client, args: PathArgs, format: Format) -> anyhow
     }
     let mut meta = secret.data.clone().unwrap_or_default();
     let versions = meta.remove("versions");
-    println!("{}", section_title("Metadata Path", path.chars().count()));
-    println!("{path}\n");
-    println!("{}", section_title_for_map("Metadata", &meta));
-    println!("{}", map_table(&meta));
+    print_path_section("Metadata Path", &path);
+    print_map_section("Metadata", &meta);
     if let Some(Value::Object(versions)) = versions {
         let mut numbered: Vec<(u64, &Value)> = versions
             .iter()
@@ -321,11 +301,8 @@ async fn metadata_get(client: &Client, args: PathArgs, format: Format) -> anyhow
         numbered.sort_by_key(|(n, _)| *n);
         for (n, version) in numbered {
             if let Value::Object(fields) = version {
-                println!(
-                    "\n{}",
-                    section_title_for_map(&format!("Version {n}"), fields)
-                );
-                println!("{}", map_table(fields));
+                println!();
+                print_map_section(&format!("Version {n}"), fields);
             }
         }
     }
@@ -335,16 +312,12 @@ async fn metadata_get(client: &Client, args: PathArgs, format: Format) -> anyhow
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
 
     use super::*;
-    use crate::argv::normalise;
     use crate::cli::{Cli, Command};
 
     fn kv(args: &[&str]) -> KvCommand {
-        let mut argv = vec!["coffer", "kv"];
-        argv.extend_from_slice(args);
-        match Cli::try_parse_from(normalise(argv)).expect("parse").command {
+        match Cli::parse_argv(&[&["coffer", "kv"], args].concat()).command {
             Command::Kv(command) => command,
             other => panic!("unexpected {other:?}"),
         }

@@ -2,6 +2,8 @@
 //! `data/`, `metadata/`, `delete/`, `undelete/` or `destroy/` inserted after the mount for v2.
 //! Mirrors the `vault kv` rules (`addPrefixToKVPath`, `path.Join`).
 
+use crate::api_path::{sanitize, with_trailing_slash};
+
 /// A resolved KV location.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct KvTarget {
@@ -56,16 +58,12 @@ impl KvTarget {
     }
 }
 
-/// vault's `sanitizePath`: trims whitespace and leading slashes.
-pub(crate) fn sanitize(path: &str) -> String {
-    path.trim().trim_start_matches('/').to_owned()
-}
-
+/// Like [`with_trailing_slash`], but an empty path (no mount known) stays empty.
 fn ensure_trailing_slash(path: &str) -> String {
-    if path.is_empty() || path.ends_with('/') {
-        path.to_owned()
+    if path.is_empty() {
+        String::new()
     } else {
-        format!("{path}/")
+        with_trailing_slash(path)
     }
 }
 

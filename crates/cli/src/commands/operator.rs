@@ -226,16 +226,12 @@ async fn unseal(args: UnsealArgs, global: &GlobalArgs) -> anyhow::Result<u8> {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
 
     use super::*;
-    use crate::argv::normalise;
     use crate::cli::{Cli, Command};
 
     fn init_args(args: &[&str]) -> InitArgs {
-        let mut argv = vec!["coffer", "operator", "init"];
-        argv.extend_from_slice(args);
-        match Cli::try_parse_from(normalise(argv)).expect("parse").command {
+        match Cli::parse_argv(&[&["coffer", "operator", "init"], args].concat()).command {
             Command::Operator(OperatorCommand::Init(args)) => args,
             other => panic!("unexpected {other:?}"),
         }
@@ -333,10 +329,7 @@ mod tests {
 
     #[test]
     fn unseal_flags_parse_with_optional_key() {
-        let cli = Cli::try_parse_from(normalise([
-            "coffer", "operator", "unseal", "-migrate", "abc",
-        ]))
-        .expect("parse");
+        let cli = Cli::parse_argv(&["coffer", "operator", "unseal", "-migrate", "abc"]);
         let Command::Operator(OperatorCommand::Unseal(args)) = cli.command else {
             panic!("not unseal");
         };

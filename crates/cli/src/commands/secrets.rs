@@ -7,6 +7,7 @@ use clap::{ArgAction, Args, Subcommand};
 use coffer_client::{EnableMount, MountConfigInput, MountOutput, TuneMount};
 
 use super::EXIT_OK;
+use crate::api_path::with_trailing_slash;
 use crate::cli::GlobalArgs;
 use crate::context;
 use crate::flags::{go_bool, key_value};
@@ -240,27 +241,15 @@ pub(crate) fn mounts_table(mounts: &BTreeMap<String, MountOutput>, detailed: boo
     table
 }
 
-fn with_trailing_slash(path: &str) -> String {
-    if path.ends_with('/') {
-        path.to_owned()
-    } else {
-        format!("{path}/")
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
     use serde_json::json;
 
     use super::*;
-    use crate::argv::normalise;
     use crate::cli::{Cli, Command};
 
     fn enable_args(args: &[&str]) -> EnableArgs {
-        let mut argv = vec!["coffer", "secrets", "enable"];
-        argv.extend_from_slice(args);
-        match Cli::try_parse_from(normalise(argv)).expect("parse").command {
+        match Cli::parse_argv(&[&["coffer", "secrets", "enable"], args].concat()).command {
             Command::Secrets(SecretsCommand::Enable(args)) => args,
             other => panic!("unexpected {other:?}"),
         }

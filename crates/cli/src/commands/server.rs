@@ -59,16 +59,12 @@ pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<u8> {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
 
     use super::*;
-    use crate::argv::normalise;
     use crate::cli::{Cli, Command};
 
     fn server(args: &[&str]) -> coffer_server::ServerOptions {
-        let mut argv = vec!["coffer", "server"];
-        argv.extend_from_slice(args);
-        match Cli::try_parse_from(normalise(argv)).expect("parse").command {
+        match Cli::parse_argv(&[&["coffer", "server"], args].concat()).command {
             Command::Server(args) => args.into_options(),
             other => panic!("unexpected {other:?}"),
         }

@@ -11,6 +11,7 @@ mod path_data;
 mod path_metadata;
 mod path_subkeys;
 mod path_versions;
+mod settings;
 
 use crate::key_path::KeyPath;
 use crate::locks::KeyLocks;
@@ -20,8 +21,11 @@ use coffer_core::engine::{
 };
 use coffer_core::view::View;
 use coffer_core::{CoreError, CoreResult};
-use model::{CONFIG_KEY, KeyMetadata, KvConfig, metadata_key};
-use serde_json::Value;
+use model::{
+    CONFIG_KEY, KeyMetadata, KvConfig, SecretData, VersionMeta, metadata_key, version_key,
+};
+use serde_json::{Value, json};
+use std::time::SystemTime;
 
 /// Route handler tags; one per path group, one file each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,12 +129,52 @@ fn invalid_path(op: Operation) -> Response {
     ))
 }
 
-/// A 404 that still carries `data` (a deleted or destroyed version).
-fn not_found_with(data: Value) -> Option<Response> {
-    Some(Response {
-        status: ResponseStatus::NotFound,
-        ..Response::data(data)
-    })
+/// The answer to a read of one version: `{<field>: shown, "metadata": ...}`,
+/// or, when the version is deleted or destroyed (`shown` is `None`), a 404
+/// that still carries its metadata with `<field>` null.
+fn version_response(field: &str, shown: Option<Value>, metadata: Value) -> Option<Response> {
+    match shown {
+        Some(shown) => Some(Response::data(
+            json!({ field: shown, "metadata": metadata }),
+        )),
+        None => Some(Response {
+            status: ResponseStatus::NotFound,
+            ..Response::data(json!({ field: null, "metadata": metadata }))
+        }),
+    }
+}
+
+/// The version of `key` a read asks for (`None` or 0: the current one):
+/// `None` when the key or that version is unknown, else the version's wire
+/// metadata and, while it is live, its data.
+async fn read_version(
+    ctx: &EngineContext,
+    key: &KeyPath,
+    requested: Option<u64>,
+) -> CoreResult<Option<(Value, Option<SecretData>)>> {
+    let Some(meta) = load_meta(&ctx.view, key).await? else {
+        return Ok(None);
+    };
+    let Some((version, vm)) = meta.pick(requested) else {
+        return Ok(None);
+    };
+    let data = live_data(&ctx.view, key, version, vm, ctx.clock.now()).await?;
+    Ok(Some((meta.version_json(version, vm), data)))
+}
+
+/// The data of `version` if it is live at `now`. Absent data under live
+/// metadata means a destroy raced this read.
+async fn live_data(
+    view: &View,
+    key: &KeyPath,
+    version: u64,
+    vm: &VersionMeta,
+    now: SystemTime,
+) -> CoreResult<Option<SecretData>> {
+    if !vm.is_live(now) {
+        return Ok(None);
+    }
+    view.get_json(&version_key(key, version)).await
 }
 
 async fn load_config(view: &View) -> CoreResult<KvConfig> {

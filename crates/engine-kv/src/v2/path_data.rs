@@ -2,14 +2,14 @@
 //! latest, or soft-delete the latest.
 
 use super::model::{KeyMetadata, KvConfig, SecretData, version_key};
-use super::{KvV2, load_config, load_meta, not_found_with, save_meta};
+use super::{KvV2, live_data, load_config, load_meta, read_version, save_meta, version_response};
 use crate::key_path::KeyPath;
 use coffer_core::engine::{EngineContext, Operation, Request, Response};
 use coffer_core::field::opt_u64;
 use coffer_core::view::View;
 use coffer_core::{CoreError, CoreResult};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use std::time::SystemTime;
 
 /// `GET data/<path>?version=N`.
@@ -32,6 +32,16 @@ struct WriteOptions {
     cas: Option<u64>,
 }
 
+impl WriteBody {
+    /// The data (required) and the `options.cas` value.
+    fn into_data_and_cas(self) -> CoreResult<(SecretData, Option<u64>)> {
+        let data = self
+            .data
+            .ok_or_else(|| CoreError::invalid("no data provided"))?;
+        Ok((data, self.options.and_then(|o| o.cas)))
+    }
+}
+
 /// Serves `data/<path>`.
 pub(super) async fn handle(
     engine: &KvV2,
@@ -50,27 +60,10 @@ pub(super) async fn handle(
 
 async fn read(ctx: &EngineContext, key: &KeyPath, req: &Request) -> CoreResult<Option<Response>> {
     let query: ReadQuery = req.parse()?;
-    let Some(meta) = load_meta(&ctx.view, key).await? else {
+    let Some((metadata, data)) = read_version(ctx, key, query.version).await? else {
         return Ok(None);
     };
-    let Some((version, vm)) = meta.pick(query.version) else {
-        return Ok(None);
-    };
-    let metadata = meta.version_json(version, vm);
-    let data = if vm.is_live(ctx.clock.now()) {
-        // Absent data under live metadata means a destroy raced this read.
-        ctx.view
-            .get_json::<SecretData>(&version_key(key, version))
-            .await?
-    } else {
-        None
-    };
-    Ok(match data {
-        Some(data) => Some(Response::data(
-            json!({ "data": data, "metadata": metadata }),
-        )),
-        None => not_found_with(json!({ "data": null, "metadata": metadata })),
-    })
+    Ok(version_response("data", data.map(Value::Object), metadata))
 }
 
 async fn write(
@@ -79,11 +72,7 @@ async fn write(
     key: &KeyPath,
     req: &Request,
 ) -> CoreResult<Option<Response>> {
-    let body: WriteBody = req.parse()?;
-    let data = body
-        .data
-        .ok_or_else(|| CoreError::invalid("no data provided"))?;
-    let cas = body.options.and_then(|o| o.cas);
+    let (data, cas) = req.parse::<WriteBody>()?.into_data_and_cas()?;
     let _guard = engine.locks.lock(key.as_str()).await;
     let config = load_config(&ctx.view).await?;
     let now = ctx.clock.now();
@@ -102,11 +91,7 @@ async fn patch(
     key: &KeyPath,
     req: &Request,
 ) -> CoreResult<Option<Response>> {
-    let body: WriteBody = req.parse()?;
-    let changes = body
-        .data
-        .ok_or_else(|| CoreError::invalid("no data provided"))?;
-    let cas = body.options.and_then(|o| o.cas);
+    let (changes, cas) = req.parse::<WriteBody>()?.into_data_and_cas()?;
     let _guard = engine.locks.lock(key.as_str()).await;
     let config = load_config(&ctx.view).await?;
     let now = ctx.clock.now();
@@ -117,18 +102,9 @@ async fn patch(
     let Some((version, vm)) = meta.pick(None) else {
         return Ok(None);
     };
-    let current = if vm.is_live(now) {
-        ctx.view
-            .get_json::<SecretData>(&version_key(key, version))
-            .await?
-    } else {
-        None
-    };
-    let Some(mut data) = current else {
+    let Some(mut data) = live_data(&ctx.view, key, version, vm, now).await? else {
         let metadata = meta.version_json(version, vm);
-        return Ok(not_found_with(
-            json!({ "data": null, "metadata": metadata }),
-        ));
+        return Ok(version_response("data", None, metadata));
     };
     merge_patch(&mut data, changes);
     commit(&ctx.view, key, meta, &config, &data, now)
@@ -227,6 +203,7 @@ fn merge_patch(target: &mut Map<String, Value>, patch: Map<String, Value>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn obj(v: Value) -> Map<String, Value> {
         match v {

@@ -2,12 +2,11 @@
 //! keys; delete a secret with all its versions.
 
 use super::model::{KeyMetadata, METADATA_PREFIX, metadata_key, versions_prefix};
-use super::path_config::max_versions_u32;
+use super::settings::SettingsBody;
 use super::{KvV2, load_meta, save_meta};
 use crate::fields::{opt_string_map, opt_string_patch};
 use crate::key_path::{KeyPath, list_prefix};
 use coffer_core::engine::{EngineContext, Operation, Request, Response};
-use coffer_core::field::{opt_bool, opt_duration_secs, opt_u64};
 use coffer_core::{CoreError, CoreResult};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -19,12 +18,8 @@ const MAX_CUSTOM_VALUE_LEN: usize = 512;
 /// `POST metadata/<path>`; absent fields keep their value.
 #[derive(Debug, Deserialize)]
 struct MetadataBody {
-    #[serde(default, deserialize_with = "opt_u64")]
-    max_versions: Option<u64>,
-    #[serde(default, deserialize_with = "opt_bool")]
-    cas_required: Option<bool>,
-    #[serde(default, deserialize_with = "opt_duration_secs")]
-    delete_version_after: Option<u64>,
+    #[serde(flatten)]
+    settings: SettingsBody,
     /// Replaces the whole map.
     #[serde(default, deserialize_with = "opt_string_map")]
     custom_metadata: Option<BTreeMap<String, String>>,
@@ -34,12 +29,8 @@ struct MetadataBody {
 /// merged, a `null` value removing that entry.
 #[derive(Debug, Deserialize)]
 struct MetadataPatch {
-    #[serde(default, deserialize_with = "opt_u64")]
-    max_versions: Option<u64>,
-    #[serde(default, deserialize_with = "opt_bool")]
-    cas_required: Option<bool>,
-    #[serde(default, deserialize_with = "opt_duration_secs")]
-    delete_version_after: Option<u64>,
+    #[serde(flatten)]
+    settings: SettingsBody,
     #[serde(default, deserialize_with = "opt_string_patch")]
     custom_metadata: Option<BTreeMap<String, Option<String>>>,
 }
@@ -79,7 +70,7 @@ async fn write(
     req: &Request,
 ) -> CoreResult<Option<Response>> {
     let body: MetadataBody = req.parse()?;
-    let max_versions = body.max_versions.map(max_versions_u32).transpose()?;
+    let settings = body.settings.validate()?;
     if let Some(custom) = &body.custom_metadata {
         validate_custom_metadata(custom)?;
     }
@@ -88,12 +79,7 @@ async fn write(
     let mut meta = load_meta(&ctx.view, key)
         .await?
         .unwrap_or_else(|| KeyMetadata::new(now));
-    apply_settings(
-        &mut meta,
-        max_versions,
-        body.cas_required,
-        body.delete_version_after,
-    );
+    settings.apply_to_key(&mut meta);
     if let Some(custom) = body.custom_metadata {
         meta.custom_metadata = custom;
     }
@@ -109,17 +95,12 @@ async fn patch(
     req: &Request,
 ) -> CoreResult<Option<Response>> {
     let body: MetadataPatch = req.parse()?;
-    let max_versions = body.max_versions.map(max_versions_u32).transpose()?;
+    let settings = body.settings.validate()?;
     let _guard = engine.locks.lock(key.as_str()).await;
     let Some(mut meta) = load_meta(&ctx.view, key).await? else {
         return Ok(None);
     };
-    apply_settings(
-        &mut meta,
-        max_versions,
-        body.cas_required,
-        body.delete_version_after,
-    );
+    settings.apply_to_key(&mut meta);
     if let Some(changes) = body.custom_metadata {
         for (k, v) in changes {
             match v {
@@ -153,23 +134,6 @@ async fn delete_all(
     }
     ctx.view.delete(&metadata_key(key)).await?;
     Ok(None)
-}
-
-fn apply_settings(
-    meta: &mut KeyMetadata,
-    max_versions: Option<u32>,
-    cas: Option<bool>,
-    dva: Option<u64>,
-) {
-    if let Some(n) = max_versions {
-        meta.max_versions = n;
-    }
-    if let Some(b) = cas {
-        meta.cas_required = b;
-    }
-    if let Some(secs) = dva {
-        meta.delete_version_after = secs;
-    }
 }
 
 /// Vault's limits on `custom_metadata`, with its messages.

@@ -1,13 +1,13 @@
 //! `<mount>/subkeys/<path>`: the shape of a secret without its values.
 
-use super::model::{SecretData, version_key};
-use super::{load_meta, not_found_with};
+use super::model::SecretData;
+use super::{read_version, version_response};
 use crate::key_path::KeyPath;
 use coffer_core::CoreResult;
 use coffer_core::engine::{EngineContext, Request, Response};
 use coffer_core::field::opt_u64;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// `GET subkeys/<path>?version=N&depth=D` (depth 0: no limit).
 #[derive(Debug, Deserialize)]
@@ -25,29 +25,12 @@ pub(super) async fn read(
     req: &Request,
 ) -> CoreResult<Option<Response>> {
     let query: SubkeysQuery = req.parse()?;
-    let Some(meta) = load_meta(&ctx.view, key).await? else {
+    let Some((metadata, data)) = read_version(ctx, key, query.version).await? else {
         return Ok(None);
     };
-    let Some((version, vm)) = meta.pick(query.version) else {
-        return Ok(None);
-    };
-    let metadata = meta.version_json(version, vm);
-    let data = if vm.is_live(ctx.clock.now()) {
-        ctx.view
-            .get_json::<SecretData>(&version_key(key, version))
-            .await?
-    } else {
-        None
-    };
-    Ok(match data {
-        Some(data) => {
-            let subkeys = subkeys(&data, query.depth.unwrap_or(0), 1);
-            Some(Response::data(
-                json!({ "subkeys": subkeys, "metadata": metadata }),
-            ))
-        }
-        None => not_found_with(json!({ "subkeys": null, "metadata": metadata })),
-    })
+    let depth = query.depth.unwrap_or(0);
+    let shape = data.map(|data| subkeys(&data, depth, 1));
+    Ok(version_response("subkeys", shape, metadata))
 }
 
 /// `map` with every leaf replaced by `null`; objects at `depth` (when
@@ -71,6 +54,7 @@ fn subkeys(map: &SecretData, depth: u64, level: u64) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn sample() -> SecretData {
         match json!({"foo": "abc", "bar": {"baz": "def", "deep": {"x": 1}}, "quux": {}, "list": [1]})

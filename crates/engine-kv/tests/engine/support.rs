@@ -13,7 +13,7 @@ use coffer_core::{CoreError, CoreResult};
 use coffer_crypto::{Key256, OsEntropy};
 use coffer_engine_kv::{CubbyholeFactory, KvFactory};
 use coffer_storage_inmem::InmemBackend;
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -140,6 +140,17 @@ impl Harness {
         assert_eq!(resp.status, ResponseStatus::Ok, "{op:?} {path}");
         resp.data
             .unwrap_or_else(|| panic!("{op:?} {path}: no data"))
+    }
+
+    /// Writes `data` as a new version of the KV v2 secret at `path`; returns
+    /// the write's `data` (the version's metadata).
+    pub(crate) async fn put(&self, path: &str, data: Value) -> Value {
+        self.data(
+            Operation::Update,
+            &format!("data/{path}"),
+            json!({ "data": data }),
+        )
+        .await
     }
 
     /// A call that must fail with 400; returns the message.

@@ -10,11 +10,6 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-async fn put(h: &Harness, path: &str, v: i64) -> Value {
-    h.data(Update, &format!("data/{path}"), json!({"data": {"v": v}}))
-        .await
-}
-
 #[tokio::test]
 async fn config_defaults_are_vaults() {
     let h = Harness::kv("2").await;
@@ -56,7 +51,7 @@ async fn mount_max_versions_limits_every_key() {
     let h = Harness::kv("2").await;
     h.ok(Update, "config", json!({"max_versions": 2})).await;
     for i in 1..=3 {
-        put(&h, "app", i).await;
+        h.put("app", json!({"v": i})).await;
     }
     let meta = h.data(Read, "metadata/app", json!({})).await;
     assert_eq!(meta["oldest_version"], 2);
@@ -67,7 +62,7 @@ async fn mount_max_versions_limits_every_key() {
 async fn default_limit_keeps_ten_versions() {
     let h = Harness::kv("2").await;
     for i in 1..=12 {
-        put(&h, "app", i).await;
+        h.put("app", json!({"v": i})).await;
     }
     let meta = h.data(Read, "metadata/app", json!({})).await;
     assert_eq!(meta["versions"].as_object().expect("map").len(), 10);
@@ -79,7 +74,7 @@ async fn delete_version_after_expires_versions_as_the_clock_moves() {
     let h = Harness::kv("2").await;
     h.ok(Update, "config", json!({"delete_version_after": "1h"}))
         .await;
-    let written = put(&h, "app", 1).await;
+    let written = h.put("app", json!({"v": 1})).await;
     assert_eq!(written["deletion_time"], "2024-01-01T01:00:00.000000000Z");
     h.clock.advance(Duration::from_secs(3599));
     let live = h.data(Read, "data/app", json!({})).await;
@@ -110,7 +105,7 @@ async fn shorter_key_delete_version_after_wins_over_the_mounts() {
         json!({"delete_version_after": "30m"}),
     )
     .await;
-    put(&h, "app", 1).await;
+    h.put("app", json!({"v": 1})).await;
     h.clock.advance(Duration::from_secs(30 * 60));
     let resp = h.ok(Read, "data/app", json!({})).await.expect("body");
     assert_eq!(resp.status, ResponseStatus::NotFound);

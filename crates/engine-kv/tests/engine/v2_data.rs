@@ -8,15 +8,10 @@ use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-async fn put(h: &Harness, path: &str, data: Value) -> Value {
-    h.data(Update, &format!("data/{path}"), json!({ "data": data }))
-        .await
-}
-
 #[tokio::test]
 async fn writes_increment_versions_and_answer_with_version_metadata() {
     let h = Harness::kv("2").await;
-    let first = put(&h, "app", json!({"a": 1})).await;
+    let first = h.put("app", json!({"a": 1})).await;
     assert_eq!(
         keys_of(&first),
         [
@@ -32,14 +27,14 @@ async fn writes_increment_versions_and_answer_with_version_metadata() {
     assert_eq!(first["destroyed"], false);
     assert_eq!(first["custom_metadata"], Value::Null);
     assert_eq!(first["created_time"], "2024-01-01T00:00:00.000000000Z");
-    assert_eq!(put(&h, "app", json!({"a": 2})).await["version"], 2);
+    assert_eq!(h.put("app", json!({"a": 2})).await["version"], 2);
 }
 
 #[tokio::test]
 async fn read_returns_latest_or_requested_version() {
     let h = Harness::kv("2").await;
-    put(&h, "app", json!({"a": 1})).await;
-    put(&h, "app", json!({"a": 2})).await;
+    h.put("app", json!({"a": 1})).await;
+    h.put("app", json!({"a": 2})).await;
     let latest = h.data(Read, "data/app", json!({})).await;
     assert_eq!(keys_of(&latest), ["data", "metadata"]);
     assert_eq!(latest["data"], json!({"a": 2}));
@@ -68,7 +63,7 @@ async fn read_returns_latest_or_requested_version() {
 async fn unknown_key_or_version_is_not_found() {
     let h = Harness::kv("2").await;
     assert!(h.ok(Read, "data/missing", json!({})).await.is_none());
-    put(&h, "app", json!({"a": 1})).await;
+    h.put("app", json!({"a": 1})).await;
     assert!(
         h.ok(Read, "data/app", json!({"version": "7"}))
             .await
@@ -80,7 +75,7 @@ async fn unknown_key_or_version_is_not_found() {
 #[tokio::test]
 async fn deleted_version_reads_as_not_found_with_metadata() {
     let h = Harness::kv("2").await;
-    put(&h, "app", json!({"a": 1})).await;
+    h.put("app", json!({"a": 1})).await;
     h.clock.advance(std::time::Duration::from_secs(5));
     assert!(
         h.ok(Delete, "data/app", json!(null)).await.is_none(),
@@ -117,9 +112,9 @@ async fn deleted_version_reads_as_not_found_with_metadata() {
 #[tokio::test]
 async fn writing_after_a_delete_makes_a_new_live_version() {
     let h = Harness::kv("2").await;
-    put(&h, "app", json!({"a": 1})).await;
+    h.put("app", json!({"a": 1})).await;
     h.ok(Delete, "data/app", json!(null)).await;
-    assert_eq!(put(&h, "app", json!({"a": 2})).await["version"], 2);
+    assert_eq!(h.put("app", json!({"a": 2})).await["version"], 2);
     assert_eq!(
         h.data(Read, "data/app", json!({})).await["data"],
         json!({"a": 2})
@@ -140,7 +135,7 @@ async fn cas_zero_creates_only_when_the_key_is_absent() {
 #[tokio::test]
 async fn cas_matching_the_current_version_writes_and_a_mismatch_is_rejected() {
     let h = Harness::kv("2").await;
-    put(&h, "app", json!({"a": 1})).await;
+    h.put("app", json!({"a": 1})).await;
     let ok = json!({"data": {"a": 2}, "options": {"cas": "1"}});
     assert_eq!(h.data(Update, "data/app", ok).await["version"], 2);
     let stale = json!({"data": {"a": 3}, "options": {"cas": 1}});
@@ -174,7 +169,7 @@ async fn cas_required_on_the_mount_or_the_key_demands_cas() {
     let with_cas = json!({"data": {"a": 1}, "options": {"cas": 0}});
     assert_eq!(h.data(Update, "data/app", with_cas).await["version"], 1);
     assert!(
-        put(&h, "other", json!({"b": 1})).await.is_object(),
+        h.put("other", json!({"b": 1})).await.is_object(),
         "other keys stay free"
     );
 }
@@ -182,8 +177,7 @@ async fn cas_required_on_the_mount_or_the_key_demands_cas() {
 #[tokio::test]
 async fn patch_merges_into_the_latest_version() {
     let h = Harness::kv("2").await;
-    put(
-        &h,
+    h.put(
         "app",
         json!({"user": "u", "pass": "p", "nested": {"x": 1, "y": 2}}),
     )
@@ -216,7 +210,7 @@ async fn patch_of_a_missing_or_deleted_key_is_not_found() {
             .await
             .is_none()
     );
-    put(&h, "app", json!({"a": 1})).await;
+    h.put("app", json!({"a": 1})).await;
     h.ok(Delete, "data/app", json!(null)).await;
     let resp = h
         .ok(Patch, "data/app", json!({"data": {"a": 2}}))
@@ -229,8 +223,7 @@ async fn patch_of_a_missing_or_deleted_key_is_not_found() {
 #[tokio::test]
 async fn subkeys_replace_leaves_with_null_and_respect_depth() {
     let h = Harness::kv("2").await;
-    put(
-        &h,
+    h.put(
         "app",
         json!({"foo": "abc", "bar": {"baz": "def"}, "quux": {}}),
     )
@@ -260,7 +253,7 @@ async fn concurrent_writers_to_one_key_get_distinct_consecutive_versions() {
         .map(|i| {
             let h = h.clone();
             tokio::spawn(
-                async move { put(&h, "hot", json!({ "writer": i })).await["version"].as_u64() },
+                async move { h.put("hot", json!({ "writer": i })).await["version"].as_u64() },
             )
         })
         .collect();
@@ -290,7 +283,7 @@ async fn bad_input_is_rejected_with_400() {
             .await
             .contains("invalid request body")
     );
-    put(&h, "app", json!({"a": 1})).await;
+    h.put("app", json!({"a": 1})).await;
     assert!(
         h.invalid(Read, "data/app", json!({"version": "abc"}))
             .await

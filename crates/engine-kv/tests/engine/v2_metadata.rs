@@ -6,17 +6,12 @@ use coffer_core::engine::ResponseStatus;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-async fn put(h: &Harness, path: &str, v: i64) -> Value {
-    h.data(Update, &format!("data/{path}"), json!({"data": {"v": v}}))
-        .await
-}
-
 #[tokio::test]
 async fn metadata_read_shows_versions_and_settings() {
     let h = Harness::kv("2").await;
-    put(&h, "app", 1).await;
+    h.put("app", json!({"v": 1})).await;
     h.clock.advance(Duration::from_secs(60));
-    put(&h, "app", 2).await;
+    h.put("app", json!({"v": 2})).await;
     let meta = h.data(Read, "metadata/app", json!({})).await;
     assert_eq!(
         keys_of(&meta),
@@ -53,7 +48,7 @@ async fn metadata_read_shows_versions_and_settings() {
 #[tokio::test]
 async fn metadata_write_sets_settings_and_custom_metadata_shown_on_reads() {
     let h = Harness::kv("2").await;
-    put(&h, "app", 1).await;
+    h.put("app", json!({"v": 1})).await;
     let body = json!({
         "max_versions": "5",
         "cas_required": false,
@@ -94,13 +89,13 @@ async fn metadata_write_before_any_data_creates_an_empty_key() {
         h.data(List, "metadata/", json!({})).await,
         json!({"keys": ["future"]})
     );
-    assert_eq!(put(&h, "future", 1).await["version"], 1);
+    assert_eq!(h.put("future", json!({"v": 1})).await["version"], 1);
 }
 
 #[tokio::test]
 async fn metadata_patch_merges_custom_metadata_and_keeps_other_settings() {
     let h = Harness::kv("2").await;
-    put(&h, "app", 1).await;
+    h.put("app", json!({"v": 1})).await;
     h.ok(
         Update,
         "metadata/app",
@@ -127,9 +122,9 @@ async fn metadata_patch_merges_custom_metadata_and_keeps_other_settings() {
 #[tokio::test]
 async fn metadata_delete_removes_all_versions_and_the_list_entry() {
     let h = Harness::kv("2").await;
-    put(&h, "app", 1).await;
-    put(&h, "app", 2).await;
-    put(&h, "app/child", 1).await;
+    h.put("app", json!({"v": 1})).await;
+    h.put("app", json!({"v": 2})).await;
+    h.put("app/child", json!({"v": 1})).await;
     assert!(h.ok(Delete, "metadata/app", json!(null)).await.is_none());
     assert!(h.ok(Read, "metadata/app", json!({})).await.is_none());
     assert!(
@@ -146,15 +141,15 @@ async fn metadata_delete_removes_all_versions_and_the_list_entry() {
         json!({"v": 1})
     );
     // A new secret at the same path starts again at version 1.
-    assert_eq!(put(&h, "app", 9).await["version"], 1);
+    assert_eq!(h.put("app", json!({"v": 9})).await["version"], 1);
 }
 
 #[tokio::test]
 async fn list_walks_the_metadata_tree_including_folders() {
     let h = Harness::kv("2").await;
-    put(&h, "a", 1).await;
-    put(&h, "team/x", 1).await;
-    put(&h, "team/sub/y", 1).await;
+    h.put("a", json!({"v": 1})).await;
+    h.put("team/x", json!({"v": 1})).await;
+    h.put("team/sub/y", json!({"v": 1})).await;
     assert_eq!(
         h.data(List, "metadata", json!({})).await,
         json!({"keys": ["a", "team/"]})
@@ -182,7 +177,7 @@ async fn max_versions_prunes_the_oldest_versions() {
     h.ok(Update, "metadata/app", json!({"max_versions": 2}))
         .await;
     for i in 1..=4 {
-        put(&h, "app", i).await;
+        h.put("app", json!({"v": i})).await;
     }
     let meta = h.data(Read, "metadata/app", json!({})).await;
     assert_eq!(meta["current_version"], 4);
