@@ -78,12 +78,20 @@ impl Barrier {
         Ok(self.backend.get(KEYRING_PATH).await?.is_some())
     }
 
-    /// Creates and stores a keyring protected by `root_key`, and opens the barrier.
-    pub async fn initialize(&self, root_key: Key256, now: SystemTime) -> CoreResult<()> {
+    /// Creates a keyring protected by `root_key` and opens the barrier with
+    /// it, in memory only: nothing is written until
+    /// [`Barrier::commit_keyring`], so `sys/init` can write everything else
+    /// first and make the keyring its commit point.
+    pub fn initialize(&self, root_key: Key256, now: SystemTime) -> CoreResult<()> {
         let keyring = Keyring::generate(root_key, self.entropy.as_ref(), now)?;
-        self.persist(&keyring).await?;
         self.install(keyring);
         Ok(())
+    }
+
+    /// Writes the open keyring to `core/keyring` (encrypted with the root key).
+    pub async fn commit_keyring(&self) -> CoreResult<()> {
+        let open = self.opened()?;
+        self.persist(&open.keyring).await
     }
 
     /// Decrypts the keyring with `root_key` and opens the barrier.
@@ -128,7 +136,7 @@ impl Barrier {
             return Ok(None);
         };
         let integrity = |source| CoreError::Integrity {
-            path: path.to_owned(),
+            path: physical.clone(),
             source,
         };
         let term = envelope::term_of(&blob).map_err(integrity)?;
@@ -169,7 +177,7 @@ impl Barrier {
     /// Lists the direct children of a logical prefix (empty or ending in `/`).
     pub async fn list(&self, prefix: &str) -> CoreResult<Vec<String>> {
         let open = self.opened()?;
-        validate_prefix(prefix)?;
+        validate_prefix(prefix).map_err(path_error)?;
         let parent = prefix.trim_end_matches('/');
         let physical_prefix = if parent.is_empty() {
             BARRIER_PREFIX.to_owned()
@@ -186,7 +194,7 @@ impl Barrier {
                 .paths
                 .decrypt_segment(parent, stored)
                 .map_err(|source| CoreError::Integrity {
-                    path: format!("{prefix}<{stored}>"),
+                    path: format!("{physical_prefix}{child}"),
                     source,
                 })?;
             names.push(if folder { format!("{name}/") } else { name });
@@ -202,8 +210,22 @@ impl Barrier {
         let next = open.keyring.rotated(self.entropy.as_ref(), now)?;
         let term = next.active_term();
         self.persist(&next).await?;
-        self.install(next);
-        Ok(term)
+        let mut guard = self
+            .open
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match guard.as_ref() {
+            Some(current) if Arc::ptr_eq(current, &open) => {
+                let paths = PathCipher::new(next.path_key());
+                *guard = Some(Arc::new(Open {
+                    keyring: next,
+                    paths,
+                }));
+                self.encryptions.store(0, Ordering::Relaxed);
+                Ok(term)
+            }
+            _ => Err(CoreError::Sealed),
+        }
     }
 
     /// `sys/key-status`.
@@ -254,8 +276,19 @@ impl Barrier {
     }
 }
 
+/// An invalid logical path, described without echoing it: logical paths
+/// carry secret names and per-token ids that errors and logs must not show.
+fn path_error(e: crate::storage::StorageError) -> CoreError {
+    match e {
+        crate::storage::StorageError::InvalidKey { reason, .. } => {
+            CoreError::invalid(format!("invalid path: {reason}"))
+        }
+        other => other.into(),
+    }
+}
+
 fn physical_key(open: &Open, path: &str) -> CoreResult<String> {
-    validate_key(path)?;
+    validate_key(path).map_err(path_error)?;
     let mut out = String::from(BARRIER_PREFIX);
     let mut parent_len = 0;
     for (i, seg) in path.split('/').enumerate() {
@@ -266,7 +299,7 @@ fn physical_key(open: &Open, path: &str) -> CoreResult<String> {
         let enc = open
             .paths
             .encrypt_segment(parent, seg)
-            .map_err(|e| CoreError::invalid(format!("path {path:?}: {e}")))?;
+            .map_err(|e| CoreError::invalid(format!("invalid path: {e}")))?;
         out.push_str(&enc);
         parent_len = if i == 0 {
             seg.len()

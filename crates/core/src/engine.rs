@@ -43,8 +43,9 @@ impl Operation {
     }
 }
 
-/// A request as an engine sees it.
-#[derive(Debug, Clone)]
+/// A request as an engine sees it. `Debug` shows the operation and path,
+/// never the body (it carries secret values).
+#[derive(Clone)]
 pub struct Request {
     /// What to do.
     pub operation: Operation,
@@ -56,6 +57,15 @@ pub struct Request {
     /// A stable, non-secret identifier of the calling token (its salted hash),
     /// used by per-token storage such as cubbyhole.
     pub token_id: String,
+}
+
+impl std::fmt::Debug for Request {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Request")
+            .field("operation", &self.operation)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Request {
@@ -111,6 +121,9 @@ pub struct Response {
     pub lease_duration: u64,
     /// Found or not-found-with-body.
     pub status: ResponseStatus,
+    /// Engine type of the mount that answered (`mount_type` in the
+    /// envelope); set by the core, engines leave it empty.
+    pub mount_type: String,
 }
 
 impl Response {

@@ -41,9 +41,9 @@ pub enum CoreError {
     #[error(transparent)]
     Storage(#[from] StorageError),
     /// Stored ciphertext did not decrypt: tampering or a wrong key.
-    #[error("stored data at {path:?} failed integrity check: {source}")]
+    #[error("stored data at physical key {path:?} failed integrity check: {source}")]
     Integrity {
-        /// The storage path of the bad value.
+        /// The physical (encrypted) storage key of the bad value, safe to log.
         path: String,
         /// The crypto failure.
         source: CryptoError,

@@ -20,7 +20,8 @@ pub(crate) struct GenerateRootAttempt {
 }
 
 /// The body of `sys/generate-root/attempt` and `/update` responses.
-#[derive(Debug, Clone, Default)]
+/// `Debug` leaves out the OTP and the encoded token.
+#[derive(Clone, Default)]
 pub struct GenerateRootStatus {
     /// Whether an attempt is in progress (or just completed).
     pub started: bool,
@@ -38,6 +39,17 @@ pub struct GenerateRootStatus {
     pub otp_length: usize,
     /// Whether the attempt finished.
     pub complete: bool,
+}
+
+impl std::fmt::Debug for GenerateRootStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GenerateRootStatus")
+            .field("started", &self.started)
+            .field("progress", &self.progress)
+            .field("required", &self.required)
+            .field("complete", &self.complete)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Core {
@@ -68,6 +80,7 @@ impl Core {
         otp: Option<String>,
         pgp_key: Option<String>,
     ) -> CoreResult<GenerateRootStatus> {
+        let _shared = self.state.read().await;
         if self.barrier.is_sealed() {
             return Err(CoreError::Sealed);
         }
@@ -124,6 +137,10 @@ impl Core {
         key: &str,
         nonce: &str,
     ) -> CoreResult<GenerateRootStatus> {
+        let _shared = self.state.read().await;
+        if self.barrier.is_sealed() {
+            return Err(CoreError::Sealed);
+        }
         let required = self.required_keys().await?;
         let share = decode_key(key)?;
         let (shares, otp, attempt_nonce) = {

@@ -1,12 +1,13 @@
 //! `sys/init`: create the root key, split the key that wraps it into unseal
 //! shares, set up the keyring, default mounts and the first root token.
 //!
-//! Crash safety: the seal records are written first and the keyring last
-//! (`is_initialized` looks at the keyring), so a crash before the keyring is
-//! written leaves an uninitialised node that can simply be initialised again.
-//! Setup done after the keyring (default mounts, cluster identity, token
-//! salt) is idempotent and repeated on every unseal if missing; a root token
-//! lost to a crash there can be replaced with `sys/generate-root`.
+//! Crash safety: `is_initialized` looks at `core/keyring`, and init writes it
+//! last: seal records first, then (with the keyring open in memory only) the
+//! default mounts, cluster identity, token salt and root token, then the
+//! keyring. A failure or crash before that last write leaves a node that is
+//! still uninitialised and can be initialised again; the unseal keys of the
+//! failed attempt are never handed out. Entries the failed attempt wrote
+//! under `barrier/` stay behind as unreadable ciphertext.
 
 use crate::error::{CoreError, CoreResult};
 use crate::node::Core;
@@ -33,8 +34,7 @@ pub struct InitParams {
     pub root_token_id: Option<String>,
 }
 
-/// What `sys/init` hands back, exactly once.
-#[derive(Debug)]
+/// What `sys/init` hands back, exactly once. `Debug` is redacted.
 pub struct InitResult {
     /// Unseal key shares.
     pub keys: Vec<SecretBytes>,
@@ -44,12 +44,22 @@ pub struct InitResult {
     pub root_token: Zeroizing<String>,
 }
 
+impl std::fmt::Debug for InitResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InitResult")
+            .field("keys", &self.keys.len())
+            .field("recovery_keys", &self.recovery_keys.len())
+            .field("root_token", &"[redacted]")
+            .finish()
+    }
+}
+
 impl Core {
     /// Initialises storage. With the Shamir seal the node is sealed
     /// afterwards and the unseal keys are returned; with an auto-unseal seal
     /// (pkcs11) the node stays unsealed and recovery keys are returned.
     pub async fn initialize(&self, params: InitParams) -> CoreResult<InitResult> {
-        let _one_at_a_time = self.state_changes.lock().await;
+        let _exclusive = self.state.write().await;
         if self.barrier.is_initialized().await? {
             return Err(CoreError::AlreadyInitialized);
         }
@@ -66,17 +76,20 @@ impl Core {
         } else {
             (self.init_shamir_seal(&params, &root_key).await?, Vec::new())
         };
-        self.barrier.initialize(root_key, self.clock.now()).await?;
+        self.barrier.initialize(root_key, self.clock.now())?;
 
         let setup = async {
             self.post_unseal().await?;
-            self.tokens
+            let token = self
+                .tokens
                 .create_root(
                     self.entropy.as_ref(),
                     self.clock.as_ref(),
                     params.root_token_id.as_deref(),
                 )
-                .await
+                .await?;
+            self.barrier.commit_keyring().await?;
+            Ok::<_, CoreError>(token)
         };
         let root_token = setup.await;
         if !auto || root_token.is_err() {

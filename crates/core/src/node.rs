@@ -58,7 +58,11 @@ pub struct Core {
     pub(crate) factories: BTreeMap<&'static str, Arc<dyn EngineFactory>>,
     pub(crate) router: RwLock<Arc<RouterTable>>,
     pub(crate) mount_changes: tokio::sync::Mutex<()>,
-    pub(crate) state_changes: tokio::sync::Mutex<()>,
+    /// Seal-state changes (init, unseal, seal) hold this exclusively; work
+    /// that needs the barrier open (requests, rotation, mount changes,
+    /// generate-root) holds it shared, so a seal waits for in-flight work and
+    /// nothing can re-open the barrier behind a seal.
+    pub(crate) state: tokio::sync::RwLock<()>,
     pub(crate) tokens: TokenStore,
     pub(crate) unseal_progress: Mutex<UnsealProgress>,
     pub(crate) generate_root: Mutex<Option<GenerateRootAttempt>>,
@@ -93,7 +97,7 @@ impl Core {
                 .collect(),
             router: RwLock::new(Arc::new(RouterTable::default())),
             mount_changes: tokio::sync::Mutex::new(()),
-            state_changes: tokio::sync::Mutex::new(()),
+            state: tokio::sync::RwLock::new(()),
             tokens,
             unseal_progress: Mutex::new(UnsealProgress::default()),
             generate_root: Mutex::new(None),
@@ -151,12 +155,25 @@ impl Core {
     }
 
     /// Serves a logical request for `path` (no `/v1/` prefix) with `token`.
-    pub async fn handle(
+    pub async fn handle(&self, req: Request, token: Option<&str>) -> CoreResult<Option<Response>> {
+        let resolved = self.authenticate(token).await?;
+        self.handle_as(req, &resolved, token.unwrap_or_default())
+            .await
+    }
+
+    /// Serves a logical request for a token already resolved with
+    /// [`Core::authenticate`] (the server authenticates before reading a
+    /// request body). `raw_token` is what the client presented.
+    pub async fn handle_as(
         &self,
         mut req: Request,
-        token: Option<&str>,
+        resolved: &ResolvedToken,
+        raw_token: &str,
     ) -> CoreResult<Option<Response>> {
-        let resolved = self.authenticate(token).await?;
+        let _shared = self.state.read().await;
+        if self.barrier.is_sealed() {
+            return Err(CoreError::Sealed);
+        }
         req.token_id = resolved.id.clone();
         if req.path == "sys" || req.path.starts_with("sys/") {
             let rest = req
@@ -165,10 +182,10 @@ impl Core {
                 .trim_start_matches('/')
                 .to_owned();
             req.path = rest;
-            return self.handle_sys(req, &resolved).await;
+            return self.handle_sys(req, resolved).await;
         }
         if req.path.starts_with(crate::auth_token::TOKEN_MOUNT) {
-            return self.handle_auth_token(&req, &resolved, token.unwrap_or_default());
+            return self.handle_auth_token(&req, resolved, raw_token);
         }
         let table = self.router_table();
         let routed = table
@@ -182,8 +199,12 @@ impl Core {
             clock: self.clock.clone(),
             entropy: self.entropy.clone(),
         };
+        let mount_type = routed.mount.engine_type.clone();
         req.path = routed.rest;
-        engine.handle(&ctx, req).await
+        Ok(engine.handle(&ctx, req).await?.map(|mut r| {
+            r.mount_type = mount_type;
+            r
+        }))
     }
 
     pub(crate) fn router_table(&self) -> Arc<RouterTable> {

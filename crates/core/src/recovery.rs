@@ -13,7 +13,7 @@ impl Core {
     /// an auto-unseal seal); `Ok(true)` once unsealed. After an HSM key
     /// rotation the stored keys are re-wrapped with the new key.
     pub async fn unseal_with_stored_keys(&self) -> CoreResult<bool> {
-        let _one_at_a_time = self.state_changes.lock().await;
+        let _exclusive = self.state.write().await;
         if !self.seal.stored_keys() || !self.barrier.is_initialized().await? {
             return Ok(false);
         }

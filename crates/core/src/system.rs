@@ -168,10 +168,11 @@ impl Core {
     fn read_mount(&self, path: &str) -> CoreResult<Option<Response>> {
         let path = normalize_mount_path(path)?;
         let table = self.router_table();
-        Ok(table
+        let mount = table
             .mounts
             .get(&path)
-            .map(|m| Response::data(mount_json(m))))
+            .ok_or_else(|| CoreError::invalid(format!("No secret engine mount at {path}")))?;
+        Ok(Some(Response::data(mount_json(mount))))
     }
 
     async fn enable_mount(&self, req: &Request, path: &str) -> CoreResult<()> {

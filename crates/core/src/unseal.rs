@@ -95,7 +95,7 @@ impl Core {
 
     /// Adds one unseal share; unseals when the threshold is reached.
     pub async fn submit_unseal_key(&self, key: &str) -> CoreResult<SealStatus> {
-        let _one_at_a_time = self.state_changes.lock().await;
+        let _exclusive = self.state.write().await;
         if !self.barrier.is_initialized().await? {
             return Err(CoreError::invalid("Vault is not initialized"));
         }
@@ -158,7 +158,7 @@ impl Core {
 
     /// Seals the node: every key leaves memory.
     pub async fn seal_now(&self) {
-        let _one_at_a_time = self.state_changes.lock().await;
+        let _exclusive = self.state.write().await;
         self.pre_seal();
         tracing::info!("vault is sealed");
     }

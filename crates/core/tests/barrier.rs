@@ -15,7 +15,8 @@ async fn open_barrier() -> (Barrier, SharedBackend) {
     let e = Arc::new(OsEntropy::new());
     let b = Barrier::new(backend.clone(), e.clone());
     let root = Key256::generate(e.as_ref()).expect("rng");
-    b.initialize(root, SystemTime::now()).await.expect("init");
+    b.initialize(root, SystemTime::now()).expect("init");
+    b.commit_keyring().await.expect("commit keyring");
     (b, backend)
 }
 
@@ -118,4 +119,23 @@ async fn tampered_value_is_reported_not_returned() {
     v[last] ^= 0x80;
     backend.put(&k, &v).await.expect("put");
     assert!(matches!(b.get("t").await, Err(CoreError::Integrity { .. })));
+}
+
+#[tokio::test]
+async fn keyring_is_not_persisted_until_committed() {
+    let backend: SharedBackend = Arc::new(InmemBackend::new());
+    let e = Arc::new(OsEntropy::new());
+    let b = Barrier::new(backend.clone(), e.clone());
+    b.initialize(
+        Key256::generate(e.as_ref()).expect("rng"),
+        SystemTime::now(),
+    )
+    .expect("init");
+    b.put("x", b"y").await.expect("put while only in memory");
+    assert!(
+        !b.is_initialized().await.expect("check"),
+        "no keyring on disk yet"
+    );
+    b.commit_keyring().await.expect("commit");
+    assert!(b.is_initialized().await.expect("check"));
 }

@@ -9,6 +9,10 @@ use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
+/// A client must send its request headers within this time (Vault: 10 s),
+/// so idle half-open connections cannot pile up.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A listener as configured.
 #[derive(Debug, Clone)]
 pub struct ListenerSpec {
@@ -44,18 +48,27 @@ impl RunningListener {
         let (tls, task) = match &spec.tls {
             Some(files) => {
                 let config = RustlsConfig::from_config(tls::server_config(files)?);
-                let server = axum_server::tls_rustls::from_tcp_rustls(std_listener, config.clone())
-                    .context("starting the TLS listener")?
-                    .handle(handle.clone());
+                let mut server =
+                    axum_server::tls_rustls::from_tcp_rustls(std_listener, config.clone())
+                        .context("starting the TLS listener")?
+                        .handle(handle.clone());
+                server
+                    .http_builder()
+                    .http1()
+                    .header_read_timeout(HEADER_READ_TIMEOUT);
                 (
                     Some((config, files.clone())),
                     tokio::spawn(server.serve(service)),
                 )
             }
             None => {
-                let server = axum_server::from_tcp(std_listener)
+                let mut server = axum_server::from_tcp(std_listener)
                     .context("starting the listener")?
                     .handle(handle.clone());
+                server
+                    .http_builder()
+                    .http1()
+                    .header_read_timeout(HEADER_READ_TIMEOUT);
                 (None, tokio::spawn(server.serve(service)))
             }
         };

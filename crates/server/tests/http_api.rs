@@ -777,3 +777,99 @@ async fn lookup_self_describes_the_root_token() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn unauthenticated_requests_are_refused_before_the_body_is_read() {
+    let app = app_with_limit(1024);
+    let _ = init_and_unseal(&app).await;
+    let (s, e) = call_raw(&app, "PUT", "/v1/secret/x", None, vec![b'x'; 4096]).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{e}");
+    let (s, _) = call_raw(
+        &app,
+        "PUT",
+        "/v1/secret/x",
+        Some("hvs.bogus"),
+        b"{not json".to_vec(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn raw_endpoints_cap_bodies_far_below_max_request_size() {
+    let app = app();
+    let mut big = b"{\"key\":\"".to_vec();
+    big.extend(vec![b'a'; 100 * 1024]);
+    big.extend(b"\"}");
+    let (s, e) = call_raw(&app, "PUT", "/v1/sys/unseal", None, big).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{e}");
+}
+
+#[tokio::test]
+async fn bad_percent_encoding_gets_a_json_error() {
+    let app = app();
+    let (_, token) = init_and_unseal(&app).await;
+    expect_error(
+        &app,
+        "GET",
+        "/v1/secret/data/%FF",
+        Some(&token),
+        None,
+        StatusCode::BAD_REQUEST,
+        "invalid request path",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn unseal_without_a_key_is_an_error_even_when_unsealed() {
+    let app = app();
+    let _ = init_and_unseal(&app).await;
+    expect_error(
+        &app,
+        "PUT",
+        "/v1/sys/unseal",
+        None,
+        Some(json!({})),
+        StatusCode::BAD_REQUEST,
+        "'key' must be specified",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn responses_name_the_mount_type_and_missing_mounts_are_400() {
+    let app = app();
+    let (_, token) = init_and_unseal(&app).await;
+    let t = Some(token.as_str());
+    expect_status(
+        &app,
+        "POST",
+        "/v1/sys/mounts/kv",
+        t,
+        Some(json!({"type": "kv"})),
+        StatusCode::NO_CONTENT,
+    )
+    .await;
+    expect_status(
+        &app,
+        "PUT",
+        "/v1/kv/a",
+        t,
+        Some(json!({"v": "1"})),
+        StatusCode::NO_CONTENT,
+    )
+    .await;
+    let (_, r) = call(&app, "GET", "/v1/kv/a", t, None).await;
+    assert_eq!(r["mount_type"], "kv");
+    expect_error(
+        &app,
+        "GET",
+        "/v1/sys/mounts/nothing",
+        t,
+        None,
+        StatusCode::BAD_REQUEST,
+        "No secret engine mount at nothing/",
+    )
+    .await;
+}

@@ -85,7 +85,6 @@ impl Harness {
         let root = Key256::generate(entropy.as_ref()).expect("root key");
         barrier
             .initialize(root, SystemTime::now())
-            .await
             .expect("initialise barrier");
         let clock = Arc::new(TestClock::new());
         let ctx = EngineContext {

@@ -8,7 +8,12 @@ use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-/// Reads the whole body, refusing more than `limit` bytes with 413.
+/// How long a client may take to send a request body (Vault's read timeout
+/// is 30 s).
+const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Reads the whole body, refusing more than `limit` bytes with 413 and a
+/// body that trickles in slower than [`BODY_READ_TIMEOUT`] with 408.
 pub(crate) async fn read(
     headers: &HeaderMap,
     body: Body,
@@ -29,7 +34,18 @@ pub(crate) async fn read(
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    match axum::body::to_bytes(body, limit).await {
+    let read = tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, limit))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "request body not received within {} seconds",
+                    BODY_READ_TIMEOUT.as_secs()
+                ),
+            )
+        })?;
+    match read {
         Ok(b) => Ok(b.to_vec()),
         Err(e) => {
             let is_limit = std::error::Error::source(&e)
@@ -63,20 +79,31 @@ pub(crate) fn json_object(bytes: &[u8]) -> Result<Value, ApiError> {
     }
 }
 
-/// Parses a body into a typed struct (raw `sys/` handlers).
+/// Parses a body into a typed struct (raw `sys/` handlers); an empty body
+/// or `null` is `{}`.
 pub(crate) fn typed<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let v = json_object(bytes)?;
-    let v = if v.is_null() {
-        Value::Object(Default::default())
+    let trimmed = bytes.trim_ascii();
+    let bytes = if trimmed.is_empty() || trimmed == b"null" {
+        &b"{}"[..]
     } else {
-        v
+        trimmed
     };
-    serde_json::from_value(v)
-        .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))
+    serde_json::from_slice(bytes).map_err(|e| {
+        if e.is_syntax() || e.is_eof() {
+            ApiError::bad_request(format!("failed to parse JSON input: {e}"))
+        } else {
+            ApiError::bad_request(format!("invalid request body: {e}"))
+        }
+    })
 }
 
-/// A request body parsed into `T` within the listener's `max_request_size`;
-/// a bad body is rejected with Vault's error envelope (400 or 413).
+/// Largest body the unauthenticated raw endpoints (init, unseal,
+/// generate-root) accept: their bodies are a few short fields.
+pub(crate) const RAW_BODY_LIMIT: usize = 64 * 1024;
+
+/// A raw-endpoint body parsed straight into `T` (no intermediate JSON tree),
+/// at most [`RAW_BODY_LIMIT`] bytes; a bad body is rejected with Vault's
+/// error envelope (400 or 413).
 pub(crate) struct VaultJson<T>(pub(crate) T);
 
 impl<T: DeserializeOwned> FromRequest<AppState> for VaultJson<T> {
@@ -84,7 +111,8 @@ impl<T: DeserializeOwned> FromRequest<AppState> for VaultJson<T> {
 
     async fn from_request(req: axum::extract::Request, st: &AppState) -> Result<Self, ApiError> {
         let (parts, body) = req.into_parts();
-        let bytes = read(&parts.headers, body, st.max_request_size).await?;
+        let limit = st.max_request_size.min(RAW_BODY_LIMIT);
+        let bytes = read(&parts.headers, body, limit).await?;
         Ok(Self(typed(&bytes)?))
     }
 }

@@ -49,6 +49,7 @@ pub fn logical(request_id: &str, path: &str, resp: EngineResponse) -> Value {
     } else {
         json!(resp.warnings)
     };
+    let mount_type = resp.mount_type.clone();
     let mut body = json!({
         "request_id": request_id,
         "lease_id": "",
@@ -58,7 +59,7 @@ pub fn logical(request_id: &str, path: &str, resp: EngineResponse) -> Value {
         "wrap_info": null,
         "warnings": warnings,
         "auth": null,
-        "mount_type": "",
+        "mount_type": mount_type,
     });
     if injects_top_level(path)
         && let (Some(Value::Object(data)), Value::Object(top)) = (resp.data, &mut body)

@@ -4,6 +4,7 @@
 use super::error::ApiError;
 use super::{AppState, body, envelope, token};
 use axum::body::Body;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
@@ -14,11 +15,15 @@ use std::collections::BTreeMap;
 pub(crate) async fn handle(
     State(st): State<AppState>,
     method: Method,
-    Path(path): Path<String>,
-    Query(query): Query<BTreeMap<String, String>>,
+    path: Result<Path<String>, PathRejection>,
+    query: Result<Query<BTreeMap<String, String>>, QueryRejection>,
     headers: HeaderMap,
     raw: Body,
 ) -> Result<Response, ApiError> {
+    let Path(path) =
+        path.map_err(|e| ApiError::bad_request(format!("invalid request path: {e}")))?;
+    let Query(query) =
+        query.map_err(|e| ApiError::bad_request(format!("invalid query string: {e}")))?;
     if query.contains_key("help") {
         return Err(ApiError::bad_request("?help is not supported yet"));
     }
@@ -39,6 +44,10 @@ pub(crate) async fn handle(
             ));
         }
     };
+    // Authenticate before reading the body, so an unauthenticated client
+    // cannot make the server buffer and parse up to max_request_size.
+    let presented = token::from_headers(&headers);
+    let resolved = st.core.authenticate(presented.as_deref()).await?;
     let bytes = body::read(&headers, raw, st.max_request_size).await?;
     let mut data = body::json_object(&bytes)?;
     if operation == Operation::Read {
@@ -51,9 +60,12 @@ pub(crate) async fn handle(
         }
     }
     let req = Request::new(operation, path.clone()).with_data(data);
-    let presented = token::from_headers(&headers);
-    let request_id = request_id(&st)?;
-    match st.core.handle(req, presented.as_deref()).await? {
+    let request_id = st.core.new_uuid()?;
+    match st
+        .core
+        .handle_as(req, &resolved, presented.as_deref().unwrap_or_default())
+        .await?
+    {
         None => match operation {
             Operation::Read | Operation::List => Err(ApiError::not_found()),
             _ => Ok(envelope::no_content()),
@@ -69,8 +81,4 @@ pub(crate) async fn handle(
             ))
         }
     }
-}
-
-fn request_id(st: &AppState) -> Result<String, ApiError> {
-    st.core.new_uuid().map_err(ApiError::from)
 }

@@ -132,6 +132,11 @@ pub(crate) async fn unseal(
         return Ok(envelope::json_response(StatusCode::OK, &status_json(&s)));
     }
     let key = b.key.unwrap_or_default();
+    if key.trim().is_empty() {
+        return Err(ApiError::bad_request(
+            "'key' must be specified in request body as JSON, or 'reset' set to true",
+        ));
+    }
     let s = st.core.submit_unseal_key(&key).await?;
     Ok(envelope::json_response(StatusCode::OK, &status_json(&s)))
 }

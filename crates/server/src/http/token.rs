@@ -4,8 +4,13 @@ use axum::http::HeaderMap;
 
 /// The token the client presented, if any.
 pub(crate) fn from_headers(headers: &HeaderMap) -> Option<String> {
-    if let Some(t) = headers.get("x-vault-token").and_then(|v| v.to_str().ok()) {
-        return Some(t.trim().to_owned());
+    if let Some(t) = headers
+        .get("x-vault-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        return Some(t.to_owned());
     }
     headers
         .get(axum::http::header::AUTHORIZATION)
@@ -27,6 +32,12 @@ mod tests {
         assert_eq!(from_headers(&h), None);
         h.insert("authorization", "Bearer abc".parse().expect("header"));
         assert_eq!(from_headers(&h).as_deref(), Some("abc"));
+        h.insert("x-vault-token", "".parse().expect("header"));
+        assert_eq!(
+            from_headers(&h).as_deref(),
+            Some("abc"),
+            "empty X-Vault-Token falls back"
+        );
         h.insert("x-vault-token", "xyz".parse().expect("header"));
         assert_eq!(from_headers(&h).as_deref(), Some("xyz"));
     }
