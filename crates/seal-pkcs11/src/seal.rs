@@ -408,4 +408,19 @@ impl Seal for Pkcs11Seal {
             Err(e) => SealHealth::Unhealthy(e.to_string()),
         }
     }
+
+    /// A blob is current when it names the configured key (and HMAC key)
+    /// and mechanism; after a `key_label` rotation old blobs are not, and the
+    /// core re-wraps them. Unreadable bytes count as current: unwrap reports
+    /// them, re-wrapping cannot help.
+    fn wrapped_with_current_key(&self, blob: &[u8]) -> bool {
+        match crate::blob::Blob::decode(blob) {
+            Ok(b) => {
+                b.key == self.inner.key
+                    && b.hmac_key == self.inner.hmac_key
+                    && b.mechanism == self.inner.mechanism
+            }
+            Err(_) => true,
+        }
+    }
 }

@@ -10,6 +10,7 @@ pub mod http;
 pub mod listener;
 mod logging;
 mod mlock;
+mod seal_setup;
 pub mod server;
 pub mod tls;
 

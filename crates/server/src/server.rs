@@ -6,12 +6,12 @@ use crate::config::{self, Config, ListenerConfig, StorageConfig, TlsMinVersion};
 use crate::http::{self, AppState};
 use crate::listener::{ListenerSpec, RunningListener};
 use crate::logging::{self, LogControl};
+use crate::seal_setup::{self, SealSetup};
 use crate::tls::{MinTlsVersion, TlsFiles};
 use anyhow::Context as _;
 use coffer_core::clock::SystemClock;
 use coffer_core::engine::{Operation, Request};
 use coffer_core::init::InitParams;
-use coffer_core::seal::{Seal, ShamirSeal};
 use coffer_core::storage::SharedBackend;
 use coffer_core::{Core, CoreOptions};
 use coffer_crypto::{Entropy, OsEntropy};
@@ -49,6 +49,7 @@ pub struct Server {
     /// The node.
     pub core: Arc<Core>,
     listeners: Vec<RunningListener>,
+    hsm_banner: Vec<(String, String)>,
 }
 
 /// How long in-flight requests may take to finish on shutdown.
@@ -59,7 +60,11 @@ impl Server {
     pub async fn start(config: &Config) -> anyhow::Result<Self> {
         let backend = open_storage(&config.storage).await?;
         let entropy: Arc<dyn Entropy> = Arc::new(OsEntropy::new());
-        let SealSetup { seal, shamir } = build_seal(config, entropy.clone())?;
+        let SealSetup {
+            seal,
+            shamir,
+            banner: hsm_banner,
+        } = seal_setup::build(config, entropy.clone()).await?;
         let core = Core::new(CoreOptions {
             backend,
             seal,
@@ -86,7 +91,11 @@ impl Server {
                 "ui = true, but the web UI is not supported yet in this build; /ui/ answers 501"
             );
         }
-        Ok(Self { core, listeners })
+        Ok(Self {
+            core,
+            listeners,
+            hsm_banner,
+        })
     }
 
     /// Bound addresses, with whether each speaks TLS.
@@ -264,31 +273,6 @@ async fn open_storage(storage: &StorageConfig) -> anyhow::Result<SharedBackend> 
     })
 }
 
-fn build_seal(config: &Config, entropy: Arc<dyn Entropy>) -> anyhow::Result<SealSetup> {
-    if config.entropy.is_some() {
-        anyhow::bail!(
-            "entropy \"seal\" (entropy augmentation) is not supported yet in this build: it needs the pkcs11 seal"
-        );
-    }
-    if let Some(seal) = config.seals.iter().find(|s| !s.is_shamir()) {
-        anyhow::bail!(
-            "seal \"{}\" is not supported yet in this build; remove the seal stanza to use the shamir seal",
-            seal.kind()
-        );
-    }
-    let shamir = Arc::new(ShamirSeal::new(entropy));
-    Ok(SealSetup {
-        seal: shamir.clone(),
-        shamir: Some(shamir),
-    })
-}
-
-/// The seal in use, and the same object as a Shamir seal when it is one.
-struct SealSetup {
-    seal: Arc<dyn Seal>,
-    shamir: Option<Arc<ShamirSeal>>,
-}
-
 fn listener_spec(l: &ListenerConfig) -> ListenerSpec {
     ListenerSpec {
         address: l.address.clone(),
@@ -318,7 +302,7 @@ fn dev_config(opts: &ServerOptions) -> Config {
 }
 
 fn banner_rows(config: &Config, server: &Server, level: &str) -> Vec<(String, String)> {
-    let mut rows = Vec::new();
+    let mut rows = server.hsm_banner.clone();
     let api = config.api_addr.clone().unwrap_or_else(|| {
         server
             .addresses()
