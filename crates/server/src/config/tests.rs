@@ -81,12 +81,7 @@ fn example_config_parses_and_documents_a_pkcs11_setup() {
     assert_eq!(seal.mechanism, Some(0x1087));
     assert!(seal.generate_key);
     assert_eq!(seal.pin.expose(), "1234");
-    assert_eq!(
-        config.entropy,
-        Some(EntropyConfig {
-            mode: EntropyMode::Augmentation
-        })
-    );
+    assert_eq!(config.entropy, None, "entropy is commented out until it is supported");
     assert_eq!(
         config.storage,
         StorageConfig::File {
@@ -96,7 +91,7 @@ fn example_config_parses_and_documents_a_pkcs11_setup() {
     assert_eq!(config.listeners.len(), 1);
     assert_eq!(config.listeners[0].address, "0.0.0.0:8200");
     assert!(config.listeners[0].tls_disable);
-    assert!(config.ui && config.disable_mlock);
+    assert!(!config.ui && config.disable_mlock);
     assert_eq!(config.log_level, LogLevel::Info);
     assert_eq!(config.max_lease_ttl, Duration::from_secs(768 * 3600));
 }
