@@ -16,7 +16,9 @@ fn make_pki() -> Pki {
     let ca_key = rcgen::KeyPair::generate().expect("ca key");
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("ca params");
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params.distinguished_name.push(rcgen::DnType::CommonName, "signals test CA");
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "signals test CA");
     let ca_cert = ca_params.self_signed(&ca_key).expect("ca cert");
     let issuer = rcgen::Issuer::new(ca_params, ca_key);
     let key = rcgen::KeyPair::generate().expect("leaf key");
@@ -104,15 +106,24 @@ fn sighup_reloads_the_certificate_and_sigterm_exits_cleanly() {
         .spawn()
         .expect("spawn coffer server");
     let addr = format!("https://127.0.0.1:{port}");
-    assert!(wait_until(Duration::from_secs(20), || status_ok(&addr, &ca1)), "server did not come up over TLS");
+    assert!(
+        wait_until(Duration::from_secs(20), || status_ok(&addr, &ca1)),
+        "server did not come up over TLS"
+    );
 
     let second = make_pki();
     std::fs::write(&cert, &second.cert).expect("write");
     std::fs::write(&key, &second.key).expect("write");
     std::fs::write(&ca2, &second.ca).expect("write");
-    assert!(!status_ok(&addr, &ca2), "the new CA must not work before SIGHUP");
+    assert!(
+        !status_ok(&addr, &ca2),
+        "the new CA must not work before SIGHUP"
+    );
     signal(&child, "-HUP");
-    assert!(wait_until(Duration::from_secs(10), || status_ok(&addr, &ca2)), "new certificate not served after SIGHUP");
+    assert!(
+        wait_until(Duration::from_secs(10), || status_ok(&addr, &ca2)),
+        "new certificate not served after SIGHUP"
+    );
     assert!(!status_ok(&addr, &ca1));
 
     signal(&child, "-TERM");
@@ -121,13 +132,19 @@ fn sighup_reloads_the_certificate_and_sigterm_exits_cleanly() {
         if let Some(s) = child.try_wait().expect("wait") {
             break s;
         }
-        assert!(start.elapsed() < Duration::from_secs(20), "server ignored SIGTERM");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "server ignored SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     let out = child.wait_with_output().expect("output");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(status.success(), "exit {status:?}\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        status.success(),
+        "exit {status:?}\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
     assert!(stdout.contains("Coffer server configuration"), "{stdout}");
     assert!(stderr.contains("TLS certificate reloaded"), "{stderr}");
     assert!(stderr.contains("shutting down"), "{stderr}");
