@@ -31,18 +31,20 @@ pub struct Keyring {
     active: u32,
 }
 
+/// Stored form of a term; key strings are wiped on drop, on every path.
 #[derive(Serialize, Deserialize)]
 struct TermRecord {
     term: u32,
-    key: String,
+    key: Zeroizing<String>,
     install_time: String,
 }
 
+/// Stored form of the keyring; key strings are wiped on drop, on every path.
 #[derive(Serialize, Deserialize)]
 struct KeyringRecord {
     active_term: u32,
-    root_key: String,
-    path_key: String,
+    root_key: Zeroizing<String>,
+    path_key: Zeroizing<String>,
     terms: Vec<TermRecord>,
 }
 
@@ -126,33 +128,27 @@ impl Keyring {
     pub fn to_bytes(&self) -> CoreResult<Zeroizing<Vec<u8>>> {
         let record = KeyringRecord {
             active_term: self.active,
-            root_key: B64.encode(self.root_key.expose()),
-            path_key: B64.encode(self.path_key.expose()),
+            root_key: Zeroizing::new(B64.encode(self.root_key.expose())),
+            path_key: Zeroizing::new(B64.encode(self.path_key.expose())),
             terms: self
                 .terms
                 .iter()
                 .map(|(t, k)| TermRecord {
                     term: *t,
-                    key: B64.encode(k.key.expose()),
+                    key: Zeroizing::new(B64.encode(k.key.expose())),
                     install_time: crate::clock::rfc3339(k.install_time),
                 })
                 .collect(),
         };
         let bytes = serde_json::to_vec(&record)
-            .map_err(|e| CoreError::Internal(format!("keyring encode: {e}")));
-        let mut record = record;
-        zeroize::Zeroize::zeroize(&mut record.root_key);
-        zeroize::Zeroize::zeroize(&mut record.path_key);
-        for t in &mut record.terms {
-            zeroize::Zeroize::zeroize(&mut t.key);
-        }
-        Ok(Zeroizing::new(bytes?))
+            .map_err(|e| CoreError::Internal(format!("keyring encode: {e}")))?;
+        Ok(Zeroizing::new(bytes))
     }
 
     /// Parses a keyring serialised by [`Keyring::to_bytes`].
     pub fn from_bytes(bytes: &[u8]) -> CoreResult<Self> {
         let bad = |m: String| CoreError::Internal(format!("stored keyring is unreadable: {m}"));
-        let mut record: KeyringRecord =
+        let record: KeyringRecord =
             serde_json::from_slice(bytes).map_err(|e| bad(e.to_string()))?;
         let key = |s: &str| -> CoreResult<Key256> {
             let raw = Zeroizing::new(B64.decode(s).map_err(|e| bad(e.to_string()))?);
@@ -176,11 +172,6 @@ impl Keyring {
             terms,
             active: record.active_term,
         };
-        zeroize::Zeroize::zeroize(&mut record.root_key);
-        zeroize::Zeroize::zeroize(&mut record.path_key);
-        for t in &mut record.terms {
-            zeroize::Zeroize::zeroize(&mut t.key);
-        }
         if !ring.terms.contains_key(&ring.active) {
             return Err(bad(format!("active term {} has no key", ring.active)));
         }

@@ -9,7 +9,8 @@
 //! term long before that matters.
 
 use crate::{CryptoError, Entropy, Key256};
-use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use aes_gcm::aead::{Aead, Payload};
+use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
 use zeroize::Zeroizing;
 
 /// Format version written in the first byte.
@@ -36,12 +37,13 @@ pub fn seal(
     out.extend_from_slice(&term.to_be_bytes());
     out.extend_from_slice(&nonce);
     let full_aad = [&out[..HEADER_LEN], aad].concat();
-    let mut body = plaintext.to_vec();
-    cipher(key)
-        .seal_in_place_append_tag(
-            Nonce::assume_unique_for_key(nonce),
-            Aad::from(&full_aad),
-            &mut body,
+    let body = cipher(key)
+        .encrypt(
+            Nonce::from_slice(&nonce),
+            Payload {
+                msg: plaintext,
+                aad: &full_aad,
+            },
         )
         .map_err(|_| CryptoError::Malformed("plaintext too long for AES-GCM".to_owned()))?;
     out.extend_from_slice(&body);
@@ -70,30 +72,22 @@ pub fn term_of(blob: &[u8]) -> Result<u32, CryptoError> {
 /// Decrypts an envelope made by [`seal`] with the same key and `aad`.
 pub fn open(key: &Key256, aad: &[u8], blob: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
     term_of(blob)?;
-    let mut nonce = [0u8; NONCE_LEN];
-    nonce.copy_from_slice(&blob[5..HEADER_LEN]);
     let full_aad = [&blob[..HEADER_LEN], aad].concat();
-    let mut body = Zeroizing::new(blob[HEADER_LEN..].to_vec());
-    let len = cipher(key)
-        .open_in_place(
-            Nonce::assume_unique_for_key(nonce),
-            Aad::from(&full_aad),
-            &mut body,
+    cipher(key)
+        .decrypt(
+            Nonce::from_slice(&blob[5..HEADER_LEN]),
+            Payload {
+                msg: &blob[HEADER_LEN..],
+                aad: &full_aad,
+            },
         )
-        .map_err(|_| CryptoError::Authentication)?
-        .len();
-    body.truncate(len);
-    Ok(body)
+        .map(Zeroizing::new)
+        .map_err(|_| CryptoError::Authentication)
 }
 
-fn cipher(key: &Key256) -> LessSafeKey {
-    // AES-256 accepts any 32-byte key, so construction cannot fail.
-    #[allow(
-        clippy::expect_used,
-        reason = "a 32-byte key is always valid for AES-256"
-    )]
-    let unbound = UnboundKey::new(&AES_256_GCM, key.expose()).expect("32-byte AES key");
-    LessSafeKey::new(unbound)
+/// An AES-256-GCM instance whose key schedule is wiped when dropped.
+fn cipher(key: &Key256) -> Aes256Gcm {
+    Aes256Gcm::new(aes_gcm::Key::<Aes256Gcm>::from_slice(key.expose()))
 }
 
 #[cfg(test)]
@@ -169,14 +163,13 @@ mod tests {
         ))
         .expect("hex");
         let key = Key256::from_slice(&k).expect("32 bytes");
-        let mut nonce = [0u8; 12];
-        nonce.copy_from_slice(&iv);
-        let mut body = pt;
-        cipher(&key)
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(&aad),
-                &mut body,
+        let body = cipher(&key)
+            .encrypt(
+                Nonce::from_slice(&iv),
+                Payload {
+                    msg: &pt,
+                    aad: &aad,
+                },
             )
             .expect("seal");
         assert_eq!(body, want);

@@ -13,9 +13,10 @@
 //! entry.
 
 use crate::{CryptoError, Key256};
+use aes_gcm::aead::{Aead, Payload};
+use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use ring::hmac;
 use zeroize::Zeroizing;
 
@@ -26,7 +27,7 @@ pub const MAX_SEGMENT_LEN: usize = 150;
 /// Encrypts and decrypts path segments with keys derived from one path key.
 pub struct PathCipher {
     iv_key: hmac::Key,
-    enc_key: LessSafeKey,
+    enc_key: Aes256Gcm,
 }
 
 impl std::fmt::Debug for PathCipher {
@@ -49,14 +50,9 @@ impl PathCipher {
                 .as_ref()
                 .to_vec(),
         );
-        #[allow(
-            clippy::expect_used,
-            reason = "an HMAC-SHA256 output is a valid 32-byte AES-256 key"
-        )]
-        let unbound = UnboundKey::new(&AES_256_GCM, &enc_bytes).expect("32-byte AES key");
         Self {
             iv_key: hmac::Key::new(hmac::HMAC_SHA256, &iv_bytes),
-            enc_key: LessSafeKey::new(unbound),
+            enc_key: Aes256Gcm::new(aes_gcm::Key::<Aes256Gcm>::from_slice(&enc_bytes)),
         }
     }
 
@@ -69,12 +65,14 @@ impl PathCipher {
             )));
         }
         let iv = self.synthetic_iv(parent, name);
-        let mut body = name.as_bytes().to_vec();
-        self.enc_key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(iv),
-                Aad::from(parent.as_bytes()),
-                &mut body,
+        let body = self
+            .enc_key
+            .encrypt(
+                Nonce::from_slice(&iv),
+                Payload {
+                    msg: name.as_bytes(),
+                    aad: parent.as_bytes(),
+                },
             )
             .map_err(|_| CryptoError::Malformed("path segment too long".to_owned()))?;
         let mut out = iv.to_vec();
@@ -92,22 +90,22 @@ impl PathCipher {
                 "stored path segment {stored:?} is too short"
             )));
         }
-        let mut iv = [0u8; 12];
-        iv.copy_from_slice(&raw[..12]);
-        let mut body = raw[12..].to_vec();
+        let (iv, body) = raw.split_at(12);
         let plain = self
             .enc_key
-            .open_in_place(
-                Nonce::assume_unique_for_key(iv),
-                Aad::from(parent.as_bytes()),
-                &mut body,
+            .decrypt(
+                Nonce::from_slice(iv),
+                Payload {
+                    msg: body,
+                    aad: parent.as_bytes(),
+                },
             )
             .map_err(|_| CryptoError::Authentication)?;
-        let name = String::from_utf8(plain.to_vec()).map_err(|_| {
+        let name = String::from_utf8(plain).map_err(|_| {
             CryptoError::Malformed("decrypted path segment is not UTF-8".to_owned())
         })?;
         let expected = self.synthetic_iv(parent, &name);
-        if !bool::from(subtle::ConstantTimeEq::ct_eq(&expected[..], &iv[..])) {
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(&expected[..], iv)) {
             return Err(CryptoError::Authentication);
         }
         Ok(name)
