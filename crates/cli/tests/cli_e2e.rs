@@ -386,3 +386,55 @@ fn status_against_a_stopped_server_exits_one_and_names_the_address() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains(&address), "{}", stderr(&out));
 }
+
+fn json_of(output: &Output) -> serde_json::Value {
+    let text = assert_ok(output);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}
+
+#[test]
+fn kv_metadata_destroy_and_tune_work_as_in_vault() {
+    let server = TestServer::start();
+    assert_ok(&server.root(&["secrets", "enable", "-version=2", "-path=app", "kv"]));
+    assert_ok(&server.root(&["kv", "put", "app/cfg", "a=1"]));
+    assert_ok(&server.root(&["kv", "put", "app/cfg", "a=2"]));
+
+    let meta = json_of(&server.root(&["kv", "metadata", "get", "-format=json", "app/cfg"]));
+    assert_eq!(meta["data"]["current_version"], 2, "{meta}");
+    assert!(meta["data"]["versions"]["1"].is_object(), "{meta}");
+
+    let old = json_of(&server.root(&["kv", "get", "-format=json", "-version=1", "app/cfg"]));
+    assert_eq!(old["data"]["data"]["a"], "1");
+    assert_ok(&server.root(&["kv", "destroy", "-versions=1", "app/cfg"]));
+    let meta = json_of(&server.root(&["kv", "metadata", "get", "-format=json", "app/cfg"]));
+    assert_eq!(meta["data"]["versions"]["1"]["destroyed"], true, "{meta}");
+    let latest = json_of(&server.root(&["kv", "get", "-format=json", "app/cfg"]));
+    assert_eq!(latest["data"]["data"]["a"], "2");
+
+    assert_ok(&server.root(&["kv", "metadata", "delete", "app/cfg"]));
+    let gone = server.root(&["kv", "get", "app/cfg"]);
+    assert_eq!(
+        gone.status.code(),
+        Some(2),
+        "vault exits 2 when no value is found: {}",
+        stderr(&gone)
+    );
+
+    assert_ok(&server.root(&[
+        "secrets",
+        "tune",
+        "-default-lease-ttl=1h",
+        "-max-lease-ttl=2h",
+        "app",
+    ]));
+    let tune = json_of(&server.root(&["read", "-format=json", "sys/mounts/app/tune"]));
+    assert_eq!(tune["data"]["default_lease_ttl"], 3600, "{tune}");
+    assert_eq!(tune["data"]["max_lease_ttl"], 7200, "{tune}");
+    let refused = server.root(&["secrets", "tune", "-default-lease-ttl=3h", "app"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("cannot be greater than max_lease_ttl"),
+        "{}",
+        stderr(&refused)
+    );
+}
