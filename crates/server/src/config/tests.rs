@@ -81,7 +81,10 @@ fn example_config_parses_and_documents_a_pkcs11_setup() {
     assert_eq!(seal.mechanism, Some(0x1087));
     assert!(seal.generate_key);
     assert_eq!(seal.pin.expose(), "1234");
-    assert_eq!(config.entropy, None, "entropy is commented out until it is supported");
+    assert_eq!(
+        config.entropy, None,
+        "entropy is commented out until it is supported"
+    );
     assert_eq!(
         config.storage,
         StorageConfig::File {
