@@ -1,6 +1,6 @@
 //! End-to-end: the real `coffer server` process and its signals. SIGHUP
-//! reloads the TLS certificate without a restart; SIGTERM shuts down
-//! gracefully with exit status 0.
+//! reloads the TLS certificate and the log level without a restart; SIGTERM
+//! shuts down gracefully with exit status 0.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -75,7 +75,7 @@ fn signal(child: &Child, sig: &str) {
 }
 
 #[test]
-fn sighup_reloads_the_certificate_and_sigterm_exits_cleanly() {
+fn sighup_reloads_certificate_and_log_level_and_sigterm_exits_cleanly() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (cert, key, ca1, ca2) = (
         dir.path().join("cert.pem"),
@@ -89,15 +89,18 @@ fn sighup_reloads_the_certificate_and_sigterm_exits_cleanly() {
     std::fs::write(&ca1, &first.ca).expect("write");
     let port = free_port();
     let config = dir.path().join("coffer.hcl");
-    std::fs::write(
-        &config,
-        format!(
-            "storage \"inmem\" {{}}\nlistener \"tcp\" {{\n  address = \"127.0.0.1:{port}\"\n  tls_cert_file = \"{}\"\n  tls_key_file = \"{}\"\n}}\ndisable_mlock = true\n",
-            cert.display(),
-            key.display()
-        ),
-    )
-    .expect("write config");
+    let write_config = |level: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "storage \"inmem\" {{}}\nlistener \"tcp\" {{\n  address = \"127.0.0.1:{port}\"\n  tls_cert_file = \"{}\"\n  tls_key_file = \"{}\"\n}}\ndisable_mlock = true\nlog_level = \"{level}\"\n",
+                cert.display(),
+                key.display()
+            ),
+        )
+        .expect("write config");
+    };
+    write_config("warn");
     let mut child = Command::new(env!("CARGO_BIN_EXE_coffer"))
         .arg("server")
         .arg(format!("-config={}", config.display()))
@@ -119,6 +122,7 @@ fn sighup_reloads_the_certificate_and_sigterm_exits_cleanly() {
         !status_ok(&addr, &ca2),
         "the new CA must not work before SIGHUP"
     );
+    write_config("info");
     signal(&child, "-HUP");
     assert!(
         wait_until(Duration::from_secs(10), || status_ok(&addr, &ca2)),
@@ -146,6 +150,13 @@ fn sighup_reloads_the_certificate_and_sigterm_exits_cleanly() {
         "exit {status:?}\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
     assert!(stdout.contains("Coffer server configuration"), "{stdout}");
-    assert!(stderr.contains("TLS certificate reloaded"), "{stderr}");
+    assert!(
+        !stderr.contains("SIGHUP received"),
+        "logged at info while the level was still warn: {stderr}"
+    );
+    assert!(
+        stderr.contains("TLS certificate reloaded"),
+        "logged at info after SIGHUP switched the level to info: {stderr}"
+    );
     assert!(stderr.contains("shutting down"), "{stderr}");
 }

@@ -19,6 +19,7 @@ fn app_with_limit(limit: usize) -> axum::Router {
         backend: Arc::new(coffer_storage_inmem::InmemBackend::new()),
         seal: shamir.clone(),
         shamir: Some(shamir),
+        migration_from: None,
         entropy,
         clock: Arc::new(SystemClock),
         factories: vec![
@@ -870,6 +871,70 @@ async fn responses_name_the_mount_type_and_missing_mounts_are_400() {
         None,
         StatusCode::BAD_REQUEST,
         "No secret engine mount at nothing/",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn unseal_reset_discards_progress_and_is_refused_when_unsealed() {
+    let app = app();
+    let (_, init) = call(
+        &app,
+        "PUT",
+        "/v1/sys/init",
+        None,
+        Some(json!({"secret_shares": 3, "secret_threshold": 2})),
+    )
+    .await;
+    let key = init["keys_base64"][0].as_str().expect("key").to_owned();
+    let (_, st) = call(
+        &app,
+        "PUT",
+        "/v1/sys/unseal",
+        None,
+        Some(json!({"key": key})),
+    )
+    .await;
+    assert_eq!(st["progress"], 1);
+    let (s, st) = call(
+        &app,
+        "PUT",
+        "/v1/sys/unseal",
+        None,
+        Some(json!({"reset": true})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        (st["progress"].clone(), st["nonce"].clone()),
+        (json!(0), json!(""))
+    );
+    let (_, st) = call(
+        &app,
+        "PUT",
+        "/v1/sys/unseal",
+        None,
+        Some(json!({"key": key})),
+    )
+    .await;
+    assert_eq!(st["progress"], 1, "the same key counts again after a reset");
+    let second = init["keys_base64"][1].as_str().expect("key").to_owned();
+    call(
+        &app,
+        "PUT",
+        "/v1/sys/unseal",
+        None,
+        Some(json!({"key": second})),
+    )
+    .await;
+    expect_error(
+        &app,
+        "PUT",
+        "/v1/sys/unseal",
+        None,
+        Some(json!({"reset": true})),
+        StatusCode::BAD_REQUEST,
+        "vault is unsealed",
     )
     .await;
 }
