@@ -82,8 +82,11 @@ seal "pkcs11" {
   # Most concurrent operations sent to the HSM (default 1).
   # max_parallel = 1
 
-  # Seal migration: keep the old seal's stanza and mark it disabled = "true";
-  # exactly one seal stanza may be enabled. Default false.
+  # Seal migration (ADR 0005): to move from this HSM back to Shamir, mark this
+  # stanza disabled = "true" (no other seal stanza), restart, and enter the
+  # recovery keys with `coffer operator unseal -migrate`. To move from Shamir
+  # to the HSM, just add this stanza. Exactly one seal stanza may be enabled.
+  # Default false.
   # disabled = "false"
 }
 

@@ -7,6 +7,7 @@ use crate::clock::Clock;
 use crate::engine::{EngineContext, EngineFactory, Request, Response};
 use crate::error::{CoreError, CoreResult};
 use crate::generate_root::GenerateRootAttempt;
+use crate::rekey::RekeyAttempt;
 use crate::router::RouterTable;
 use crate::seal::{Seal, ShamirSeal};
 use crate::storage::SharedBackend;
@@ -38,6 +39,12 @@ pub struct CoreOptions {
     /// Set when `seal` is the Shamir seal (the same object), so the core can
     /// install the key rebuilt from unseal shares.
     pub shamir: Option<Arc<ShamirSeal>>,
+    /// The old seal of a migration away from an auto-unseal seal: the seal
+    /// stanza marked `disabled = "true"`, which still unwraps the stored keys
+    /// until `sys/unseal` with `migrate` has moved them to `seal`. `None`
+    /// otherwise; a migration away from Shamir needs no object here (the
+    /// unseal keys entered with `migrate` are the old seal).
+    pub migration_from: Option<Arc<dyn Seal>>,
     /// Randomness for keys and tokens.
     pub entropy: Arc<dyn Entropy>,
     /// Wall-clock time.
@@ -53,6 +60,7 @@ pub struct Core {
     pub(crate) barrier: Arc<Barrier>,
     pub(crate) seal: Arc<dyn Seal>,
     pub(crate) shamir: Option<Arc<ShamirSeal>>,
+    pub(crate) migration_from: Option<Arc<dyn Seal>>,
     pub(crate) entropy: Arc<dyn Entropy>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) factories: BTreeMap<&'static str, Arc<dyn EngineFactory>>,
@@ -66,6 +74,7 @@ pub struct Core {
     pub(crate) tokens: TokenStore,
     pub(crate) unseal_progress: Mutex<UnsealProgress>,
     pub(crate) generate_root: Mutex<Option<GenerateRootAttempt>>,
+    pub(crate) rekey: Mutex<Option<RekeyAttempt>>,
     pub(crate) cluster: RwLock<Option<ClusterInfo>>,
     pub(crate) cluster_name: Option<String>,
 }
@@ -88,6 +97,7 @@ impl Core {
             barrier,
             seal: opts.seal,
             shamir: opts.shamir,
+            migration_from: opts.migration_from,
             entropy: opts.entropy,
             clock: opts.clock,
             factories: opts
@@ -101,6 +111,7 @@ impl Core {
             tokens,
             unseal_progress: Mutex::new(UnsealProgress::default()),
             generate_root: Mutex::new(None),
+            rekey: Mutex::new(None),
             cluster: RwLock::new(None),
             cluster_name: opts.cluster_name,
         })

@@ -10,8 +10,10 @@ use coffer_crypto::{Key256, SecretBytes, shamir};
 impl Core {
     /// Unseals with the root key stored wrapped by an auto-unseal seal.
     /// Returns `Ok(false)` when there is nothing to do (not initialised, not
-    /// an auto-unseal seal); `Ok(true)` once unsealed. After an HSM key
-    /// rotation the stored keys are re-wrapped with the new key.
+    /// an auto-unseal seal, or a seal migration is pending: then only
+    /// `sys/unseal` with `migrate` may open the node); `Ok(true)` once
+    /// unsealed. After an HSM key rotation the stored keys are re-wrapped
+    /// with the new key.
     pub async fn unseal_with_stored_keys(&self) -> CoreResult<bool> {
         let _exclusive = self.state.write().await;
         if !self.seal.stored_keys() || !self.barrier.is_initialized().await? {
@@ -19,6 +21,17 @@ impl Core {
         }
         if !self.barrier.is_sealed() {
             return Ok(true);
+        }
+        if let Some(config) = self.seal_config().await?
+            && let Some(m) = self.pending_migration(&config)
+        {
+            tracing::warn!(
+                from = %m.from,
+                to = m.to,
+                "seal migration pending: not unsealing with stored keys; enter the {} keys with `coffer operator unseal -migrate`",
+                m.key_kind()
+            );
+            return Ok(false);
         }
         tracing::info!("stored unseal keys supported, attempting fetch");
         let backend = self.barrier.backend().clone();

@@ -37,6 +37,8 @@ pub struct SealStatus {
     pub storage_type: String,
     /// Whether operators hold recovery keys (auto-unseal).
     pub recovery_seal: bool,
+    /// Whether a seal migration is pending (`sys/unseal` wants `migrate`).
+    pub migration: bool,
 }
 
 /// Decodes an unseal share given as hex (tried first, as Vault does) or base64.
@@ -58,7 +60,9 @@ pub fn decode_key(key: &str) -> CoreResult<SecretBytes> {
 }
 
 impl Core {
-    /// The current seal status.
+    /// The current seal status. While a seal migration is pending, `t`/`n`
+    /// are those of the keys `-migrate` takes (the old unseal keys, or the
+    /// recovery keys).
     pub async fn seal_status(&self) -> CoreResult<SealStatus> {
         let config = self.seal_config().await?;
         let initialized = self.barrier.is_initialized().await?;
@@ -67,52 +71,95 @@ impl Core {
             let p = self.lock_progress();
             (p.shares.len() as u32, p.nonce.clone())
         };
+        let migration = config
+            .as_ref()
+            .filter(|_| initialized)
+            .and_then(|c| self.pending_migration(c));
+        let (threshold, shares) = match (&migration, &config) {
+            (Some(m), _) => (m.threshold, m.shares),
+            (None, Some(c)) if self.seal.stored_keys() => (c.recovery_threshold, c.recovery_shares),
+            (None, Some(c)) => (c.secret_threshold, c.secret_shares),
+            (None, None) => (0, 0),
+        };
         Ok(SealStatus {
             seal_type: self.seal.kind().to_owned(),
             initialized,
             sealed,
-            threshold: config.as_ref().map_or(0, |c| {
-                if self.seal.stored_keys() {
-                    c.recovery_threshold
-                } else {
-                    c.secret_threshold
-                }
-            }),
-            shares: config.as_ref().map_or(0, |c| {
-                if self.seal.stored_keys() {
-                    c.recovery_shares
-                } else {
-                    c.secret_shares
-                }
-            }),
+            threshold,
+            shares,
             progress,
             nonce,
             cluster: if sealed { None } else { self.cluster() },
             storage_type: self.storage_kind().to_owned(),
             recovery_seal: self.seal.stored_keys(),
+            migration: migration.is_some(),
         })
     }
 
-    /// Adds one unseal share; unseals when the threshold is reached.
+    /// Adds one unseal share; unseals when the threshold is reached. While a
+    /// seal migration is pending this is refused: use
+    /// [`Core::submit_migration_key`].
     pub async fn submit_unseal_key(&self, key: &str) -> CoreResult<SealStatus> {
+        self.submit_key(key, false).await
+    }
+
+    /// `sys/unseal` with `migrate = true`: adds one share of the keys that
+    /// open the stored root key (unseal keys when migrating away from
+    /// Shamir, recovery keys when migrating away from an auto-unseal seal);
+    /// at the threshold the root key moves to the configured seal and the
+    /// node unseals (see `seal_migration.rs`). Refused when no migration is
+    /// pending.
+    pub async fn submit_migration_key(&self, key: &str) -> CoreResult<SealStatus> {
+        self.submit_key(key, true).await
+    }
+
+    async fn submit_key(&self, key: &str, migrate: bool) -> CoreResult<SealStatus> {
         let _exclusive = self.state.write().await;
         if !self.barrier.is_initialized().await? {
             return Err(CoreError::invalid("Vault is not initialized"));
-        }
-        if !self.barrier.is_sealed() {
-            return self.seal_status().await;
-        }
-        if self.seal.stored_keys() {
-            return Err(CoreError::invalid(format!(
-                "the {} seal unseals itself with its HSM key; unseal keys are not accepted \
-                 (recovery keys authorise generate-root; seal migration is not supported yet)",
-                self.seal.kind()
-            )));
         }
         let config = self
             .seal_config()
             .await?
             .ok_or_else(|| CoreError::Internal("seal configuration is missing".to_owned()))?;
+        let migration = self.pending_migration(&config);
+        match (&migration, migrate) {
+            (None, true) => {
+                return Err(CoreError::invalid(format!(
+                    "no seal migration is pending: the stored keys are already wrapped by the \
+                     configured {} seal; unseal without -migrate (migrate=false)",
+                    self.seal.kind()
+                )));
+            }
+            (Some(m), false) => {
+                return Err(CoreError::invalid(format!(
+                    "seal migration is pending: the stored keys are wrapped by the {} seal but \
+                     the configuration enables the {} seal; enter the {} keys with \
+                     `coffer operator unseal -migrate` (migrate=true)",
+                    m.from,
+                    m.to,
+                    m.key_kind()
+                )));
+            }
+            _ => {}
+        }
+        if !self.barrier.is_sealed() {
+            return self.seal_status().await;
+        }
+        if let Some(m) = &migration {
+            // Refuse the first key already when the old seal is missing.
+            self.migration_source(m)?;
+        }
+        if migration.is_none() && self.seal.stored_keys() {
+            return Err(CoreError::invalid(format!(
+                "the {} seal unseals itself with its HSM key; unseal keys are not accepted \
+                 (recovery keys authorise generate-root and seal migration)",
+                self.seal.kind()
+            )));
+        }
+        let threshold = migration
+            .as_ref()
+            .map_or(config.secret_threshold, |m| m.threshold);
         let share = decode_key(key)?;
         let ready = {
             let mut p = self.lock_progress();
@@ -127,7 +174,7 @@ impl Core {
                     .to_string();
             }
             p.shares.push(share);
-            if (p.shares.len() as u32) < config.secret_threshold {
+            if (p.shares.len() as u32) < threshold {
                 None
             } else {
                 Some(std::mem::take(&mut p.shares))
@@ -135,20 +182,30 @@ impl Core {
         };
         if let Some(shares) = ready {
             self.reset_unseal();
-            let root = self.root_key_from_shares(&shares).await.map_err(|e| {
-                CoreError::invalid(format!(
-                    "unseal failed, progress was reset: the entered keys do not open the root key \
-                     (a wrong key, or keys of another initialisation): {e}"
-                ))
-            })?;
-            self.barrier.unseal(&root).await?;
-            if let Err(e) = self.post_unseal().await {
-                self.pre_seal();
-                return Err(e);
+            match &migration {
+                Some(m) => self.migrate_seal(&config, m, &shares).await?,
+                None => self.unseal_with_shares(&shares).await?,
             }
-            tracing::info!("vault is unsealed");
         }
         self.seal_status().await
+    }
+
+    /// Opens the barrier with a quorum of Shamir unseal shares.
+    async fn unseal_with_shares(&self, shares: &[SecretBytes]) -> CoreResult<()> {
+        let root = self.root_key_from_shares(shares).await.map_err(|e| {
+            CoreError::invalid(format!(
+                "unseal failed, progress was reset: the entered keys do not open the root key \
+                 (a wrong key, or keys of another initialisation): {e}"
+            ))
+        })?;
+        self.barrier.unseal(&root).await?;
+        if let Err(e) = self.post_unseal().await {
+            self.pre_seal();
+            return Err(e);
+        }
+        self.remove_stale_recovery_key().await;
+        tracing::info!("vault is unsealed");
+        Ok(())
     }
 
     /// Discards the shares entered so far.
@@ -199,6 +256,7 @@ impl Core {
             .generate_root
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        self.rekey_reset();
         self.reset_unseal();
     }
 

@@ -99,6 +99,7 @@ fn node(backend: SharedBackend, seal: Arc<LabelledSeal>) -> Arc<Core> {
         backend,
         seal,
         shamir: None,
+        migration_from: None,
         entropy: Arc::new(OsEntropy::new()),
         clock: Arc::new(SystemClock),
         factories: vec![

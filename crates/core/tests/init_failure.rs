@@ -57,6 +57,7 @@ async fn disk_full_during_init_leaves_an_uninitialised_node_that_can_retry() {
         backend: shared,
         seal: shamir.clone(),
         shamir: Some(shamir),
+        migration_from: None,
         entropy,
         clock: Arc::new(SystemClock),
         factories: vec![

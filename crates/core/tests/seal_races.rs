@@ -17,6 +17,7 @@ async fn seal_during_concurrent_rotations_and_mounts_always_ends_sealed() {
         backend: Arc::new(coffer_storage_inmem::InmemBackend::new()),
         seal: shamir.clone(),
         shamir: Some(shamir),
+        migration_from: None,
         entropy,
         clock: Arc::new(SystemClock),
         factories: vec![

@@ -1,5 +1,7 @@
-//! Turning the `seal` stanzas into the seal the core uses: the Shamir seal
-//! when none is configured, or the PKCS#11 seal.
+//! Turning the `seal` stanzas into the seals the core uses: the enabled one
+//! (the Shamir seal when none is configured, or the PKCS#11 seal) and, during
+//! a seal migration away from the HSM, the old pkcs11 seal marked
+//! `disabled = "true"`, which still unwraps the stored keys.
 
 use crate::config::{self, Config, Pkcs11SealConfig, SealConfig};
 use anyhow::Context as _;
@@ -8,55 +10,83 @@ use coffer_crypto::Entropy;
 use coffer_seal_pkcs11::{Pkcs11Options, Pkcs11Seal, SecretString};
 use std::sync::Arc;
 
-/// The seal in use, the same object as a Shamir seal when it is one, and
-/// the HSM's banner lines when it is an HSM.
+/// The seal in use, the same object as a Shamir seal when it is one, the
+/// old seal of a migration away from the HSM, and the HSM's banner lines
+/// when an HSM is open.
 pub(crate) struct SealSetup {
     pub(crate) seal: Arc<dyn Seal>,
     pub(crate) shamir: Option<Arc<ShamirSeal>>,
+    pub(crate) migration_from: Option<Arc<dyn Seal>>,
     pub(crate) banner: Vec<(String, String)>,
 }
 
-/// Builds the seal from the configuration, opening the HSM when configured.
+/// Builds the seals from the configuration, opening the HSM when a pkcs11
+/// stanza (enabled, or disabled as the old seal of a migration) is present.
 pub(crate) async fn build(config: &Config, entropy: Arc<dyn Entropy>) -> anyhow::Result<SealSetup> {
     if config.entropy.is_some() {
         anyhow::bail!(
             "entropy \"seal\" (entropy augmentation) is not supported yet in this build; remove the entropy stanza"
         );
     }
-    if config.migration_source().is_some() {
+    let enabled_kind = config.enabled_seal().map_or("shamir", SealConfig::kind);
+    if let Some(old) = config.migration_source()
+        && old.kind() == enabled_kind
+    {
         anyhow::bail!(
-            "seal migration (a seal stanza with disabled = \"true\") is not supported yet in this build"
+            "both seal stanzas are \"{enabled_kind}\": seal migration between two {enabled_kind} seals \
+             is not supported; migrate to or from shamir, or, to move the pkcs11 seal to a new HSM \
+             key, change key_label (the old key stays readable by its label)"
         );
     }
-    match config.enabled_seal() {
+    let mut banner = Vec::new();
+    let (seal, shamir): (Arc<dyn Seal>, _) = match config.enabled_seal() {
         None | Some(SealConfig::Shamir(_)) => {
             let shamir = Arc::new(ShamirSeal::new(entropy));
-            Ok(SealSetup {
-                seal: shamir.clone(),
-                shamir: Some(shamir),
-                banner: Vec::new(),
-            })
+            (shamir.clone(), Some(shamir))
         }
         Some(SealConfig::Pkcs11(p)) => {
             let seal = Pkcs11Seal::open(pkcs11_options(p)?)
                 .await
                 .context("error opening the pkcs11 seal")?;
-            let mut banner: Vec<(String, String)> = seal
-                .banner_info()
-                .banner_lines()
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect();
-            if let Some(row) = banner.iter_mut().find(|(k, _)| k == "HSM Type") {
-                row.1 = "pkcs11".to_owned();
-            }
-            Ok(SealSetup {
-                seal: Arc::new(seal),
-                shamir: None,
-                banner,
-            })
+            banner = banner_lines(&seal);
+            (Arc::new(seal), None)
         }
+    };
+    // The old Shamir seal of a migration needs no object: the unseal keys
+    // entered with -migrate are that seal.
+    let migration_from: Option<Arc<dyn Seal>> = match config.migration_source() {
+        None | Some(SealConfig::Shamir(_)) => None,
+        Some(SealConfig::Pkcs11(p)) => {
+            let mut options = pkcs11_options(p)?;
+            // The old seal only unwraps what exists; it never makes keys.
+            options.generate_key = false;
+            let old = Pkcs11Seal::open(options).await.context(
+                "error opening the disabled pkcs11 seal (the old seal of a seal migration, \
+                 needed to unwrap the stored keys)",
+            )?;
+            banner = banner_lines(&old);
+            Some(Arc::new(old))
+        }
+    };
+    Ok(SealSetup {
+        seal,
+        shamir,
+        migration_from,
+        banner,
+    })
+}
+
+fn banner_lines(seal: &Pkcs11Seal) -> Vec<(String, String)> {
+    let mut banner: Vec<(String, String)> = seal
+        .banner_info()
+        .banner_lines()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    if let Some(row) = banner.iter_mut().find(|(k, _)| k == "HSM Type") {
+        row.1 = "pkcs11".to_owned();
     }
+    banner
 }
 
 fn pkcs11_options(p: &Pkcs11SealConfig) -> anyhow::Result<Pkcs11Options> {
@@ -107,4 +137,56 @@ fn pkcs11_options(p: &Pkcs11SealConfig) -> anyhow::Result<Pkcs11Options> {
     o.force_rw_session = p.force_rw_session;
     o.max_parallel = usize::try_from(p.max_parallel).unwrap_or(1).max(1);
     Ok(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Env, parse};
+    use coffer_crypto::OsEntropy;
+    use std::path::Path;
+
+    fn pkcs11(extra: &str) -> String {
+        format!(
+            "seal \"pkcs11\" {{\n  lib = \"/nonexistent/libpkcs11.so\"\n  token_label = \"t\"\n  \
+             pin = \"1234\"\n  key_label = \"k\"\n{extra}}}\n"
+        )
+    }
+
+    fn config(seals: &str) -> crate::config::Config {
+        let text = format!(
+            "{seals}listener \"tcp\" {{\n  address = \"127.0.0.1:0\"\n  tls_disable = \"true\"\n}}\n"
+        );
+        parse(Path::new("c.hcl"), &text, &Env::empty()).expect("valid config")
+    }
+
+    #[tokio::test]
+    async fn migration_between_two_pkcs11_seals_is_refused_before_opening_any_hsm() {
+        let config = config(&format!(
+            "{}{}",
+            pkcs11(""),
+            pkcs11("  disabled = \"true\"\n")
+        ));
+        let err = build(&config, Arc::new(OsEntropy::new()))
+            .await
+            .err()
+            .expect("refused");
+        assert!(
+            err.to_string().contains("between two pkcs11 seals"),
+            "{err:#}"
+        );
+    }
+
+    #[tokio::test]
+    async fn disabled_pkcs11_seal_is_opened_as_the_migration_source() {
+        let config = config(&pkcs11("  disabled = \"true\"\n"));
+        let err = build(&config, Arc::new(OsEntropy::new()))
+            .await
+            .err()
+            .expect("the module does not exist");
+        assert!(
+            format!("{err:#}").contains("disabled pkcs11 seal"),
+            "{err:#}"
+        );
+    }
 }

@@ -63,12 +63,14 @@ impl Server {
         let SealSetup {
             seal,
             shamir,
+            migration_from,
             banner: hsm_banner,
         } = seal_setup::build(config, entropy.clone()).await?;
         let core = Core::new(CoreOptions {
             backend,
             seal,
             shamir,
+            migration_from,
             entropy,
             clock: Arc::new(SystemClock),
             factories: vec![
@@ -77,6 +79,7 @@ impl Server {
             ],
             cluster_name: config.cluster_name.clone(),
         });
+        report_seal_migration(&core, config).await?;
         let mut listeners = Vec::new();
         for l in &config.listeners {
             let state = AppState {
@@ -202,6 +205,31 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     auto_unseal.abort();
     server.shutdown().await;
+    Ok(())
+}
+
+/// Says at startup whether a seal migration is pending, and refuses to
+/// start when the stored keys need a seal the configuration lacks.
+async fn report_seal_migration(core: &Core, config: &Config) -> anyhow::Result<()> {
+    let pending = core
+        .seal_migration()
+        .await
+        .context("checking the stored seal against the configured seal")?;
+    match (pending, config.migration_source()) {
+        (Some(m), _) => tracing::warn!(
+            from = %m.from,
+            to = m.to,
+            "seal migration pending: the node stays sealed until {} of the {} keys are entered with `coffer operator unseal -migrate`",
+            m.threshold,
+            m.key_kind()
+        ),
+        (None, Some(old)) => tracing::warn!(
+            "seal \"{}\" is marked disabled = \"true\", but no seal migration is pending (the {} seal is in use); remove the disabled stanza",
+            old.kind(),
+            core.seal().kind()
+        ),
+        (None, None) => {}
+    }
     Ok(())
 }
 

@@ -8,6 +8,7 @@ pub mod error;
 mod generate_root;
 mod health;
 mod logical;
+mod rekey;
 mod seal_state;
 mod token;
 
@@ -63,6 +64,32 @@ pub fn router(state: AppState, ui: bool) -> Router {
         .route(
             "/v1/sys/generate-root/update",
             only(put(generate_root::update).post(generate_root::update)),
+        )
+        .route(
+            "/v1/sys/rekey/init",
+            only(
+                get(rekey::status::<false>)
+                    .put(rekey::start::<false>)
+                    .post(rekey::start::<false>)
+                    .delete(rekey::cancel::<false>),
+            ),
+        )
+        .route(
+            "/v1/sys/rekey/update",
+            only(put(rekey::update::<false>).post(rekey::update::<false>)),
+        )
+        .route(
+            "/v1/sys/rekey-recovery-key/init",
+            only(
+                get(rekey::status::<true>)
+                    .put(rekey::start::<true>)
+                    .post(rekey::start::<true>)
+                    .delete(rekey::cancel::<true>),
+            ),
+        )
+        .route(
+            "/v1/sys/rekey-recovery-key/update",
+            only(put(rekey::update::<true>).post(rekey::update::<true>)),
         )
         .route("/v1/{*path}", any(logical::handle))
         .with_state(state);

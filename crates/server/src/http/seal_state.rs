@@ -120,9 +120,6 @@ pub(crate) async fn unseal(
     State(st): State<AppState>,
     VaultJson(b): VaultJson<UnsealBody>,
 ) -> Result<Response, ApiError> {
-    if b.migrate == Some(true) {
-        return Err(CoreError::NotSupported("seal migration (migrate=true)".to_owned()).into());
-    }
     if b.reset == Some(true) {
         if !st.core.is_sealed() {
             return Err(ApiError::bad_request("vault is unsealed"));
@@ -137,7 +134,11 @@ pub(crate) async fn unseal(
             "'key' must be specified in request body as JSON, or 'reset' set to true",
         ));
     }
-    let s = st.core.submit_unseal_key(&key).await?;
+    let s = if b.migrate == Some(true) {
+        st.core.submit_migration_key(&key).await?
+    } else {
+        st.core.submit_unseal_key(&key).await?
+    };
     Ok(envelope::json_response(StatusCode::OK, &status_json(&s)))
 }
 
@@ -166,7 +167,7 @@ pub(crate) fn status_json(s: &SealStatus) -> Value {
         "nonce": s.nonce,
         "version": crate::VERSION,
         "build_date": crate::BUILD_DATE,
-        "migration": false,
+        "migration": s.migration,
         "recovery_seal": s.recovery_seal,
         "storage_type": s.storage_type,
     });

@@ -1,0 +1,622 @@
+//! Crate tier: seal migration shamir → auto-unseal and back (`sys/unseal`
+//! with `migrate`), against a software seal that plays the pkcs11 seal, and
+//! a storage wrapper that fails writes to show that a migration interrupted
+//! at any step leaves a node that still unseals. The real HSM is exercised
+//! in `crates/cli/tests/seal_migration_e2e.rs`.
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use coffer_core::clock::SystemClock;
+use coffer_core::engine::{Operation, Request};
+use coffer_core::init::InitParams;
+use coffer_core::seal::{
+    RECOVERY_KEY_PATH, ROOT_KEY_PATH, SEAL_CONFIG_PATH, Seal, SealConfig, SealError, SealHealth,
+    ShamirSeal,
+};
+use coffer_core::storage::{Backend, SharedBackend, StorageError};
+use coffer_core::{Core, CoreOptions};
+use coffer_crypto::{Entropy, Key256, OsEntropy, SecretBytes, envelope};
+use coffer_storage_inmem::InmemBackend;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+const SOFT_MAGIC: &[u8] = b"soft-seal:";
+
+/// Plays the pkcs11 seal: one key, blobs tagged so foreign bytes are told apart.
+struct SoftSeal {
+    key: Key256,
+    entropy: Arc<dyn Entropy>,
+}
+
+impl SoftSeal {
+    fn new() -> Arc<Self> {
+        let entropy: Arc<dyn Entropy> = Arc::new(OsEntropy::new());
+        Arc::new(Self {
+            key: Key256::generate(entropy.as_ref()).expect("rng"),
+            entropy,
+        })
+    }
+}
+
+#[async_trait]
+impl Seal for SoftSeal {
+    fn kind(&self) -> &'static str {
+        "pkcs11"
+    }
+    fn stored_keys(&self) -> bool {
+        true
+    }
+    async fn wrap(&self, plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
+        let mut out = SOFT_MAGIC.to_vec();
+        out.extend(
+            envelope::seal(&self.key, 0, self.entropy.as_ref(), b"", plaintext)
+                .map_err(|e| SealError::Unavailable(e.to_string()))?,
+        );
+        Ok(out)
+    }
+    async fn unwrap(&self, blob: &[u8]) -> Result<SecretBytes, SealError> {
+        let body = blob
+            .strip_prefix(SOFT_MAGIC)
+            .ok_or_else(|| SealError::Integrity("not a soft-seal blob".to_owned()))?;
+        envelope::open(&self.key, b"", body)
+            .map(|p| SecretBytes::from_slice(&p))
+            .map_err(|e| SealError::Integrity(e.to_string()))
+    }
+    async fn health(&self) -> SealHealth {
+        SealHealth::Healthy
+    }
+}
+
+/// In-memory storage that logs writes and, once armed, fails every write
+/// after `remaining` more have succeeded (a crash at that point).
+struct CrashingBackend {
+    inner: InmemBackend,
+    remaining: AtomicUsize,
+    log: Mutex<Vec<String>>,
+}
+
+impl CrashingBackend {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            inner: InmemBackend::new(),
+            remaining: AtomicUsize::new(usize::MAX),
+            log: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn crash_after(&self, writes: usize) {
+        self.remaining.store(writes, Ordering::SeqCst);
+        self.log.lock().expect("lock").clear();
+    }
+
+    fn heal(&self) {
+        self.remaining.store(usize::MAX, Ordering::SeqCst);
+    }
+
+    fn writes(&self) -> Vec<String> {
+        self.log.lock().expect("lock").clone()
+    }
+
+    fn write(&self, op: &'static str, key: &str) -> Result<(), StorageError> {
+        let left = self.remaining.load(Ordering::SeqCst);
+        if left == 0 {
+            return Err(StorageError::Io {
+                op,
+                key: key.to_owned(),
+                cause: "simulated crash".to_owned(),
+            });
+        }
+        if left != usize::MAX {
+            self.remaining.store(left - 1, Ordering::SeqCst);
+        }
+        self.log.lock().expect("lock").push(format!("{op} {key}"));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Backend for CrashingBackend {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
+        self.write("put", key)?;
+        self.inner.put(key, value).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        self.write("delete", key)?;
+        self.inner.delete(key).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        self.inner.list(prefix).await
+    }
+    fn kind(&self) -> &'static str {
+        "inmem"
+    }
+}
+
+fn core(
+    backend: &Arc<CrashingBackend>,
+    seal: Arc<dyn Seal>,
+    old: Option<Arc<dyn Seal>>,
+) -> Arc<Core> {
+    let entropy: Arc<dyn Entropy> = Arc::new(OsEntropy::new());
+    let shared: SharedBackend = backend.clone();
+    Core::new(CoreOptions {
+        backend: shared,
+        seal,
+        shamir: None,
+        migration_from: old,
+        entropy,
+        clock: Arc::new(SystemClock),
+        factories: vec![
+            Arc::new(coffer_engine_kv::KvFactory::new()),
+            Arc::new(coffer_engine_kv::CubbyholeFactory::new()),
+        ],
+        cluster_name: None,
+    })
+}
+
+/// A Shamir node (optionally with the old pkcs11 seal, disabled).
+fn shamir_node(backend: &Arc<CrashingBackend>, old: Option<Arc<SoftSeal>>) -> Arc<Core> {
+    let entropy: Arc<dyn Entropy> = Arc::new(OsEntropy::new());
+    let shamir = Arc::new(ShamirSeal::new(entropy.clone()));
+    let shared: SharedBackend = backend.clone();
+    Core::new(CoreOptions {
+        backend: shared,
+        seal: shamir.clone(),
+        shamir: Some(shamir),
+        migration_from: old.map(|s| s as Arc<dyn Seal>),
+        entropy,
+        clock: Arc::new(SystemClock),
+        factories: vec![
+            Arc::new(coffer_engine_kv::KvFactory::new()),
+            Arc::new(coffer_engine_kv::CubbyholeFactory::new()),
+        ],
+        cluster_name: None,
+    })
+}
+
+fn pkcs11_node(backend: &Arc<CrashingBackend>, seal: &Arc<SoftSeal>) -> Arc<Core> {
+    core(backend, seal.clone(), None)
+}
+
+fn b64(k: &SecretBytes) -> String {
+    base64::engine::general_purpose::STANDARD.encode(k.expose())
+}
+
+/// Keys (base64) and root token of a node with `kv/a` = {"v": "1"}.
+struct Cluster {
+    keys: Vec<String>,
+    token: String,
+}
+
+async fn write_data(core: &Core, token: &str) {
+    core.handle(
+        Request::new(Operation::Update, "sys/mounts/kv")
+            .with_data(serde_json::json!({"type": "kv"})),
+        Some(token),
+    )
+    .await
+    .expect("mount");
+    core.handle(
+        Request::new(Operation::Update, "kv/a").with_data(serde_json::json!({"v": "1"})),
+        Some(token),
+    )
+    .await
+    .expect("write");
+}
+
+async fn assert_data(core: &Core, token: &str) {
+    assert!(!core.is_sealed(), "node is sealed");
+    let r = core
+        .handle(Request::new(Operation::Read, "kv/a"), Some(token))
+        .await
+        .expect("read")
+        .expect("present");
+    assert_eq!(r.data.expect("data")["v"], "1");
+}
+
+/// Shamir node, 3 shares, threshold 2, with data; then "stopped".
+async fn shamir_cluster(backend: &Arc<CrashingBackend>) -> Cluster {
+    let node = shamir_node(backend, None);
+    let init = node
+        .initialize(InitParams {
+            secret_shares: 3,
+            secret_threshold: 2,
+            ..InitParams::default()
+        })
+        .await
+        .expect("init");
+    let keys: Vec<String> = init.keys.iter().map(b64).collect();
+    for k in &keys[..2] {
+        node.submit_unseal_key(k).await.expect("unseal");
+    }
+    let token = init.root_token.to_string();
+    write_data(&node, &token).await;
+    Cluster { keys, token }
+}
+
+/// pkcs11 node, 3 recovery shares, threshold 2, with data; then "stopped".
+async fn pkcs11_cluster(backend: &Arc<CrashingBackend>, seal: &Arc<SoftSeal>) -> Cluster {
+    let node = pkcs11_node(backend, seal);
+    let init = node
+        .initialize(InitParams {
+            recovery_shares: 3,
+            recovery_threshold: 2,
+            ..InitParams::default()
+        })
+        .await
+        .expect("init");
+    let token = init.root_token.to_string();
+    write_data(&node, &token).await;
+    Cluster {
+        keys: init.recovery_keys.iter().map(b64).collect(),
+        token,
+    }
+}
+
+async fn stored_config(backend: &CrashingBackend) -> SealConfig {
+    let raw = backend
+        .get(SEAL_CONFIG_PATH)
+        .await
+        .expect("get")
+        .expect("seal config");
+    serde_json::from_slice(&raw).expect("json")
+}
+
+async fn migrate(node: &Core, keys: &[String]) {
+    for k in keys {
+        node.submit_migration_key(k).await.expect("migration key");
+    }
+}
+
+async fn generate_root_with(node: &Core, keys: &[String]) -> Result<(), String> {
+    let start = node
+        .generate_root_start(None, None)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut done = false;
+    for k in keys {
+        done = node
+            .generate_root_update(k, &start.nonce)
+            .await
+            .map_err(|e| e.to_string())?
+            .complete;
+    }
+    if done {
+        Ok(())
+    } else {
+        Err("not complete".to_owned())
+    }
+}
+
+#[tokio::test]
+async fn shamir_to_pkcs11_migration_turns_unseal_keys_into_recovery_keys() {
+    let backend = CrashingBackend::new();
+    let cluster = shamir_cluster(&backend).await;
+    let hsm = SoftSeal::new();
+
+    let node = pkcs11_node(&backend, &hsm);
+    let pending = node
+        .seal_migration()
+        .await
+        .expect("check")
+        .expect("pending");
+    assert_eq!((pending.from.as_str(), pending.to), ("shamir", "pkcs11"));
+    let status = node.seal_status().await.expect("status");
+    assert!(status.migration && status.sealed);
+    assert_eq!((status.threshold, status.shares), (2, 3));
+    assert!(
+        !node.unseal_with_stored_keys().await.expect("auto unseal"),
+        "auto-unseal must not run while a migration is pending"
+    );
+    assert!(node.is_sealed());
+
+    let first = node
+        .submit_migration_key(&cluster.keys[2])
+        .await
+        .expect("first key");
+    assert_eq!(first.progress, 1);
+    let done = node
+        .submit_migration_key(&cluster.keys[0])
+        .await
+        .expect("second key");
+    assert!(!done.sealed && !done.migration);
+    assert_data(&node, &cluster.token).await;
+    assert_eq!(
+        stored_config(&backend).await,
+        SealConfig {
+            seal_type: "pkcs11".to_owned(),
+            secret_shares: 1,
+            secret_threshold: 1,
+            recovery_shares: 3,
+            recovery_threshold: 2,
+        }
+    );
+    assert!(backend.get(RECOVERY_KEY_PATH).await.expect("get").is_some());
+
+    let restarted = pkcs11_node(&backend, &hsm);
+    assert!(!restarted.seal_status().await.expect("status").migration);
+    assert!(
+        restarted
+            .unseal_with_stored_keys()
+            .await
+            .expect("auto unseal")
+    );
+    assert_data(&restarted, &cluster.token).await;
+    generate_root_with(&restarted, &cluster.keys[1..])
+        .await
+        .expect("old unseal keys work as recovery keys");
+}
+
+#[tokio::test]
+async fn pkcs11_to_shamir_migration_turns_recovery_keys_into_unseal_keys() {
+    let backend = CrashingBackend::new();
+    let hsm = SoftSeal::new();
+    let cluster = pkcs11_cluster(&backend, &hsm).await;
+
+    let node = shamir_node(&backend, Some(hsm.clone()));
+    let status = node.seal_status().await.expect("status");
+    assert!(status.migration && status.sealed);
+    assert_eq!((status.threshold, status.shares), (2, 3));
+    migrate(&node, &cluster.keys[..2]).await;
+    assert_data(&node, &cluster.token).await;
+    assert_eq!(
+        stored_config(&backend).await,
+        SealConfig {
+            seal_type: "shamir".to_owned(),
+            secret_shares: 3,
+            secret_threshold: 2,
+            recovery_shares: 0,
+            recovery_threshold: 0,
+        }
+    );
+    assert!(
+        backend.get(RECOVERY_KEY_PATH).await.expect("get").is_none(),
+        "the recovery key record is gone"
+    );
+
+    // Restart without any HSM: the former recovery keys unseal.
+    let restarted = shamir_node(&backend, None);
+    assert!(restarted.is_sealed());
+    for k in &cluster.keys[1..] {
+        restarted.submit_unseal_key(k).await.expect("unseal");
+    }
+    assert_data(&restarted, &cluster.token).await;
+}
+
+#[tokio::test]
+async fn unseal_without_migrate_while_migration_is_pending_says_to_use_migrate() {
+    let backend = CrashingBackend::new();
+    let cluster = shamir_cluster(&backend).await;
+    let node = pkcs11_node(&backend, &SoftSeal::new());
+    let err = node
+        .submit_unseal_key(&cluster.keys[0])
+        .await
+        .expect_err("plain unseal refused");
+    let text = err.to_string();
+    assert!(
+        text.contains("seal migration is pending") && text.contains("-migrate"),
+        "{text}"
+    );
+    assert_eq!(node.seal_status().await.expect("status").progress, 0);
+}
+
+#[tokio::test]
+async fn migrate_without_a_pending_migration_is_refused() {
+    let backend = CrashingBackend::new();
+    let cluster = shamir_cluster(&backend).await;
+    let node = shamir_node(&backend, None);
+    let err = node
+        .submit_migration_key(&cluster.keys[0])
+        .await
+        .expect_err("no migration pending");
+    assert!(
+        err.to_string().contains("no seal migration is pending"),
+        "{err}"
+    );
+    assert!(node.is_sealed());
+}
+
+#[tokio::test]
+async fn wrong_keys_during_migration_keep_the_node_sealed_and_storage_untouched() {
+    let backend = CrashingBackend::new();
+    shamir_cluster(&backend).await;
+    let other = CrashingBackend::new();
+    let foreign = shamir_cluster(&other).await;
+    let node = pkcs11_node(&backend, &SoftSeal::new());
+    backend.crash_after(usize::MAX - 1);
+    node.submit_migration_key(&foreign.keys[0])
+        .await
+        .expect("first key");
+    let err = node
+        .submit_migration_key(&foreign.keys[1])
+        .await
+        .expect_err("keys of another node");
+    assert!(
+        err.to_string().contains("do not open the root key"),
+        "{err}"
+    );
+    assert!(node.is_sealed());
+    assert!(backend.writes().is_empty(), "{:?}", backend.writes());
+    assert!(node.seal_status().await.expect("status").migration);
+}
+
+#[tokio::test]
+async fn migration_away_from_pkcs11_without_the_disabled_stanza_names_it() {
+    let backend = CrashingBackend::new();
+    let hsm = SoftSeal::new();
+    let cluster = pkcs11_cluster(&backend, &hsm).await;
+    let node = shamir_node(&backend, None);
+    let err = node.seal_migration().await.expect_err("old seal missing");
+    assert!(err.to_string().contains("disabled = \"true\""), "{err}");
+    let err = node
+        .submit_migration_key(&cluster.keys[0])
+        .await
+        .expect_err("old seal missing");
+    assert!(err.to_string().contains("seal \"pkcs11\""), "{err}");
+    assert!(node.is_sealed());
+    assert_eq!(node.seal_status().await.expect("status").progress, 0);
+}
+
+#[tokio::test]
+async fn migration_writes_follow_the_documented_order() {
+    let backend = CrashingBackend::new();
+    let cluster = shamir_cluster(&backend).await;
+    let hsm = SoftSeal::new();
+    let node = pkcs11_node(&backend, &hsm);
+    backend.crash_after(usize::MAX - 1);
+    migrate(&node, &cluster.keys[..2]).await;
+    assert_eq!(
+        backend.writes(),
+        [
+            format!("put {RECOVERY_KEY_PATH}"),
+            format!("put {ROOT_KEY_PATH}"),
+            format!("put {SEAL_CONFIG_PATH}"),
+        ]
+    );
+
+    let node = shamir_node(&backend, Some(hsm));
+    backend.crash_after(usize::MAX - 1);
+    migrate(&node, &cluster.keys[1..]).await;
+    assert_eq!(
+        backend.writes(),
+        [
+            format!("put {ROOT_KEY_PATH}"),
+            format!("put {SEAL_CONFIG_PATH}"),
+            format!("delete {RECOVERY_KEY_PATH}"),
+        ]
+    );
+}
+
+/// Which way a test migrates.
+#[derive(Clone, Copy, Debug)]
+enum Direction {
+    ShamirToPkcs11,
+    Pkcs11ToShamir,
+}
+
+/// A node whose migration failed after `done` of its three writes.
+struct Crashed {
+    backend: Arc<CrashingBackend>,
+    hsm: Arc<SoftSeal>,
+    cluster: Cluster,
+}
+
+async fn crash_during_migration(direction: Direction, done: usize) -> Crashed {
+    let backend = CrashingBackend::new();
+    let hsm = SoftSeal::new();
+    let (cluster, node) = match direction {
+        Direction::ShamirToPkcs11 => {
+            let c = shamir_cluster(&backend).await;
+            (c, pkcs11_node(&backend, &hsm))
+        }
+        Direction::Pkcs11ToShamir => {
+            let c = pkcs11_cluster(&backend, &hsm).await;
+            (c, shamir_node(&backend, Some(hsm.clone())))
+        }
+    };
+    node.submit_migration_key(&cluster.keys[0])
+        .await
+        .expect("first key");
+    backend.crash_after(done);
+    let err = node
+        .submit_migration_key(&cluster.keys[1])
+        .await
+        .expect_err("the write fails");
+    assert!(err.to_string().contains("simulated crash"), "{err}");
+    assert!(
+        node.is_sealed(),
+        "a failed migration leaves the node sealed"
+    );
+    assert_eq!(backend.writes().len(), done, "{direction:?} after {done}");
+    backend.heal();
+    Crashed {
+        backend,
+        hsm,
+        cluster,
+    }
+}
+
+#[tokio::test]
+async fn migration_interrupted_at_any_write_can_be_finished_with_migrate() {
+    for direction in [Direction::ShamirToPkcs11, Direction::Pkcs11ToShamir] {
+        for done in 0..3 {
+            let c = crash_during_migration(direction, done).await;
+            let keys = &c.cluster.keys[1..];
+            let node = match direction {
+                Direction::ShamirToPkcs11 => pkcs11_node(&c.backend, &c.hsm),
+                Direction::Pkcs11ToShamir => shamir_node(&c.backend, Some(c.hsm.clone())),
+            };
+            let pending = node.seal_migration().await.expect("check");
+            match (direction, done, pending) {
+                // The seal config (the commit point) was written by write 2
+                // of 3 (auto → Shamir): the Shamir path opens.
+                (Direction::Pkcs11ToShamir, 2, None) => {
+                    for k in keys {
+                        node.submit_unseal_key(k).await.expect("unseal");
+                    }
+                }
+                (_, _, Some(_)) => migrate(&node, keys).await,
+                (d, n, None) => panic!("{d:?} after {n} writes: migration no longer pending"),
+            }
+            assert_data(&node, &c.cluster.token).await;
+            let config = stored_config(&c.backend).await;
+            assert_eq!(config.seal_type, node.seal().kind(), "{direction:?} {done}");
+            let recovery = c.backend.get(RECOVERY_KEY_PATH).await.expect("get");
+            assert_eq!(
+                recovery.is_some(),
+                matches!(direction, Direction::ShamirToPkcs11),
+                "{direction:?} {done}: recovery key record"
+            );
+
+            // And the migrated node opens on its own path after a restart.
+            let restarted = match direction {
+                Direction::ShamirToPkcs11 => {
+                    let n = pkcs11_node(&c.backend, &c.hsm);
+                    assert!(n.unseal_with_stored_keys().await.expect("auto unseal"));
+                    n
+                }
+                Direction::Pkcs11ToShamir => {
+                    let n = shamir_node(&c.backend, None);
+                    for k in keys {
+                        n.submit_unseal_key(k).await.expect("unseal");
+                    }
+                    n
+                }
+            };
+            assert_data(&restarted, &c.cluster.token).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn migration_interrupted_before_the_root_key_moves_still_opens_the_old_way() {
+    // Shamir → pkcs11: writes 0 and 1 done leave the root key Shamir-wrapped.
+    for done in 0..2 {
+        let c = crash_during_migration(Direction::ShamirToPkcs11, done).await;
+        let node = shamir_node(&c.backend, None);
+        for k in &c.cluster.keys[1..] {
+            node.submit_unseal_key(k).await.expect("old path unseals");
+        }
+        assert_data(&node, &c.cluster.token).await;
+        assert!(
+            c.backend
+                .get(RECOVERY_KEY_PATH)
+                .await
+                .expect("get")
+                .is_none(),
+            "a recovery key left by the interrupted migration is removed"
+        );
+    }
+    // pkcs11 → Shamir: no write done leaves everything as it was.
+    let c = crash_during_migration(Direction::Pkcs11ToShamir, 0).await;
+    let node = pkcs11_node(&c.backend, &c.hsm);
+    assert!(
+        node.unseal_with_stored_keys()
+            .await
+            .expect("old path unseals")
+    );
+    assert_data(&node, &c.cluster.token).await;
+}
