@@ -200,12 +200,12 @@ fn missing_key_without_generate_key_names_the_label() {
     assert!(all.contains("no-such-key"), "{all}");
 }
 
-#[test]
-fn rsa_oaep_seal_with_sha1_auto_unseals() {
+/// Inits with the mechanism in `seal_body`, writes a secret, restarts and
+/// checks the seal used `mechanism_name`, the node unsealed itself and the
+/// secret reads back.
+fn mechanism_survives_restart(seal_body: &str, mechanism_name: &str) {
     let hsm = Hsm::new();
-    let (config, addr) = hsm.config(
-        "  key_label = \"rsa-root\"\n  generate_key = \"true\"\n  mechanism = \"0x0009\"\n  rsa_oaep_hash = \"sha1\"\n",
-    );
+    let (config, addr) = hsm.config(seal_body);
     let mut server = hsm.start(&config, PIN);
     wait_up(&addr, &mut server);
     let init = coffer(
@@ -218,10 +218,59 @@ fn rsa_oaep_seal_with_sha1_auto_unseals() {
             "-recovery-threshold=1",
         ],
     );
-    assert!(init.status.success(), "{}", text(&init));
+    let init_text = text(&init);
+    assert!(init.status.success(), "{init_text}");
+    let token = field(&init_text, "Initial Root Token:")[0].to_owned();
+    assert!(
+        coffer(
+            &addr,
+            Some(&token),
+            &["secrets", "enable", "-path=kv", "kv"]
+        )
+        .status
+        .success()
+    );
+    assert!(
+        coffer(&addr, Some(&token), &["kv", "put", "kv/m", "v=ok"])
+            .status
+            .success()
+    );
     stop(server);
     let mut server = hsm.start(&config, PIN);
     wait_up(&addr, &mut server);
     wait_unsealed(&addr);
-    stop(server);
+    let got = coffer(&addr, Some(&token), &["kv", "get", "-field=v", "kv/m"]);
+    assert_eq!(
+        String::from_utf8_lossy(&got.stdout).trim(),
+        "ok",
+        "{}",
+        text(&got)
+    );
+    let log = stop(server);
+    assert!(log.contains("unsealed with stored keys"), "{log}");
+    assert!(log.contains(&format!("name=\"{mechanism_name}\"")), "{log}");
+}
+
+#[test]
+fn rsa_oaep_seal_with_sha1_auto_unseals() {
+    mechanism_survives_restart(
+        "  key_label = \"rsa-root\"\n  generate_key = \"true\"\n  mechanism = \"0x0009\"\n  rsa_oaep_hash = \"sha1\"\n",
+        "CKM_RSA_PKCS_OAEP",
+    );
+}
+
+#[test]
+fn aes_cbc_pad_with_hmac_key_auto_unseals() {
+    mechanism_survives_restart(
+        "  key_label = \"cbc-root\"\n  hmac_key_label = \"cbc-hmac\"\n  generate_key = \"true\"\n  mechanism = \"0x1085\"\n  hmac_mechanism = \"0x0251\"\n",
+        "CKM_AES_CBC_PAD",
+    );
+}
+
+#[test]
+fn aes_cbc_with_hmac_key_auto_unseals() {
+    mechanism_survives_restart(
+        "  key_label = \"cbc-root\"\n  hmac_key_label = \"cbc-hmac\"\n  generate_key = \"true\"\n  mechanism = \"0x1082\"\n",
+        "CKM_AES_CBC",
+    );
 }
