@@ -52,7 +52,15 @@ pub struct Pkcs11Options {
     /// Upper bound for [`coffer_core::seal::Seal::health`]; a hung HSM makes
     /// health report unhealthy after this long instead of blocking callers.
     pub health_timeout: Duration,
+    /// Upper bound for one wrap or unwrap, including the wait for a free
+    /// session. A hung HSM then fails the operation with a timeout error
+    /// instead of holding its caller (and the node's state lock) forever.
+    pub operation_timeout: Duration,
 }
+
+/// Default [`Pkcs11Options::operation_timeout`]: generous for a network HSM
+/// (operations take milliseconds), short enough that an operator notices.
+pub const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Pkcs11Options {
     /// Options with Vault's defaults for everything but the required fields:
@@ -80,6 +88,7 @@ impl Pkcs11Options {
             force_rw_session: false,
             max_parallel: 1,
             health_timeout: Duration::from_secs(2),
+            operation_timeout: DEFAULT_OPERATION_TIMEOUT,
         }
     }
 
@@ -149,6 +158,7 @@ impl fmt::Debug for Pkcs11Options {
             .field("force_rw_session", &self.force_rw_session)
             .field("max_parallel", &self.max_parallel)
             .field("health_timeout", &self.health_timeout)
+            .field("operation_timeout", &self.operation_timeout)
             .finish()
     }
 }

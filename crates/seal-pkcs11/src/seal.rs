@@ -36,6 +36,7 @@ struct Inner {
     token: String,
     info: HsmInfo,
     health_timeout: Duration,
+    operation_timeout: Duration,
 }
 
 impl std::fmt::Debug for Pkcs11Seal {
@@ -110,6 +111,7 @@ impl Pkcs11Seal {
                 token,
                 info,
                 health_timeout: options.health_timeout,
+                operation_timeout: options.operation_timeout,
             }),
         };
         let blob = seal.wrap_blob(SELF_TEST).await?;
@@ -155,7 +157,9 @@ impl Pkcs11Seal {
         let plaintext = Zeroizing::new(plaintext.to_vec());
         self.inner
             .pool
-            .run(None, move |held| inner.wrap_with(held, &plaintext))
+            .run(Some(self.inner.operation_timeout), move |held| {
+                inner.wrap_with(held, &plaintext)
+            })
             .await
     }
 
@@ -172,7 +176,9 @@ impl Pkcs11Seal {
         let inner = Arc::clone(&self.inner);
         self.inner
             .pool
-            .run(None, move |held| inner.unwrap_with(held, &blob))
+            .run(Some(self.inner.operation_timeout), move |held| {
+                inner.unwrap_with(held, &blob)
+            })
             .await
     }
 
