@@ -35,84 +35,14 @@ impl Unplug {
     }
 }
 
-/// Runs a whole generate-root with one recovery key over the HTTP API;
-/// returns the final update's status and body.
-fn generate_root(addr: &str, recovery_key: &str) -> (u16, serde_json::Value) {
-    use coffer_client::Method;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        let addr = addr.to_owned();
-        let cfg =
-            coffer_client::Config::from_lookup(move |k| (k == "VAULT_ADDR").then(|| addr.clone()))
-                .expect("client config");
-        let client = coffer_client::Client::new(cfg).expect("client");
-        let start = client
-            .raw(
-                Method::Put,
-                "sys/generate-root/attempt",
-                &[],
-                Some(&serde_json::json!({})),
-            )
-            .await
-            .expect("start");
-        let nonce = start
-            .body
-            .as_ref()
-            .and_then(|b| b["nonce"].as_str())
-            .expect("nonce")
-            .to_owned();
-        let update = client
-            .raw(
-                Method::Put,
-                "sys/generate-root/update",
-                &[],
-                Some(&serde_json::json!({"key": recovery_key, "nonce": nonce})),
-            )
-            .await
-            .expect("update");
-        let _ = client
-            .raw(Method::Delete, "sys/generate-root/attempt", &[], None)
-            .await;
-        (update.status, update.body.unwrap_or_default())
-    })
-}
-
 #[test]
 fn token_removed_mid_run_fails_hsm_operations_with_the_code_and_recovers_in_place() {
     let hsm = Hsm::new();
     let (config, addr) = hsm.config("  key_label = \"root-key\"\n  generate_key = \"true\"\n");
-    let mut server = hsm.start(&config, PIN);
-    wait_up(&addr, &mut server);
-    let init = coffer(
-        &addr,
-        None,
-        &[
-            "operator",
-            "init",
-            "-recovery-shares=1",
-            "-recovery-threshold=1",
-        ],
-    );
-    let init_text = text(&init);
-    let token = field(&init_text, "Initial Root Token:")[0].to_owned();
-    let recovery = field(&init_text, "Recovery Key 1:")[0].to_owned();
-    assert!(
-        coffer(
-            &addr,
-            Some(&token),
-            &["secrets", "enable", "-path=kv", "kv"]
-        )
-        .status
-        .success()
-    );
-    assert!(
-        coffer(&addr, Some(&token), &["kv", "put", "kv/a", "v=1"])
-            .status
-            .success()
-    );
+    let server = hsm.serve(&config, &addr);
+    let (token, recovery) = init_auto(&addr, 1, 1);
+    enable_kv(&addr, &token, "kv");
+    kv_put(&addr, &token, "kv/a", "v=1");
 
     let unplug = Unplug::new(&hsm);
     unplug.pull();
@@ -123,12 +53,12 @@ fn token_removed_mid_run_fails_hsm_operations_with_the_code_and_recovers_in_plac
         "KV needs no HSM: {}",
         text(&kv)
     );
-    assert!(
-        coffer(&addr, Some(&token), &["kv", "put", "kv/b", "v=2"])
-            .status
-            .success()
-    );
-    let (status, failed) = generate_root(&addr, &recovery);
+    kv_put(&addr, &token, "kv/b", "v=2");
+    let GenerateRoot {
+        status,
+        body: failed,
+        ..
+    } = generate_root_with(&addr, &recovery[..]);
     assert_ne!(status, 200, "generate-root needs the HSM: {failed}");
     assert!(
         failed.to_string().contains("CKR_"),
@@ -136,7 +66,9 @@ fn token_removed_mid_run_fails_hsm_operations_with_the_code_and_recovers_in_plac
     );
 
     unplug.plug();
-    let (status, ok) = generate_root(&addr, &recovery);
+    let GenerateRoot {
+        status, body: ok, ..
+    } = generate_root_with(&addr, &recovery[..]);
     assert_eq!(status, 200, "recovered without restart: {ok}");
     assert_eq!(ok["complete"], true);
     let kv = coffer(&addr, Some(&token), &["kv", "get", "-field=v", "kv/b"]);
@@ -148,43 +80,16 @@ fn token_removed_mid_run_fails_hsm_operations_with_the_code_and_recovers_in_plac
 fn server_started_while_the_token_is_away_exits_with_ckr_token_not_present_then_starts_once_back() {
     let hsm = Hsm::new();
     let (config, addr) = hsm.config("  key_label = \"root-key\"\n  generate_key = \"true\"\n");
-    let mut server = hsm.start(&config, PIN);
-    wait_up(&addr, &mut server);
-    let init = coffer(
-        &addr,
-        None,
-        &[
-            "operator",
-            "init",
-            "-recovery-shares=1",
-            "-recovery-threshold=1",
-        ],
-    );
-    let token = field(&text(&init), "Initial Root Token:")[0].to_owned();
-    assert!(
-        coffer(
-            &addr,
-            Some(&token),
-            &["secrets", "enable", "-path=kv", "kv"]
-        )
-        .status
-        .success()
-    );
-    assert!(
-        coffer(&addr, Some(&token), &["kv", "put", "kv/a", "v=1"])
-            .status
-            .success()
-    );
+    let server = hsm.serve(&config, &addr);
+    let (token, _) = init_auto(&addr, 1, 1);
+    enable_kv(&addr, &token, "kv");
+    kv_put(&addr, &token, "kv/a", "v=1");
     stop(server);
 
     let unplug = Unplug::new(&hsm);
     unplug.pull();
     let out = hsm.start(&config, PIN).wait_with_output().expect("wait");
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let all = text(&out);
     assert!(
         !out.status.success(),
         "a seal that cannot open must stop startup: {all}"
@@ -195,8 +100,7 @@ fn server_started_while_the_token_is_away_exits_with_ckr_token_not_present_then_
     );
 
     unplug.plug();
-    let mut server = hsm.start(&config, PIN);
-    wait_up(&addr, &mut server);
+    let server = hsm.serve(&config, &addr);
     wait_unsealed(&addr);
     let kv = coffer(&addr, Some(&token), &["kv", "get", "-field=v", "kv/a"]);
     assert_eq!(

@@ -13,22 +13,9 @@ fn pkcs11_seal_inits_with_recovery_keys_and_auto_unseals_after_restart() {
     let (config, addr) = hsm.config(
         "  key_label = \"coffer-root-key\"\n  hmac_key_label = \"coffer-hmac-key\"\n  generate_key = \"true\"\n  mechanism = \"0x1087\"\n",
     );
-    let mut server = hsm.start(&config, PIN);
-    wait_up(&addr, &mut server);
-    let init = coffer(
-        &addr,
-        None,
-        &[
-            "operator",
-            "init",
-            "-recovery-shares=3",
-            "-recovery-threshold=2",
-        ],
-    );
-    let init_text = text(&init);
-    assert!(init.status.success(), "{init_text}");
-    assert_eq!(field(&init_text, "Recovery Key ").len(), 3, "{init_text}");
-    let token = field(&init_text, "Initial Root Token:")[0].to_owned();
+    let server = hsm.serve(&config, &addr);
+    let (token, recovery) = init_auto(&addr, 3, 2);
+    assert_eq!(recovery.len(), 3, "{recovery:?}");
     let status = coffer(&addr, None, &["status"]);
     let status_text = text(&status);
     assert_eq!(
@@ -38,26 +25,13 @@ fn pkcs11_seal_inits_with_recovery_keys_and_auto_unseals_after_restart() {
     );
     assert!(status_text.contains("pkcs11"), "{status_text}");
     assert!(status_text.contains("Recovery Seal Type"), "{status_text}");
-    assert!(
-        coffer(
-            &addr,
-            Some(&token),
-            &["secrets", "enable", "-path=morekv", "kv"]
-        )
-        .status
-        .success()
-    );
-    assert!(
-        coffer(&addr, Some(&token), &["kv", "put", "morekv/foo", "bar=baz"])
-            .status
-            .success()
-    );
+    enable_kv(&addr, &token, "morekv");
+    kv_put(&addr, &token, "morekv/foo", "bar=baz");
     let first_run = stop(server);
     assert!(first_run.contains("HSM PKCS#11 Version"), "{first_run}");
     assert!(first_run.contains("HSM Manufacturer ID"), "{first_run}");
 
-    let mut server = hsm.start(&config, PIN);
-    wait_up(&addr, &mut server);
+    let server = hsm.serve(&config, &addr);
     wait_unsealed(&addr);
     let got = coffer(
         &addr,
@@ -94,40 +68,16 @@ fn pkcs11_seal_inits_with_recovery_keys_and_auto_unseals_after_restart() {
 fn rotating_the_hsm_key_rewraps_stored_keys_so_the_old_key_can_be_deleted() {
     let hsm = Hsm::new();
     let (config, addr) = hsm.config("  key_label = \"root-key-1\"\n  generate_key = \"true\"\n");
-    let mut server = hsm.start(&config, PIN);
-    wait_up(&addr, &mut server);
-    let init = coffer(
-        &addr,
-        None,
-        &[
-            "operator",
-            "init",
-            "-recovery-shares=1",
-            "-recovery-threshold=1",
-        ],
-    );
-    let token = field(&text(&init), "Initial Root Token:")[0].to_owned();
-    assert!(
-        coffer(
-            &addr,
-            Some(&token),
-            &["secrets", "enable", "-path=kv", "kv"]
-        )
-        .status
-        .success()
-    );
-    assert!(
-        coffer(&addr, Some(&token), &["kv", "put", "kv/a", "v=1"])
-            .status
-            .success()
-    );
+    let server = hsm.serve(&config, &addr);
+    let (token, _) = init_auto(&addr, 1, 1);
+    enable_kv(&addr, &token, "kv");
+    kv_put(&addr, &token, "kv/a", "v=1");
     stop(server);
 
     let (config, addr) = hsm.config(
         "  key_label = \"root-key-2\"\n  default_key_label = \"root-key-1\"\n  generate_key = \"true\"\n",
     );
-    let mut server = hsm.start(&config, PIN);
-    wait_up(&addr, &mut server);
+    let server = hsm.serve(&config, &addr);
     wait_unsealed(&addr);
     let log = stop(server);
     assert!(log.contains("upgrading stored keys"), "{log}");
@@ -155,8 +105,7 @@ fn rotating_the_hsm_key_rewraps_stored_keys_so_the_old_key_can_be_deleted() {
     assert!(deleted.status.success(), "{}", text(&deleted));
 
     let (config, addr) = hsm.config("  key_label = \"root-key-2\"\n");
-    let mut server = hsm.start(&config, PIN);
-    wait_up(&addr, &mut server);
+    let server = hsm.serve(&config, &addr);
     wait_unsealed(&addr);
     let got = coffer(&addr, Some(&token), &["kv", "get", "-field=v", "kv/a"]);
     assert_eq!(
@@ -173,11 +122,7 @@ fn wrong_pin_stops_startup_with_ckr_pin_incorrect_and_touches_nothing() {
     let hsm = Hsm::new();
     let (config, _) = hsm.config("  key_label = \"k\"\n  generate_key = \"true\"\n");
     let out = hsm.start(&config, "0000").wait_with_output().expect("wait");
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let all = text(&out);
     assert!(!out.status.success());
     assert!(all.contains("CKR_PIN_INCORRECT"), "{all}");
     assert!(
@@ -191,11 +136,7 @@ fn missing_key_without_generate_key_names_the_label() {
     let hsm = Hsm::new();
     let (config, _) = hsm.config("  key_label = \"no-such-key\"\n");
     let out = hsm.start(&config, PIN).wait_with_output().expect("wait");
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let all = text(&out);
     assert!(!out.status.success());
     assert!(all.contains("no-such-key"), "{all}");
 }
@@ -206,38 +147,12 @@ fn missing_key_without_generate_key_names_the_label() {
 fn mechanism_survives_restart(seal_body: &str, mechanism_name: &str) {
     let hsm = Hsm::new();
     let (config, addr) = hsm.config(seal_body);
-    let mut server = hsm.start(&config, PIN);
-    wait_up(&addr, &mut server);
-    let init = coffer(
-        &addr,
-        None,
-        &[
-            "operator",
-            "init",
-            "-recovery-shares=1",
-            "-recovery-threshold=1",
-        ],
-    );
-    let init_text = text(&init);
-    assert!(init.status.success(), "{init_text}");
-    let token = field(&init_text, "Initial Root Token:")[0].to_owned();
-    assert!(
-        coffer(
-            &addr,
-            Some(&token),
-            &["secrets", "enable", "-path=kv", "kv"]
-        )
-        .status
-        .success()
-    );
-    assert!(
-        coffer(&addr, Some(&token), &["kv", "put", "kv/m", "v=ok"])
-            .status
-            .success()
-    );
+    let server = hsm.serve(&config, &addr);
+    let (token, _) = init_auto(&addr, 1, 1);
+    enable_kv(&addr, &token, "kv");
+    kv_put(&addr, &token, "kv/m", "v=ok");
     stop(server);
-    let mut server = hsm.start(&config, PIN);
-    wait_up(&addr, &mut server);
+    let server = hsm.serve(&config, &addr);
     wait_unsealed(&addr);
     let got = coffer(&addr, Some(&token), &["kv", "get", "-field=v", "kv/m"]);
     assert_eq!(

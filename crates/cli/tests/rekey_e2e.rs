@@ -8,93 +8,16 @@ mod common;
 
 use coffer_client::Method;
 use common::*;
-use serde_json::{Value, json};
-
-/// Sends one raw request; returns status and body.
-fn raw(addr: &str, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(async {
-        let addr = addr.to_owned();
-        let cfg =
-            coffer_client::Config::from_lookup(move |k| (k == "VAULT_ADDR").then(|| addr.clone()))
-                .expect("client config");
-        let client = coffer_client::Client::new(cfg).expect("client");
-        let r = client
-            .raw(method, path, &[], body.as_ref())
-            .await
-            .expect("request");
-        (r.status, r.body.unwrap_or_default())
-    })
-}
-
-/// A whole generate-root with `keys`; true when a token came out.
-fn generate_root_works(addr: &str, keys: &[String]) -> bool {
-    let (_, start) = raw(
-        addr,
-        Method::Put,
-        "sys/generate-root/attempt",
-        Some(json!({})),
-    );
-    let nonce = start["nonce"].as_str().expect("nonce").to_owned();
-    let mut complete = false;
-    for k in keys {
-        let (status, body) = raw(
-            addr,
-            Method::Put,
-            "sys/generate-root/update",
-            Some(json!({"key": k, "nonce": nonce})),
-        );
-        if status != 200 {
-            break;
-        }
-        if body["complete"] == true {
-            complete = true;
-            break;
-        }
-    }
-    raw(addr, Method::Delete, "sys/generate-root/attempt", None);
-    complete
-}
+use serde_json::json;
 
 #[test]
 fn recovery_keys_rekeyed_3_of_2_to_5_of_3_on_softhsm_survive_a_restart() {
     let hsm = Hsm::new();
     let (config, addr) = hsm.config("  key_label = \"root-key\"\n  generate_key = \"true\"\n");
-    let mut server = hsm.start(&config, PIN);
-    wait_up(&addr, &mut server);
-    let init = coffer(
-        &addr,
-        None,
-        &[
-            "operator",
-            "init",
-            "-recovery-shares=3",
-            "-recovery-threshold=2",
-        ],
-    );
-    let init_text = text(&init);
-    assert!(init.status.success(), "{init_text}");
-    let token = field(&init_text, "Initial Root Token:")[0].to_owned();
-    let old: Vec<String> = (1..=3)
-        .map(|i| field(&init_text, &format!("Recovery Key {i}:"))[0].to_owned())
-        .collect();
-    assert!(
-        coffer(
-            &addr,
-            Some(&token),
-            &["secrets", "enable", "-path=kv", "kv"]
-        )
-        .status
-        .success()
-    );
-    assert!(
-        coffer(&addr, Some(&token), &["kv", "put", "kv/a", "v=1"])
-            .status
-            .success()
-    );
+    let server = hsm.serve(&config, &addr);
+    let (token, old) = init_auto(&addr, 3, 2);
+    enable_kv(&addr, &token, "kv");
+    kv_put(&addr, &token, "kv/a", "v=1");
 
     let start = coffer(
         &addr,
@@ -151,17 +74,16 @@ fn recovery_keys_rekeyed_3_of_2_to_5_of_3_on_softhsm_survive_a_restart() {
     assert_eq!(field(&status, "Total Recovery Shares"), ["5"], "{status}");
     assert_eq!(field(&status, "Threshold"), ["3"], "{status}");
     assert!(
-        !generate_root_works(&addr, &old),
+        !generate_root_with(&addr, &old).complete(),
         "old recovery keys are retired"
     );
-    assert!(generate_root_works(&addr, &new[..3]));
+    assert!(generate_root_with(&addr, &new[..3]).complete());
     stop(server);
 
-    let mut server = hsm.start(&config, PIN);
-    wait_up(&addr, &mut server);
+    let server = hsm.serve(&config, &addr);
     wait_unsealed(&addr);
     assert!(
-        generate_root_works(&addr, &new[2..]),
+        generate_root_with(&addr, &new[2..]).complete(),
         "the HSM-wrapped new recovery key is read back after a restart"
     );
     let kv = coffer(&addr, Some(&token), &["kv", "get", "-field=v", "kv/a"]);

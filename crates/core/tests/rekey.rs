@@ -3,92 +3,17 @@
 //! here is a software stand-in that wraps the way the PKCS#11 seal does; the
 //! HSM itself is exercised end to end in the CLI tests.
 
-use async_trait::async_trait;
-use base64::Engine as _;
-use coffer_core::clock::SystemClock;
-use coffer_core::engine::{Operation, Request};
-use coffer_core::init::InitParams;
+mod common;
+
 use coffer_core::rekey::{RekeyParams, RekeyTarget, RekeyUpdate};
-use coffer_core::seal::{Seal, SealError, SealHealth, ShamirSeal};
+use coffer_core::seal::SEAL_CONFIG_PATH;
 use coffer_core::storage::SharedBackend;
-use coffer_core::{Core, CoreError, CoreOptions};
-use coffer_crypto::{Entropy, Key256, OsEntropy, SecretBytes, envelope};
-use std::sync::Arc;
-
-/// One AES key standing in for the HSM key.
-struct SoftAutoSeal {
-    key: Key256,
-    entropy: Arc<dyn Entropy>,
-}
-
-impl SoftAutoSeal {
-    fn new() -> Arc<Self> {
-        let entropy: Arc<dyn Entropy> = Arc::new(OsEntropy::new());
-        Arc::new(Self {
-            key: Key256::generate(entropy.as_ref()).expect("rng"),
-            entropy,
-        })
-    }
-}
-
-#[async_trait]
-impl Seal for SoftAutoSeal {
-    fn kind(&self) -> &'static str {
-        "pkcs11"
-    }
-    fn stored_keys(&self) -> bool {
-        true
-    }
-    async fn wrap(&self, plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
-        envelope::seal(&self.key, 0, self.entropy.as_ref(), b"", plaintext)
-            .map_err(|e| SealError::Unavailable(e.to_string()))
-    }
-    async fn unwrap(&self, blob: &[u8]) -> Result<SecretBytes, SealError> {
-        envelope::open(&self.key, b"", blob)
-            .map(|p| SecretBytes::from_slice(&p))
-            .map_err(|e| SealError::Integrity(e.to_string()))
-    }
-    async fn health(&self) -> SealHealth {
-        SealHealth::Healthy
-    }
-}
-
-fn options(
-    backend: SharedBackend,
-    seal: Arc<dyn Seal>,
-    shamir: Option<Arc<ShamirSeal>>,
-) -> CoreOptions {
-    CoreOptions {
-        backend,
-        seal,
-        shamir,
-        migration_from: None,
-        entropy: Arc::new(OsEntropy::new()),
-        clock: Arc::new(SystemClock),
-        factories: vec![
-            Arc::new(coffer_engine_kv::KvFactory::new()),
-            Arc::new(coffer_engine_kv::CubbyholeFactory::new()),
-        ],
-        cluster_name: None,
-    }
-}
-
-fn auto_node(backend: SharedBackend, seal: Arc<SoftAutoSeal>) -> Arc<Core> {
-    Core::new(options(backend, seal, None))
-}
-
-fn shamir_node() -> Arc<Core> {
-    let shamir = Arc::new(ShamirSeal::new(Arc::new(OsEntropy::new())));
-    Core::new(options(
-        Arc::new(coffer_storage_inmem::InmemBackend::new()),
-        shamir.clone(),
-        Some(shamir),
-    ))
-}
-
-fn b64(k: &SecretBytes) -> String {
-    base64::engine::general_purpose::STANDARD.encode(k.expose())
-}
+use coffer_core::{Core, CoreError};
+use coffer_crypto::SecretBytes;
+use common::{
+    FailingWrites, SoftSeal, assert_data, auto_node, b64, generate_root_works, inmem,
+    recovery_params, shamir_init_and_unseal, shamir_node, write_data,
+};
 
 fn params(shares: u32, threshold: u32) -> RekeyParams {
     RekeyParams {
@@ -96,22 +21,6 @@ fn params(shares: u32, threshold: u32) -> RekeyParams {
         secret_threshold: threshold,
         ..RekeyParams::default()
     }
-}
-
-/// Initialises a Shamir node with 3 shares / threshold 2 and unseals it;
-/// returns the keys (base64) and the root token.
-async fn shamir_init_and_unseal(core: &Core) -> (Vec<String>, String) {
-    let init = core
-        .initialize(InitParams {
-            secret_shares: 3,
-            secret_threshold: 2,
-            ..InitParams::default()
-        })
-        .await
-        .expect("init");
-    let keys: Vec<String> = init.keys.iter().map(b64).collect();
-    unseal(core, &keys[..2]).await.expect("unseal");
-    (keys, init.root_token.to_string())
 }
 
 async fn unseal(core: &Core, keys: &[String]) -> Result<(), CoreError> {
@@ -140,36 +49,12 @@ async fn rekey_with(
     Ok(None)
 }
 
-/// Runs a whole generate-root with `keys`; true when a token came out.
-async fn generate_root_works(core: &Core, keys: &[String]) -> bool {
-    let start = core.generate_root_start(None, None).await.expect("start");
-    for k in keys {
-        match core.generate_root_update(k, &start.nonce).await {
-            Ok(s) if s.complete => return true,
-            Ok(_) => {}
-            Err(_) => {
-                core.generate_root_cancel();
-                return false;
-            }
-        }
-    }
-    core.generate_root_cancel();
-    false
-}
-
 #[tokio::test]
 async fn recovery_rekey_3_of_2_to_5_of_3_retires_the_old_recovery_keys() {
-    let backend: SharedBackend = Arc::new(coffer_storage_inmem::InmemBackend::new());
-    let seal = SoftAutoSeal::new();
+    let backend: SharedBackend = inmem();
+    let seal = SoftSeal::new();
     let core = auto_node(backend.clone(), seal.clone());
-    let init = core
-        .initialize(InitParams {
-            recovery_shares: 3,
-            recovery_threshold: 2,
-            ..InitParams::default()
-        })
-        .await
-        .expect("init");
+    let init = core.initialize(recovery_params(3, 2)).await.expect("init");
     let old: Vec<String> = init.recovery_keys.iter().map(b64).collect();
     let t = RekeyTarget::RecoveryKeys;
 
@@ -213,21 +98,9 @@ async fn recovery_rekey_3_of_2_to_5_of_3_retires_the_old_recovery_keys() {
 
 #[tokio::test]
 async fn shamir_rekey_3_of_2_to_2_of_2_old_keys_no_longer_unseal() {
-    let core = shamir_node();
+    let core = shamir_node(inmem());
     let (old, token) = shamir_init_and_unseal(&core).await;
-    core.handle(
-        Request::new(Operation::Update, "sys/mounts/kv")
-            .with_data(serde_json::json!({"type": "kv"})),
-        Some(&token),
-    )
-    .await
-    .expect("mount");
-    core.handle(
-        Request::new(Operation::Update, "kv/a").with_data(serde_json::json!({"v": "1"})),
-        Some(&token),
-    )
-    .await
-    .expect("write");
+    write_data(&core, &token).await;
 
     let t = RekeyTarget::UnsealKeys;
     let start = core.rekey_start(t, params(2, 2)).await.expect("start");
@@ -253,18 +126,13 @@ async fn shamir_rekey_3_of_2_to_2_of_2_old_keys_no_longer_unseal() {
     assert!(core.is_sealed());
     core.reset_unseal();
     unseal(&core, &new).await.expect("new keys unseal");
-    let r = core
-        .handle(Request::new(Operation::Read, "kv/a"), Some(&token))
-        .await
-        .expect("read")
-        .expect("present");
-    assert_eq!(r.data.expect("data")["v"], "1");
+    assert_data(&core, &token).await;
     assert!(generate_root_works(&core, &new).await);
 }
 
 #[tokio::test]
 async fn wrong_keys_are_refused_and_reset_the_progress_but_keep_the_attempt() {
-    let core = shamir_node();
+    let core = shamir_node(inmem());
     let (old, _) = shamir_init_and_unseal(&core).await;
     let t = RekeyTarget::UnsealKeys;
     let start = core.rekey_start(t, params(3, 2)).await.expect("start");
@@ -305,18 +173,8 @@ async fn wrong_keys_are_refused_and_reset_the_progress_but_keep_the_attempt() {
 
 #[tokio::test]
 async fn wrong_recovery_keys_are_refused_and_nothing_changes() {
-    let core = auto_node(
-        Arc::new(coffer_storage_inmem::InmemBackend::new()),
-        SoftAutoSeal::new(),
-    );
-    let init = core
-        .initialize(InitParams {
-            recovery_shares: 3,
-            recovery_threshold: 2,
-            ..InitParams::default()
-        })
-        .await
-        .expect("init");
+    let core = auto_node(inmem(), SoftSeal::new());
+    let init = core.initialize(recovery_params(3, 2)).await.expect("init");
     let old: Vec<String> = init.recovery_keys.iter().map(b64).collect();
     let t = RekeyTarget::RecoveryKeys;
     let start = core.rekey_start(t, params(1, 1)).await.expect("start");
@@ -339,7 +197,7 @@ async fn wrong_recovery_keys_are_refused_and_nothing_changes() {
 
 #[tokio::test]
 async fn nonce_mismatch_and_repeated_key_are_refused() {
-    let core = shamir_node();
+    let core = shamir_node(inmem());
     let (old, _) = shamir_init_and_unseal(&core).await;
     let t = RekeyTarget::UnsealKeys;
     let err = core
@@ -366,7 +224,7 @@ async fn nonce_mismatch_and_repeated_key_are_refused() {
 
 #[tokio::test]
 async fn cancel_discards_the_attempt_and_a_second_start_is_refused() {
-    let core = shamir_node();
+    let core = shamir_node(inmem());
     let (old, _) = shamir_init_and_unseal(&core).await;
     let t = RekeyTarget::UnsealKeys;
     let start = core.rekey_start(t, params(3, 2)).await.expect("start");
@@ -407,7 +265,7 @@ async fn unseal_still_works_after_seal(core: &Core, keys: &[String]) {
 
 #[tokio::test]
 async fn start_validates_parameters_and_refuses_unsupported_options() {
-    let core = shamir_node();
+    let core = shamir_node(inmem());
     shamir_init_and_unseal(&core).await;
     let t = RekeyTarget::UnsealKeys;
     for (p, fragment) in [
@@ -452,7 +310,7 @@ async fn start_validates_parameters_and_refuses_unsupported_options() {
 
 #[tokio::test]
 async fn each_seal_takes_only_its_own_kind_of_rekey_and_a_sealed_node_none() {
-    let core = shamir_node();
+    let core = shamir_node(inmem());
     let err = core
         .rekey_status(RekeyTarget::UnsealKeys)
         .await
@@ -475,17 +333,8 @@ async fn each_seal_takes_only_its_own_kind_of_rekey_and_a_sealed_node_none() {
         .expect_err("sealed");
     assert!(matches!(err, CoreError::Sealed), "{err}");
 
-    let auto = auto_node(
-        Arc::new(coffer_storage_inmem::InmemBackend::new()),
-        SoftAutoSeal::new(),
-    );
-    auto.initialize(InitParams {
-        recovery_shares: 1,
-        recovery_threshold: 1,
-        ..InitParams::default()
-    })
-    .await
-    .expect("init");
+    let auto = auto_node(inmem(), SoftSeal::new());
+    auto.initialize(recovery_params(1, 1)).await.expect("init");
     let err = auto
         .rekey_start(RekeyTarget::UnsealKeys, params(1, 1))
         .await
@@ -494,68 +343,20 @@ async fn each_seal_takes_only_its_own_kind_of_rekey_and_a_sealed_node_none() {
     assert!(err.to_string().contains("sys/rotate"), "{err}");
 }
 
-/// In-memory storage whose writes of one key can be made to fail.
-struct FailingConfigWrites {
-    inner: coffer_storage_inmem::InmemBackend,
-    fail: std::sync::atomic::AtomicBool,
-}
-
-#[async_trait]
-impl coffer_core::storage::Backend for FailingConfigWrites {
-    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, coffer_core::storage::StorageError> {
-        self.inner.get(key).await
-    }
-    async fn put(&self, key: &str, value: &[u8]) -> Result<(), coffer_core::storage::StorageError> {
-        if key == coffer_core::seal::SEAL_CONFIG_PATH
-            && self.fail.load(std::sync::atomic::Ordering::SeqCst)
-        {
-            return Err(coffer_core::storage::StorageError::Io {
-                op: "put",
-                key: key.to_owned(),
-                cause: "disk full (test)".to_owned(),
-            });
-        }
-        self.inner.put(key, value).await
-    }
-    async fn delete(&self, key: &str) -> Result<(), coffer_core::storage::StorageError> {
-        self.inner.delete(key).await
-    }
-    async fn list(&self, prefix: &str) -> Result<Vec<String>, coffer_core::storage::StorageError> {
-        self.inner.list(prefix).await
-    }
-    fn kind(&self) -> &'static str {
-        "inmem"
-    }
-}
-
 #[tokio::test]
 async fn failed_config_write_puts_the_old_key_back_so_the_old_keys_still_work() {
-    let backend = Arc::new(FailingConfigWrites {
-        inner: coffer_storage_inmem::InmemBackend::new(),
-        fail: std::sync::atomic::AtomicBool::new(false),
-    });
-    let core = auto_node(backend.clone(), SoftAutoSeal::new());
-    let init = core
-        .initialize(InitParams {
-            recovery_shares: 3,
-            recovery_threshold: 2,
-            ..InitParams::default()
-        })
-        .await
-        .expect("init");
+    let backend = FailingWrites::new(|key| key == SEAL_CONFIG_PATH, "disk full (test)", false);
+    let core = auto_node(backend.clone(), SoftSeal::new());
+    let init = core.initialize(recovery_params(3, 2)).await.expect("init");
     let old: Vec<String> = init.recovery_keys.iter().map(b64).collect();
     let t = RekeyTarget::RecoveryKeys;
     let start = core.rekey_start(t, params(2, 2)).await.expect("start");
-    backend
-        .fail
-        .store(true, std::sync::atomic::Ordering::SeqCst);
+    backend.set_broken(true);
     let err = rekey_with(&core, t, &start.nonce, &old[..2])
         .await
         .expect_err("config write fails");
     assert!(err.to_string().contains("disk full"), "{err}");
-    backend
-        .fail
-        .store(false, std::sync::atomic::Ordering::SeqCst);
+    backend.set_broken(false);
     assert!(
         generate_root_works(&core, &old[1..]).await,
         "old keys still work"
@@ -575,7 +376,7 @@ async fn failed_config_write_puts_the_old_key_back_so_the_old_keys_still_work() 
 
 #[tokio::test]
 async fn sealing_discards_a_rekey_attempt_and_its_shares() {
-    let core = shamir_node();
+    let core = shamir_node(inmem());
     let (old, _) = shamir_init_and_unseal(&core).await;
     let t = RekeyTarget::UnsealKeys;
     let start = core.rekey_start(t, params(3, 2)).await.expect("start");

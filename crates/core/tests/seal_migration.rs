@@ -4,68 +4,19 @@
 //! at any step leaves a node that still unseals. The real HSM is exercised
 //! in `crates/cli/tests/seal_migration_e2e.rs`.
 
+mod common;
+
 use async_trait::async_trait;
-use base64::Engine as _;
-use coffer_core::clock::SystemClock;
-use coffer_core::engine::{Operation, Request};
-use coffer_core::init::InitParams;
-use coffer_core::seal::{
-    RECOVERY_KEY_PATH, ROOT_KEY_PATH, SEAL_CONFIG_PATH, Seal, SealConfig, SealError, SealHealth,
-    ShamirSeal,
-};
-use coffer_core::storage::{Backend, SharedBackend, StorageError};
+use coffer_core::seal::{RECOVERY_KEY_PATH, ROOT_KEY_PATH, SEAL_CONFIG_PATH, Seal, SealConfig};
+use coffer_core::storage::{Backend, StorageError};
 use coffer_core::{Core, CoreOptions};
-use coffer_crypto::{Entropy, Key256, OsEntropy, SecretBytes, envelope};
 use coffer_storage_inmem::InmemBackend;
+use common::{
+    SoftSeal, assert_data, auto_node, b64, generate_root_with, node_options, recovery_params,
+    shamir_init_and_unseal, write_data,
+};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-
-const SOFT_MAGIC: &[u8] = b"soft-seal:";
-
-/// Plays the pkcs11 seal: one key, blobs tagged so foreign bytes are told apart.
-struct SoftSeal {
-    key: Key256,
-    entropy: Arc<dyn Entropy>,
-}
-
-impl SoftSeal {
-    fn new() -> Arc<Self> {
-        let entropy: Arc<dyn Entropy> = Arc::new(OsEntropy::new());
-        Arc::new(Self {
-            key: Key256::generate(entropy.as_ref()).expect("rng"),
-            entropy,
-        })
-    }
-}
-
-#[async_trait]
-impl Seal for SoftSeal {
-    fn kind(&self) -> &'static str {
-        "pkcs11"
-    }
-    fn stored_keys(&self) -> bool {
-        true
-    }
-    async fn wrap(&self, plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
-        let mut out = SOFT_MAGIC.to_vec();
-        out.extend(
-            envelope::seal(&self.key, 0, self.entropy.as_ref(), b"", plaintext)
-                .map_err(|e| SealError::Unavailable(e.to_string()))?,
-        );
-        Ok(out)
-    }
-    async fn unwrap(&self, blob: &[u8]) -> Result<SecretBytes, SealError> {
-        let body = blob
-            .strip_prefix(SOFT_MAGIC)
-            .ok_or_else(|| SealError::Integrity("not a soft-seal blob".to_owned()))?;
-        envelope::open(&self.key, b"", body)
-            .map(|p| SecretBytes::from_slice(&p))
-            .map_err(|e| SealError::Integrity(e.to_string()))
-    }
-    async fn health(&self) -> SealHealth {
-        SealHealth::Healthy
-    }
-}
 
 /// In-memory storage that logs writes and, once armed, fails every write
 /// after `remaining` more have succeeded (a crash at that point).
@@ -135,54 +86,16 @@ impl Backend for CrashingBackend {
     }
 }
 
-fn core(
-    backend: &Arc<CrashingBackend>,
-    seal: Arc<dyn Seal>,
-    old: Option<Arc<dyn Seal>>,
-) -> Arc<Core> {
-    let entropy: Arc<dyn Entropy> = Arc::new(OsEntropy::new());
-    let shared: SharedBackend = backend.clone();
-    Core::new(CoreOptions {
-        backend: shared,
-        seal,
-        shamir: None,
-        migration_from: old,
-        entropy,
-        clock: Arc::new(SystemClock),
-        factories: vec![
-            Arc::new(coffer_engine_kv::KvFactory::new()),
-            Arc::new(coffer_engine_kv::CubbyholeFactory::new()),
-        ],
-        cluster_name: None,
-    })
-}
-
 /// A Shamir node (optionally with the old pkcs11 seal, disabled).
 fn shamir_node(backend: &Arc<CrashingBackend>, old: Option<Arc<SoftSeal>>) -> Arc<Core> {
-    let entropy: Arc<dyn Entropy> = Arc::new(OsEntropy::new());
-    let shamir = Arc::new(ShamirSeal::new(entropy.clone()));
-    let shared: SharedBackend = backend.clone();
     Core::new(CoreOptions {
-        backend: shared,
-        seal: shamir.clone(),
-        shamir: Some(shamir),
         migration_from: old.map(|s| s as Arc<dyn Seal>),
-        entropy,
-        clock: Arc::new(SystemClock),
-        factories: vec![
-            Arc::new(coffer_engine_kv::KvFactory::new()),
-            Arc::new(coffer_engine_kv::CubbyholeFactory::new()),
-        ],
-        cluster_name: None,
+        ..node_options(backend.clone(), None)
     })
 }
 
 fn pkcs11_node(backend: &Arc<CrashingBackend>, seal: &Arc<SoftSeal>) -> Arc<Core> {
-    core(backend, seal.clone(), None)
-}
-
-fn b64(k: &SecretBytes) -> String {
-    base64::engine::general_purpose::STANDARD.encode(k.expose())
+    auto_node(backend.clone(), seal.clone())
 }
 
 /// Keys (base64) and root token of a node with `kv/a` = {"v": "1"}.
@@ -191,48 +104,10 @@ struct Cluster {
     token: String,
 }
 
-async fn write_data(core: &Core, token: &str) {
-    core.handle(
-        Request::new(Operation::Update, "sys/mounts/kv")
-            .with_data(serde_json::json!({"type": "kv"})),
-        Some(token),
-    )
-    .await
-    .expect("mount");
-    core.handle(
-        Request::new(Operation::Update, "kv/a").with_data(serde_json::json!({"v": "1"})),
-        Some(token),
-    )
-    .await
-    .expect("write");
-}
-
-async fn assert_data(core: &Core, token: &str) {
-    assert!(!core.is_sealed(), "node is sealed");
-    let r = core
-        .handle(Request::new(Operation::Read, "kv/a"), Some(token))
-        .await
-        .expect("read")
-        .expect("present");
-    assert_eq!(r.data.expect("data")["v"], "1");
-}
-
 /// Shamir node, 3 shares, threshold 2, with data; then "stopped".
 async fn shamir_cluster(backend: &Arc<CrashingBackend>) -> Cluster {
     let node = shamir_node(backend, None);
-    let init = node
-        .initialize(InitParams {
-            secret_shares: 3,
-            secret_threshold: 2,
-            ..InitParams::default()
-        })
-        .await
-        .expect("init");
-    let keys: Vec<String> = init.keys.iter().map(b64).collect();
-    for k in &keys[..2] {
-        node.submit_unseal_key(k).await.expect("unseal");
-    }
-    let token = init.root_token.to_string();
+    let (keys, token) = shamir_init_and_unseal(&node).await;
     write_data(&node, &token).await;
     Cluster { keys, token }
 }
@@ -240,14 +115,7 @@ async fn shamir_cluster(backend: &Arc<CrashingBackend>) -> Cluster {
 /// pkcs11 node, 3 recovery shares, threshold 2, with data; then "stopped".
 async fn pkcs11_cluster(backend: &Arc<CrashingBackend>, seal: &Arc<SoftSeal>) -> Cluster {
     let node = pkcs11_node(backend, seal);
-    let init = node
-        .initialize(InitParams {
-            recovery_shares: 3,
-            recovery_threshold: 2,
-            ..InitParams::default()
-        })
-        .await
-        .expect("init");
+    let init = node.initialize(recovery_params(3, 2)).await.expect("init");
     let token = init.root_token.to_string();
     write_data(&node, &token).await;
     Cluster {
@@ -268,26 +136,6 @@ async fn stored_config(backend: &CrashingBackend) -> SealConfig {
 async fn migrate(node: &Core, keys: &[String]) {
     for k in keys {
         node.submit_migration_key(k).await.expect("migration key");
-    }
-}
-
-async fn generate_root_with(node: &Core, keys: &[String]) -> Result<(), String> {
-    let start = node
-        .generate_root_start(None, None)
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut done = false;
-    for k in keys {
-        done = node
-            .generate_root_update(k, &start.nonce)
-            .await
-            .map_err(|e| e.to_string())?
-            .complete;
-    }
-    if done {
-        Ok(())
-    } else {
-        Err("not complete".to_owned())
     }
 }
 

@@ -1,39 +1,16 @@
 //! Crate tier: sealing while other work runs never leaves the barrier open
 //! behind the seal (the review reproduced this with concurrent sys/rotate).
 
-use coffer_core::clock::SystemClock;
+mod common;
+
+use coffer_core::CoreError;
 use coffer_core::engine::{Operation, Request};
-use coffer_core::init::InitParams;
-use coffer_core::seal::ShamirSeal;
-use coffer_core::{Core, CoreError, CoreOptions};
-use coffer_crypto::OsEntropy;
-use std::sync::Arc;
+use common::{inmem, shamir_node, shamir_params};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn seal_during_concurrent_rotations_and_mounts_always_ends_sealed() {
-    let entropy = Arc::new(OsEntropy::new());
-    let shamir = Arc::new(ShamirSeal::new(entropy.clone()));
-    let core = Core::new(CoreOptions {
-        backend: Arc::new(coffer_storage_inmem::InmemBackend::new()),
-        seal: shamir.clone(),
-        shamir: Some(shamir),
-        migration_from: None,
-        entropy,
-        clock: Arc::new(SystemClock),
-        factories: vec![
-            Arc::new(coffer_engine_kv::KvFactory::new()),
-            Arc::new(coffer_engine_kv::CubbyholeFactory::new()),
-        ],
-        cluster_name: None,
-    });
-    let init = core
-        .initialize(InitParams {
-            secret_shares: 1,
-            secret_threshold: 1,
-            ..InitParams::default()
-        })
-        .await
-        .expect("init");
+    let core = shamir_node(inmem());
+    let init = core.initialize(shamir_params(1, 1)).await.expect("init");
     let key = hex::encode(init.keys[0].expose());
     let token = init.root_token.to_string();
     for round in 0..15 {

@@ -1,174 +1,15 @@
 //! HTTP tier: the real axum router and core over in-memory storage, driven
 //! without a socket. Checks Vault's wire shapes, status codes and bad input.
 
+mod common;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use coffer_core::clock::SystemClock;
-use coffer_core::seal::ShamirSeal;
-use coffer_core::{Core, CoreOptions};
-use coffer_crypto::OsEntropy;
-use coffer_server::http::{AppState, router};
-use serde_json::{Value, json};
-use std::sync::Arc;
+use common::{
+    app, app_with_limit, call, call_raw, expect_error, expect_status, init, init_and_unseal,
+};
+use serde_json::json;
 use tower::ServiceExt as _;
-
-fn app_with_limit(limit: usize) -> axum::Router {
-    let entropy = Arc::new(OsEntropy::new());
-    let shamir = Arc::new(ShamirSeal::new(entropy.clone()));
-    let core = Core::new(CoreOptions {
-        backend: Arc::new(coffer_storage_inmem::InmemBackend::new()),
-        seal: shamir.clone(),
-        shamir: Some(shamir),
-        migration_from: None,
-        entropy,
-        clock: Arc::new(SystemClock),
-        factories: vec![
-            Arc::new(coffer_engine_kv::KvFactory::new()),
-            Arc::new(coffer_engine_kv::CubbyholeFactory::new()),
-        ],
-        cluster_name: None,
-    });
-    router(
-        AppState {
-            core,
-            max_request_size: limit,
-        },
-        false,
-    )
-}
-
-fn app() -> axum::Router {
-    app_with_limit(coffer_server::http::DEFAULT_MAX_REQUEST_SIZE)
-}
-
-async fn call(
-    app: &axum::Router,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    call_raw(
-        app,
-        method,
-        path,
-        token,
-        body.map(|b| b.to_string().into_bytes()).unwrap_or_default(),
-    )
-    .await
-}
-
-async fn call_raw(
-    app: &axum::Router,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Vec<u8>,
-) -> (StatusCode, Value) {
-    let mut req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("X-Vault-Request", "true");
-    if let Some(t) = token {
-        req = req.header("X-Vault-Token", t);
-    }
-    let resp = app
-        .clone()
-        .oneshot(req.body(Body::from(body)).expect("request"))
-        .await
-        .expect("router is infallible");
-    let status = resp.status();
-    if status != StatusCode::NO_CONTENT {
-        assert_eq!(
-            resp.headers().get("content-type").map(|v| v.as_bytes()),
-            Some(&b"application/json"[..]),
-            "{method} {path}"
-        );
-    }
-    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX)
-        .await
-        .expect("body");
-    let v = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).expect("json body")
-    };
-    (status, v)
-}
-
-/// Calls and checks the status.
-async fn expect_status(
-    app: &axum::Router,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-    status: StatusCode,
-) {
-    let (s, e) = call(app, method, path, token, body).await;
-    assert_eq!(s, status, "{method} {path}: {e}");
-}
-
-/// Calls and checks the status and that the first error message contains `fragment`.
-async fn expect_error(
-    app: &axum::Router,
-    method: &str,
-    path: &str,
-    token: Option<&str>,
-    body: Option<Value>,
-    status: StatusCode,
-    fragment: &str,
-) {
-    let (s, e) = call(app, method, path, token, body).await;
-    assert_eq!(s, status, "{method} {path}: {e}");
-    let msg = e["errors"][0].as_str().unwrap_or_default();
-    assert!(
-        msg.contains(fragment),
-        "{method} {path}: {msg:?} lacks {fragment:?}"
-    );
-}
-
-/// Initialises with 3 shares / threshold 2, unseals, returns (keys, root token).
-async fn init_and_unseal(app: &axum::Router) -> (Vec<String>, String) {
-    let (s, init) = call(
-        app,
-        "PUT",
-        "/v1/sys/init",
-        None,
-        Some(json!({"secret_shares": 3, "secret_threshold": 2})),
-    )
-    .await;
-    assert_eq!(s, StatusCode::OK, "{init}");
-    let keys: Vec<String> = init["keys_base64"]
-        .as_array()
-        .expect("keys")
-        .iter()
-        .map(|k| k.as_str().expect("str").to_owned())
-        .collect();
-    assert_eq!(init["keys"].as_array().expect("hex keys").len(), 3);
-    let token = init["root_token"].as_str().expect("token").to_owned();
-    assert!(token.starts_with("hvs."));
-    let (_, st) = call(
-        app,
-        "PUT",
-        "/v1/sys/unseal",
-        None,
-        Some(json!({"key": keys[0]})),
-    )
-    .await;
-    assert_eq!(st["progress"], 1);
-    assert_eq!(st["sealed"], true);
-    let (_, st) = call(
-        app,
-        "PUT",
-        "/v1/sys/unseal",
-        None,
-        Some(json!({"key": keys[2]})),
-    )
-    .await;
-    assert_eq!(st["sealed"], false, "{st}");
-    (keys, token)
-}
 
 #[tokio::test]
 async fn init_unseal_kv_v2_round_trip_and_seal() {
@@ -309,15 +150,8 @@ async fn bearer_header_is_accepted_as_token() {
 #[tokio::test]
 async fn wrong_unseal_key_keeps_server_sealed_and_resets_progress() {
     let app = app();
-    let (_, init) = call(
-        &app,
-        "PUT",
-        "/v1/sys/init",
-        None,
-        Some(json!({"secret_shares": 3, "secret_threshold": 2})),
-    )
-    .await;
-    let good = init["keys_base64"][0].as_str().expect("key").to_owned();
+    let (keys, _) = init(&app).await;
+    let good = &keys[0];
     expect_status(
         &app,
         "PUT",
@@ -878,15 +712,8 @@ async fn responses_name_the_mount_type_and_missing_mounts_are_400() {
 #[tokio::test]
 async fn unseal_reset_discards_progress_and_is_refused_when_unsealed() {
     let app = app();
-    let (_, init) = call(
-        &app,
-        "PUT",
-        "/v1/sys/init",
-        None,
-        Some(json!({"secret_shares": 3, "secret_threshold": 2})),
-    )
-    .await;
-    let key = init["keys_base64"][0].as_str().expect("key").to_owned();
+    let (keys, _) = init(&app).await;
+    let key = &keys[0];
     let (_, st) = call(
         &app,
         "PUT",
@@ -918,7 +745,7 @@ async fn unseal_reset_discards_progress_and_is_refused_when_unsealed() {
     )
     .await;
     assert_eq!(st["progress"], 1, "the same key counts again after a reset");
-    let second = init["keys_base64"][1].as_str().expect("key").to_owned();
+    let second = &keys[1];
     call(
         &app,
         "PUT",

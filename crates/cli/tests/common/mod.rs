@@ -74,8 +74,29 @@ impl Hsm {
         self.dir.path().join("data")
     }
 
-    /// Writes a seed-004-style config and returns (path, address).
+    /// Writes a seed-004-style config with this token's pkcs11 seal, `seal_body`
+    /// inside its stanza, and returns (path, address).
     pub(crate) fn config(&self, seal_body: &str) -> (PathBuf, String) {
+        self.write_config(&self.pkcs11_stanza(seal_body))
+    }
+
+    /// A `seal "pkcs11"` stanza for this token with `body` inside.
+    pub(crate) fn pkcs11_stanza(&self, body: &str) -> String {
+        self.pkcs11_stanza_with_lib(&module(), body)
+    }
+
+    /// A pkcs11 stanza for this token reached through another module (for
+    /// example p11-kit's client module remoting it).
+    pub(crate) fn pkcs11_stanza_with_lib(&self, lib: &str, body: &str) -> String {
+        format!(
+            "seal \"pkcs11\" {{\n  lib = \"{lib}\"\n  token_label = \"{}\"\n{body}}}\n",
+            self.label
+        )
+    }
+
+    /// Writes the config with the given seal stanzas (none = Shamir), file
+    /// storage and a fresh port; returns (path, address).
+    pub(crate) fn write_config(&self, seals: &str) -> (PathBuf, String) {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .expect("bind")
             .local_addr()
@@ -85,12 +106,9 @@ impl Hsm {
         std::fs::write(
             &path,
             format!(
-                "seal \"pkcs11\" {{\n  lib = \"{}\"\n  token_label = \"{}\"\n{seal_body}}}\n\n\
-                 storage \"file\" {{\n  path = \"{}\"\n}}\n\n\
+                "{seals}\nstorage \"file\" {{\n  path = \"{}\"\n}}\n\n\
                  listener \"tcp\" {{\n  address = \"127.0.0.1:{port}\"\n  tls_disable = \"true\"\n}}\n\n\
                  disable_mlock = true\n",
-                module(),
-                self.label,
                 self.data().display()
             ),
         )
@@ -98,12 +116,25 @@ impl Hsm {
         (path, format!("http://127.0.0.1:{port}"))
     }
 
+    /// Starts the server with the right PIN and waits until it answers.
+    pub(crate) fn serve(&self, config: &Path, addr: &str) -> Child {
+        let mut server = self.start(config, PIN);
+        wait_up(addr, &mut server);
+        server
+    }
+
     pub(crate) fn start(&self, config: &Path, pin: &str) -> Child {
+        self.start_with_env(config, pin, &[])
+    }
+
+    /// Starts the server with extra environment variables.
+    pub(crate) fn start_with_env(&self, config: &Path, pin: &str, env: &[(&str, &str)]) -> Child {
         Command::new(env!("CARGO_BIN_EXE_coffer"))
             .arg("server")
             .arg(format!("-config={}", config.display()))
             .env("SOFTHSM2_CONF", self.conf())
             .env("VAULT_HSM_PIN", pin)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -121,6 +152,13 @@ pub(crate) fn coffer(addr: &str, token: Option<&str>, args: &[&str]) -> Output {
         None => c.env_remove("VAULT_TOKEN"),
     };
     c.output().expect("run coffer")
+}
+
+/// Asserts the command worked; returns its output.
+pub(crate) fn ok(out: &Output) -> String {
+    let t = text(out);
+    assert!(out.status.success(), "{t}");
+    t
 }
 
 pub(crate) fn text(o: &Output) -> String {
@@ -213,4 +251,128 @@ pub(crate) fn walk(root: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+/// `coffer operator init ARGS`; asserts it worked; returns the root token and
+/// the keys it printed (unseal or recovery keys), in order.
+pub(crate) fn operator_init(addr: &str, args: &[&str]) -> (String, Vec<String>) {
+    let init = ok(&coffer(addr, None, &[&["operator", "init"], args].concat()));
+    let keys = init
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("Unseal Key ")
+                .or_else(|| l.strip_prefix("Recovery Key "))
+                .and_then(|r| r.split_once(": "))
+        })
+        .map(|(_, k)| k.trim().to_owned())
+        .collect();
+    let token = field(&init, "Initial Root Token:")[0].to_owned();
+    (token, keys)
+}
+
+/// Initialises an auto-unseal node; returns (root token, recovery keys).
+pub(crate) fn init_auto(addr: &str, shares: u8, threshold: u8) -> (String, Vec<String>) {
+    operator_init(
+        addr,
+        &[
+            &format!("-recovery-shares={shares}"),
+            &format!("-recovery-threshold={threshold}"),
+        ],
+    )
+}
+
+/// Initialises a Shamir node; returns (root token, unseal keys).
+pub(crate) fn init_shamir(addr: &str, shares: u8, threshold: u8) -> (String, Vec<String>) {
+    operator_init(
+        addr,
+        &[
+            &format!("-key-shares={shares}"),
+            &format!("-key-threshold={threshold}"),
+        ],
+    )
+}
+
+/// `secrets enable -path=PATH kv`; asserts it worked.
+pub(crate) fn enable_kv(addr: &str, token: &str, path: &str) {
+    ok(&coffer(
+        addr,
+        Some(token),
+        &["secrets", "enable", &format!("-path={path}"), "kv"],
+    ));
+}
+
+/// `kv put PATH PAIR`; asserts it worked.
+pub(crate) fn kv_put(addr: &str, token: &str, path: &str, pair: &str) {
+    ok(&coffer(addr, Some(token), &["kv", "put", path, pair]));
+}
+
+/// An API client for `addr` with no token.
+pub(crate) fn api_client(addr: &str) -> coffer_client::Client {
+    let addr = addr.to_owned();
+    let cfg =
+        coffer_client::Config::from_lookup(move |k| (k == "VAULT_ADDR").then(|| addr.clone()))
+            .expect("client config");
+    coffer_client::Client::new(cfg).expect("client")
+}
+
+/// Sends one raw request without a token; returns status and body.
+pub(crate) fn raw(
+    addr: &str,
+    method: coffer_client::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let r = api_client(addr)
+            .raw(method, path, &[], body.as_ref())
+            .await
+            .expect("request");
+        (r.status, r.body.unwrap_or_default())
+    })
+}
+
+/// How a generate-root attempt ended: its one-time password and the status
+/// and body of the last update sent.
+pub(crate) struct GenerateRoot {
+    pub(crate) otp: String,
+    pub(crate) status: u16,
+    pub(crate) body: serde_json::Value,
+}
+
+impl GenerateRoot {
+    pub(crate) fn complete(&self) -> bool {
+        self.status == 200 && self.body["complete"] == true
+    }
+}
+
+/// A whole generate-root over the HTTP API: starts an attempt, sends `keys`
+/// until one fails or the attempt completes, then cancels whatever is left.
+pub(crate) fn generate_root_with(addr: &str, keys: &[impl AsRef<str>]) -> GenerateRoot {
+    use coffer_client::Method;
+    let (_, start) = raw(
+        addr,
+        Method::Put,
+        "sys/generate-root/attempt",
+        Some(serde_json::json!({})),
+    );
+    let nonce = start["nonce"].as_str().expect("nonce").to_owned();
+    let otp = start["otp"].as_str().unwrap_or_default().to_owned();
+    let (mut status, mut body) = (0, serde_json::Value::Null);
+    for k in keys {
+        (status, body) = raw(
+            addr,
+            Method::Put,
+            "sys/generate-root/update",
+            Some(serde_json::json!({"key": k.as_ref(), "nonce": nonce})),
+        );
+        if status != 200 || body["complete"] == true {
+            break;
+        }
+    }
+    raw(addr, Method::Delete, "sys/generate-root/attempt", None);
+    GenerateRoot { otp, status, body }
 }
