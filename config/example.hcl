@@ -91,14 +91,20 @@ seal "pkcs11" {
 }
 
 # ---------------------------------------------------------------------------
-# Entropy augmentation: keys, tokens and nonces mix randomness from the seal's
-# HSM into the OS generator. Needs an enabled pkcs11 seal (the Shamir seal has
-# no randomness source). mode is required; "augmentation" is the only mode.
-# NOT SUPPORTED YET in this build: the server refuses to start with this stanza
-# (rather than silently running without augmentation), so it is commented out.
-# entropy "seal" {
-#   mode = "augmentation"
-# }
+# Entropy augmentation (ADR 0006): critical security parameters (root key,
+# keyring terms, recovery key and shares, root tokens, and the keys of mounts
+# enabled with -external-entropy-access) mix the HSM's C_GenerateRandom output
+# into the OS generator with HKDF-SHA256, so they are never weaker than either
+# source. HSM bytes are fetched 1 KiB at a time and checked by the SP 800-90B
+# repetition-count and adaptive-proportion tests. Fail closed: while the HSM
+# cannot answer (or fails a health test), generating those keys fails with the
+# PKCS#11 code; nothing falls back to OS-only randomness. Data reads/writes
+# and plain mounts use the OS generator and keep working. Needs an enabled
+# pkcs11 seal (the Shamir seal has no randomness source). mode is required;
+# "augmentation" is the only mode.
+entropy "seal" {
+  mode = "augmentation"
+}
 
 # ---------------------------------------------------------------------------
 # Storage: one stanza at most.

@@ -110,3 +110,99 @@ fn server_started_while_the_token_is_away_exits_with_ckr_token_not_present_then_
     );
     stop(server);
 }
+
+/// `coffer write -f sys/rotate`: a new keyring term, which with entropy
+/// augmentation needs fresh HSM randomness (and nothing else from the HSM).
+fn rotate(addr: &str, token: &str) -> std::process::Output {
+    coffer(addr, Some(token), &["write", "-f", "sys/rotate"])
+}
+
+#[test]
+fn entropy_augmentation_fails_closed_with_the_pkcs11_code_while_the_token_is_away() {
+    let hsm = Hsm::new();
+    let seal = hsm.pkcs11_stanza("  key_label = \"root-key\"\n  generate_key = \"true\"\n");
+    let (config, addr) = hsm.write_config(&format!(
+        "{seal}entropy \"seal\" {{\n  mode = \"augmentation\"\n}}\n"
+    ));
+    let server = hsm.serve(&config, &addr);
+    let (token, recovery) = init_auto(&addr, 1, 1);
+    enable_kv(&addr, &token, "kv");
+    kv_put(&addr, &token, "kv/a", "v=1");
+    ok(&coffer(
+        &addr,
+        Some(&token),
+        &[
+            "secrets",
+            "enable",
+            "-external-entropy-access",
+            "-path=ext",
+            "kv",
+        ],
+    ));
+    let list = ok(&coffer(
+        &addr,
+        Some(&token),
+        &["secrets", "list", "-detailed"],
+    ));
+    let ext = list
+        .lines()
+        .find(|l| l.starts_with("ext/"))
+        .unwrap_or_else(|| panic!("ext/ listed: {list}"));
+    assert!(
+        ext.contains("true"),
+        "External Entropy Access column: {list}"
+    );
+
+    let unplug = Unplug::new(&hsm);
+    unplug.pull();
+    // SoftHSM's RNG is software: C_GenerateRandom keeps answering on a
+    // session opened before its token directory moved out. The first call
+    // that touches the token's objects notices the loss; the pool then drops
+    // its sessions and every later call, C_GenerateRandom included, fails
+    // with CKR_TOKEN_NOT_PRESENT until the token returns, as with a real HSM
+    // whose sessions die with the token.
+    let noticed = generate_root_with(&addr, &recovery[..]);
+    assert!(
+        noticed.body.to_string().contains("CKR_"),
+        "{}",
+        noticed.body
+    );
+    // HSM bytes fetched before the removal (one 1 KiB chunk at most) are
+    // still handed out, each once; then every new keyring term must fail.
+    let mut failure = None;
+    for _ in 0..40 {
+        let out = rotate(&addr, &token);
+        if !out.status.success() {
+            failure = Some(text(&out));
+            break;
+        }
+    }
+    let failure = failure.expect("sys/rotate fails once the buffered HSM bytes are spent");
+    assert!(
+        failure.contains("CKR_") || failure.contains("did not answer within"),
+        "the error keeps the PKCS#11 code or the timeout: {failure}"
+    );
+    assert!(failure.contains("never falls back"), "{failure}");
+    // Data reads and writes use OS nonces: no HSM needed.
+    kv_put(&addr, &token, "kv/b", "v=2");
+    let kv = coffer(&addr, Some(&token), &["kv", "get", "-field=v", "kv/a"]);
+    assert_eq!(
+        String::from_utf8_lossy(&kv.stdout).trim(),
+        "1",
+        "{}",
+        text(&kv)
+    );
+
+    unplug.plug();
+    let again = rotate(&addr, &token);
+    assert!(
+        again.status.success(),
+        "rotate works after the token returns: {}",
+        text(&again)
+    );
+    let out = stop(server);
+    assert!(
+        out.contains("Entropy Augmentation"),
+        "banner says so: {out}"
+    );
+}

@@ -42,7 +42,10 @@ pub struct KeyStatus {
 /// The encrypting layer between the core and the storage backend.
 pub struct Barrier {
     backend: SharedBackend,
+    /// Key terms and the keyring's own encryption.
     entropy: Arc<dyn Entropy>,
+    /// Nonces of value encryption.
+    nonces: Arc<dyn Entropy>,
     open: RwLock<Option<Arc<Open>>>,
     rotation: tokio::sync::Mutex<()>,
     encryptions: AtomicU64,
@@ -57,15 +60,25 @@ impl std::fmt::Debug for Barrier {
 }
 
 impl Barrier {
-    /// A sealed barrier over `backend`.
+    /// A sealed barrier over `backend`, drawing keys and nonces from `entropy`.
     pub fn new(backend: SharedBackend, entropy: Arc<dyn Entropy>) -> Self {
         Self {
             backend,
+            nonces: entropy.clone(),
             entropy,
             open: RwLock::new(None),
             rotation: tokio::sync::Mutex::new(()),
             encryptions: AtomicU64::new(0),
         }
+    }
+
+    /// Draws value-encryption nonces from `nonces` instead: with entropy
+    /// augmentation the keys come from the augmented handle while nonces
+    /// (which need uniqueness, not secrecy) stay on the OS CSPRNG, so reads
+    /// and writes keep working while the HSM is away.
+    pub fn with_nonce_entropy(mut self, nonces: Arc<dyn Entropy>) -> Self {
+        self.nonces = nonces;
+        self
     }
 
     /// The backend underneath (for the unencrypted `core/` bootstrap records).
@@ -157,7 +170,7 @@ impl Barrier {
         let blob = envelope::seal(
             &active.key,
             open.keyring.active_term(),
-            self.entropy.as_ref(),
+            self.nonces.as_ref(),
             path.as_bytes(),
             value,
         )?;

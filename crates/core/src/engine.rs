@@ -159,8 +159,9 @@ pub struct EngineContext {
     pub view: View,
     /// Wall-clock time.
     pub clock: Arc<dyn Clock>,
-    /// Randomness for keys the engine generates (external entropy when the
-    /// mount has `external_entropy_access`).
+    /// Randomness for keys the engine generates: the augmented handle (OS
+    /// CSPRNG mixed with HSM randomness, fail-closed) when the mount has
+    /// `external_entropy_access`, else the OS CSPRNG.
     pub entropy: Arc<dyn Entropy>,
 }
 

@@ -45,8 +45,18 @@ pub struct CoreOptions {
     /// otherwise; a migration away from Shamir needs no object here (the
     /// unseal keys entered with `migrate` are the old seal).
     pub migration_from: Option<Arc<dyn Seal>>,
-    /// Randomness for keys and tokens.
+    /// Randomness for critical security parameters: root key, keyring
+    /// terms, recovery key, unseal/recovery shares, root tokens, and keys of
+    /// mounts with `external_entropy_access`. With `entropy "seal"` this is
+    /// the augmented handle (OS CSPRNG mixed with HSM randomness).
     pub entropy: Arc<dyn Entropy>,
+    /// Set exactly when `entropy` is augmented with a seal's randomness: the
+    /// OS CSPRNG, used for barrier nonces and by mounts without
+    /// `external_entropy_access` (as Vault gives plain mounts system
+    /// entropy), so the data path keeps working while the HSM is away.
+    /// `None`: `entropy` serves everything and mounts asking for
+    /// `external_entropy_access` are refused.
+    pub system_entropy: Option<Arc<dyn Entropy>>,
     /// Wall-clock time.
     pub clock: Arc<dyn Clock>,
     /// Engine types that can be mounted.
@@ -62,6 +72,11 @@ pub struct Core {
     pub(crate) shamir: Option<Arc<ShamirSeal>>,
     pub(crate) migration_from: Option<Arc<dyn Seal>>,
     pub(crate) entropy: Arc<dyn Entropy>,
+    /// OS randomness for non-CSP draws (the same object as `entropy` when
+    /// augmentation is off).
+    pub(crate) system_entropy: Arc<dyn Entropy>,
+    /// Whether `entropy` mixes in a seal's randomness (`entropy "seal"`).
+    pub(crate) augmented: bool,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) factories: BTreeMap<&'static str, Arc<dyn EngineFactory>>,
     pub(crate) router: RwLock<Arc<RouterTable>>,
@@ -91,7 +106,12 @@ impl std::fmt::Debug for Core {
 impl Core {
     /// A sealed node over the given storage and seal.
     pub fn new(opts: CoreOptions) -> Arc<Self> {
-        let barrier = Arc::new(Barrier::new(opts.backend, opts.entropy.clone()));
+        let augmented = opts.system_entropy.is_some();
+        let system_entropy = opts.system_entropy.unwrap_or_else(|| opts.entropy.clone());
+        let barrier = Arc::new(
+            Barrier::new(opts.backend, opts.entropy.clone())
+                .with_nonce_entropy(system_entropy.clone()),
+        );
         let tokens = TokenStore::new(View::new(barrier.clone(), "sys/token/"));
         Arc::new(Self {
             barrier,
@@ -99,6 +119,8 @@ impl Core {
             shamir: opts.shamir,
             migration_from: opts.migration_from,
             entropy: opts.entropy,
+            system_entropy,
+            augmented,
             clock: opts.clock,
             factories: opts
                 .factories
@@ -208,7 +230,11 @@ impl Core {
         let ctx = EngineContext {
             view: View::new(self.barrier.clone(), routed.mount.storage_prefix()),
             clock: self.clock.clone(),
-            entropy: self.entropy.clone(),
+            entropy: if routed.mount.external_entropy_access {
+                self.entropy.clone()
+            } else {
+                self.system_entropy.clone()
+            },
         };
         let mount_type = routed.mount.engine_type.clone();
         req.path = routed.rest;

@@ -205,10 +205,12 @@ impl Core {
                 "seal_wrap (seal wrapping needs an HSM seal such as pkcs11)".to_owned(),
             ));
         }
-        if input.external_entropy_access == Some(true) {
-            return Err(CoreError::NotSupported(
-                "external_entropy_access (entropy augmentation needs an HSM seal such as pkcs11)"
-                    .to_owned(),
+        let external_entropy_access = input.external_entropy_access.unwrap_or(false);
+        if external_entropy_access && !self.augmented {
+            return Err(CoreError::invalid(
+                "external_entropy_access needs entropy augmentation: add an \
+                 `entropy \"seal\" { mode = \"augmentation\" }` stanza (with the pkcs11 seal) \
+                 to the server configuration",
             ));
         }
         if let Some(reserved) = RESERVED_PREFIXES.iter().find(|r| path.starts_with(**r)) {
@@ -228,6 +230,7 @@ impl Core {
         let description = input.description.unwrap_or_default();
         let mut entry = self.new_mount_entry(&path, &engine_type, &description, options)?;
         entry.local = input.local.unwrap_or(false);
+        entry.external_entropy_access = external_entropy_access;
         if let Some(c) = input.config {
             entry.config.default_lease_ttl = c.default_lease_ttl.unwrap_or(0);
             entry.config.max_lease_ttl = c.max_lease_ttl.unwrap_or(0);

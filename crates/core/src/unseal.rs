@@ -266,9 +266,12 @@ impl Core {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Bytes for identifiers (request ids, mount UUIDs and accessors,
+    /// progress nonces): not secrets, so the OS CSPRNG even with entropy
+    /// augmentation, and requests keep working while the HSM is away.
     pub(crate) fn random_16(&self) -> CoreResult<[u8; 16]> {
         let mut b = [0u8; 16];
-        self.entropy.fill(&mut b)?;
+        self.system_entropy.fill(&mut b)?;
         Ok(b)
     }
 }

@@ -5,17 +5,22 @@
 //!
 //! Synchronous and I/O free. It must never depend on `coffer-core`, on any
 //! async runtime, on HTTP or on PKCS#11: the HSM reaches this crate only
-//! through the [`Entropy`] trait, implemented elsewhere.
+//! through the [`ExternalRandom`] trait, implemented elsewhere, which
+//! [`AugmentedEntropy`] mixes into the OS CSPRNG.
 
+pub mod augmented;
 mod drbg;
 pub mod entropy;
 pub mod envelope;
 mod error;
 pub mod hash;
+pub mod health;
 pub mod path_cipher;
 pub mod secret;
 pub mod shamir;
 
+pub use augmented::{AugmentedEntropy, EntropyHealth, ExternalRandom};
 pub use entropy::{Entropy, OsEntropy};
 pub use error::CryptoError;
+pub use health::HealthTest;
 pub use secret::{Key256, SecretBytes};

@@ -19,6 +19,7 @@ mod keys;
 mod mechanism;
 mod module;
 mod options;
+mod random;
 mod seal;
 mod session_pool;
 
@@ -26,6 +27,7 @@ pub use banner::HsmInfo;
 pub use error::{HsmError, ReturnCode, code_and_name};
 pub use mechanism::{CKM_AES_CBC, CKM_AES_CBC_PAD, CKM_AES_GCM, CKM_RSA_PKCS_OAEP};
 pub use options::{CKM_SHA256_HMAC, DEFAULT_OPERATION_TIMEOUT, OaepHash, Pkcs11Options};
+pub use random::{HsmRandom, RandomStats};
 pub use seal::Pkcs11Seal;
 /// Re-exported so callers can build the PIN without naming `secrecy`.
 pub use secrecy::SecretString;

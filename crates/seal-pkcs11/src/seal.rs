@@ -140,6 +140,21 @@ impl Pkcs11Seal {
             .await
     }
 
+    /// The token's random number generator as the external source of entropy
+    /// augmentation, sharing this seal's session pool. Call it inside the
+    /// tokio runtime (the adapter keeps a handle to it for its blocking
+    /// calls); each `C_GenerateRandom` is bounded by the operation timeout.
+    pub fn random_source(&self) -> Result<crate::HsmRandom, HsmError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|e| {
+            HsmError::Worker(format!("the HSM random source needs a tokio runtime: {e}"))
+        })?;
+        Ok(crate::HsmRandom::new(
+            Arc::clone(&self.inner.pool),
+            runtime,
+            self.inner.operation_timeout,
+        ))
+    }
+
     /// The mechanism new blobs are wrapped with, as its `CKM_*` code.
     pub fn mechanism(&self) -> u64 {
         self.inner.mechanism.code()

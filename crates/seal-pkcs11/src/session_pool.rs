@@ -105,7 +105,7 @@ impl SessionPool {
     }
 
     /// Waits for the right to use a session.
-    async fn permit(&self) -> Result<OwnedSemaphorePermit, HsmError> {
+    pub(crate) async fn permit(&self) -> Result<OwnedSemaphorePermit, HsmError> {
         Arc::clone(&self.permits)
             .acquire_owned()
             .await

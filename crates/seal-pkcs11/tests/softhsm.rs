@@ -385,6 +385,37 @@ hsm_test! {
 }
 
 hsm_test! {
+    async fn augmented_entropy_draws_the_token_rng_in_one_kib_chunks_and_counts_them(token: Token) {
+        use coffer_crypto::{AugmentedEntropy, Entropy, EntropyHealth, OsEntropy};
+        let seal = Pkcs11Seal::open(token.options("root")).await.expect("open");
+        let source = Arc::new(seal.random_source().expect("source"));
+        let augmented = Arc::new(AugmentedEntropy::new(Arc::new(OsEntropy::new()), source.clone()));
+        // From an async worker (block_in_place path).
+        let mut a = [0u8; 32];
+        augmented.fill(&mut a).expect("fill on a worker");
+        let stats = source.stats();
+        assert_eq!((stats.calls, stats.bytes, stats.failures), (1, 1024, 0));
+        // From a thread outside the runtime: served from the buffer.
+        let other = Arc::clone(&augmented);
+        let b = std::thread::spawn(move || {
+            let mut b = [0u8; 32];
+            other.fill(&mut b).map(|()| b)
+        })
+        .join()
+        .expect("thread")
+        .expect("fill off the runtime");
+        assert_ne!(a, b);
+        assert_eq!(source.stats().calls, 1, "the second draw came from the buffer");
+        // Drain the chunk: the next draw fetches another from the token.
+        for _ in 0..31 {
+            augmented.fill(&mut a).expect("fill");
+        }
+        assert_eq!(source.stats().bytes, 2048);
+        assert_eq!(augmented.health(), EntropyHealth::Healthy);
+    }
+}
+
+hsm_test! {
     async fn banner_info_describes_the_softhsm_module_and_token(token: Token) {
         let seal = Pkcs11Seal::open(token.options("root")).await.expect("open");
         let info = seal.banner_info();

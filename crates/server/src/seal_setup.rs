@@ -1,13 +1,15 @@
 //! Turning the `seal` stanzas into the seals the core uses: the enabled one
 //! (the Shamir seal when none is configured, or the PKCS#11 seal) and, during
 //! a seal migration away from the HSM, the old pkcs11 seal marked
-//! `disabled = "true"`, which still unwraps the stored keys.
+//! `disabled = "true"`, which still unwraps the stored keys. With
+//! `entropy "seal"`, also the augmented entropy handle over the enabled
+//! pkcs11 seal's `C_GenerateRandom` (ADR 0006).
 
-use crate::config::{self, Config, Pkcs11SealConfig, SealConfig};
+use crate::config::{self, Config, EntropyMode, Pkcs11SealConfig, SealConfig};
 use anyhow::Context as _;
 use coffer_core::seal::{Seal, ShamirSeal};
-use coffer_crypto::Entropy;
-use coffer_seal_pkcs11::{Pkcs11Options, Pkcs11Seal, SecretString};
+use coffer_crypto::{AugmentedEntropy, Entropy};
+use coffer_seal_pkcs11::{HsmRandom, Pkcs11Options, Pkcs11Seal, SecretString};
 use std::sync::Arc;
 
 /// The seal in use, the same object as a Shamir seal when it is one, the
@@ -18,16 +20,21 @@ pub(crate) struct SealSetup {
     pub(crate) shamir: Option<Arc<ShamirSeal>>,
     pub(crate) migration_from: Option<Arc<dyn Seal>>,
     pub(crate) banner: Vec<(String, String)>,
+    /// With `entropy "seal"`: the augmented handle for critical security
+    /// parameters, and the HSM source under it (for its counters).
+    pub(crate) augmentation: Option<Augmentation>,
+}
+
+/// Entropy augmentation as built from `entropy "seal"`.
+pub(crate) struct Augmentation {
+    pub(crate) entropy: Arc<AugmentedEntropy>,
+    pub(crate) source: Arc<HsmRandom>,
 }
 
 /// Builds the seals from the configuration, opening the HSM when a pkcs11
 /// stanza (enabled, or disabled as the old seal of a migration) is present.
+/// `entropy` is the OS CSPRNG.
 pub(crate) async fn build(config: &Config, entropy: Arc<dyn Entropy>) -> anyhow::Result<SealSetup> {
-    if config.entropy.is_some() {
-        anyhow::bail!(
-            "entropy \"seal\" (entropy augmentation) is not supported yet in this build; remove the entropy stanza"
-        );
-    }
     let enabled_kind = config.enabled_seal().map_or("shamir", SealConfig::kind);
     if let Some(old) = config.migration_source()
         && old.kind() == enabled_kind
@@ -39,8 +46,17 @@ pub(crate) async fn build(config: &Config, entropy: Arc<dyn Entropy>) -> anyhow:
         );
     }
     let mut banner = Vec::new();
+    let mut augmentation = None;
     let (seal, shamir): (Arc<dyn Seal>, _) = match config.enabled_seal() {
         None | Some(SealConfig::Shamir(_)) => {
+            // The config loader already refuses `entropy "seal"` here; keep
+            // the invariant local too, so no path silently drops the stanza.
+            if config.entropy.is_some() {
+                anyhow::bail!(
+                    "entropy \"seal\" needs a seal that supplies randomness (pkcs11); the shamir \
+                     seal has none"
+                );
+            }
             let shamir = Arc::new(ShamirSeal::new(entropy));
             (shamir.clone(), Some(shamir))
         }
@@ -49,6 +65,24 @@ pub(crate) async fn build(config: &Config, entropy: Arc<dyn Entropy>) -> anyhow:
                 .await
                 .context("error opening the pkcs11 seal")?;
             banner = banner_lines(&seal);
+            if let Some(e) = &config.entropy {
+                match e.mode {
+                    EntropyMode::Augmentation => {
+                        let source = Arc::new(
+                            seal.random_source()
+                                .context("error setting up HSM entropy augmentation")?,
+                        );
+                        augmentation = Some(Augmentation {
+                            entropy: Arc::new(AugmentedEntropy::new(entropy, source.clone())),
+                            source,
+                        });
+                        banner.push((
+                            "Entropy Augmentation".to_owned(),
+                            "seal (pkcs11 C_GenerateRandom mixed with the OS CSPRNG)".to_owned(),
+                        ));
+                    }
+                }
+            }
             (Arc::new(seal), None)
         }
     };
@@ -73,6 +107,7 @@ pub(crate) async fn build(config: &Config, entropy: Arc<dyn Entropy>) -> anyhow:
         shamir,
         migration_from,
         banner,
+        augmentation,
     })
 }
 

@@ -50,6 +50,7 @@ pub struct Server {
     pub core: Arc<Core>,
     listeners: Vec<RunningListener>,
     hsm_banner: Vec<(String, String)>,
+    hsm_random: Option<Arc<coffer_seal_pkcs11::HsmRandom>>,
 }
 
 /// How long in-flight requests may take to finish on shutdown.
@@ -65,13 +66,21 @@ impl Server {
             shamir,
             migration_from,
             banner: hsm_banner,
+            augmentation,
         } = seal_setup::build(config, entropy.clone()).await?;
+        // With augmentation, CSPs draw on the augmented handle and the OS
+        // CSPRNG stays for nonces and plain mounts; without, one OS handle.
+        let (csp_entropy, system_entropy, hsm_random) = match augmentation {
+            Some(a) => (a.entropy as Arc<dyn Entropy>, Some(entropy), Some(a.source)),
+            None => (entropy, None, None),
+        };
         let core = Core::new(CoreOptions {
             backend,
             seal,
             shamir,
             migration_from,
-            entropy,
+            entropy: csp_entropy,
+            system_entropy,
             clock: Arc::new(SystemClock),
             factories: vec![
                 Arc::new(coffer_engine_kv::KvFactory::new()),
@@ -98,7 +107,14 @@ impl Server {
             core,
             listeners,
             hsm_banner,
+            hsm_random,
         })
+    }
+
+    /// `C_GenerateRandom` calls and bytes drawn for entropy augmentation;
+    /// `None` without an `entropy "seal"` stanza.
+    pub fn hsm_random_stats(&self) -> Option<coffer_seal_pkcs11::RandomStats> {
+        self.hsm_random.as_ref().map(|r| r.stats())
     }
 
     /// Bound addresses, with whether each speaks TLS.

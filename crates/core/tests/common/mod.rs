@@ -195,6 +195,7 @@ pub(crate) fn node_options(backend: SharedBackend, seal: Option<Arc<dyn Seal>>) 
         shamir,
         migration_from: None,
         entropy,
+        system_entropy: None,
         clock: Arc::new(SystemClock),
         factories: vec![
             Arc::new(coffer_engine_kv::KvFactory::new()),

@@ -82,8 +82,11 @@ fn example_config_parses_and_documents_a_pkcs11_setup() {
     assert!(seal.generate_key);
     assert_eq!(seal.pin.expose(), "1234");
     assert_eq!(
-        config.entropy, None,
-        "entropy is commented out until it is supported"
+        config.entropy,
+        Some(EntropyConfig {
+            mode: EntropyMode::Augmentation
+        }),
+        "the example enables entropy augmentation"
     );
     assert_eq!(
         config.storage,

@@ -83,6 +83,7 @@ pub(crate) fn app_on(
         shamir,
         migration_from: None,
         entropy,
+        system_entropy: None,
         clock: Arc::new(SystemClock),
         factories: vec![
             Arc::new(coffer_engine_kv::KvFactory::new()),
