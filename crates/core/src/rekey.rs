@@ -24,8 +24,7 @@
 use crate::error::{CoreError, CoreResult};
 use crate::node::Core;
 use crate::seal::{
-    RECOVERY_KEY_PATH, ROOT_KEY_PATH, SEAL_CONFIG_PATH, Seal as _, SealConfig, SealError,
-    ShamirSeal,
+    RECOVERY_KEY_PATH, ROOT_KEY_PATH, SEAL_CONFIG_PATH, Seal, SealConfig, SealError, ShamirSeal,
 };
 use crate::unseal::decode_key;
 use coffer_crypto::{Key256, SecretBytes, shamir};
@@ -366,14 +365,9 @@ impl Core {
         let kek = Key256::generate(self.entropy.as_ref())?;
         let keys = split_checked(kek.expose(), new_shares, new_threshold, self)?;
         let sealer = private_seal(self, kek);
-        let wrapped = sealer.wrap(root.expose()).await.map_err(seal_error)?;
-        let check = sealer.unwrap(&wrapped).await.map_err(seal_error)?;
+        let wrapped = wrap_and_verify(&sealer, root.expose(), "root key").await;
         sealer.clear();
-        if !check.ct_eq(root.expose()) {
-            return Err(CoreError::Internal(
-                "the re-wrapped root key does not unwrap to the root key".to_owned(),
-            ));
-        }
+        let wrapped = wrapped?;
         let config = SealConfig {
             secret_shares: u32::from(new_shares),
             secret_threshold: u32::from(new_threshold),
@@ -408,17 +402,8 @@ impl Core {
 
         let recovery_key = Key256::generate(self.entropy.as_ref())?;
         let keys = split_checked(recovery_key.expose(), new_shares, new_threshold, self)?;
-        let wrapped = self
-            .seal
-            .wrap(recovery_key.expose())
-            .await
-            .map_err(seal_error)?;
-        let check = self.seal.unwrap(&wrapped).await.map_err(seal_error)?;
-        if !check.ct_eq(recovery_key.expose()) {
-            return Err(CoreError::Internal(
-                "the seal does not unwrap the new recovery key to itself".to_owned(),
-            ));
-        }
+        let wrapped =
+            wrap_and_verify(self.seal.as_ref(), recovery_key.expose(), "recovery key").await?;
         let config = SealConfig {
             recovery_shares: u32::from(new_shares),
             recovery_threshold: u32::from(new_threshold),
@@ -516,6 +501,24 @@ fn wrong_keys(why: &str) -> CoreError {
 
 fn seal_error(e: SealError) -> CoreError {
     CoreError::Seal(e.to_string())
+}
+
+/// Wraps `secret` with `seal` and checks that the result unwraps to it
+/// again before anything is written.
+async fn wrap_and_verify(
+    seal: &dyn crate::seal::Seal,
+    secret: &[u8],
+    what: &str,
+) -> CoreResult<Vec<u8>> {
+    let wrapped = seal.wrap(secret).await.map_err(seal_error)?;
+    let check = seal.unwrap(&wrapped).await.map_err(seal_error)?;
+    if check.len() == secret.len() && check.ct_eq(secret) {
+        Ok(wrapped)
+    } else {
+        Err(CoreError::Internal(format!(
+            "the newly wrapped {what} does not unwrap to itself"
+        )))
+    }
 }
 
 /// A Shamir seal of our own holding `kek` (its blobs are the node seal's).
