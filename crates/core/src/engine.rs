@@ -185,6 +185,13 @@ pub trait EngineFactory: Send + Sync {
     ) -> CoreResult<BTreeMap<String, String>> {
         Ok(options)
     }
+    /// Path prefixes (relative to the mount) holding critical security
+    /// parameters, such as key material. With a seal that can seal-wrap, values
+    /// under them are always seal-wrapped, whether or not the mount has
+    /// `seal_wrap`; a `seal_wrap` mount wraps every value. `""` means all.
+    fn seal_wrap_storage(&self, _mount: &MountEntry) -> &'static [&'static str] {
+        &[]
+    }
 }
 
 /// One segment of a route pattern.
