@@ -7,9 +7,14 @@
 //! lives under `barrier/` with each path segment encrypted by the path cipher
 //! and each value by the active key term, with the logical path as associated
 //! data. A storage dump therefore shows neither secret values nor key names.
+//!
+//! With a seal that can seal-wrap (pkcs11), the keyring record and the values
+//! written with [`Barrier::put_wrapped`] get a second, outer layer made by
+//! the seal (`crate::seal_wrap`); reads unwrap it transparently.
 
 use crate::error::{CoreError, CoreResult};
 use crate::keyring::Keyring;
+use crate::seal_wrap::{self, SealWrapper};
 use crate::storage::{SharedBackend, validate_key, validate_prefix};
 use coffer_crypto::envelope;
 use coffer_crypto::path_cipher::PathCipher;
@@ -22,6 +27,9 @@ use zeroize::Zeroizing;
 /// Physical key of the keyring (encrypted with the root key).
 pub const KEYRING_PATH: &str = "core/keyring";
 const BARRIER_PREFIX: &str = "barrier/";
+/// Write locks, striped by physical key: a re-wrap replaces a record only
+/// if no write or delete changed it since it was read.
+const WRITE_STRIPES: usize = 256;
 
 struct Open {
     keyring: Keyring,
@@ -49,6 +57,19 @@ pub struct Barrier {
     open: RwLock<Option<Arc<Open>>>,
     rotation: tokio::sync::Mutex<()>,
     encryptions: AtomicU64,
+    wrapper: Option<Arc<SealWrapper>>,
+    stripes: Box<[tokio::sync::Mutex<()>]>,
+}
+
+/// What [`Barrier::reconcile`] did to one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reconciled {
+    /// Already in the wanted form (or gone).
+    Unchanged,
+    /// Seal-wrapped now (was barrier-only, or wrapped by an old key or seal).
+    Wrapped,
+    /// Barrier-only now (the seal can no longer wrap).
+    Unwrapped,
 }
 
 impl std::fmt::Debug for Barrier {
@@ -69,7 +90,24 @@ impl Barrier {
             open: RwLock::new(None),
             rotation: tokio::sync::Mutex::new(()),
             encryptions: AtomicU64::new(0),
+            wrapper: None,
+            stripes: (0..WRITE_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
         }
+    }
+
+    /// Enables the seal-wrap layer: records made by the seal are unwrapped on
+    /// read, and, when the seal can wrap, the keyring and
+    /// [`Barrier::put_wrapped`] values are wrapped on write.
+    pub fn with_seal_wrap(mut self, wrapper: Arc<SealWrapper>) -> Self {
+        self.wrapper = Some(wrapper);
+        self
+    }
+
+    /// Whether new values can be seal-wrapped.
+    pub fn seal_wraps(&self) -> bool {
+        self.wrapper.as_ref().is_some_and(|w| w.active())
     }
 
     /// Draws value-encryption nonces from `nonces` instead: with entropy
@@ -114,6 +152,7 @@ impl Barrier {
             .get(KEYRING_PATH)
             .await?
             .ok_or(CoreError::NotInitialized)?;
+        let blob = self.outer_unwrap(KEYRING_PATH, blob).await?;
         let plain = envelope::open(root_key, KEYRING_PATH.as_bytes(), &blob).map_err(|source| {
             CoreError::Integrity {
                 path: KEYRING_PATH.to_owned(),
@@ -148,6 +187,7 @@ impl Barrier {
         let Some(blob) = self.backend.get(&physical).await? else {
             return Ok(None);
         };
+        let blob = self.outer_unwrap(&physical, blob).await?;
         let integrity = |source| CoreError::Integrity {
             path: physical.clone(),
             source,
@@ -164,10 +204,21 @@ impl Barrier {
 
     /// Encrypts and writes one value.
     pub async fn put(&self, path: &str, value: &[u8]) -> CoreResult<()> {
+        self.write(path, value, false).await
+    }
+
+    /// Encrypts, seal-wraps and writes one value. Without a seal that can
+    /// wrap this is [`Barrier::put`]; callers decide with a
+    /// [`crate::seal_wrap::WrapRule`], which is empty in that case.
+    pub async fn put_wrapped(&self, path: &str, value: &[u8]) -> CoreResult<()> {
+        self.write(path, value, self.seal_wraps()).await
+    }
+
+    async fn write(&self, path: &str, value: &[u8], wrap: bool) -> CoreResult<()> {
         let open = self.opened()?;
         let physical = physical_key(&open, path)?;
         let active = open.keyring.active_key();
-        let blob = envelope::seal(
+        let mut blob = envelope::seal(
             &active.key,
             open.keyring.active_term(),
             self.nonces.as_ref(),
@@ -175,6 +226,10 @@ impl Barrier {
             value,
         )?;
         self.encryptions.fetch_add(1, Ordering::Relaxed);
+        if wrap && let Some(w) = &self.wrapper {
+            blob = w.wrap(&blob).await?;
+        }
+        let _stripe = self.stripe(&physical).lock().await;
         self.backend.put(&physical, &blob).await?;
         Ok(())
     }
@@ -183,8 +238,86 @@ impl Barrier {
     pub async fn delete(&self, path: &str) -> CoreResult<()> {
         let open = self.opened()?;
         let physical = physical_key(&open, path)?;
+        let _stripe = self.stripe(&physical).lock().await;
         self.backend.delete(&physical).await?;
         Ok(())
+    }
+
+    /// Brings one stored value into the wanted form: seal-wrapped by the
+    /// current seal key (`wrapped`), or barrier-only. Wrapping works on the
+    /// stored ciphertext, so no keyring is needed beyond locating the path.
+    /// A concurrent write wins: the record is replaced only if unchanged.
+    pub async fn reconcile(&self, path: &str, wrapped: bool) -> CoreResult<Reconciled> {
+        let open = self.opened()?;
+        let physical = physical_key(&open, path)?;
+        self.reconcile_physical(&physical, wrapped).await
+    }
+
+    /// [`Barrier::reconcile`] for the keyring record (wrapped exactly when
+    /// the seal can wrap).
+    pub async fn reconcile_keyring(&self) -> CoreResult<Reconciled> {
+        self.reconcile_physical(KEYRING_PATH, self.seal_wraps())
+            .await
+    }
+
+    /// Whether the keyring record is in the form the seal wants: a cheap
+    /// sign that stored values need re-wrapping (after an HSM key rotation
+    /// or a seal migration, the keyring is the first record to go stale).
+    pub async fn keyring_needs_reconcile(&self) -> CoreResult<bool> {
+        let Some(record) = self.backend.get(KEYRING_PATH).await? else {
+            return Ok(false);
+        };
+        Ok(self.wanted_change(&record, self.seal_wraps()))
+    }
+
+    fn wanted_change(&self, record: &[u8], wrapped: bool) -> bool {
+        match (&self.wrapper, seal_wrap::is_wrapped(record)) {
+            (Some(w), true) => !wrapped || w.is_stale(record),
+            (_, false) => wrapped,
+            (None, true) => true,
+        }
+    }
+
+    async fn reconcile_physical(&self, physical: &str, wrapped: bool) -> CoreResult<Reconciled> {
+        let Some(record) = self.backend.get(physical).await? else {
+            return Ok(Reconciled::Unchanged);
+        };
+        if !self.wanted_change(&record, wrapped) {
+            return Ok(Reconciled::Unchanged);
+        }
+        let inner = self.outer_unwrap(physical, record.clone()).await?;
+        let (replacement, outcome) = match &self.wrapper {
+            Some(w) if wrapped => (w.wrap(&inner).await?, Reconciled::Wrapped),
+            _ => (inner.to_vec(), Reconciled::Unwrapped),
+        };
+        let _stripe = self.stripe(physical).lock().await;
+        match self.backend.get(physical).await? {
+            Some(now) if now == record => {
+                self.backend.put(physical, &replacement).await?;
+                Ok(outcome)
+            }
+            _ => Ok(Reconciled::Unchanged),
+        }
+    }
+
+    async fn outer_unwrap(&self, physical: &str, record: Vec<u8>) -> CoreResult<Vec<u8>> {
+        if !seal_wrap::is_wrapped(&record) {
+            return Ok(record);
+        }
+        let w = self.wrapper.as_ref().ok_or_else(|| {
+            CoreError::Seal(format!(
+                "the value at physical key {physical:?} is seal-wrapped, but no seal is \
+                 configured to unwrap it"
+            ))
+        })?;
+        Ok(w.unwrap(physical, &record).await?.to_vec())
+    }
+
+    fn stripe(&self, physical: &str) -> &tokio::sync::Mutex<()> {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        let h = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+            .hash_one(physical);
+        &self.stripes[(h as usize) % self.stripes.len()]
     }
 
     /// Lists the direct children of a logical prefix (empty or ending in `/`).
@@ -266,6 +399,11 @@ impl Barrier {
             KEYRING_PATH.as_bytes(),
             &plain,
         )?;
+        let blob = match &self.wrapper {
+            Some(w) if w.active() => w.wrap(&blob).await?,
+            _ => blob,
+        };
+        let _stripe = self.stripe(KEYRING_PATH).lock().await;
         self.backend.put(KEYRING_PATH, &blob).await?;
         Ok(())
     }

@@ -48,6 +48,18 @@ pub enum CoreError {
         /// The crypto failure.
         source: CryptoError,
     },
+    /// A seal-wrapped value did not authenticate under the seal's key (its
+    /// GCM tag or HMAC): tampering, or a record the HSM key never made.
+    #[error(
+        "seal-wrapped value at physical key {path:?} failed the seal's integrity check \
+         (tampered with, or not made by this HSM's keys): {reason}"
+    )]
+    SealWrapIntegrity {
+        /// The physical (encrypted) storage key, safe to log.
+        path: String,
+        /// What the seal reported.
+        reason: String,
+    },
     /// Randomness or another primitive failed.
     #[error(transparent)]
     Crypto(#[from] CryptoError),

@@ -20,6 +20,8 @@ pub mod rekey;
 pub mod router;
 pub mod seal;
 pub mod seal_migration;
+pub mod seal_rewrap;
+pub mod seal_wrap;
 mod setup;
 pub mod storage;
 pub mod system;

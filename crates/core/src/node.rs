@@ -10,14 +10,16 @@ use crate::generate_root::GenerateRootAttempt;
 use crate::rekey::RekeyAttempt;
 use crate::router::RouterTable;
 use crate::seal::{Seal, ShamirSeal};
+use crate::seal_rewrap::RewrapStatus;
+use crate::seal_wrap::{SealWrapper, WrapRule};
 use crate::storage::SharedBackend;
-use crate::token::{ResolvedToken, TokenStore};
+use crate::token::{ResolvedToken, TOKEN_SEAL_WRAPPED, TOKEN_STORE_PREFIX, TokenStore};
 use crate::unseal::UnsealProgress;
 use crate::view::View;
 use coffer_crypto::Entropy;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 
 /// Cluster identity, created at init and stored in the barrier.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -67,6 +69,8 @@ pub struct CoreOptions {
 
 /// One Coffer node.
 pub struct Core {
+    /// This node, for background work (seal re-wrap) it starts itself.
+    pub(crate) me: Weak<Core>,
     pub(crate) barrier: Arc<Barrier>,
     pub(crate) seal: Arc<dyn Seal>,
     pub(crate) shamir: Option<Arc<ShamirSeal>>,
@@ -92,6 +96,7 @@ pub struct Core {
     pub(crate) rekey: Mutex<Option<RekeyAttempt>>,
     pub(crate) cluster: RwLock<Option<ClusterInfo>>,
     pub(crate) cluster_name: Option<String>,
+    pub(crate) rewrap: Mutex<RewrapStatus>,
 }
 
 impl std::fmt::Debug for Core {
@@ -108,12 +113,25 @@ impl Core {
     pub fn new(opts: CoreOptions) -> Arc<Self> {
         let augmented = opts.system_entropy.is_some();
         let system_entropy = opts.system_entropy.unwrap_or_else(|| opts.entropy.clone());
+        let wrapper = Arc::new(SealWrapper::new(
+            opts.seal.clone(),
+            opts.migration_from.clone(),
+        ));
+        let token_rule = if wrapper.active() {
+            WrapRule::Prefixes(TOKEN_SEAL_WRAPPED)
+        } else {
+            WrapRule::Nothing
+        };
         let barrier = Arc::new(
             Barrier::new(opts.backend, opts.entropy.clone())
-                .with_nonce_entropy(system_entropy.clone()),
+                .with_nonce_entropy(system_entropy.clone())
+                .with_seal_wrap(wrapper),
         );
-        let tokens = TokenStore::new(View::new(barrier.clone(), "sys/token/"));
-        Arc::new(Self {
+        let tokens = TokenStore::new(
+            View::new(barrier.clone(), TOKEN_STORE_PREFIX).with_wrap_rule(token_rule),
+        );
+        Arc::new_cyclic(|me| Self {
+            me: me.clone(),
             barrier,
             seal: opts.seal,
             shamir: opts.shamir,
@@ -136,6 +154,7 @@ impl Core {
             rekey: Mutex::new(None),
             cluster: RwLock::new(None),
             cluster_name: opts.cluster_name,
+            rewrap: Mutex::new(RewrapStatus::default()),
         })
     }
 
@@ -228,7 +247,8 @@ impl Core {
             CoreError::Internal(format!("mount {} has no engine", routed.mount.path))
         })?;
         let ctx = EngineContext {
-            view: View::new(self.barrier.clone(), routed.mount.storage_prefix()),
+            view: View::new(self.barrier.clone(), routed.mount.storage_prefix())
+                .with_wrap_rule(self.wrap_rule(routed.mount)),
             clock: self.clock.clone(),
             entropy: if routed.mount.external_entropy_access {
                 self.entropy.clone()

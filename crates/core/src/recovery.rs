@@ -57,8 +57,10 @@ impl Core {
         Ok(true)
     }
 
-    /// Re-wraps the root and recovery keys when they were wrapped by an older
-    /// seal key. A failure is logged, not fatal: the old key still works.
+    /// Re-wraps the root and recovery keys, the keyring and the token salt
+    /// when they were wrapped by an older seal key (other seal-wrapped values
+    /// follow in the background). A failure is logged, not fatal: the old
+    /// key still works.
     async fn upgrade_stored_keys(&self, wrapped_root: &[u8], root: &Key256) {
         if self.seal.wrapped_with_current_key(wrapped_root) {
             return;
@@ -74,7 +76,7 @@ impl Core {
             }
             let rewrapped = self.seal.wrap(root.expose()).await.map_err(seal_err)?;
             backend.put(ROOT_KEY_PATH, &rewrapped).await?;
-            Ok(())
+            self.rewrap_core_records().await
         }
         .await;
         match result {

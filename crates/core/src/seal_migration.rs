@@ -1,6 +1,7 @@
 //! Seal migration, as Vault's `operator unseal -migrate`: the root key moves
 //! from the Shamir seal to an auto-unseal seal (pkcs11) or back. The root key
-//! itself, the keyring and every barrier entry stay as they are; only the
+//! itself, the keyring and every barrier entry stay as they are (apart from
+//! their seal-wrap layer, see step 0 below); only the
 //! bootstrap records (`core/seal-config`, `core/seal/root-key`,
 //! `core/seal/recovery-key`) change.
 //!
@@ -47,6 +48,12 @@
 //!    commit point: the Shamir path opens with the former recovery keys.
 //! 3. delete `core/seal/recovery-key`. Cleanup only; a leftover is deleted
 //!    by the next Shamir unseal.
+//!
+//! auto → Shamir starts with a step 0: every seal-wrapped value (and the
+//! keyring record) is unwrapped in place while the old seal still can; both
+//! paths read barrier-only values, so a crash in step 0 is harmless. Shamir →
+//! auto needs no step: the first unseal under the new seal re-wraps in the
+//! background (`crate::seal_rewrap`).
 //!
 //! To abort an interrupted migration, finish it first, then migrate back.
 
@@ -175,6 +182,12 @@ impl Core {
             }
         };
         self.barrier.unseal(&root).await?;
+        if old.is_some()
+            && let Err(e) = self.unwrap_all_for_migration().await
+        {
+            self.pre_seal();
+            return Err(e);
+        }
         let written = match &old {
             None => self.write_auto_seal_records(config, &key, &root).await,
             Some(_) => self.write_shamir_records(config, &key, &root).await,

@@ -35,8 +35,9 @@ impl Core {
                 t
             }
         };
-        let table = self.build_router(mounts)?;
+        let table = self.build_router(mounts.clone())?;
         self.set_router_table(table);
+        self.after_unseal_seal_wrap(&mounts).await;
         *self
             .cluster
             .write()

@@ -26,6 +26,7 @@ enum Sys {
     KeyStatus,
     UiMounts,
     UiMount,
+    SealWrapRewrap,
 }
 
 const READ: &[Operation] = &[Operation::Read];
@@ -43,6 +44,11 @@ fn routes() -> Vec<Route<Sys>> {
         Route::new("key-status", READ, Sys::KeyStatus),
         Route::new("internal/ui/mounts", READ, Sys::UiMounts),
         Route::new("internal/ui/mounts/*path", READ, Sys::UiMount),
+        Route::new(
+            "sealwrap/rewrap",
+            &[Operation::Read, Operation::Update],
+            Sys::SealWrapRewrap,
+        ),
     ]
 }
 
@@ -142,6 +148,10 @@ impl Core {
                     json!({ "secret": secret, "auth": {} }),
                 )))
             }
+            Sys::SealWrapRewrap => {
+                require_root(token)?;
+                self.sealwrap_rewrap(req.operation)
+            }
             Sys::UiMount => {
                 let table = self.router_table();
                 let m = table.mounts.longest_match(&path_param).ok_or_else(|| {
@@ -200,10 +210,15 @@ impl Core {
                 CoreError::invalid(format!("plugin not found in the catalog: {engine_type}"))
             })?
             .clone();
-        if input.seal_wrap == Some(true) {
-            return Err(CoreError::NotSupported(
-                "seal_wrap (seal wrapping needs an HSM seal such as pkcs11)".to_owned(),
-            ));
+        let seal_wrap = input.seal_wrap.unwrap_or(false);
+        if seal_wrap && !self.barrier.seal_wraps() {
+            return Err(CoreError::invalid(format!(
+                "seal_wrap needs a seal whose key lives in an HSM (seal \"pkcs11\"); this \
+                 server uses the {} seal, whose key comes from the unseal keys themselves, so \
+                 seal wrapping would add no protection. Enable the mount without -seal-wrap, \
+                 or migrate to the pkcs11 seal first",
+                self.seal.kind()
+            )));
         }
         let external_entropy_access = input.external_entropy_access.unwrap_or(false);
         if external_entropy_access && !self.augmented {
@@ -231,6 +246,7 @@ impl Core {
         let mut entry = self.new_mount_entry(&path, &engine_type, &description, options)?;
         entry.local = input.local.unwrap_or(false);
         entry.external_entropy_access = external_entropy_access;
+        entry.seal_wrap = seal_wrap;
         if let Some(c) = input.config {
             entry.config.default_lease_ttl = c.default_lease_ttl.unwrap_or(0);
             entry.config.max_lease_ttl = c.max_lease_ttl.unwrap_or(0);
@@ -335,6 +351,32 @@ impl Core {
         check_ttls(entry.config.default_lease_ttl, entry.config.max_lease_ttl)?;
         self.commit_mounts(mounts).await?;
         Ok(None)
+    }
+
+    /// `GET sys/sealwrap/rewrap` (progress) and `POST` (start a pass: 204
+    /// when started, 200 with the progress when one is already running).
+    fn sealwrap_rewrap(&self, op: Operation) -> CoreResult<Option<Response>> {
+        let progress = |s: crate::seal_rewrap::RewrapStatus| {
+            Response::data(json!({
+                "is_running": s.is_running,
+                "entries": {
+                    "processed": s.processed,
+                    "succeeded": s.succeeded,
+                    "failed": s.failed,
+                    "rewritten": s.rewritten,
+                },
+            }))
+        };
+        if op == Operation::Update {
+            if self.start_rewrap() {
+                tracing::info!("seal re-wrap started by request");
+                return Ok(None);
+            }
+            return Ok(Some(
+                progress(self.rewrap_status()).warn("a seal re-wrap is already running"),
+            ));
+        }
+        Ok(Some(progress(self.rewrap_status())))
     }
 
     /// Persists the table, then swaps in a router built from it.

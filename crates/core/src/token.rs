@@ -14,6 +14,11 @@ use std::time::UNIX_EPOCH;
 use zeroize::Zeroizing;
 
 const SALT_KEY: &str = "salt";
+/// Where the token store lives in the barrier.
+pub const TOKEN_STORE_PREFIX: &str = "sys/token/";
+/// Token-store values that are critical security parameters, seal-wrapped
+/// with an HSM seal: the salt, which is the HMAC key of every token hash.
+pub const TOKEN_SEAL_WRAPPED: &[&str] = &[SALT_KEY];
 /// Length of the random part of a service token (`hvs.` + this many chars).
 pub const TOKEN_RANDOM_LEN: usize = 24;
 /// Total length of a service token, which is also the generate-root OTP length.

@@ -1,8 +1,10 @@
 //! A mount's window onto the barrier: every key is relative to the mount's
-//! storage prefix, so an engine cannot reach another mount's data.
+//! storage prefix, so an engine cannot reach another mount's data. The
+//! view's [`WrapRule`] says which of its values are seal-wrapped.
 
 use crate::barrier::Barrier;
 use crate::error::{CoreError, CoreResult};
+use crate::seal_wrap::WrapRule;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
@@ -13,15 +15,30 @@ use zeroize::Zeroizing;
 pub struct View {
     barrier: Arc<Barrier>,
     prefix: String,
+    /// Length of the prefix the wrap rule is relative to (the mount's root).
+    root_len: usize,
+    wrap: WrapRule,
 }
 
 impl View {
     /// A view of `barrier` under `prefix` (empty, or ending in `/`).
     pub fn new(barrier: Arc<Barrier>, prefix: impl Into<String>) -> Self {
+        let prefix = prefix.into();
         Self {
             barrier,
-            prefix: prefix.into(),
+            root_len: prefix.len(),
+            prefix,
+            wrap: WrapRule::Nothing,
         }
+    }
+
+    /// The same view, seal-wrapping the values `rule` covers (relative to
+    /// this view's prefix, which stays the rule's root in narrower views).
+    #[must_use]
+    pub fn with_wrap_rule(mut self, rule: WrapRule) -> Self {
+        self.wrap = rule;
+        self.root_len = self.prefix.len();
+        self
     }
 
     /// A narrower view under `sub` (ending in `/`).
@@ -29,6 +46,8 @@ impl View {
         Self {
             barrier: self.barrier.clone(),
             prefix: format!("{}{sub}", self.prefix),
+            root_len: self.root_len,
+            wrap: self.wrap,
         }
     }
 
@@ -39,7 +58,12 @@ impl View {
 
     /// Writes a value.
     pub async fn put(&self, key: &str, value: &[u8]) -> CoreResult<()> {
-        self.barrier.put(&self.full(key), value).await
+        let full = self.full(key);
+        if self.wrap.covers(&full[self.root_len..]) {
+            self.barrier.put_wrapped(&full, value).await
+        } else {
+            self.barrier.put(&full, value).await
+        }
     }
 
     /// Deletes a value.

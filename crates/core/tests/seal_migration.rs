@@ -7,13 +7,14 @@
 mod common;
 
 use async_trait::async_trait;
+use coffer_core::barrier::KEYRING_PATH;
 use coffer_core::seal::{RECOVERY_KEY_PATH, ROOT_KEY_PATH, SEAL_CONFIG_PATH, Seal, SealConfig};
 use coffer_core::storage::{Backend, StorageError};
 use coffer_core::{Core, CoreOptions};
 use coffer_storage_inmem::InmemBackend;
 use common::{
     SoftSeal, assert_data, auto_node, b64, generate_root_with, node_options, recovery_params,
-    shamir_init_and_unseal, write_data,
+    shamir_init_and_unseal, wait_for_rewrap, write_data,
 };
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -324,18 +325,43 @@ async fn migration_writes_follow_the_documented_order() {
             format!("put {SEAL_CONFIG_PATH}"),
         ]
     );
+    let rewrap = wait_for_rewrap(&node).await;
+    assert_eq!(
+        (rewrap.rewritten, rewrap.failed),
+        (UNWRAP_WRITES as u64, 0),
+        "the first unseal under the HSM seal wraps the keyring and the token salt"
+    );
 
     let node = shamir_node(&backend, Some(hsm));
     backend.crash_after(usize::MAX - 1);
     migrate(&node, &cluster.keys[1..]).await;
+    let writes = backend.writes();
     assert_eq!(
-        backend.writes(),
+        writes[..UNWRAP_WRITES],
+        [format!("put {KEYRING_PATH}"), writes[1].clone()],
+        "step 0 unwraps the keyring, then the token salt"
+    );
+    assert!(writes[1].starts_with("put barrier/"), "{writes:?}");
+    assert_eq!(
+        writes[UNWRAP_WRITES..],
         [
             format!("put {ROOT_KEY_PATH}"),
             format!("put {SEAL_CONFIG_PATH}"),
             format!("delete {RECOVERY_KEY_PATH}"),
         ]
     );
+}
+
+/// Step 0 of pkcs11 → Shamir: the seal-wrapped records of a node with only
+/// a plain KV mount (the keyring and the token salt) are unwrapped in place.
+const UNWRAP_WRITES: usize = 2;
+
+/// Writes a whole migration makes.
+fn migration_writes(direction: Direction) -> usize {
+    match direction {
+        Direction::ShamirToPkcs11 => 3,
+        Direction::Pkcs11ToShamir => UNWRAP_WRITES + 3,
+    }
 }
 
 /// Which way a test migrates.
@@ -390,7 +416,7 @@ async fn crash_during_migration(direction: Direction, done: usize) -> Crashed {
 #[tokio::test]
 async fn migration_interrupted_at_any_write_can_be_finished_with_migrate() {
     for direction in [Direction::ShamirToPkcs11, Direction::Pkcs11ToShamir] {
-        for done in 0..3 {
+        for done in 0..migration_writes(direction) {
             let c = crash_during_migration(direction, done).await;
             let keys = &c.cluster.keys[1..];
             let node = match direction {
@@ -399,9 +425,9 @@ async fn migration_interrupted_at_any_write_can_be_finished_with_migrate() {
             };
             let pending = node.seal_migration().await.expect("check");
             match (direction, done, pending) {
-                // The seal config (the commit point) was written by write 2
-                // of 3 (auto → Shamir): the Shamir path opens.
-                (Direction::Pkcs11ToShamir, 2, None) => {
+                // The seal config (the commit point) was written by the
+                // next-to-last write (auto → Shamir): the Shamir path opens.
+                (Direction::Pkcs11ToShamir, n, None) if n == UNWRAP_WRITES + 2 => {
                     for k in keys {
                         node.submit_unseal_key(k).await.expect("unseal");
                     }
@@ -458,13 +484,17 @@ async fn migration_interrupted_before_the_root_key_moves_still_opens_the_old_way
             "a recovery key left by the interrupted migration is removed"
         );
     }
-    // pkcs11 → Shamir: no write done leaves everything as it was.
-    let c = crash_during_migration(Direction::Pkcs11ToShamir, 0).await;
-    let node = pkcs11_node(&c.backend, &c.hsm);
-    assert!(
-        node.unseal_with_stored_keys()
-            .await
-            .expect("old path unseals")
-    );
-    assert_data(&node, &c.cluster.token).await;
+    // pkcs11 → Shamir: a crash before the root key moves (in step 0, while
+    // records are being unwrapped, or right after) leaves a node that still
+    // auto-unseals; unwrapped records read as well as wrapped ones.
+    for done in 0..=UNWRAP_WRITES {
+        let c = crash_during_migration(Direction::Pkcs11ToShamir, done).await;
+        let node = pkcs11_node(&c.backend, &c.hsm);
+        assert!(
+            node.unseal_with_stored_keys()
+                .await
+                .expect("old path unseals")
+        );
+        assert_data(&node, &c.cluster.token).await;
+    }
 }

@@ -295,3 +295,16 @@ pub(crate) async fn generate_root_with(core: &Core, keys: &[String]) -> Result<(
 pub(crate) async fn generate_root_works(core: &Core, keys: &[String]) -> bool {
     generate_root_with(core, keys).await.is_ok()
 }
+
+/// Waits (at most 10 s) until no seal re-wrap pass is running, and returns
+/// its final status.
+pub(crate) async fn wait_for_rewrap(core: &Core) -> coffer_core::seal_rewrap::RewrapStatus {
+    for _ in 0..1000 {
+        let status = core.rewrap_status();
+        if !status.is_running {
+            return status;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("seal re-wrap still running after 10 s");
+}
