@@ -167,22 +167,56 @@ fn entropy_augmentation_fails_closed_with_the_pkcs11_code_while_the_token_is_awa
         "{}",
         noticed.body
     );
-    // HSM bytes fetched before the removal (one 1 KiB chunk at most) are
-    // still handed out, each once; then every new keyring term must fail.
+    // A new keyring term needs the HSM twice: randomness for the term and
+    // the seal wrap of the keyring record. The wrap fails at once; HSM bytes
+    // fetched before the removal (one 1 KiB chunk at most) are still handed
+    // out, each once, so after at most 32 terms the draw itself fails.
     let mut failure = None;
     for _ in 0..40 {
         let out = rotate(&addr, &token);
-        if !out.status.success() {
-            failure = Some(text(&out));
+        let msg = text(&out);
+        assert!(!out.status.success(), "no new term without the HSM");
+        assert!(
+            msg.contains("CKR_") || msg.contains("did not answer within"),
+            "the error keeps the PKCS#11 code or the timeout: {msg}"
+        );
+        if msg.contains("never falls back") {
+            failure = Some(msg);
             break;
         }
     }
-    let failure = failure.expect("sys/rotate fails once the buffered HSM bytes are spent");
     assert!(
-        failure.contains("CKR_") || failure.contains("did not answer within"),
-        "the error keeps the PKCS#11 code or the timeout: {failure}"
+        failure.is_some(),
+        "key generation fails closed once the buffered HSM bytes are spent"
     );
-    assert!(failure.contains("never falls back"), "{failure}");
+    let (_, health) = raw(&addr, coffer_client::Method::Get, "sys/health", None);
+    let source = &health["entropy_augmentation"];
+    assert_eq!(
+        source["healthy"], false,
+        "sys/health reports the source: {health}"
+    );
+    assert!(
+        source["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("CKR_") || e.contains("within")),
+        "{health}"
+    );
+    let (status, metrics) = raw_as(
+        &addr,
+        Some(&token),
+        coffer_client::Method::Get,
+        "sys/metrics",
+        None,
+    );
+    assert_eq!(status, 200, "{metrics}");
+    let failures = metrics["Counters"]
+        .as_array()
+        .and_then(|cs| {
+            cs.iter()
+                .find(|c| c["Name"] == "coffer.entropy.seal.failures")
+        })
+        .unwrap_or_else(|| panic!("metrics list the source: {metrics}"));
+    assert!(failures["Count"].as_f64() >= Some(1.0), "{metrics}");
     // Data reads and writes use OS nonces: no HSM needed.
     kv_put(&addr, &token, "kv/b", "v=2");
     let kv = coffer(&addr, Some(&token), &["kv", "get", "-field=v", "kv/a"]);
@@ -200,6 +234,8 @@ fn entropy_augmentation_fails_closed_with_the_pkcs11_code_while_the_token_is_awa
         "rotate works after the token returns: {}",
         text(&again)
     );
+    let (_, health) = raw(&addr, coffer_client::Method::Get, "sys/health", None);
+    assert_eq!(health["entropy_augmentation"]["healthy"], true, "{health}");
     let out = stop(server);
     assert!(
         out.contains("Entropy Augmentation"),

@@ -16,6 +16,7 @@
 //! in a zeroizing buffer. Fails closed: when the external source errors or
 //! fails a health test, the draw errors; it never returns OS-only bytes.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use ring::hkdf;
@@ -63,12 +64,41 @@ pub enum EntropyHealth {
     Failed(HealthTest),
 }
 
+/// What an augmented source has done, for `sys/health` and `sys/metrics`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntropyReport {
+    /// The external source (`HSM`).
+    pub external: &'static str,
+    /// Its state as of the last fetch.
+    pub health: EntropyHealth,
+    /// Successful draws of augmented randomness (one per key, token, ...).
+    pub draws: u64,
+    /// Bytes handed out by those draws.
+    pub bytes: u64,
+    /// Round trips to the external source (`C_GenerateRandom` calls).
+    pub fetches: u64,
+    /// Bytes fetched from the external source.
+    pub fetched_bytes: u64,
+    /// Draws that failed (source unavailable or failing a health test).
+    pub failures: u64,
+}
+
 /// The augmented [`Entropy`] handle (source name `seal`).
 pub struct AugmentedEntropy {
     os: Arc<dyn Entropy>,
     external: Arc<dyn ExternalRandom>,
     pool: Mutex<Pool>,
     health: Mutex<EntropyHealth>,
+    counters: Counters,
+}
+
+#[derive(Default)]
+struct Counters {
+    draws: AtomicU64,
+    bytes: AtomicU64,
+    fetches: AtomicU64,
+    fetched_bytes: AtomicU64,
+    failures: AtomicU64,
 }
 
 struct Pool {
@@ -99,6 +129,7 @@ impl AugmentedEntropy {
                 tests: HealthTests::new(),
             }),
             health: Mutex::new(EntropyHealth::Healthy),
+            counters: Counters::default(),
         }
     }
 
@@ -139,6 +170,7 @@ impl AugmentedEntropy {
         pool.buf = Zeroizing::new(Vec::new());
         pool.pos = 0;
         let mut chunk = Zeroizing::new(vec![0u8; CHUNK]);
+        self.counters.fetches.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = self.external.fill(&mut chunk) {
             self.set_health(EntropyHealth::Unavailable(e.to_string()));
             return Err(CryptoError::Entropy(format!(
@@ -163,6 +195,9 @@ impl AugmentedEntropy {
             )));
         }
         self.set_health(EntropyHealth::Healthy);
+        self.counters
+            .fetched_bytes
+            .fetch_add(CHUNK as u64, Ordering::Relaxed);
         pool.buf = chunk;
         Ok(())
     }
@@ -181,12 +216,31 @@ impl Entropy for AugmentedEntropy {
         if result.is_err() {
             // No partial output: a caller that ignored the error gets zeros.
             buf.zeroize();
+            self.counters.failures.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.counters.draws.fetch_add(1, Ordering::Relaxed);
+            self.counters
+                .bytes
+                .fetch_add(buf.len() as u64, Ordering::Relaxed);
         }
         result
     }
 
     fn source(&self) -> &'static str {
         "seal"
+    }
+
+    fn report(&self) -> Option<EntropyReport> {
+        let c = &self.counters;
+        Some(EntropyReport {
+            external: self.external.name(),
+            health: self.health(),
+            draws: c.draws.load(Ordering::Relaxed),
+            bytes: c.bytes.load(Ordering::Relaxed),
+            fetches: c.fetches.load(Ordering::Relaxed),
+            fetched_bytes: c.fetched_bytes.load(Ordering::Relaxed),
+            failures: c.failures.load(Ordering::Relaxed),
+        })
     }
 }
 
@@ -323,6 +377,25 @@ mod tests {
         // 33 draws of 32 bytes need two chunks, not 33 round trips.
         assert_eq!(hsm.bytes.load(Ordering::SeqCst), 2 * CHUNK);
         assert_eq!(hsm.counter.load(Ordering::SeqCst), 2 * CHUNK / 32);
+        let r = e.report().expect("augmented sources report");
+        assert_eq!((r.draws, r.bytes), (draws as u64, 32 * draws as u64));
+        assert_eq!((r.fetches, r.fetched_bytes), (2, 2 * CHUNK as u64));
+        assert_eq!((r.failures, r.health), (0, EntropyHealth::Healthy));
+    }
+
+    #[test]
+    fn the_report_counts_failed_draws_and_the_os_source_has_none() {
+        let hsm = Arc::new(FakeHsm::good());
+        let e = augmented(&hsm);
+        hsm.down.store(true, Ordering::SeqCst);
+        assert!(e.fill(&mut [0u8; 32]).is_err());
+        let r = e.report().expect("report");
+        assert_eq!(
+            (r.draws, r.failures, r.fetches, r.fetched_bytes),
+            (0, 1, 1, 0)
+        );
+        assert!(matches!(r.health, EntropyHealth::Unavailable(_)));
+        assert!(crate::OsEntropy::new().report().is_none());
     }
 
     #[test]

@@ -16,6 +16,11 @@ pub trait Entropy: Send + Sync {
 
     /// A short name for logs and errors (`os`, `seal`).
     fn source(&self) -> &'static str;
+
+    /// Health and counters of an augmented source; `None` for the OS CSPRNG.
+    fn report(&self) -> Option<crate::augmented::EntropyReport> {
+        None
+    }
 }
 
 /// The operating system's CSPRNG (getrandom(2) via `ring`).

@@ -19,7 +19,7 @@ pub mod path_cipher;
 pub mod secret;
 pub mod shamir;
 
-pub use augmented::{AugmentedEntropy, EntropyHealth, ExternalRandom};
+pub use augmented::{AugmentedEntropy, EntropyHealth, EntropyReport, ExternalRandom};
 pub use entropy::{Entropy, OsEntropy};
 pub use error::CryptoError;
 pub use health::HealthTest;

@@ -765,3 +765,58 @@ async fn unseal_reset_discards_progress_and_is_refused_when_unsealed() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn metrics_need_a_token_and_come_as_vault_json_or_prometheus_text() {
+    let app = app();
+    let (_, token) = init_and_unseal(&app).await;
+    let t = Some(token.as_str());
+    expect_status(
+        &app,
+        "GET",
+        "/v1/sys/metrics",
+        None,
+        None,
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    let (s, v) = call(&app, "GET", "/v1/sys/metrics", t, None).await;
+    assert_eq!(s, StatusCode::OK);
+    let gauges = v["Gauges"].as_array().expect("gauges");
+    assert!(
+        gauges
+            .iter()
+            .any(|g| g["Name"] == "coffer.core.unsealed" && g["Value"] == 1.0),
+        "{v}"
+    );
+    expect_status(
+        &app,
+        "GET",
+        "/v1/sys/metrics?format=xml",
+        t,
+        None,
+        StatusCode::BAD_REQUEST,
+    )
+    .await;
+    let resp = app
+        .clone()
+        .oneshot(
+            Request::builder()
+                .uri("/v1/sys/metrics?format=prometheus")
+                .header("X-Vault-Token", token.as_str())
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("infallible");
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "text/plain; version=0.0.4");
+    let body = axum::body::to_bytes(resp.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    let text = String::from_utf8(body.to_vec()).expect("utf-8");
+    assert!(
+        text.contains("# TYPE coffer_core_unsealed gauge\ncoffer_core_unsealed 1\n"),
+        "{text}"
+    );
+}

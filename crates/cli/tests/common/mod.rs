@@ -308,10 +308,19 @@ pub(crate) fn kv_put(addr: &str, token: &str, path: &str, pair: &str) {
 
 /// An API client for `addr` with no token.
 pub(crate) fn api_client(addr: &str) -> coffer_client::Client {
+    api_client_with(addr, None)
+}
+
+/// An API client for `addr`, sending `token` if given.
+pub(crate) fn api_client_with(addr: &str, token: Option<&str>) -> coffer_client::Client {
     let addr = addr.to_owned();
-    let cfg =
-        coffer_client::Config::from_lookup(move |k| (k == "VAULT_ADDR").then(|| addr.clone()))
-            .expect("client config");
+    let token = token.map(str::to_owned);
+    let cfg = coffer_client::Config::from_lookup(move |k| match k {
+        "VAULT_ADDR" => Some(addr.clone()),
+        "VAULT_TOKEN" => token.clone(),
+        _ => None,
+    })
+    .expect("client config");
     coffer_client::Client::new(cfg).expect("client")
 }
 
@@ -322,12 +331,23 @@ pub(crate) fn raw(
     path: &str,
     body: Option<serde_json::Value>,
 ) -> (u16, serde_json::Value) {
+    raw_as(addr, None, method, path, body)
+}
+
+/// Sends one raw request with `token`; returns status and body.
+pub(crate) fn raw_as(
+    addr: &str,
+    token: Option<&str>,
+    method: coffer_client::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     rt.block_on(async {
-        let r = api_client(addr)
+        let r = api_client_with(addr, token)
             .raw(method, path, &[], body.as_ref())
             .await
             .expect("request");

@@ -6,6 +6,7 @@ use axum::extract::{Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use coffer_core::CoreError;
+use coffer_crypto::EntropyHealth;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -93,6 +94,21 @@ pub(crate) async fn health(
         "server_time_utc": now,
         "version": crate::VERSION,
     });
+    if let Some(r) = st.core.entropy_report() {
+        let (healthy, reason) = match &r.health {
+            EntropyHealth::Healthy => (true, String::new()),
+            EntropyHealth::Unavailable(why) => (false, why.clone()),
+            EntropyHealth::Failed(test) => (false, format!("failed the SP 800-90B {test}")),
+            other => (false, format!("{other:?}")),
+        };
+        body["entropy_augmentation"] = json!({
+            "source": r.external,
+            "healthy": healthy,
+            "error": reason,
+            "draws": r.draws,
+            "failures": r.failures,
+        });
+    }
     if let Some(c) = st.core.cluster().filter(|_| !sealed) {
         body["cluster_name"] = json!(c.name);
         body["cluster_id"] = json!(c.id);

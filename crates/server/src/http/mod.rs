@@ -8,6 +8,7 @@ pub mod error;
 mod generate_root;
 mod health;
 mod logical;
+mod metrics;
 mod rekey;
 mod seal_state;
 mod token;
@@ -52,6 +53,7 @@ pub fn router(state: AppState, ui: bool) -> Router {
         )
         .route("/v1/sys/leader", only(get(health::leader)))
         .route("/v1/sys/health", only(get(health::health)))
+        .route("/v1/sys/metrics", only(get(metrics::metrics)))
         .route(
             "/v1/sys/generate-root/attempt",
             only(

@@ -1,0 +1,144 @@
+//! The node's metrics (`sys/metrics`): a snapshot of gauges and counters the
+//! core already keeps. The server renders them as Vault's JSON or as
+//! Prometheus text.
+
+use crate::node::Core;
+use crate::seal::SealHealth;
+use coffer_crypto::EntropyHealth;
+
+/// Whether a value is a level or a running total.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricKind {
+    /// A level that goes up and down.
+    Gauge,
+    /// A total since the process started (or since unseal, where noted).
+    Counter,
+}
+
+/// One metric.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metric {
+    /// Dotted name (`coffer.entropy.seal.draws`).
+    pub name: &'static str,
+    /// Gauge or counter.
+    pub kind: MetricKind,
+    /// The value.
+    pub value: f64,
+    /// What it measures, for Prometheus `# HELP`.
+    pub help: &'static str,
+}
+
+fn gauge(name: &'static str, value: f64, help: &'static str) -> Metric {
+    Metric {
+        name,
+        kind: MetricKind::Gauge,
+        value,
+        help,
+    }
+}
+
+fn counter(name: &'static str, value: u64, help: &'static str) -> Metric {
+    Metric {
+        name,
+        kind: MetricKind::Counter,
+        value: value as f64,
+        help,
+    }
+}
+
+fn flag(b: bool) -> f64 {
+    if b { 1.0 } else { 0.0 }
+}
+
+impl Core {
+    /// A snapshot of every metric.
+    pub async fn metrics(&self) -> Vec<Metric> {
+        let mut out = vec![
+            gauge(
+                "coffer.core.unsealed",
+                flag(!self.is_sealed()),
+                "1 when the node is unsealed",
+            ),
+            gauge(
+                "coffer.seal.healthy",
+                flag(self.seal.health().await == SealHealth::Healthy),
+                "1 when the seal (HSM) answers",
+            ),
+        ];
+        if let Ok(k) = self.barrier.key_status() {
+            out.push(gauge(
+                "coffer.barrier.term",
+                f64::from(k.term),
+                "active keyring term",
+            ));
+            out.push(counter(
+                "coffer.barrier.encryptions",
+                k.encryptions,
+                "encryptions with the active term since unseal or rotation",
+            ));
+        }
+        let rw = self.rewrap_status();
+        out.extend([
+            gauge(
+                "coffer.sealwrap.rewrap.running",
+                flag(rw.is_running),
+                "1 while a seal re-wrap pass runs",
+            ),
+            counter(
+                "coffer.sealwrap.rewrap.processed",
+                rw.processed,
+                "values examined by the current or last re-wrap pass",
+            ),
+            counter(
+                "coffer.sealwrap.rewrap.rewritten",
+                rw.rewritten,
+                "values re-wrapped by the current or last pass",
+            ),
+            counter(
+                "coffer.sealwrap.rewrap.failed",
+                rw.failed,
+                "values the current or last pass could not re-wrap",
+            ),
+        ]);
+        if let Some(r) = self.entropy.report() {
+            out.extend([
+                gauge(
+                    "coffer.entropy.seal.healthy",
+                    flag(r.health == EntropyHealth::Healthy),
+                    "1 when the HSM entropy source answered and passed the SP 800-90B tests",
+                ),
+                counter(
+                    "coffer.entropy.seal.draws",
+                    r.draws,
+                    "draws of augmented randomness (keys, tokens, ...)",
+                ),
+                counter(
+                    "coffer.entropy.seal.bytes",
+                    r.bytes,
+                    "bytes of augmented randomness handed out",
+                ),
+                counter(
+                    "coffer.entropy.seal.failures",
+                    r.failures,
+                    "draws refused because the HSM source was unavailable or failed a test",
+                ),
+                counter(
+                    "coffer.entropy.seal.hsm_fetches",
+                    r.fetches,
+                    "C_GenerateRandom calls",
+                ),
+                counter(
+                    "coffer.entropy.seal.hsm_bytes",
+                    r.fetched_bytes,
+                    "bytes fetched with C_GenerateRandom",
+                ),
+            ]);
+        }
+        out
+    }
+
+    /// The augmented entropy source's report (`None` without `entropy "seal"`).
+    pub fn entropy_report(&self) -> Option<coffer_crypto::EntropyReport> {
+        self.entropy.report()
+    }
+}
