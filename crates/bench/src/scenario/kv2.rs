@@ -1,4 +1,4 @@
-//! A throwaway KV version 2 mount shared by the kv2-* scenarios.
+//! A throwaway KV version 2 mount shared by the kv2-* and seal-wrapped-kv-* scenarios.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher as _, Hasher as _};
@@ -26,8 +26,9 @@ pub(crate) struct Kv2Mount {
 }
 
 impl Kv2Mount {
-    /// Enables `kv` version 2 at a unique path and waits until it accepts writes.
-    pub(crate) async fn create(client: &VaultHttp) -> anyhow::Result<Self> {
+    /// Enables `kv` version 2 at a unique path (with `seal_wrap` as given: a seal-wrapped
+    /// mount needs an HSM seal on the server) and waits until it accepts writes.
+    pub(crate) async fn create(client: &VaultHttp, seal_wrap: bool) -> anyhow::Result<Self> {
         let mount = format!(
             "bench-kv2-{:016x}",
             RandomState::new().build_hasher().finish()
@@ -35,10 +36,12 @@ impl Kv2Mount {
         client
             .post(
                 &format!("sys/mounts/{mount}"),
-                &json!({"type": "kv", "options": {"version": "2"}}),
+                &json!({"type": "kv", "options": {"version": "2"}, "seal_wrap": seal_wrap}),
             )
             .await
-            .context("enabling a kv v2 mount for the benchmark")?;
+            .with_context(|| {
+                format!("enabling a kv v2 mount (seal_wrap = {seal_wrap}) for the benchmark")
+            })?;
         let data_urls = (0..KEYS)
             .map(|i| client.url(&format!("{mount}/data/key-{i}")))
             .collect::<anyhow::Result<Vec<_>>>()?;

@@ -1,4 +1,5 @@
-//! `kv2-read`: 1000 keys are written during setup; each op reads the latest version of one.
+//! `kv2-read`: 1000 keys are written during setup; each op reads the latest version of one;
+//! `seal-wrapped-kv-read`: the same on a `seal_wrap` mount (needs an HSM seal).
 
 use std::sync::Arc;
 
@@ -16,17 +17,33 @@ const PREFILL_WRITERS: u64 = 16;
 /// See the module docs.
 #[derive(Debug, Default)]
 pub(crate) struct Kv2Read {
+    /// `seal-wrapped-kv-read`: the same load on a `seal_wrap` mount (every value wrapped by the HSM).
+    seal_wrap: bool,
     kv: Option<Arc<Kv2Mount>>,
+}
+
+impl Kv2Read {
+    /// The `seal-wrapped-kv-read` variant.
+    pub(crate) fn seal_wrapped() -> Self {
+        Self {
+            seal_wrap: true,
+            ..Self::default()
+        }
+    }
 }
 
 #[async_trait]
 impl Scenario for Kv2Read {
     fn name(&self) -> &'static str {
-        "kv2-read"
+        if self.seal_wrap {
+            "seal-wrapped-kv-read"
+        } else {
+            "kv2-read"
+        }
     }
 
     async fn setup(&mut self, client: &VaultHttp) -> anyhow::Result<()> {
-        let kv = Arc::new(Kv2Mount::create(client).await?);
+        let kv = Arc::new(Kv2Mount::create(client, self.seal_wrap).await?);
         self.kv = Some(Arc::clone(&kv));
         let mut writers = JoinSet::new();
         for w in 0..PREFILL_WRITERS {

@@ -12,13 +12,20 @@ use async_trait::async_trait;
 use crate::http::VaultHttp;
 
 /// Scenario names accepted by `--scenario`.
-pub(crate) const NAMES: &[&str] = &["kv2-write", "kv2-read"];
+pub(crate) const NAMES: &[&str] = &[
+    "kv2-write",
+    "kv2-read",
+    "seal-wrapped-kv-write",
+    "seal-wrapped-kv-read",
+];
 
 /// A fresh, not yet set-up scenario by name; `None` for a name not in [`NAMES`].
 pub(crate) fn build(name: &str) -> Option<Box<dyn Scenario>> {
     match name {
         "kv2-write" => Some(Box::new(kv2_write::Kv2Write::default())),
         "kv2-read" => Some(Box::new(kv2_read::Kv2Read::default())),
+        "seal-wrapped-kv-write" => Some(Box::new(kv2_write::Kv2Write::seal_wrapped())),
+        "seal-wrapped-kv-read" => Some(Box::new(kv2_read::Kv2Read::seal_wrapped())),
         _ => None,
     }
 }
