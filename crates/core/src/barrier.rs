@@ -19,8 +19,9 @@ use crate::storage::{SharedBackend, validate_key, validate_prefix};
 use coffer_crypto::envelope;
 use coffer_crypto::path_cipher::PathCipher;
 use coffer_crypto::{Entropy, Key256};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 use zeroize::Zeroizing;
 
@@ -30,6 +31,9 @@ const BARRIER_PREFIX: &str = "barrier/";
 /// Write locks, striped by physical key: a re-wrap replaces a record only
 /// if no write or delete changed it since it was read.
 const WRITE_STRIPES: usize = 256;
+/// Seal-wrap records whose unwrapped form (barrier ciphertext, not secret)
+/// is kept in memory, so reading a wrapped value again costs no HSM call.
+const UNWRAPPED_CACHE_ENTRIES: usize = 8192;
 
 struct Open {
     keyring: Keyring,
@@ -59,6 +63,15 @@ pub struct Barrier {
     encryptions: AtomicU64,
     wrapper: Option<Arc<SealWrapper>>,
     stripes: Box<[tokio::sync::Mutex<()>]>,
+    unwrapped: Mutex<HashMap<String, Unwrapped>>,
+}
+
+/// A seal-wrap record as stored and the barrier ciphertext inside it. Only
+/// used when the stored bytes are still exactly `record`, so tampering or a
+/// concurrent rewrite always goes back to the seal.
+struct Unwrapped {
+    record: Arc<[u8]>,
+    inner: Arc<[u8]>,
 }
 
 /// What [`Barrier::reconcile`] did to one record.
@@ -94,6 +107,7 @@ impl Barrier {
             stripes: (0..WRITE_STRIPES)
                 .map(|_| tokio::sync::Mutex::new(()))
                 .collect(),
+            unwrapped: Mutex::new(HashMap::new()),
         }
     }
 
@@ -170,6 +184,8 @@ impl Barrier {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         *guard = None;
+        drop(guard);
+        self.cache().clear();
     }
 
     /// Whether the barrier is sealed.
@@ -226,11 +242,17 @@ impl Barrier {
             value,
         )?;
         self.encryptions.fetch_add(1, Ordering::Relaxed);
+        let mut inner = None;
         if wrap && let Some(w) = &self.wrapper {
-            blob = w.wrap(&blob).await?;
+            let record = w.wrap(&blob).await?;
+            inner = Some(std::mem::replace(&mut blob, record));
         }
         let _stripe = self.stripe(&physical).lock().await;
         self.backend.put(&physical, &blob).await?;
+        match inner {
+            Some(inner) => self.remember(&physical, &blob, &inner),
+            None => self.forget(&physical),
+        }
         Ok(())
     }
 
@@ -240,6 +262,7 @@ impl Barrier {
         let physical = physical_key(&open, path)?;
         let _stripe = self.stripe(&physical).lock().await;
         self.backend.delete(&physical).await?;
+        self.forget(&physical);
         Ok(())
     }
 
@@ -294,6 +317,10 @@ impl Barrier {
         match self.backend.get(physical).await? {
             Some(now) if now == record => {
                 self.backend.put(physical, &replacement).await?;
+                match outcome {
+                    Reconciled::Wrapped => self.remember(physical, &replacement, &inner),
+                    _ => self.forget(physical),
+                }
                 Ok(outcome)
             }
             _ => Ok(Reconciled::Unchanged),
@@ -304,13 +331,49 @@ impl Barrier {
         if !seal_wrap::is_wrapped(&record) {
             return Ok(record);
         }
+        if let Some(hit) = self.cache().get(physical)
+            && *hit.record == *record
+        {
+            return Ok(hit.inner.to_vec());
+        }
         let w = self.wrapper.as_ref().ok_or_else(|| {
             CoreError::Seal(format!(
                 "the value at physical key {physical:?} is seal-wrapped, but no seal is \
                  configured to unwrap it"
             ))
         })?;
-        Ok(w.unwrap(physical, &record).await?.to_vec())
+        let inner = w.unwrap(physical, &record).await?.to_vec();
+        self.remember(physical, &record, &inner);
+        Ok(inner)
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, Unwrapped>> {
+        self.unwrapped
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Keeps the barrier ciphertext inside `record`. At capacity an
+    /// arbitrary entry makes room: a miss only costs one HSM call.
+    fn remember(&self, physical: &str, record: &[u8], inner: &[u8]) {
+        let mut cache = self.cache();
+        if cache.len() >= UNWRAPPED_CACHE_ENTRIES
+            && !cache.contains_key(physical)
+            && let Some(victim) = cache.keys().next().cloned()
+        {
+            cache.remove(&victim);
+        }
+        cache.insert(
+            physical.to_owned(),
+            Unwrapped {
+                record: record.into(),
+                inner: inner.into(),
+            },
+        );
+    }
+
+    fn forget(&self, physical: &str) {
+        self.cache().remove(physical);
     }
 
     fn stripe(&self, physical: &str) -> &tokio::sync::Mutex<()> {

@@ -272,6 +272,32 @@ async fn sealwrap_rewrap_endpoint_reports_progress_and_starts_a_pass() {
 }
 
 #[tokio::test]
+async fn reading_a_wrapped_value_again_needs_no_hsm_call_unless_storage_changed() {
+    let backend = inmem();
+    let seal = SoftSeal::new();
+    let (core, token) = two_mounts(backend.clone(), seal.clone()).await;
+    let key = new_key_after(&backend, put(&core, &token, "kv-seal-wrapped/wrapped")).await;
+    let unwraps = || seal.unwraps.load(std::sync::atomic::Ordering::SeqCst);
+    let before = unwraps();
+    for _ in 0..3 {
+        read(&core, &token, "kv-seal-wrapped/wrapped")
+            .await
+            .expect("read");
+    }
+    assert_eq!(unwraps(), before, "written by this node: already known");
+    let mut bytes = raw(&backend, &key).await;
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    backend.put(&key, &bytes).await.expect("tamper");
+    assert!(
+        read(&core, &token, "kv-seal-wrapped/wrapped")
+            .await
+            .is_err()
+    );
+    assert_eq!(unwraps(), before + 1, "changed bytes go back to the seal");
+}
+
+#[tokio::test]
 async fn seal_wrap_cannot_be_changed_by_tune() {
     let (core, token) = two_mounts(inmem(), SoftSeal::new()).await;
     for (mount, value) in [("kv-seal-wrapped", false), ("kv-unwrapped", true)] {

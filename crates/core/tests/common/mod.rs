@@ -31,6 +31,8 @@ pub(crate) struct SoftSeal {
     keys: Mutex<BTreeMap<String, Key256>>,
     current: Mutex<String>,
     entropy: Arc<dyn Entropy>,
+    /// Unwrap calls so far (an HSM round trip each, for the real seal).
+    pub(crate) unwraps: std::sync::atomic::AtomicUsize,
 }
 
 impl SoftSeal {
@@ -44,6 +46,7 @@ impl SoftSeal {
             keys: Mutex::new(BTreeMap::new()),
             current: Mutex::new(String::new()),
             entropy: Arc::new(OsEntropy::new()),
+            unwraps: std::sync::atomic::AtomicUsize::new(0),
         });
         s.rotate_to(label);
         s
@@ -105,6 +108,7 @@ impl Seal for SoftSeal {
         Ok(out)
     }
     async fn unwrap(&self, blob: &[u8]) -> Result<SecretBytes, SealError> {
+        self.unwraps.fetch_add(1, Ordering::SeqCst);
         let (label, body) = Self::parse(blob)?;
         let keys = self.keys.lock().expect("lock");
         let key = keys
