@@ -359,7 +359,7 @@ async fn mount_errors_name_the_problem() {
         t,
         Some(json!({"type": "kv", "seal_wrap": true})),
         StatusCode::BAD_REQUEST,
-        "not supported yet",
+        "seal_wrap needs a seal whose key lives in an HSM",
     )
     .await;
     expect_status(
