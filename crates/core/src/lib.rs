@@ -15,6 +15,7 @@ pub mod init;
 pub mod keyring;
 pub mod mount;
 pub mod node;
+pub mod policy;
 pub mod recovery;
 pub mod rekey;
 pub mod router;
