@@ -16,6 +16,7 @@ pub mod keyring;
 pub mod metrics;
 pub mod mount;
 pub mod node;
+pub mod policy;
 pub mod recovery;
 pub mod rekey;
 pub mod router;
