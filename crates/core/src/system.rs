@@ -27,6 +27,7 @@ enum Sys {
     UiMounts,
     UiMount,
     SealWrapRewrap,
+    License,
 }
 
 const READ: &[Operation] = &[Operation::Read];
@@ -44,6 +45,12 @@ fn routes() -> Vec<Route<Sys>> {
         Route::new("key-status", READ, Sys::KeyStatus),
         Route::new("internal/ui/mounts", READ, Sys::UiMounts),
         Route::new("internal/ui/mounts/*path", READ, Sys::UiMount),
+        Route::new(
+            "license",
+            &[Operation::Read, Operation::Update, Operation::Delete],
+            Sys::License,
+        ),
+        Route::new("license/*rest", READ, Sys::License),
         Route::new(
             "sealwrap/rewrap",
             &[Operation::Read, Operation::Update],
@@ -148,6 +155,10 @@ impl Core {
                     json!({ "secret": secret, "auth": {} }),
                 )))
             }
+            Sys::License => Err(CoreError::invalid(
+                "coffer has no license: seal wrap, entropy augmentation and the pkcs11 seal are \
+                 always available, so a `sys/license` step (Vault Enterprise) can be skipped",
+            )),
             Sys::SealWrapRewrap => {
                 require_root(token)?;
                 self.sealwrap_rewrap(req.operation)

@@ -820,3 +820,24 @@ async fn metrics_need_a_token_and_come_as_vault_json_or_prometheus_text() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_license_step_from_vault_enterprise_guides_say_it_is_not_needed() {
+    let app = app();
+    let (_, token) = init_and_unseal(&app).await;
+    for (method, path) in [
+        ("PUT", "/v1/sys/license"),
+        ("GET", "/v1/sys/license/status"),
+    ] {
+        expect_error(
+            &app,
+            method,
+            path,
+            Some(token.as_str()),
+            Some(json!({"text": "02MV4UU43BK5HGYYTOJZWFQMTMNNEWU33JJ"})),
+            StatusCode::BAD_REQUEST,
+            "coffer has no license",
+        )
+        .await;
+    }
+}
