@@ -21,12 +21,13 @@ pub(crate) const MAX_PHASE: Duration = Duration::from_secs(3600);
 #[command(name = "coffer-bench", version)]
 pub(crate) struct Args {
     /// Server address, e.g. http://127.0.0.1:8200.
-    #[arg(long, env = "VAULT_ADDR")]
+    #[arg(long, env = "VAULT_ADDR", default_value = "http://127.0.0.1:8200")]
     pub(crate) address: String,
 
     /// Token sent as X-Vault-Token; it must be allowed to mount engines (a root token will do).
+    /// Not needed for in-process scenarios (`aes-gcm-raw`).
     #[arg(long, env = "VAULT_TOKEN", hide_env_values = true)]
-    pub(crate) token: String,
+    pub(crate) token: Option<String>,
 
     /// Scenarios to run, comma-separated, in order.
     #[arg(

@@ -41,7 +41,7 @@ impl VaultHttp {
         Ok(Self {
             http,
             base,
-            token: args.token.clone(),
+            token: args.token.clone().unwrap_or_default(),
         })
     }
 
@@ -92,6 +92,31 @@ impl VaultHttp {
         self.send(Method::POST, self.url(path)?, Some(bytes))
             .await
             .with_context(|| format!("POST /v1/{path}"))
+    }
+
+    /// POST `<path>` with a JSON value; returns the response's `data`.
+    pub(crate) async fn post_for_data(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> anyhow::Result<serde_json::Value> {
+        let resp = self
+            .http
+            .post(self.url(path)?)
+            .header("X-Vault-Token", &self.token)
+            .header("X-Vault-Request", "true")
+            .json(body)
+            .send()
+            .await
+            .with_context(|| format!("POST /v1/{path}"))?;
+        let status = resp.status();
+        let bytes = resp.bytes().await?;
+        if !status.is_success() {
+            bail!("POST /v1/{path}: {status}: {}", error_text(&bytes));
+        }
+        let mut doc: serde_json::Value = serde_json::from_slice(&bytes)
+            .with_context(|| format!("POST /v1/{path}: the answer is not JSON"))?;
+        Ok(doc["data"].take())
     }
 
     /// DELETE `<path>`.

@@ -46,6 +46,14 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    if args.token.is_none()
+        && let Some(name) = args
+            .scenario
+            .iter()
+            .find(|n| scenario::build(n).is_some_and(|s| s.needs_server()))
+    {
+        anyhow::bail!("scenario {name} talks to a server: give --token (or VAULT_TOKEN)");
+    }
     let target = args.target()?;
     let client = VaultHttp::new(target, args)?;
     let phases = Phases {

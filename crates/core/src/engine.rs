@@ -107,6 +107,10 @@ pub enum ResponseStatus {
     Ok,
     /// 404 that still carries `data`.
     NotFound,
+    /// An explicit HTTP status that still carries the whole envelope, as
+    /// Vault's `RespondWithStatusCode` (transit answers a batch with failed
+    /// items this way: 400, or the caller's `partial_failure_response_code`).
+    Code(u16),
 }
 
 /// An engine's answer. `None` from a handler means "no content" for writes

@@ -1,8 +1,9 @@
-//! A small deterministic expander used as the `rand_core` RNG that the Shamir
-//! crate asks for. It is seeded with 32 bytes from an [`Entropy`] source and
-//! produces HMAC-SHA256(seed, counter) blocks, so every coefficient of the
-//! sharing polynomial derives from that one draw and entropy failures surface
-//! before any splitting starts, instead of inside an infallible RNG call.
+//! A small deterministic expander used as the `rand_core` RNG that libraries
+//! ask for (the Shamir crate, RSA key generation in the transit engine). It is
+//! seeded with 32 bytes from an [`Entropy`] source and produces
+//! HMAC-SHA256(seed, counter) blocks, so everything the library draws derives
+//! from that one draw and entropy failures surface before the library starts,
+//! instead of inside an infallible RNG call.
 
 use crate::{CryptoError, Entropy};
 use rand_core::{TryCryptoRng, TryRng};
@@ -10,7 +11,9 @@ use ring::hmac;
 use std::convert::Infallible;
 use zeroize::Zeroizing;
 
-pub(crate) struct SeededExpander {
+/// An infallible `rand_core` RNG expanding one 256-bit draw from an
+/// [`Entropy`] source; see the module docs. The seed never leaves it.
+pub struct SeededExpander {
     key: hmac::Key,
     counter: u64,
     block: Zeroizing<[u8; 32]>,
@@ -18,7 +21,9 @@ pub(crate) struct SeededExpander {
 }
 
 impl SeededExpander {
-    pub(crate) fn from_entropy(entropy: &dyn Entropy) -> Result<Self, CryptoError> {
+    /// Draws the 32-byte seed from `entropy`; fails (and so fails closed)
+    /// when `entropy` does.
+    pub fn from_entropy(entropy: &dyn Entropy) -> Result<Self, CryptoError> {
         let mut seed = Zeroizing::new([0u8; 32]);
         entropy.fill(seed.as_mut_slice())?;
         Ok(Self {
@@ -66,3 +71,9 @@ impl TryRng for SeededExpander {
 }
 
 impl TryCryptoRng for SeededExpander {}
+
+impl std::fmt::Debug for SeededExpander {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SeededExpander([redacted])")
+    }
+}

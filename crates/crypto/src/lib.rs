@@ -9,7 +9,7 @@
 //! [`AugmentedEntropy`] mixes into the OS CSPRNG.
 
 pub mod augmented;
-mod drbg;
+pub mod drbg;
 pub mod entropy;
 pub mod envelope;
 mod error;

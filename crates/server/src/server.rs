@@ -85,6 +85,7 @@ impl Server {
             factories: vec![
                 Arc::new(coffer_engine_kv::KvFactory::new()),
                 Arc::new(coffer_engine_kv::CubbyholeFactory::new()),
+                Arc::new(coffer_engine_transit::TransitFactory::new()),
             ],
             cluster_name: config.cluster_name.clone(),
         });

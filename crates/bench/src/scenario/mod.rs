@@ -3,9 +3,14 @@
 //! Adding a scenario = a new file with a type implementing [`Scenario`], plus one line in
 //! each of the two lists below.
 
+mod aes_gcm_raw;
 mod kv2;
 mod kv2_read;
 mod kv2_write;
+mod transit;
+mod transit_batch_encrypt;
+mod transit_decrypt;
+mod transit_encrypt;
 
 use async_trait::async_trait;
 
@@ -17,6 +22,10 @@ pub(crate) const NAMES: &[&str] = &[
     "kv2-read",
     "seal-wrapped-kv-write",
     "seal-wrapped-kv-read",
+    "transit-encrypt",
+    "transit-decrypt",
+    "transit-batch-encrypt",
+    "aes-gcm-raw",
 ];
 
 /// A fresh, not yet set-up scenario by name; `None` for a name not in [`NAMES`].
@@ -26,6 +35,12 @@ pub(crate) fn build(name: &str) -> Option<Box<dyn Scenario>> {
         "kv2-read" => Some(Box::new(kv2_read::Kv2Read::default())),
         "seal-wrapped-kv-write" => Some(Box::new(kv2_write::Kv2Write::seal_wrapped())),
         "seal-wrapped-kv-read" => Some(Box::new(kv2_read::Kv2Read::seal_wrapped())),
+        "transit-encrypt" => Some(Box::new(transit_encrypt::TransitEncrypt::default())),
+        "transit-decrypt" => Some(Box::new(transit_decrypt::TransitDecrypt::default())),
+        "transit-batch-encrypt" => Some(Box::new(
+            transit_batch_encrypt::TransitBatchEncrypt::default(),
+        )),
+        "aes-gcm-raw" => Some(Box::new(aes_gcm_raw::AesGcmRaw::default())),
         _ => None,
     }
 }
@@ -36,6 +51,12 @@ pub(crate) fn build(name: &str) -> Option<Box<dyn Scenario>> {
 pub(crate) trait Scenario: Send + Sync {
     /// The name given to `--scenario`.
     fn name(&self) -> &'static str;
+
+    /// Whether the scenario talks to a server (false: it measures in-process code, and
+    /// the client it is handed is never used).
+    fn needs_server(&self) -> bool {
+        true
+    }
 
     /// Creates what the operations need (mounts, keys, pre-written data).
     async fn setup(&mut self, client: &VaultHttp) -> anyhow::Result<()>;

@@ -204,6 +204,7 @@ pub(crate) fn node_options(backend: SharedBackend, seal: Option<Arc<dyn Seal>>) 
         factories: vec![
             Arc::new(coffer_engine_kv::KvFactory::new()),
             Arc::new(coffer_engine_kv::CubbyholeFactory::new()),
+            Arc::new(coffer_engine_transit::TransitFactory::new()),
         ],
         cluster_name: None,
     }

@@ -74,6 +74,9 @@ pub(crate) async fn handle(
             let status = match resp.status {
                 ResponseStatus::Ok => StatusCode::OK,
                 ResponseStatus::NotFound => StatusCode::NOT_FOUND,
+                ResponseStatus::Code(code) => {
+                    StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+                }
             };
             Ok(envelope::json_response(
                 status,

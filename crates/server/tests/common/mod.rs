@@ -88,6 +88,7 @@ pub(crate) fn app_on(
         factories: vec![
             Arc::new(coffer_engine_kv::KvFactory::new()),
             Arc::new(coffer_engine_kv::CubbyholeFactory::new()),
+            Arc::new(coffer_engine_transit::TransitFactory::new()),
         ],
         cluster_name: None,
     });
