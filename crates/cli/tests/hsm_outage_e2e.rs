@@ -242,3 +242,121 @@ fn entropy_augmentation_fails_closed_with_the_pkcs11_code_while_the_token_is_awa
         "banner says so: {out}"
     );
 }
+
+/// One counter from `sys/metrics`.
+fn counter(addr: &str, token: &str, name: &str) -> f64 {
+    let (status, metrics) = raw_as(
+        addr,
+        Some(token),
+        coffer_client::Method::Get,
+        "sys/metrics",
+        None,
+    );
+    assert_eq!(status, 200, "{metrics}");
+    metrics["Counters"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["Name"] == name))
+        .and_then(|c| c["Count"].as_f64())
+        .unwrap_or_else(|| panic!("{name} in {metrics}"))
+}
+
+#[test]
+fn transit_keys_of_an_external_entropy_mount_need_the_hsm_and_existing_keys_keep_working() {
+    let hsm = Hsm::new();
+    let seal = hsm.pkcs11_stanza("  key_label = \"root-key\"\n  generate_key = \"true\"\n");
+    let (config, addr) = hsm.write_config(&format!(
+        "{seal}entropy \"seal\" {{\n  mode = \"augmentation\"\n}}\n"
+    ));
+    let server = hsm.serve(&config, &addr);
+    let (token, recovery) = init_auto(&addr, 1, 1);
+    let t = Some(token.as_str());
+    ok(&coffer(
+        &addr,
+        t,
+        &["secrets", "enable", "-external-entropy-access", "transit"],
+    ));
+    ok(&coffer(
+        &addr,
+        t,
+        &["secrets", "enable", "-path=plain-transit", "transit"],
+    ));
+
+    // Only keys of the external-entropy mount draw augmented randomness.
+    let draws = || counter(&addr, &token, "coffer.entropy.seal.draws");
+    let before = draws();
+    ok(&coffer(&addr, t, &["write", "-f", "plain-transit/keys/p"]));
+    assert_eq!(draws(), before, "a plain mount uses the OS CSPRNG");
+    ok(&coffer(&addr, t, &["write", "-f", "transit/keys/orders"]));
+    let after = draws();
+    assert!(
+        after > before,
+        "external entropy mount: {before} -> {after}"
+    );
+    assert!(counter(&addr, &token, "coffer.entropy.seal.hsm_fetches") >= 1.0);
+
+    // Seed 002: "4111 1111 1111 1111".
+    let plaintext = "NDExMSAxMTExIDExMTEgMTExMQ==";
+    let encrypt = |addr: &str| {
+        let out = ok(&coffer(
+            addr,
+            t,
+            &[
+                "write",
+                "-field=ciphertext",
+                "transit/encrypt/orders",
+                &format!("plaintext={plaintext}"),
+            ],
+        ));
+        out.trim().to_owned()
+    };
+    let ciphertext = encrypt(&addr);
+    assert!(ciphertext.starts_with("vault:v1:"), "{ciphertext}");
+
+    let unplug = Unplug::new(&hsm);
+    unplug.pull();
+    let noticed = generate_root_with(&addr, &recovery[..]);
+    assert!(
+        noticed.body.to_string().contains("CKR_"),
+        "{}",
+        noticed.body
+    );
+    let mut refused = None;
+    for i in 0..40 {
+        let out = coffer(&addr, t, &["write", "-f", &format!("transit/keys/k{i}")]);
+        let msg = text(&out);
+        assert!(!out.status.success(), "no new key without the HSM: {msg}");
+        assert!(
+            msg.contains("CKR_") || msg.contains("did not answer within"),
+            "{msg}"
+        );
+        if msg.contains("never falls back") {
+            refused = Some(msg);
+            break;
+        }
+    }
+    assert!(refused.is_some(), "key creation fails closed on entropy");
+    let again = encrypt(&addr);
+    assert!(
+        again.starts_with("vault:v1:"),
+        "encrypt with the existing key: {again}"
+    );
+    let decrypted = ok(&coffer(
+        &addr,
+        t,
+        &[
+            "write",
+            "-field=plaintext",
+            "transit/decrypt/orders",
+            &format!("ciphertext={ciphertext}"),
+        ],
+    ));
+    assert_eq!(decrypted.trim(), plaintext);
+
+    unplug.plug();
+    ok(&coffer(
+        &addr,
+        t,
+        &["write", "-f", "transit/keys/after-return"],
+    ));
+    stop(server);
+}

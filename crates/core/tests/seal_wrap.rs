@@ -379,3 +379,29 @@ async fn migrating_to_shamir_unwraps_every_value_while_the_hsm_can() {
         "my-long-password"
     );
 }
+
+#[tokio::test]
+async fn transit_key_material_is_wrapped_even_on_a_mount_without_seal_wrap() {
+    let backend = inmem();
+    let (core, token) = two_mounts(backend.clone(), SoftSeal::new()).await;
+    enable(&core, &token, "transit", json!({"type": "transit"})).await;
+    let before = all_keys(&backend).await;
+    core.handle(
+        Request::new(Operation::Update, "transit/keys/orders"),
+        Some(&token),
+    )
+    .await
+    .expect("create key");
+    let created: Vec<_> = all_keys(&backend)
+        .await
+        .difference(&before)
+        .cloned()
+        .collect();
+    assert!(!created.is_empty());
+    for key in &created {
+        assert!(
+            raw(&backend, key).await.starts_with(WRAP_MAGIC),
+            "{key}: transit's policy/ and archive/ are seal_wrap_storage"
+        );
+    }
+}

@@ -11,6 +11,7 @@ mod transit;
 mod transit_batch_encrypt;
 mod transit_decrypt;
 mod transit_encrypt;
+mod transit_keygen;
 
 use async_trait::async_trait;
 
@@ -26,6 +27,8 @@ pub(crate) const NAMES: &[&str] = &[
     "transit-decrypt",
     "transit-batch-encrypt",
     "aes-gcm-raw",
+    "transit-keygen",
+    "entropy-transit-keygen",
 ];
 
 /// A fresh, not yet set-up scenario by name; `None` for a name not in [`NAMES`].
@@ -41,6 +44,10 @@ pub(crate) fn build(name: &str) -> Option<Box<dyn Scenario>> {
             transit_batch_encrypt::TransitBatchEncrypt::default(),
         )),
         "aes-gcm-raw" => Some(Box::new(aes_gcm_raw::AesGcmRaw::default())),
+        "transit-keygen" => Some(Box::new(transit_keygen::TransitKeygen::default())),
+        "entropy-transit-keygen" => {
+            Some(Box::new(transit_keygen::TransitKeygen::external_entropy()))
+        }
         _ => None,
     }
 }
