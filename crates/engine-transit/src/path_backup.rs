@@ -63,7 +63,7 @@ pub(crate) async fn backup(
     Ok(Some(Response::data(json!({ "backup": b64(&doc) }))))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 struct RestoreBody {
     #[serde(default, deserialize_with = "opt_string")]
     backup: Option<String>,

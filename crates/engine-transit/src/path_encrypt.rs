@@ -15,7 +15,7 @@ use serde_json::json;
 
 /// One item of `batch_input` for encrypt, decrypt, rewrap (or the top-level
 /// fields of a single request).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 pub(crate) struct Item {
     #[serde(default, deserialize_with = "opt_string")]
     pub(crate) plaintext: Option<String>,
@@ -36,7 +36,7 @@ pub(crate) struct Item {
 }
 
 /// A request body of encrypt, decrypt and rewrap.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub(crate) struct Body {
     #[serde(flatten)]
     pub(crate) single: Item,

@@ -8,7 +8,7 @@ use coffer_core::{CoreError, CoreResult};
 use serde::Deserialize;
 use serde_json::json;
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 struct HashBody {
     #[serde(default, deserialize_with = "opt_string")]
     input: Option<String>,

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 /// One item of `batch_input` for sign, verify and hmac.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 pub(crate) struct SigItem {
     #[serde(default, deserialize_with = "opt_string")]
     pub(crate) input: Option<String>,
@@ -30,7 +30,7 @@ pub(crate) struct SigItem {
 }
 
 /// A body of sign, verify and hmac.
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)]
 pub(crate) struct SigBody {
     #[serde(flatten)]
     pub(crate) single: SigItem,
