@@ -5,7 +5,6 @@
 mod common;
 
 use common::*;
-use std::process::Command;
 
 #[test]
 fn pkcs11_seal_inits_with_recovery_keys_and_auto_unseals_after_restart() {
@@ -82,27 +81,7 @@ fn rotating_the_hsm_key_rewraps_stored_keys_so_the_old_key_can_be_deleted() {
     let log = stop(server);
     assert!(log.contains("upgrading stored keys"), "{log}");
 
-    let deleted = Command::new("pkcs11-tool")
-        .args([
-            "--module",
-            &module(),
-            "--token-label",
-            &hsm.label,
-            "--login",
-            "--pin",
-            PIN,
-        ])
-        .args([
-            "--delete-object",
-            "--type",
-            "secrkey",
-            "--label",
-            "root-key-1",
-        ])
-        .env("SOFTHSM2_CONF", hsm.conf())
-        .output()
-        .expect("pkcs11-tool (install opensc)");
-    assert!(deleted.status.success(), "{}", text(&deleted));
+    hsm.delete_secret_key("root-key-1");
 
     let (config, addr) = hsm.config("  key_label = \"root-key-2\"\n");
     let server = hsm.serve(&config, &addr);

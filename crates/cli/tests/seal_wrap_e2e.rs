@@ -10,7 +10,6 @@ use base64::Engine as _;
 use common::*;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const SECRET: &str = "my-long-password";
@@ -233,27 +232,7 @@ fn rotating_the_hsm_key_rewraps_seal_wrapped_values_in_the_background() {
     let log = stop(server);
     assert!(log.contains("seal re-wrap completed"), "{log}");
 
-    let deleted = Command::new("pkcs11-tool")
-        .args([
-            "--module",
-            &module(),
-            "--token-label",
-            &hsm.label,
-            "--login",
-            "--pin",
-            PIN,
-        ])
-        .args([
-            "--delete-object",
-            "--type",
-            "secrkey",
-            "--label",
-            "root-key-1",
-        ])
-        .env("SOFTHSM2_CONF", hsm.conf())
-        .output()
-        .expect("pkcs11-tool (install opensc)");
-    assert!(deleted.status.success(), "{}", text(&deleted));
+    hsm.delete_secret_key("root-key-1");
     let server = hsm.serve(&config, &addr);
     wait_unsealed(&addr);
     for i in [0, 19] {

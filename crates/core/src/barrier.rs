@@ -14,6 +14,7 @@
 
 use crate::error::{CoreError, CoreResult};
 use crate::keyring::Keyring;
+use crate::locks::KeyLocks;
 use crate::seal_wrap::{self, SealWrapper};
 use crate::storage::{SharedBackend, validate_key, validate_prefix};
 use coffer_crypto::envelope;
@@ -62,7 +63,7 @@ pub struct Barrier {
     rotation: tokio::sync::Mutex<()>,
     encryptions: AtomicU64,
     wrapper: Option<Arc<SealWrapper>>,
-    stripes: Box<[tokio::sync::Mutex<()>]>,
+    stripes: KeyLocks,
     unwrapped: Mutex<HashMap<String, Unwrapped>>,
 }
 
@@ -104,9 +105,7 @@ impl Barrier {
             rotation: tokio::sync::Mutex::new(()),
             encryptions: AtomicU64::new(0),
             wrapper: None,
-            stripes: (0..WRITE_STRIPES)
-                .map(|_| tokio::sync::Mutex::new(()))
-                .collect(),
+            stripes: KeyLocks::new(WRITE_STRIPES),
             unwrapped: Mutex::new(HashMap::new()),
         }
     }
@@ -247,7 +246,7 @@ impl Barrier {
             let record = w.wrap(&blob).await?;
             inner = Some(std::mem::replace(&mut blob, record));
         }
-        let _stripe = self.stripe(&physical).lock().await;
+        let _stripe = self.stripes.lock(&physical).await;
         self.backend.put(&physical, &blob).await?;
         match inner {
             Some(inner) => self.remember(&physical, &blob, &inner),
@@ -260,7 +259,7 @@ impl Barrier {
     pub async fn delete(&self, path: &str) -> CoreResult<()> {
         let open = self.opened()?;
         let physical = physical_key(&open, path)?;
-        let _stripe = self.stripe(&physical).lock().await;
+        let _stripe = self.stripes.lock(&physical).await;
         self.backend.delete(&physical).await?;
         self.forget(&physical);
         Ok(())
@@ -313,7 +312,7 @@ impl Barrier {
             Some(w) if wrapped => (w.wrap(&inner).await?, Reconciled::Wrapped),
             _ => (inner.to_vec(), Reconciled::Unwrapped),
         };
-        let _stripe = self.stripe(physical).lock().await;
+        let _stripe = self.stripes.lock(physical).await;
         match self.backend.get(physical).await? {
             Some(now) if now == record => {
                 self.backend.put(physical, &replacement).await?;
@@ -374,13 +373,6 @@ impl Barrier {
 
     fn forget(&self, physical: &str) {
         self.cache().remove(physical);
-    }
-
-    fn stripe(&self, physical: &str) -> &tokio::sync::Mutex<()> {
-        use std::hash::{BuildHasher, BuildHasherDefault};
-        let h = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
-            .hash_one(physical);
-        &self.stripes[(h as usize) % self.stripes.len()]
     }
 
     /// Lists the direct children of a logical prefix (empty or ending in `/`).
@@ -466,7 +458,7 @@ impl Barrier {
             Some(w) if w.active() => w.wrap(&blob).await?,
             _ => blob,
         };
-        let _stripe = self.stripe(KEYRING_PATH).lock().await;
+        let _stripe = self.stripes.lock(KEYRING_PATH).await;
         self.backend.put(KEYRING_PATH, &blob).await?;
         Ok(())
     }

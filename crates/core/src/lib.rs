@@ -13,6 +13,7 @@ pub mod field;
 pub mod generate_root;
 pub mod init;
 pub mod keyring;
+pub mod locks;
 pub mod metrics;
 pub mod mount;
 pub mod node;

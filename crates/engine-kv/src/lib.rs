@@ -10,7 +10,6 @@
 mod cubbyhole;
 mod fields;
 mod key_path;
-mod locks;
 mod v1;
 mod v2;
 

@@ -8,13 +8,16 @@
 //! overwrite a newer ring with an older one.
 
 use crate::keyring::KeyRing;
-use crate::locks::KeyLocks;
 use crate::stored::{StoredArchive, StoredPolicy, archive_key, policy_key};
 use coffer_core::CoreResult;
+use coffer_core::locks::KeyLocks;
 use coffer_core::view::View;
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 use tokio::sync::MutexGuard;
+
+/// Lock slots for key names: enough that unrelated ones rarely contend.
+const KEY_LOCK_SLOTS: usize = 64;
 
 /// Cached key rings plus the per-key locks.
 pub(crate) struct KeyStore {
@@ -27,7 +30,7 @@ impl KeyStore {
     pub(crate) fn new() -> Self {
         Self {
             cache: RwLock::new(HashMap::new()),
-            locks: KeyLocks::new(),
+            locks: KeyLocks::new(KEY_LOCK_SLOTS),
         }
     }
 

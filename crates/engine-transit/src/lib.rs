@@ -24,7 +24,6 @@ mod fields;
 mod key_type;
 mod keyring;
 mod keystore;
-mod locks;
 mod path_backup;
 mod path_config;
 mod path_datakey;

@@ -116,6 +116,26 @@ impl Hsm {
         (path, format!("http://127.0.0.1:{port}"))
     }
 
+    /// Deletes the secret key `label` from the token with `pkcs11-tool`, as an
+    /// operator retiring an old HSM key would.
+    pub(crate) fn delete_secret_key(&self, label: &str) {
+        let deleted = Command::new("pkcs11-tool")
+            .args([
+                "--module",
+                &module(),
+                "--token-label",
+                &self.label,
+                "--login",
+                "--pin",
+                PIN,
+            ])
+            .args(["--delete-object", "--type", "secrkey", "--label", label])
+            .env("SOFTHSM2_CONF", self.conf())
+            .output()
+            .expect("pkcs11-tool (install opensc)");
+        assert!(deleted.status.success(), "{}", text(&deleted));
+    }
+
     /// Starts the server with the right PIN and waits until it answers.
     pub(crate) fn serve(&self, config: &Path, addr: &str) -> Child {
         let mut server = self.start(config, PIN);

@@ -14,11 +14,11 @@ mod path_versions;
 mod settings;
 
 use crate::key_path::KeyPath;
-use crate::locks::KeyLocks;
 use async_trait::async_trait;
 use coffer_core::engine::{
     Engine, EngineContext, Operation, Request, Response, ResponseStatus, Route, dispatch,
 };
+use coffer_core::locks::KeyLocks;
 use coffer_core::view::View;
 use coffer_core::{CoreError, CoreResult};
 use model::{
@@ -26,6 +26,9 @@ use model::{
 };
 use serde_json::{Value, json};
 use std::time::SystemTime;
+
+/// Lock slots for secret paths: enough that unrelated ones rarely contend.
+const KEY_LOCK_SLOTS: usize = 64;
 
 /// Route handler tags; one per path group, one file each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +67,7 @@ impl KvV2 {
         ];
         Self {
             routes,
-            locks: KeyLocks::new(),
+            locks: KeyLocks::new(KEY_LOCK_SLOTS),
         }
     }
 }
