@@ -128,6 +128,42 @@ pub struct Response {
     /// Engine type of the mount that answered (`mount_type` in the
     /// envelope); set by the core, engines leave it empty.
     pub mount_type: String,
+    /// The `auth` field: a token that was created or renewed.
+    pub auth: Option<Auth>,
+}
+
+/// Vault's `auth` block: the token a request created or renewed, with its
+/// properties. `Debug` never shows the token.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Auth {
+    /// The token itself (empty when renewed by accessor).
+    pub client_token: zeroize::Zeroizing<String>,
+    /// Its accessor.
+    pub accessor: String,
+    /// Its policies (`policies` and `token_policies`: there are no identity
+    /// policies).
+    pub policies: Vec<String>,
+    /// `metadata`.
+    pub metadata: BTreeMap<String, String>,
+    /// Seconds until it expires; 0 for never.
+    pub lease_duration: u64,
+    /// Whether it can be renewed.
+    pub renewable: bool,
+    /// Whether it has no parent.
+    pub orphan: bool,
+    /// Uses left; 0 for unlimited.
+    pub num_uses: u64,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("client_token", &"[redacted]")
+            .field("accessor", &self.accessor)
+            .field("policies", &self.policies)
+            .field("lease_duration", &self.lease_duration)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Response {
@@ -154,6 +190,14 @@ impl Response {
         self.warnings.push(w.into());
         self
     }
+
+    /// A 200 response carrying only an `auth` block.
+    pub fn auth(auth: Auth) -> Self {
+        Self {
+            auth: Some(auth),
+            ..Self::default()
+        }
+    }
 }
 
 /// Everything an engine may touch.
@@ -174,6 +218,14 @@ pub struct EngineContext {
 pub trait Engine: Send + Sync {
     /// Serves one request. `Ok(None)`: 204 for writes, 404 for reads/lists.
     async fn handle(&self, ctx: &EngineContext, req: Request) -> CoreResult<Option<Response>>;
+
+    /// Vault's existence check, run for a write before the ACL check: whether
+    /// the write's target exists (the write then needs `update`) or not (it
+    /// needs `create`). `None`, the default: the route has no such notion and
+    /// every write needs `update`.
+    async fn exists(&self, _ctx: &EngineContext, _req: &Request) -> CoreResult<Option<bool>> {
+        Ok(None)
+    }
 }
 
 /// Makes engine instances of one type (`kv`, `cubbyhole`, ...).
@@ -209,7 +261,10 @@ enum Segment {
 /// A route pattern: `/`-separated literals, `:name` for one segment and a
 /// trailing `*name` for the rest of the path (which may be empty).
 #[derive(Debug, Clone)]
-pub struct Pattern(Vec<Segment>);
+pub struct Pattern {
+    text: &'static str,
+    segments: Vec<Segment>,
+}
 
 impl Pattern {
     /// Parses a pattern like `data/*path` or `keys/:name/rotate`.
@@ -230,7 +285,15 @@ impl Pattern {
                 })
                 .collect()
         };
-        Self(segs)
+        Self {
+            text: pattern,
+            segments: segs,
+        }
+    }
+
+    /// The pattern as written (`keys/:name/rotate`).
+    pub fn as_str(&self) -> &'static str {
+        self.text
     }
 
     /// Matches `path`, returning the captured parameters. A trailing `/` on
@@ -238,7 +301,7 @@ impl Pattern {
     pub fn matches(&self, path: &str) -> Option<BTreeMap<&'static str, String>> {
         let mut params = BTreeMap::new();
         let mut rest = path;
-        for seg in &self.0 {
+        for seg in &self.segments {
             let name = match seg {
                 Segment::Rest(name) => {
                     params.insert(*name, rest.to_owned());

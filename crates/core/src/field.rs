@@ -58,6 +58,64 @@ pub fn opt_duration_secs<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>,
     }
 }
 
+/// A list of strings: a JSON array of strings, or one comma-separated string
+/// (`"a,b"`, as the `vault` CLI sends `policies=a,b`), or null. Items are
+/// trimmed and empty ones dropped.
+pub fn opt_string_list<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
+    let items: Vec<String> = match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) => s.split(',').map(str::to_owned).collect(),
+        Some(Value::Array(values)) => values
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(s),
+                other => Err(D::Error::custom(format!(
+                    "expected a list of strings, got an item {other}"
+                ))),
+            })
+            .collect::<Result<_, _>>()?,
+        Some(other) => {
+            return Err(D::Error::custom(format!(
+                "expected a list of strings, got {other}"
+            )));
+        }
+    };
+    Ok(Some(
+        items
+            .iter()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    ))
+}
+
+/// A map of strings (`meta`): a JSON object whose values are strings, or
+/// null. Numbers and booleans are taken as their text, as Vault's weak
+/// decoding does.
+pub fn opt_string_map<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<std::collections::BTreeMap<String, String>>, D::Error> {
+    match Option::<Value>::deserialize(d)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(map)) => map
+            .into_iter()
+            .map(|(k, v)| match v {
+                Value::String(s) => Ok((k, s)),
+                Value::Number(n) => Ok((k, n.to_string())),
+                Value::Bool(b) => Ok((k, b.to_string())),
+                _ => Err(D::Error::custom(format!(
+                    "the value of {k:?} must be a string"
+                ))),
+            })
+            .collect::<Result<_, _>>()
+            .map(Some),
+        Some(other) => Err(D::Error::custom(format!(
+            "expected a map of strings, got {other}"
+        ))),
+    }
+}
+
 /// Parses `"90"`, `"90s"`, `"1h30m"`, `"768h"` into seconds. Empty is 0.
 pub fn parse_duration_secs(s: &str) -> Result<u64, String> {
     let s = s.trim();
@@ -126,6 +184,29 @@ mod tests {
         assert!(parse(serde_json::json!({"n": -1})).is_err());
         assert!(parse(serde_json::json!({"b": "maybe"})).is_err());
         assert!(parse(serde_json::json!({"d": "soon"})).is_err());
+    }
+
+    #[derive(Deserialize)]
+    struct Lists {
+        #[serde(default, deserialize_with = "opt_string_list")]
+        l: Option<Vec<String>>,
+        #[serde(default, deserialize_with = "opt_string_map")]
+        m: Option<std::collections::BTreeMap<String, String>>,
+    }
+
+    #[test]
+    fn string_lists_come_as_arrays_or_comma_strings() {
+        let a: Lists =
+            serde_json::from_value(serde_json::json!({"l": "a, b,,c", "m": {"k": "v", "n": 1}}))
+                .expect("comma string");
+        assert_eq!(a.l, Some(vec!["a".into(), "b".into(), "c".into()]));
+        assert_eq!(a.m.expect("map")["n"], "1");
+        let b: Lists = serde_json::from_value(serde_json::json!({"l": ["x", " y "], "m": null}))
+            .expect("array");
+        assert_eq!(b.l, Some(vec!["x".into(), "y".into()]));
+        assert!(b.m.is_none());
+        assert!(serde_json::from_value::<Lists>(serde_json::json!({"l": [1]})).is_err());
+        assert!(serde_json::from_value::<Lists>(serde_json::json!({"m": {"k": []}})).is_err());
     }
 
     #[test]

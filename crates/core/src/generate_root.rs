@@ -181,10 +181,7 @@ impl Core {
                 "root generation failed, the attempt was cancelled: {e}"
             ))
         })?;
-        let token = self
-            .tokens
-            .create_root(self.entropy.as_ref(), self.clock.as_ref(), None)
-            .await?;
+        let token = self.tokens.create_root(self.entropy.as_ref(), None).await?;
         let xored: Zeroizing<Vec<u8>> = Zeroizing::new(
             token
                 .as_bytes()

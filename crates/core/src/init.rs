@@ -82,11 +82,7 @@ impl Core {
             self.post_unseal().await?;
             let token = self
                 .tokens
-                .create_root(
-                    self.entropy.as_ref(),
-                    self.clock.as_ref(),
-                    params.root_token_id.as_deref(),
-                )
+                .create_root(self.entropy.as_ref(), params.root_token_id.as_deref())
                 .await?;
             self.barrier.commit_keyring().await?;
             Ok::<_, CoreError>(token)

@@ -1,10 +1,11 @@
 //! The Coffer domain: storage contract, barrier and keyring, seals, mounts,
-//! router, tokens and the engine interface.
+//! router, tokens, ACL policies and the engine interface.
 //!
 //! It must never depend on HTTP, FFI (PKCS#11) or SQL: those live in the
 //! `server`, `seal-pkcs11` and `storage-*` crates, which depend on this one.
 
 pub mod auth_token;
+mod authorize;
 pub mod barrier;
 pub mod clock;
 pub mod engine;
@@ -18,6 +19,7 @@ pub mod metrics;
 pub mod mount;
 pub mod node;
 pub mod policy;
+pub mod policy_store;
 pub mod recovery;
 pub mod rekey;
 pub mod router;
@@ -28,7 +30,13 @@ pub mod seal_wrap;
 mod setup;
 pub mod storage;
 pub mod system;
+mod system_capabilities;
+mod system_policies;
 pub mod token;
+mod token_create;
+mod token_revoke;
+pub mod token_role;
+mod token_ttl;
 pub mod unseal;
 pub mod view;
 

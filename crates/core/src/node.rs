@@ -1,19 +1,22 @@
 //! `Core`: one Coffer node's state machine (uninitialised → sealed →
-//! unsealed) and the entry point for logical requests: token check, then
-//! routing to `sys/` or a mounted engine.
+//! unsealed) and the entry point for logical requests: token, then the ACL
+//! check, then routing to `sys/`, `auth/token/` or a mounted engine.
 
+use crate::authorize::{Caller, permit};
 use crate::barrier::Barrier;
 use crate::clock::Clock;
-use crate::engine::{EngineContext, EngineFactory, Request, Response};
+use crate::engine::{EngineContext, EngineFactory, Operation, Request, Response};
 use crate::error::{CoreError, CoreResult};
 use crate::generate_root::GenerateRootAttempt;
+use crate::policy::AclOperation;
+use crate::policy_store::{POLICY_STORE_PREFIX, PolicyStore};
 use crate::rekey::RekeyAttempt;
 use crate::router::RouterTable;
 use crate::seal::{Seal, ShamirSeal};
 use crate::seal_rewrap::RewrapStatus;
 use crate::seal_wrap::{SealWrapper, WrapRule};
 use crate::storage::SharedBackend;
-use crate::token::{ResolvedToken, TOKEN_SEAL_WRAPPED, TOKEN_STORE_PREFIX, TokenStore};
+use crate::token::{ResolvedToken, TOKEN_SEAL_WRAPPED, TOKEN_STORE_PREFIX, TokenStore, TokenUse};
 use crate::unseal::UnsealProgress;
 use crate::view::View;
 use coffer_crypto::Entropy;
@@ -91,6 +94,7 @@ pub struct Core {
     /// nothing can re-open the barrier behind a seal.
     pub(crate) state: tokio::sync::RwLock<()>,
     pub(crate) tokens: TokenStore,
+    pub(crate) policies: PolicyStore,
     pub(crate) unseal_progress: Mutex<UnsealProgress>,
     pub(crate) generate_root: Mutex<Option<GenerateRootAttempt>>,
     pub(crate) rekey: Mutex<Option<RekeyAttempt>>,
@@ -129,7 +133,9 @@ impl Core {
         );
         let tokens = TokenStore::new(
             View::new(barrier.clone(), TOKEN_STORE_PREFIX).with_wrap_rule(token_rule),
+            opts.clock.clone(),
         );
+        let policies = PolicyStore::new(View::new(barrier.clone(), POLICY_STORE_PREFIX));
         Arc::new_cyclic(|me| Self {
             me: me.clone(),
             barrier,
@@ -149,6 +155,7 @@ impl Core {
             mount_changes: tokio::sync::Mutex::new(()),
             state: tokio::sync::RwLock::new(()),
             tokens,
+            policies,
             unseal_progress: Mutex::new(UnsealProgress::default()),
             generate_root: Mutex::new(None),
             rekey: Mutex::new(None),
@@ -186,24 +193,19 @@ impl Core {
             .clone()
     }
 
-    /// Resolves a token; errors with `PermissionDenied` when missing or unknown.
+    /// Resolves a token; errors with `PermissionDenied` when missing,
+    /// unknown, expired or revoked (an expired one is revoked on the spot).
     pub async fn authenticate(&self, token: Option<&str>) -> CoreResult<ResolvedToken> {
+        let _shared = self.state.read().await;
         if self.barrier.is_sealed() {
             return Err(CoreError::Sealed);
         }
         let token = token
             .filter(|t| !t.is_empty())
             .ok_or(CoreError::PermissionDenied)?;
-        self.tokens
-            .lookup(token)
+        self.resolve_token(token)
             .await?
             .ok_or(CoreError::PermissionDenied)
-    }
-
-    /// Whether a token may use root-protected (`sudo`) endpoints. Until ACL
-    /// policies exist only root tokens are issued, so this checks for `root`.
-    pub fn is_root(token: &ResolvedToken) -> bool {
-        token.entry.policies.iter().any(|p| p == "root")
     }
 
     /// Serves a logical request for `path` (no `/v1/` prefix) with `token`.
@@ -216,6 +218,9 @@ impl Core {
     /// Serves a logical request for a token already resolved with
     /// [`Core::authenticate`] (the server authenticates before reading a
     /// request body). `raw_token` is what the client presented.
+    ///
+    /// The token's use is counted first (as Vault does, even when the ACL
+    /// then denies); a token on its last use is revoked after the request.
     pub async fn handle_as(
         &self,
         mut req: Request,
@@ -226,23 +231,53 @@ impl Core {
         if self.barrier.is_sealed() {
             return Err(CoreError::Sealed);
         }
+        req.path = canonical_path(&req.path)?;
         req.token_id = resolved.id.clone();
-        if req.path == "sys" || req.path.starts_with("sys/") {
-            let rest = req
-                .path
-                .trim_start_matches("sys")
-                .trim_start_matches('/')
-                .to_owned();
+        let (used, resolved) = self.tokens.use_once(resolved).await?;
+        let result = self.checked_dispatch(req, &resolved, raw_token).await;
+        if used == TokenUse::Last {
+            self.revoke_spent(&resolved.id).await;
+        }
+        result
+    }
+
+    /// The ACL check, then the handler: `sys/`, `auth/token/` or a mount.
+    async fn checked_dispatch(
+        &self,
+        mut req: Request,
+        resolved: &ResolvedToken,
+        raw_token: &str,
+    ) -> CoreResult<Option<Response>> {
+        let acl = self.acl_for(&resolved.entry).await?;
+        let caller = |acl, sudo| Caller {
+            token: resolved,
+            raw_token,
+            acl,
+            sudo,
+        };
+        if let Some(rest) = sys_subpath(&req.path) {
+            let rest = rest.to_owned();
+            let sudo = if crate::system::is_ui_mounts(&rest) {
+                acl.is_root()
+            } else {
+                permit(&acl, req.operation.into(), &req.path, &req.data)?.sudo
+            };
             req.path = rest;
-            return self.handle_sys(req, resolved).await;
+            return self.handle_sys(req, &caller(acl, sudo)).await;
         }
         if req.path.starts_with(crate::auth_token::TOKEN_MOUNT) {
-            return self.handle_auth_token(&req, resolved, raw_token);
+            let exists = self.token_target_exists(&req).await?;
+            let op = AclOperation::for_request(req.operation, exists);
+            let decision = permit(&acl, op, &req.path, &req.data)?;
+            return self
+                .handle_auth_token(&req, &caller(acl, decision.sudo))
+                .await;
         }
         let table = self.router_table();
-        let routed = table
-            .route(&req.path)
-            .ok_or_else(|| CoreError::UnsupportedPath(req.path.clone()))?;
+        let Some(routed) = table.route(&req.path) else {
+            permit(&acl, req.operation.into(), &req.path, &req.data)?;
+            return Err(CoreError::UnsupportedPath(req.path));
+        };
         let engine = routed.engine.clone().ok_or_else(|| {
             CoreError::Internal(format!("mount {} has no engine", routed.mount.path))
         })?;
@@ -257,7 +292,13 @@ impl Core {
             },
         };
         let mount_type = routed.mount.engine_type.clone();
-        req.path = routed.rest;
+        let full_path = std::mem::replace(&mut req.path, routed.rest);
+        let exists = match req.operation {
+            Operation::Update => engine.exists(&ctx, &req).await?.unwrap_or(true),
+            _ => true,
+        };
+        let op = AclOperation::for_request(req.operation, exists);
+        permit(&acl, op, &full_path, &req.data)?;
         Ok(engine.handle(&ctx, req).await?.map(|mut r| {
             r.mount_type = mount_type;
             r
@@ -279,11 +320,88 @@ impl Core {
     }
 }
 
+/// The part of `path` after `sys/` (`""` for `sys` itself), if it is a
+/// system path.
+fn sys_subpath(path: &str) -> Option<&str> {
+    if path == "sys" {
+        return Some("");
+    }
+    path.strip_prefix("sys/")
+}
+
+/// Paths ending in a name that its handler normalises (trimmed, lowercase):
+/// policies and token roles. The name is normalised before the ACL sees the
+/// path, so a rule on `sys/policies/acl/admin` covers `.../ADMIN` too.
+const NAMED_PREFIXES: [&str; 4] = [
+    "sys/policies/acl/",
+    "sys/policy/",
+    "auth/token/roles/",
+    "auth/token/create/",
+];
+
+/// The request path as the router and the ACL both see it: no leading `/`,
+/// no empty, `.` or `..` segment except a trailing `/` (a LIST), and names in
+/// [`NAMED_PREFIXES`] normalised. Odd segments are refused rather than
+/// cleaned, so no spelling of a path can reach a handler under a name the
+/// ACL did not check.
+fn canonical_path(path: &str) -> CoreResult<String> {
+    let path = path.trim_start_matches('/');
+    let body = path.strip_suffix('/').unwrap_or(path);
+    let bad = path.contains('\0')
+        || (!body.is_empty()
+            && body
+                .split('/')
+                .any(|s| s.is_empty() || s == "." || s == ".."));
+    if bad {
+        return Err(CoreError::invalid(format!(
+            "invalid request path {path:?}: empty, '.' or '..' segments are not allowed"
+        )));
+    }
+    for prefix in NAMED_PREFIXES {
+        if let Some(name) = path.strip_prefix(prefix) {
+            return Ok(format!("{prefix}{}", crate::policy::normalize_name(name)));
+        }
+    }
+    Ok(path.to_owned())
+}
+
 impl Core {
     /// A random UUID (request ids, nonces).
     pub fn new_uuid(&self) -> CoreResult<String> {
         Ok(uuid::Builder::from_random_bytes(self.random_16()?)
             .into_uuid()
             .to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_paths_with_odd_segments_are_refused() {
+        assert_eq!(canonical_path("/secret/a").expect("ok"), "secret/a");
+        assert_eq!(
+            canonical_path("secret/meta/").expect("list"),
+            "secret/meta/"
+        );
+        for bad in ["secret//a", "secret/./a", "secret/../sys/x", "a/..", "x/\0"] {
+            assert!(canonical_path(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            canonical_path("sys/policies/acl/ADMIN").expect("name"),
+            "sys/policies/acl/admin"
+        );
+        assert_eq!(
+            canonical_path("auth/token/create/Web").expect("role"),
+            "auth/token/create/web"
+        );
+        assert_eq!(
+            canonical_path("secret/data/ABC").expect("kv"),
+            "secret/data/ABC"
+        );
+        assert_eq!(sys_subpath("sys/mounts"), Some("mounts"));
+        assert_eq!(sys_subpath("sys"), Some(""));
+        assert_eq!(sys_subpath("system/x"), None);
     }
 }

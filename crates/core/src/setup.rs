@@ -1,6 +1,6 @@
 //! What happens right after the barrier opens: load (or create, on first
-//! unseal) the cluster identity, the token salt and the mount table, and
-//! build the engines of every mount.
+//! unseal) the cluster identity, the token salt, the `default` policy and
+//! the mount table, and build the engines of every mount.
 
 use crate::error::{CoreError, CoreResult};
 use crate::mount::{MOUNT_TABLE_PATH, MountConfig, MountEntry, MountTable};
@@ -27,6 +27,7 @@ impl Core {
             }
         };
         self.tokens.load(self.entropy.as_ref()).await?;
+        self.policies.ensure_default().await?;
         let mounts = match system.get_json::<MountTable>(MOUNT_TABLE_PATH).await? {
             Some(t) => t,
             None => {

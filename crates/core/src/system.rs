@@ -1,14 +1,19 @@
 //! The built-in `sys/` backend for logical requests: mounts and tuning,
-//! keyring rotation and status, and the UI mount lookup the `vault kv`
-//! command uses. The unauthenticated endpoints (init, unseal, seal-status,
-//! health, leader, generate-root) are raw handlers in the server.
+//! keyring rotation and status, ACL policies, capabilities, and the UI mount
+//! lookup the `vault kv` command uses. The unauthenticated endpoints (init,
+//! unseal, seal-status, health, leader, generate-root) are raw handlers in
+//! the server.
+//!
+//! The ACL check has already happened when a handler runs, except for the
+//! UI mount lookups, which answer every token with the mounts it has some
+//! access to (as Vault's do).
 
+use crate::authorize::Caller;
 use crate::engine::{Operation, Request, Response, Route, dispatch};
 use crate::error::{CoreError, CoreResult};
 use crate::field::{opt_bool, opt_duration_secs};
 use crate::mount::{MOUNT_TABLE_PATH, MountEntry, MountTable};
 use crate::node::Core;
-use crate::token::ResolvedToken;
 use crate::view::View;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -28,10 +33,18 @@ enum Sys {
     UiMount,
     SealWrapRewrap,
     License,
+    Policies,
+    Policy,
+    LegacyPolicies,
+    LegacyPolicy,
+    Capabilities,
+    CapabilitiesSelf,
+    CapabilitiesAccessor,
 }
 
 const READ: &[Operation] = &[Operation::Read];
 const WRITE: &[Operation] = &[Operation::Update];
+const POLICY_OPS: &[Operation] = &[Operation::Read, Operation::Update, Operation::Delete];
 
 fn routes() -> Vec<Route<Sys>> {
     vec![
@@ -56,7 +69,34 @@ fn routes() -> Vec<Route<Sys>> {
             &[Operation::Read, Operation::Update],
             Sys::SealWrapRewrap,
         ),
+        Route::new("policies/acl", &[Operation::List], Sys::Policies),
+        Route::new("policies/acl/:name", POLICY_OPS, Sys::Policy),
+        Route::new(
+            "policy",
+            &[Operation::Read, Operation::List],
+            Sys::LegacyPolicies,
+        ),
+        Route::new("policy/:name", POLICY_OPS, Sys::LegacyPolicy),
+        Route::new("capabilities", WRITE, Sys::Capabilities),
+        Route::new("capabilities-self", WRITE, Sys::CapabilitiesSelf),
+        Route::new("capabilities-accessor", WRITE, Sys::CapabilitiesAccessor),
     ]
+}
+
+/// Every route of the `sys/` backend as (full path pattern, operations), for
+/// introspection: tests walk it to check that each one is guarded.
+pub fn route_patterns() -> Vec<(String, &'static [Operation])> {
+    routes()
+        .into_iter()
+        .map(|r| (format!("sys/{}", r.pattern.as_str()), r.operations))
+        .collect()
+}
+
+/// Whether `path` (relative to `sys/`) is one of the UI mount lookups, which
+/// filter by the caller's ACL themselves instead of being checked up front.
+pub(crate) fn is_ui_mounts(path: &str) -> bool {
+    let path = path.trim_end_matches('/');
+    path == "internal/ui/mounts" || path.starts_with("internal/ui/mounts/")
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -109,11 +149,12 @@ impl Core {
     pub(crate) async fn handle_sys(
         &self,
         req: Request,
-        token: &ResolvedToken,
+        caller: &Caller<'_>,
     ) -> CoreResult<Option<Response>> {
         let routes = routes();
         let (handler, params) = dispatch(&routes, &req)?;
         let path_param = params.get("path").cloned().unwrap_or_default();
+        let name = params.get("name").map(String::as_str).unwrap_or_default();
         match handler {
             Sys::Mounts => Ok(Some(Response::data(self.mounts_json()))),
             Sys::Mount => {
@@ -130,7 +171,6 @@ impl Core {
                 }
             }
             Sys::Rotate => {
-                require_root(token)?;
                 let term = self.barrier.rotate(self.clock.now()).await?;
                 tracing::info!(term, "barrier keyring rotated");
                 Ok(None)
@@ -149,6 +189,7 @@ impl Core {
                     .mounts
                     .entries
                     .iter()
+                    .filter(|m| caller.acl.has_access_under(&m.path))
                     .map(|m| (m.path.clone(), mount_json(m)))
                     .collect();
                 Ok(Some(Response::data(
@@ -159,15 +200,22 @@ impl Core {
                 "coffer has no license: seal wrap, entropy augmentation and the pkcs11 seal are \
                  always available, so a `sys/license` step (Vault Enterprise) can be skipped",
             )),
-            Sys::SealWrapRewrap => {
-                require_root(token)?;
-                self.sealwrap_rewrap(req.operation)
-            }
+            Sys::SealWrapRewrap => self.sealwrap_rewrap(req.operation),
+            Sys::Policies => self.list_policies(false).await,
+            Sys::LegacyPolicies => self.list_policies(true).await,
+            Sys::Policy => self.policy_request(&req, name, false).await,
+            Sys::LegacyPolicy => self.policy_request(&req, name, true).await,
+            Sys::Capabilities => self.capabilities(&req, None).await,
+            Sys::CapabilitiesSelf => self.capabilities(&req, Some(caller)).await,
+            Sys::CapabilitiesAccessor => self.capabilities_by_accessor(&req).await,
             Sys::UiMount => {
                 let table = self.router_table();
                 let m = table.mounts.longest_match(&path_param).ok_or_else(|| {
                     CoreError::UnsupportedPath(format!("sys/internal/ui/mounts/{path_param}"))
                 })?;
+                if !caller.acl.has_access_under(&m.path) {
+                    return Err(CoreError::PermissionDenied);
+                }
                 let mut body = mount_json(m);
                 body["path"] = json!(m.path);
                 Ok(Some(Response::data(body)))
@@ -398,14 +446,6 @@ impl Core {
             .await?;
         self.set_router_table(table);
         Ok(())
-    }
-}
-
-fn require_root(token: &ResolvedToken) -> CoreResult<()> {
-    if Core::is_root(token) {
-        Ok(())
-    } else {
-        Err(CoreError::PermissionDenied)
     }
 }
 

@@ -1,6 +1,21 @@
 //! The token store. Tokens are never stored: only their HMAC-SHA256 under a
 //! per-cluster salt (`sys/token/salt`), so a storage dump reveals no usable
-//! token. Lookups are cached in memory while unsealed.
+//! token. Entries are cached in memory while unsealed.
+//!
+//! Layout under `sys/token/`:
+//!
+//! | key | value |
+//! |---|---|
+//! | `salt` | the HMAC key (seal-wrapped with an HSM seal) |
+//! | `id/<hash>` | the [`TokenEntry`] |
+//! | `accessor/<accessor>` | the hash: the accessor index |
+//! | `parent/<parent hash>/<child hash>` | empty: the revocation tree |
+//! | `roles/<name>` | token roles (`token_role`) |
+//!
+//! Whether a stored token may still be used (expiry, exhausted uses, an
+//! ancestor gone or expired) is decided at every resolution with the core's
+//! [`Clock`]; the core revokes what [`Resolution::Invalid`] names, so expired
+//! tokens disappear lazily, without a background sweeper.
 
 use crate::clock::Clock;
 use crate::error::{CoreError, CoreResult};
@@ -9,8 +24,9 @@ use coffer_crypto::hash::hmac_sha256;
 use coffer_crypto::{Entropy, SecretBytes};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::UNIX_EPOCH;
+use std::time::{SystemTime, UNIX_EPOCH};
 use zeroize::Zeroizing;
 
 const SALT_KEY: &str = "salt";
@@ -23,24 +39,77 @@ pub const TOKEN_SEAL_WRAPPED: &[&str] = &[SALT_KEY];
 pub const TOKEN_RANDOM_LEN: usize = 24;
 /// Total length of a service token, which is also the generate-root OTP length.
 pub const TOKEN_LEN: usize = 4 + TOKEN_RANDOM_LEN;
+/// Length of an accessor.
+pub const ACCESSOR_LEN: usize = 24;
 
-/// What the store knows about a token.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// What the store knows about a token. Times are unix seconds, durations
+/// seconds; fields added after the first release default when absent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenEntry {
     /// Non-secret handle for the token.
     pub accessor: String,
-    /// Attached policies (`root` for root tokens).
+    /// Attached policies, sorted (`["root"]` for root tokens).
     pub policies: Vec<String>,
-    /// Human-readable origin (`root`, `token`).
+    /// Human-readable origin (`root`, `token`, `token-<display_name>`).
     pub display_name: String,
-    /// Creation time, unix seconds.
+    /// Creation (issue) time.
     pub creation_time: u64,
-    /// Path that created it (`auth/token/root`).
+    /// Path that created it (`auth/token/create`, `auth/token/root`).
     pub path: String,
     /// Free-form metadata.
     pub meta: BTreeMap<String, String>,
+    /// The salted hash of the parent; `None` for an orphan.
+    #[serde(default)]
+    pub parent: Option<String>,
+    /// TTL given at creation (`creation_ttl`); 0 for a token that never expires.
+    #[serde(default)]
+    pub ttl: u64,
+    /// Hard limit on the lifetime from creation; 0 for none.
+    #[serde(default)]
+    pub explicit_max_ttl: u64,
+    /// Period of a periodic token (every renewal resets the TTL to it); 0 for none.
+    #[serde(default)]
+    pub period: u64,
+    /// Whether the token may be renewed.
+    #[serde(default)]
+    pub renewable: bool,
+    /// Uses left; 0 for unlimited.
+    #[serde(default)]
+    pub num_uses: u64,
+    /// Set when the last use was taken: the token is being revoked.
+    #[serde(default)]
+    pub exhausted: bool,
+    /// When it expires; `None` for never.
+    #[serde(default)]
+    pub expire_time: Option<u64>,
+    /// When it was last renewed.
+    #[serde(default)]
+    pub last_renewal_time: Option<u64>,
+    /// The token role it was created against, if any.
+    #[serde(default)]
+    pub role: String,
+}
+
+impl TokenEntry {
     /// Whether the token has no parent.
-    pub orphan: bool,
+    pub fn is_orphan(&self) -> bool {
+        self.parent.is_none()
+    }
+
+    /// Whether the token is past its expiry at `now`.
+    pub fn expired_at(&self, now: u64) -> bool {
+        self.expire_time.is_some_and(|t| now >= t)
+    }
+
+    /// Seconds left at `now` (0 for a token that never expires).
+    pub fn ttl_left(&self, now: u64) -> u64 {
+        self.expire_time.map_or(0, |t| t.saturating_sub(now))
+    }
+
+    /// Whether a renewal can succeed at all: renewable and expiring.
+    pub fn can_renew(&self) -> bool {
+        self.renewable && self.expire_time.is_some()
+    }
 }
 
 /// A token that was found: its salted id and entry.
@@ -52,21 +121,64 @@ pub struct ResolvedToken {
     pub entry: Arc<TokenEntry>,
 }
 
-/// Creates, stores (hashed) and resolves tokens.
+/// The outcome of resolving a token.
 #[derive(Debug)]
+pub enum Resolution {
+    /// Usable.
+    Valid(ResolvedToken),
+    /// Stored but unusable: expired, out of uses, or an ancestor is gone or
+    /// expired. The tree under `revoke` (this token or an ancestor) should be
+    /// revoked.
+    Invalid {
+        /// Salted hash of the token whose tree to revoke.
+        revoke: String,
+    },
+    /// Never issued, or already revoked.
+    Unknown,
+}
+
+/// What taking one use of a token left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenUse {
+    /// The token has no use limit.
+    Unlimited,
+    /// A use was taken and more are left.
+    Counted,
+    /// That was the last use: the token must be revoked once the request is done.
+    Last,
+}
+
+/// Creates, stores (hashed) and resolves tokens.
 pub struct TokenStore {
     view: View,
+    clock: Arc<dyn Clock>,
     salt: RwLock<Option<Arc<SecretBytes>>>,
     cache: RwLock<HashMap<String, Arc<TokenEntry>>>,
+    /// Bumped by every change and removal of an entry: a reader only caches
+    /// what it loaded from storage when no write happened meanwhile, so a
+    /// revoked or renewed token never comes back stale from the cache.
+    generation: AtomicU64,
+    /// Serialises read-modify-write of entries (uses, renewals, revocation),
+    /// so a renewal can never bring back a token revoked meanwhile.
+    writes: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for TokenStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenStore").finish_non_exhaustive()
+    }
 }
 
 impl TokenStore {
     /// A store over `view` (the core passes `sys/token/`).
-    pub fn new(view: View) -> Self {
+    pub fn new(view: View, clock: Arc<dyn Clock>) -> Self {
         Self {
             view,
+            clock,
             salt: RwLock::new(None),
             cache: RwLock::new(HashMap::new()),
+            generation: AtomicU64::new(0),
+            writes: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -93,10 +205,7 @@ impl TokenStore {
             .salt
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
-        self.cache
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clear();
+        self.cache_mut().clear();
     }
 
     /// The salted hash of a token.
@@ -110,11 +219,15 @@ impl TokenStore {
         Ok(hex::encode(hmac_sha256(salt.expose(), token.as_bytes())))
     }
 
+    /// The current time in unix seconds, from the store's clock.
+    pub fn now(&self) -> u64 {
+        unix_secs(self.clock.now())
+    }
+
     /// Creates a root token; `id` lets `-dev-root-token-id` choose it.
     pub async fn create_root(
         &self,
         entropy: &dyn Entropy,
-        clock: &dyn Clock,
         id: Option<&str>,
     ) -> CoreResult<Zeroizing<String>> {
         let token = match id {
@@ -122,55 +235,249 @@ impl TokenStore {
             _ => generate_token(entropy)?,
         };
         let entry = TokenEntry {
-            accessor: random_base62(entropy, 24)?.to_string(),
-            policies: vec!["root".to_owned()],
+            accessor: random_base62(entropy, ACCESSOR_LEN)?.to_string(),
+            policies: vec![crate::policy::ROOT_POLICY.to_owned()],
             display_name: "root".to_owned(),
-            creation_time: clock
-                .now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0),
+            creation_time: self.now(),
             path: "auth/token/root".to_owned(),
-            meta: BTreeMap::new(),
-            orphan: true,
+            ..TokenEntry::default()
         };
-        let hash = self.hash(&token)?;
-        self.view.put_json(&format!("id/{hash}"), &entry).await?;
-        self.view
-            .put(&format!("accessor/{}", entry.accessor), hash.as_bytes())
-            .await?;
+        self.insert(&token, entry).await?;
         Ok(token)
     }
 
-    /// Resolves a presented token; `None` when unknown.
-    pub async fn lookup(&self, token: &str) -> CoreResult<Option<ResolvedToken>> {
+    /// Stores a new token. Refuses a token that already exists (a chosen
+    /// `id` colliding with an existing one).
+    pub(crate) async fn insert(&self, token: &str, entry: TokenEntry) -> CoreResult<ResolvedToken> {
+        let id = self.hash(token)?;
+        let _w = self.writes.lock().await;
+        if self.view.get(&id_key(&id)).await?.is_some() {
+            return Err(CoreError::invalid(
+                "cannot create a token with a duplicate ID",
+            ));
+        }
+        self.view.put_json(&id_key(&id), &entry).await?;
+        self.view
+            .put(&accessor_key(&entry.accessor), id.as_bytes())
+            .await?;
+        if let Some(parent) = &entry.parent {
+            self.view.put(&child_key(parent, &id), b"").await?;
+        }
+        let entry = Arc::new(entry);
+        self.cache_mut().insert(id.clone(), entry.clone());
+        Ok(ResolvedToken { id, entry })
+    }
+
+    /// Resolves a presented token. The token is hashed and the hash looked
+    /// up, so no secret is ever compared byte by byte.
+    pub async fn resolve(&self, token: &str) -> CoreResult<Resolution> {
         if token.is_empty() {
-            return Ok(None);
+            return Ok(Resolution::Unknown);
         }
         let id = self.hash(token)?;
+        self.resolve_id(&id).await
+    }
+
+    /// Resolves a token by its salted hash.
+    pub async fn resolve_id(&self, id: &str) -> CoreResult<Resolution> {
+        let Some(entry) = self.entry(id).await? else {
+            return Ok(Resolution::Unknown);
+        };
+        let now = self.now();
+        if entry.exhausted || entry.expired_at(now) {
+            return Ok(Resolution::Invalid {
+                revoke: id.to_owned(),
+            });
+        }
+        let mut parent = entry.parent.clone();
+        while let Some(p) = parent {
+            match self.entry(&p).await? {
+                None => {
+                    return Ok(Resolution::Invalid {
+                        revoke: id.to_owned(),
+                    });
+                }
+                Some(pe) if pe.exhausted || pe.expired_at(now) => {
+                    return Ok(Resolution::Invalid { revoke: p });
+                }
+                Some(pe) => parent = pe.parent.clone(),
+            }
+        }
+        Ok(Resolution::Valid(ResolvedToken {
+            id: id.to_owned(),
+            entry,
+        }))
+    }
+
+    /// The salted hash behind an accessor, if the accessor is known.
+    pub(crate) async fn id_for_accessor(&self, accessor: &str) -> CoreResult<Option<String>> {
+        if !is_accessor(accessor) {
+            return Ok(None);
+        }
+        Ok(self
+            .view
+            .get(&accessor_key(accessor))
+            .await?
+            .and_then(|b| String::from_utf8(b.to_vec()).ok()))
+    }
+
+    /// Every accessor (`LIST auth/token/accessors`).
+    pub(crate) async fn accessors(&self) -> CoreResult<Vec<String>> {
+        self.view.list("accessor/").await
+    }
+
+    /// The salted hashes of a token's direct children.
+    pub(crate) async fn children(&self, id: &str) -> CoreResult<Vec<String>> {
+        Ok(self
+            .view
+            .list(&format!("parent/{id}/"))
+            .await?
+            .into_iter()
+            .filter(|c| !c.ends_with('/'))
+            .collect())
+    }
+
+    /// Takes one use of a token with a use limit; returns what is left and
+    /// the token as it now stands (uses counted down).
+    pub(crate) async fn use_once(
+        &self,
+        token: &ResolvedToken,
+    ) -> CoreResult<(TokenUse, ResolvedToken)> {
+        if token.entry.num_uses == 0 {
+            return Ok((TokenUse::Unlimited, token.clone()));
+        }
+        let mut used = TokenUse::Counted;
+        let entry = self
+            .modify(&token.id, |e| {
+                if e.exhausted {
+                    return Err(CoreError::PermissionDenied);
+                }
+                e.num_uses = e.num_uses.saturating_sub(1);
+                if e.num_uses == 0 {
+                    e.exhausted = true;
+                    used = TokenUse::Last;
+                }
+                Ok(())
+            })
+            .await
+            .map_err(|e| match e {
+                CoreError::InvalidRequest(_) => CoreError::PermissionDenied,
+                other => other,
+            })?;
+        let now = ResolvedToken {
+            id: token.id.clone(),
+            entry,
+        };
+        Ok((used, now))
+    }
+
+    /// Changes a stored entry under the write lock, reading it fresh from
+    /// storage; fails with "token not found" when it is gone.
+    pub(crate) async fn modify(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut TokenEntry) -> CoreResult<()>,
+    ) -> CoreResult<Arc<TokenEntry>> {
+        let _w = self.writes.lock().await;
+        let mut entry = self
+            .view
+            .get_json::<TokenEntry>(&id_key(id))
+            .await?
+            .ok_or_else(|| CoreError::invalid("token not found"))?;
+        let old_parent = entry.parent.clone();
+        change(&mut entry)?;
+        self.view.put_json(&id_key(id), &entry).await?;
+        if old_parent != entry.parent
+            && let Some(p) = old_parent
+        {
+            self.view.delete(&child_key(&p, id)).await?;
+        }
+        let entry = Arc::new(entry);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.cache_mut().insert(id.to_owned(), entry.clone());
+        Ok(entry)
+    }
+
+    /// Deletes one token: its entry first (from then on it is refused), then
+    /// its accessor, its link under its parent and links to children
+    /// (revoking or re-parenting the children themselves is the caller's
+    /// business; a child whose parent entry is gone is refused anyway).
+    /// Returns what was stored.
+    pub(crate) async fn remove(&self, id: &str) -> CoreResult<Option<TokenEntry>> {
+        let _w = self.writes.lock().await;
+        let Some(entry) = self.view.get_json::<TokenEntry>(&id_key(id)).await? else {
+            return Ok(None);
+        };
+        self.view.delete(&id_key(id)).await?;
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.cache_mut().remove(id);
+        self.view.delete(&accessor_key(&entry.accessor)).await?;
+        if let Some(p) = &entry.parent {
+            self.view.delete(&child_key(p, id)).await?;
+        }
+        // Children revoked before this call took their links along; what is
+        // left points at entries that are gone.
+        for dangling in self.view.list(&format!("parent/{id}/")).await? {
+            self.view.delete(&child_key(id, &dangling)).await?;
+        }
+        Ok(Some(entry))
+    }
+
+    /// The store's view, for token roles.
+    pub(crate) fn view(&self) -> &View {
+        &self.view
+    }
+
+    /// The entry of `id`, from the cache or storage.
+    async fn entry(&self, id: &str) -> CoreResult<Option<Arc<TokenEntry>>> {
         let cached = self
             .cache
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&id)
+            .get(id)
             .cloned();
         if let Some(entry) = cached {
-            return Ok(Some(ResolvedToken { id, entry }));
+            return Ok(Some(entry));
         }
-        let Some(entry) = self
-            .view
-            .get_json::<TokenEntry>(&format!("id/{id}"))
-            .await?
-        else {
+        let generation = self.generation.load(Ordering::SeqCst);
+        let Some(entry) = self.view.get_json::<TokenEntry>(&id_key(id)).await? else {
             return Ok(None);
         };
         let entry = Arc::new(entry);
+        let mut cache = self.cache_mut();
+        if self.generation.load(Ordering::SeqCst) == generation {
+            cache.insert(id.to_owned(), entry.clone());
+        }
+        Ok(Some(entry))
+    }
+
+    fn cache_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<TokenEntry>>> {
         self.cache
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(id.clone(), entry.clone());
-        Ok(Some(ResolvedToken { id, entry }))
     }
+}
+
+/// Unix seconds of `t` (0 before the epoch).
+pub fn unix_secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Whether `s` can be an accessor: base62 only, so it is safe as a storage key.
+pub fn is_accessor(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+fn id_key(id: &str) -> String {
+    format!("id/{id}")
+}
+
+fn accessor_key(accessor: &str) -> String {
+    format!("accessor/{accessor}")
+}
+
+fn child_key(parent: &str, child: &str) -> String {
+    format!("parent/{parent}/{child}")
 }
 
 /// A new service token: `hvs.` followed by 24 base62 characters.
@@ -195,4 +502,44 @@ pub fn random_base62(entropy: &dyn Entropy, n: usize) -> CoreResult<Zeroizing<St
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_and_ttl_left_follow_the_expire_time() {
+        let e = TokenEntry {
+            expire_time: Some(100),
+            renewable: true,
+            ..TokenEntry::default()
+        };
+        assert!(!e.expired_at(99));
+        assert!(e.expired_at(100));
+        assert_eq!(e.ttl_left(40), 60);
+        assert_eq!(e.ttl_left(140), 0);
+        assert!(e.can_renew());
+        let forever = TokenEntry::default();
+        assert!(!forever.expired_at(u64::MAX));
+        assert!(!forever.can_renew());
+    }
+
+    #[test]
+    fn entries_stored_before_token_auth_still_load() {
+        let old = r#"{"accessor":"abc","policies":["root"],"display_name":"root",
+            "creation_time":1,"path":"auth/token/root","meta":{},"orphan":true}"#;
+        let e: TokenEntry = serde_json::from_str(old).expect("old entry");
+        assert!(e.is_orphan());
+        assert_eq!(e.policies, ["root"]);
+        assert_eq!(e.expire_time, None);
+    }
+
+    #[test]
+    fn accessors_are_plain_base62() {
+        assert!(is_accessor("AbC123"));
+        assert!(!is_accessor(""));
+        assert!(!is_accessor("../salt"));
+        assert!(!is_accessor("a/b"));
+    }
 }

@@ -247,6 +247,7 @@ impl Core {
     pub(crate) fn pre_seal(&self) {
         self.barrier.seal();
         self.tokens.clear();
+        self.policies.clear();
         self.set_router_table(crate::router::RouterTable::default());
         *self
             .cluster

@@ -63,10 +63,7 @@ impl Engine for KvV1 {
     async fn handle(&self, ctx: &EngineContext, req: Request) -> CoreResult<Option<Response>> {
         let (handler, params) = dispatch(&self.routes, &req)?;
         let raw = params.get("path").map(String::as_str).unwrap_or_default();
-        let view = match self.scope {
-            Scope::Mount => ctx.view.clone(),
-            Scope::PerToken => cubbyhole::token_view(&ctx.view, &req.token_id)?,
-        };
+        let view = self.view(ctx, &req)?;
         match (handler, req.operation) {
             (Handler::Entry, Operation::Read) => self.read(&view, raw).await,
             (Handler::Entry, Operation::Update) => write(&view, raw, &req).await,
@@ -75,9 +72,27 @@ impl Engine for KvV1 {
             (Handler::Entry, Operation::Patch) => Err(CoreError::UnsupportedOperation),
         }
     }
+
+    /// A write to a stored key is an update; to anything else a create.
+    async fn exists(&self, ctx: &EngineContext, req: &Request) -> CoreResult<Option<bool>> {
+        let Ok(key) = KeyPath::parse(&req.path) else {
+            return Ok(Some(false));
+        };
+        Ok(Some(
+            self.view(ctx, req)?.get(key.as_str()).await?.is_some(),
+        ))
+    }
 }
 
 impl KvV1 {
+    /// The storage a request works on.
+    fn view(&self, ctx: &EngineContext, req: &Request) -> CoreResult<View> {
+        match self.scope {
+            Scope::Mount => Ok(ctx.view.clone()),
+            Scope::PerToken => cubbyhole::token_view(&ctx.view, &req.token_id),
+        }
+    }
+
     async fn read(&self, view: &View, raw: &str) -> CoreResult<Option<Response>> {
         let key = match KeyPath::parse(raw) {
             Ok(key) => key,

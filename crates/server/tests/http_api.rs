@@ -608,7 +608,7 @@ async fn lookup_self_describes_the_root_token() {
         "/v1/auth/token/create",
         Some(&token),
         None,
-        StatusCode::NOT_FOUND,
+        StatusCode::METHOD_NOT_ALLOWED,
     )
     .await;
 }

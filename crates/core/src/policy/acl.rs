@@ -196,6 +196,32 @@ impl Acl {
             .to_names()
     }
 
+    /// Whether some rule grants anything but `deny` on `prefix` or on a path
+    /// under it: Vault's test for showing a mount to a token in
+    /// `sys/internal/ui/mounts`. Always true for root.
+    pub fn has_access_under(&self, prefix: &str) -> bool {
+        if self.root {
+            return true;
+        }
+        let prefix = prefix.trim_start_matches('/');
+        let grants = |r: &MergedRule| !r.capabilities.is_deny() && !r.capabilities.is_empty();
+        if self.select(prefix, true).is_some_and(grants) {
+            return true;
+        }
+        let exact = self
+            .exact
+            .iter()
+            .any(|(path, r)| path.starts_with(prefix) && grants(r));
+        exact
+            || self.wildcard.iter().any(|r| {
+                let text = r.pattern.as_str();
+                let head = text.split(['+', '*']).next().unwrap_or_default();
+                grants(r)
+                    && (head.starts_with(prefix)
+                        || (text.contains('+') && prefix.starts_with(head)))
+            })
+    }
+
     /// The rule that decides `path`.
     fn select(&self, path: &str, list: bool) -> Option<&MergedRule> {
         if let Some(rule) = self.exact.get(path) {

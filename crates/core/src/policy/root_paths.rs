@@ -53,6 +53,9 @@ pub const ROOT_PROTECTED_PATHS: &[&str] = &[
     "sys/replication/reindex",
     // Barrier key rotation.
     "sys/rotate",
+    // Seal re-wrap (Vault Enterprise's seal wrap): re-encrypting every
+    // seal-wrapped record is an operator action.
+    "sys/sealwrap/rewrap",
     // Sealing and stepping down (Vault enforces these in the raw handlers).
     "sys/seal",
     "sys/step-down",
@@ -100,6 +103,7 @@ mod tests {
             "sys/raw/core/keyring",
             "sys/remount",
             "sys/rotate",
+            "sys/sealwrap/rewrap",
             "sys/seal",
             "sys/step-down",
             "sys/storage/raft/snapshot-auto/config/daily",

@@ -313,3 +313,176 @@ pub(crate) async fn wait_for_rewrap(core: &Core) -> coffer_core::seal_rewrap::Re
     }
     panic!("seal re-wrap still running after 10 s");
 }
+
+/// A clock that only moves when told to (starts at 2024-01-01T00:00:00Z).
+pub(crate) struct TestClock(Mutex<std::time::SystemTime>);
+
+impl TestClock {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Self(Mutex::new(
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_704_067_200),
+        )))
+    }
+
+    pub(crate) fn advance(&self, secs: u64) {
+        *self.0.lock().expect("clock") += std::time::Duration::from_secs(secs);
+    }
+}
+
+impl coffer_core::clock::Clock for TestClock {
+    fn now(&self) -> std::time::SystemTime {
+        *self.0.lock().expect("clock")
+    }
+}
+
+/// An unsealed Shamir node on a test clock, with its root token and a
+/// KV v2 mount at `secret/`.
+pub(crate) struct AuthNode {
+    pub(crate) core: Arc<Core>,
+    pub(crate) root: String,
+    pub(crate) keys: Vec<String>,
+    pub(crate) clock: Arc<TestClock>,
+    pub(crate) backend: SharedBackend,
+}
+
+impl AuthNode {
+    pub(crate) async fn new() -> Self {
+        let clock = TestClock::new();
+        let backend = inmem();
+        let core = Core::new(CoreOptions {
+            clock: clock.clone(),
+            ..node_options(backend.clone(), None)
+        });
+        let (keys, root) = shamir_init_and_unseal(&core).await;
+        let node = Self {
+            core,
+            root,
+            keys,
+            clock,
+            backend,
+        };
+        node.root_call(
+            Operation::Update,
+            "sys/mounts/secret",
+            serde_json::json!({"type": "kv", "options": {"version": "2"}}),
+        )
+        .await;
+        node
+    }
+
+    /// Seals the node and unseals it again with two of its keys.
+    pub(crate) async fn reseal(&self) {
+        self.core.seal_now().await;
+        for k in &self.keys[..2] {
+            self.core.submit_unseal_key(k).await.expect("unseal");
+        }
+        assert!(!self.core.is_sealed());
+    }
+
+    /// Calls as `token`.
+    pub(crate) async fn call(
+        &self,
+        token: &str,
+        op: Operation,
+        path: &str,
+        body: serde_json::Value,
+    ) -> coffer_core::CoreResult<Option<coffer_core::engine::Response>> {
+        self.core
+            .handle(Request::new(op, path).with_data(body), Some(token))
+            .await
+    }
+
+    /// A call that must succeed.
+    pub(crate) async fn ok(
+        &self,
+        token: &str,
+        op: Operation,
+        path: &str,
+        body: serde_json::Value,
+    ) -> Option<coffer_core::engine::Response> {
+        self.call(token, op, path, body)
+            .await
+            .unwrap_or_else(|e| panic!("{op:?} {path}: {e}"))
+    }
+
+    /// A call as root that must succeed.
+    pub(crate) async fn root_call(
+        &self,
+        op: Operation,
+        path: &str,
+        body: serde_json::Value,
+    ) -> Option<coffer_core::engine::Response> {
+        let root = self.root.clone();
+        self.ok(&root, op, path, body).await
+    }
+
+    /// Whether a call as `token` is refused with "permission denied".
+    pub(crate) async fn denied(
+        &self,
+        token: &str,
+        op: Operation,
+        path: &str,
+        body: serde_json::Value,
+    ) -> bool {
+        matches!(
+            self.call(token, op, path, body).await,
+            Err(coffer_core::CoreError::PermissionDenied)
+        )
+    }
+
+    /// Writes an ACL policy as root.
+    pub(crate) async fn policy(&self, name: &str, text: &str) {
+        self.root_call(
+            Operation::Update,
+            &format!("sys/policies/acl/{name}"),
+            serde_json::json!({ "policy": text }),
+        )
+        .await;
+    }
+
+    /// Creates a token as `parent` with `body`; returns (token, accessor).
+    pub(crate) async fn create_as(
+        &self,
+        parent: &str,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (String, String) {
+        let auth = self
+            .ok(parent, Operation::Update, path, body)
+            .await
+            .and_then(|r| r.auth)
+            .unwrap_or_else(|| panic!("{path}: no auth block"));
+        (auth.client_token.to_string(), auth.accessor)
+    }
+
+    /// A root-created child token with `policies` plus `default` (only
+    /// `default` when empty).
+    pub(crate) async fn token_with(&self, policies: &[&str]) -> String {
+        let root = self.root.clone();
+        let policies = if policies.is_empty() {
+            &["default"][..]
+        } else {
+            policies
+        };
+        self.create_as(
+            &root,
+            "auth/token/create",
+            serde_json::json!({ "policies": policies }),
+        )
+        .await
+        .0
+    }
+
+    /// `lookup-self` data of `token`.
+    pub(crate) async fn lookup_self(&self, token: &str) -> serde_json::Value {
+        self.ok(
+            token,
+            Operation::Read,
+            "auth/token/lookup-self",
+            serde_json::Value::Null,
+        )
+        .await
+        .and_then(|r| r.data)
+        .expect("lookup-self data")
+    }
+}

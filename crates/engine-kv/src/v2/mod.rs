@@ -110,6 +110,23 @@ impl Engine for KvV2 {
             )),
         }
     }
+
+    /// Vault's KV v2 existence check: a write to `data/<key>` or
+    /// `metadata/<key>` updates when the key has metadata, else creates.
+    /// Other paths have no such notion.
+    async fn exists(&self, ctx: &EngineContext, req: &Request) -> CoreResult<Option<bool>> {
+        let Ok((handler, params)) = dispatch(&self.routes, req) else {
+            return Ok(None);
+        };
+        if !matches!(handler, Handler::Data | Handler::Metadata) {
+            return Ok(None);
+        }
+        let raw = params.get("path").map(String::as_str).unwrap_or_default();
+        let Ok(key) = KeyPath::parse(raw) else {
+            return Ok(Some(false));
+        };
+        Ok(Some(load_meta(&ctx.view, &key).await?.is_some()))
+    }
 }
 
 /// Vault's answer to a path no KV v2 route serves (or a route's root): 404

@@ -2,6 +2,7 @@
 //! in-memory backend, with a clock the tests move by hand.
 
 mod cubbyhole;
+mod existence;
 mod support;
 mod v1;
 mod v2_config;

@@ -2,7 +2,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use coffer_core::engine::Response as EngineResponse;
+use coffer_core::engine::{Auth, Response as EngineResponse};
 use serde_json::{Value, json};
 
 /// A JSON response with `Content-Type: application/json` (exactly, as hvac
@@ -31,15 +31,37 @@ pub fn no_content() -> Response {
 /// Paths whose `data` keys Vault also copies to the top level of the body
 /// (legacy behaviour some clients, including hvac, rely on).
 pub fn injects_top_level(path: &str) -> bool {
-    const EXACT_OR_PREFIX: [&str; 4] = [
+    const EXACT_OR_PREFIX: [&str; 7] = [
         "sys/mounts",
         "sys/key-status",
         "sys/rotate",
         "sys/capabilities",
+        "sys/capabilities-self",
+        "sys/capabilities-accessor",
+        "sys/policy",
     ];
+    let path = path.trim_end_matches('/');
     EXACT_OR_PREFIX
         .iter()
         .any(|p| path == *p || path.starts_with(&format!("{p}/")))
+}
+
+/// Vault's `auth` object.
+fn auth_json(a: &Auth) -> Value {
+    json!({
+        "client_token": a.client_token.as_str(),
+        "accessor": a.accessor,
+        "policies": a.policies,
+        "token_policies": a.policies,
+        "metadata": if a.metadata.is_empty() { Value::Null } else { json!(a.metadata) },
+        "lease_duration": a.lease_duration,
+        "renewable": a.renewable,
+        "entity_id": "",
+        "token_type": "service",
+        "orphan": a.orphan,
+        "mfa_requirement": null,
+        "num_uses": a.num_uses,
+    })
 }
 
 /// Wraps an engine response in Vault's logical envelope.
@@ -58,7 +80,7 @@ pub fn logical(request_id: &str, path: &str, resp: EngineResponse) -> Value {
         "data": resp.data.clone().unwrap_or(Value::Null),
         "wrap_info": null,
         "warnings": warnings,
-        "auth": null,
+        "auth": resp.auth.as_ref().map_or(Value::Null, auth_json),
         "mount_type": mount_type,
     });
     if injects_top_level(path)
@@ -84,5 +106,29 @@ mod tests {
         let kv = logical("id", "secret/foo", r);
         assert!(kv.get("secret/").is_none());
         assert!(body["warnings"].is_null());
+        assert!(body["auth"].is_null());
+    }
+
+    #[test]
+    fn auth_blocks_carry_vault_fields_and_capabilities_are_injected() {
+        let auth = Auth {
+            client_token: zeroize::Zeroizing::new("hvs.x".to_owned()),
+            accessor: "acc".into(),
+            policies: vec!["default".into()],
+            lease_duration: 60,
+            renewable: true,
+            ..Auth::default()
+        };
+        let body = logical("id", "auth/token/create", EngineResponse::auth(auth));
+        assert_eq!(body["auth"]["client_token"], "hvs.x");
+        assert_eq!(body["auth"]["token_policies"], json!(["default"]));
+        assert_eq!(body["auth"]["token_type"], "service");
+        assert!(body["auth"]["metadata"].is_null());
+        assert!(body["data"].is_null());
+        let caps = EngineResponse::data(json!({"capabilities": ["read"]}));
+        let body = logical("id", "sys/capabilities-self", caps);
+        assert_eq!(body["capabilities"], json!(["read"]));
+        assert!(injects_top_level("sys/policy/dev"));
+        assert!(!injects_top_level("sys/policies/acl/dev"));
     }
 }

@@ -1,15 +1,15 @@
 //! `GET /v1/sys/metrics`: the core's gauges and counters, as Vault's JSON
 //! (go-metrics in-memory sink shape) or, with `?format=prometheus`, as
-//! Prometheus text. Needs a token (root, until ACL policies can grant
-//! `read` on `sys/metrics`).
+//! Prometheus text. Needs a token whose policies grant `read` on
+//! `sys/metrics`.
 
 use super::error::ApiError;
 use super::{AppState, envelope, token};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use coffer_core::engine::Operation;
 use coffer_core::metrics::{Metric, MetricKind};
-use coffer_core::{Core, CoreError};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -20,10 +20,9 @@ pub(crate) async fn metrics(
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let presented = token::from_headers(&headers);
-    let resolved = st.core.authenticate(presented.as_deref()).await?;
-    if !Core::is_root(&resolved) {
-        return Err(CoreError::PermissionDenied.into());
-    }
+    st.core
+        .authorize(presented.as_deref(), Operation::Read, "sys/metrics")
+        .await?;
     let snapshot = st.core.metrics().await;
     match q.get("format").map(String::as_str) {
         None | Some("" | "json") => {

@@ -8,10 +8,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use coffer_core::CoreError;
+use coffer_core::engine::Operation;
 use coffer_core::field::{opt_bool, opt_u64};
 use coffer_core::init::InitParams;
 use coffer_core::unseal::SealStatus;
-use coffer_core::{Core, CoreError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -146,11 +147,11 @@ pub(crate) async fn seal(
     State(st): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    // Vault checks `update` with `sudo` on sys/seal (a root-protected path).
     let presented = token::from_headers(&headers);
-    let resolved = st.core.authenticate(presented.as_deref()).await?;
-    if !Core::is_root(&resolved) {
-        return Err(CoreError::PermissionDenied.into());
-    }
+    st.core
+        .authorize(presented.as_deref(), Operation::Update, "sys/seal")
+        .await?;
     st.core.seal_now().await;
     Ok(envelope::no_content())
 }

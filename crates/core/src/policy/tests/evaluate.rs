@@ -353,3 +353,27 @@ fn decisions_read_well_in_logs() {
         "denied: no policy rule matches the path"
     );
 }
+
+#[test]
+fn mount_access_counts_any_grant_under_the_mount() {
+    let acl = acl(&[(
+        "p",
+        r#"
+path "secret/data/app" { capabilities = ["read"] }
+path "other/*" { capabilities = ["deny"] }
+path "kv/*" { capabilities = ["list"] }
+"#,
+    )]);
+    assert!(acl.has_access_under("secret/"));
+    assert!(acl.has_access_under("kv/"));
+    assert!(!acl.has_access_under("other/"));
+    assert!(!acl.has_access_under("transit/"));
+    let segment = super::acl(&[("s", r#"path "+/config" { capabilities = ["read"] }"#)]);
+    assert!(
+        segment.has_access_under("transit/"),
+        "+/config matches transit/config"
+    );
+    assert!(Acl::root().has_access_under("anything/"));
+    let none = super::acl(&[("q", r#"path "a/b" { capabilities = ["read"] }"#)]);
+    assert!(!none.has_access_under("secret/"));
+}

@@ -1,0 +1,135 @@
+//! Every route is guarded: each route of `sys/` and `auth/token/` (taken
+//! from the backends' own route tables, so a new route is covered the day it
+//! is added), of a KV v2 and a KV v1 mount, and of cubbyhole, with every
+//! operation it serves, is refused without a token, and with a token holding
+//! only the `default` policy except where that policy grants it.
+
+mod common;
+
+use coffer_core::CoreError;
+use coffer_core::engine::Operation::{self, Delete, List, Patch, Read, Update};
+use common::AuthNode;
+use serde_json::json;
+
+/// What the `default` policy lets a token do (see `DEFAULT_POLICY_TEXT`)
+/// among the enumerated routes: look itself up, renew and revoke itself, ask
+/// its own capabilities, list the mounts it can reach, use its cubbyhole.
+fn default_allows(op: Operation, path: &str) -> bool {
+    matches!(
+        (op, path),
+        (Read, "auth/token/lookup-self")
+            | (Update, "auth/token/renew-self" | "auth/token/revoke-self")
+            | (Update, "sys/capabilities-self")
+            | (Read, "sys/internal/ui/mounts")
+    ) || path.starts_with("cubbyhole/")
+}
+
+/// A concrete path for a route pattern: `:name` → `sample`, `*rest` → a
+/// path under the `secret/` mount (so UI mount lookups hit a real mount).
+fn concrete(pattern: &str) -> String {
+    pattern
+        .split('/')
+        .map(|seg| {
+            if seg.starts_with(':') {
+                "sample"
+            } else if seg.starts_with('*') {
+                "secret/sample"
+            } else {
+                seg
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn all_routes() -> Vec<(String, Operation)> {
+    const ALL: &[Operation] = &[Read, Update, Patch, Delete, List];
+    let kv2: [(&str, &[Operation]); 7] = [
+        ("config", &[Read, Update]),
+        ("data/app", &[Read, Update, Patch, Delete]),
+        ("delete/app", &[Update]),
+        ("undelete/app", &[Update]),
+        ("destroy/app", &[Update]),
+        ("metadata/app", ALL),
+        ("subkeys/app", &[Read]),
+    ];
+    let mut routes: Vec<(String, Operation)> = coffer_core::system::route_patterns()
+        .into_iter()
+        .chain(coffer_core::auth_token::route_patterns())
+        .flat_map(|(pattern, ops)| ops.iter().map(move |op| (concrete(&pattern), *op)))
+        .collect();
+    for (path, ops) in kv2 {
+        routes.extend(ops.iter().map(|op| (format!("secret/{path}"), *op)));
+    }
+    for op in [Read, Update, Delete, List] {
+        routes.push(("kv1/app".to_owned(), op));
+        routes.push(("cubbyhole/app".to_owned(), op));
+    }
+    routes
+}
+
+#[tokio::test]
+async fn every_route_is_refused_without_a_token_and_with_only_the_default_policy() {
+    let n = AuthNode::new().await;
+    n.root_call(Update, "sys/mounts/kv1", json!({"type": "kv"}))
+        .await;
+    let routes = all_routes();
+    for expected in [
+        "sys/policies/acl/sample",
+        "sys/mounts/secret/sample",
+        "sys/rotate",
+        "auth/token/create",
+        "auth/token/roles/sample",
+        "auth/token/accessors",
+    ] {
+        assert!(
+            routes.iter().any(|(p, _)| p == expected),
+            "route enumeration misses {expected}"
+        );
+    }
+    let mut allowed = Vec::new();
+    for (path, op) in &routes {
+        let body = json!({});
+        let anonymous = n
+            .core
+            .handle(
+                coffer_core::engine::Request::new(*op, path.clone()).with_data(body.clone()),
+                None,
+            )
+            .await;
+        assert!(
+            matches!(anonymous, Err(CoreError::PermissionDenied)),
+            "{op:?} {path} without a token: {anonymous:?}"
+        );
+        // A fresh token each time: some routes revoke or use up the caller.
+        let token = n.token_with(&[]).await;
+        let result = n.call(&token, *op, path, body).await;
+        let denied = matches!(result, Err(CoreError::PermissionDenied));
+        if default_allows(*op, path) {
+            assert!(!denied, "{op:?} {path} should be allowed by default");
+            allowed.push(format!("{op:?} {path}"));
+        } else {
+            assert!(denied, "{op:?} {path} with a default token: {result:?}");
+        }
+    }
+    assert_eq!(allowed.len(), 9, "{allowed:?}");
+}
+
+#[tokio::test]
+async fn raw_handlers_that_need_a_token_refuse_default_tokens() {
+    let n = AuthNode::new().await;
+    let token = n.token_with(&[]).await;
+    for (op, path) in [(Update, "sys/seal"), (Read, "sys/metrics")] {
+        for presented in [None, Some("hvs.unknown"), Some(token.as_str())] {
+            let r = n.core.authorize(presented, op, path).await;
+            assert!(
+                matches!(r, Err(CoreError::PermissionDenied)),
+                "{path} with {presented:?}: {r:?}"
+            );
+        }
+        n.core
+            .authorize(Some(&n.root), op, path)
+            .await
+            .expect("root may");
+    }
+}
