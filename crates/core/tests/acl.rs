@@ -117,6 +117,27 @@ async fn writes_need_create_for_new_keys_and_update_for_existing_ones() {
 }
 
 #[tokio::test]
+async fn transit_encrypt_on_a_missing_key_needs_create_as_it_creates_the_key() {
+    let n = AuthNode::new().await;
+    n.root_call(Update, "sys/mounts/transit", json!({"type": "transit"}))
+        .await;
+    n.root_call(Update, "transit/keys/orders", json!({})).await;
+    n.policy(
+        "encrypt-only",
+        r#"path "transit/encrypt/*" { capabilities = ["update"] }"#,
+    )
+    .await;
+    let t = n.token_with(&["encrypt-only"]).await;
+    let body = json!({"plaintext": "NDExMSAxMTExIDExMTEgMTExMQ=="});
+    n.ok(&t, Update, "transit/encrypt/orders", body.clone())
+        .await;
+    assert!(
+        n.denied(&t, Update, "transit/encrypt/not-yet", body).await,
+        "upsert would create a key: needs create"
+    );
+}
+
+#[tokio::test]
 async fn deny_wins_over_grants_from_other_policies() {
     let n = AuthNode::new().await;
     with_secret(&n).await;

@@ -117,4 +117,17 @@ impl Engine for Transit {
             Handler::Random => path_random::random(self, ctx, &req, &params).await,
         }
     }
+
+    /// As Vault: `keys/:name` and `encrypt/:name` (which creates a missing
+    /// key) need `create` when the key does not exist, `update` when it does.
+    async fn exists(&self, ctx: &EngineContext, req: &Request) -> CoreResult<Option<bool>> {
+        let (handler, params) = dispatch(&self.routes, req)?;
+        match (handler, params.get("name")) {
+            (Handler::Key | Handler::Encrypt, Some(name)) => {
+                let name = key_name(name)?;
+                Ok(Some(self.keys.get(&ctx.view, name).await?.is_some()))
+            }
+            _ => Ok(None),
+        }
+    }
 }

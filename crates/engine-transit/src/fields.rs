@@ -17,9 +17,28 @@ pub(crate) fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Strin
         Some(Value::String(s)) => Ok(Some(s)),
         Some(Value::Number(n)) => Ok(Some(n.to_string())),
         Some(Value::Bool(b)) => Ok(Some(b.to_string())),
-        Some(other) => Err(D::Error::custom(format!("expected a string, got {other}"))),
+        Some(other) => Err(D::Error::custom(format!(
+            "expected a string, got {}",
+            json_kind(&other)
+        ))),
     }
 }
+
+/// The JSON type of a value, for errors that must not echo request data.
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Most items one `batch_input` may hold: bounds the work one request can
+/// ask for (a 32 MiB body could otherwise carry a million RSA operations).
+pub(crate) const MAX_BATCH_ITEMS: usize = 10_000;
 
 /// `batch_input`: a JSON array of objects, or absent/`null`. Any other shape,
 /// or an item of the wrong shape, fails the whole request (as in Vault).
@@ -30,13 +49,20 @@ where
 {
     match Option::<Value>::deserialize(d)? {
         None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) if items.len() > MAX_BATCH_ITEMS => {
+            Err(D::Error::custom(format!(
+                "batch_input has {} items; at most {MAX_BATCH_ITEMS} are allowed per request",
+                items.len()
+            )))
+        }
         Some(Value::Array(items)) => items
             .into_iter()
             .enumerate()
             .map(|(i, item)| {
                 if !item.is_object() {
                     return Err(D::Error::custom(format!(
-                        "[{i}] expected a map, got {item}"
+                        "[{i}] expected a map, got {}",
+                        json_kind(&item)
                     )));
                 }
                 serde_json::from_value(item).map_err(|e| D::Error::custom(format!("[{i}]: {e}")))
@@ -44,7 +70,8 @@ where
             .collect::<Result<Vec<T>, _>>()
             .map(Some),
         Some(other) => Err(D::Error::custom(format!(
-            "batch_input must be an array, got {other}"
+            "batch_input must be an array, got {}",
+            json_kind(&other)
         ))),
     }
 }
@@ -53,7 +80,7 @@ where
 pub(crate) fn b64_decode(field: &str, value: &str) -> CoreResult<Vec<u8>> {
     STANDARD
         .decode(value)
-        .map_err(|e| CoreError::invalid(format!("unable to decode {field} as base64: {e}")))
+        .map_err(|_| CoreError::invalid(format!("unable to decode {field} as base64")))
 }
 
 /// Decodes an optional base64 field; absent or empty is empty.

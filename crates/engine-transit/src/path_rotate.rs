@@ -23,7 +23,10 @@ pub(crate) async fn rotate(
     };
     let mut cfg = ring.config.clone();
     let stored = new_version(ctx, &cfg).await?;
-    cfg.latest_version += 1;
+    cfg.latest_version = cfg
+        .latest_version
+        .checked_add(1)
+        .ok_or_else(|| CoreError::invalid("the key has reached its highest version"))?;
     let mut next = ring.with_config(cfg);
     let version = KeyVersion::prepare(&next.config, stored)?;
     next.versions

@@ -52,6 +52,15 @@ impl KeyRing {
                         aead::hkdf_sha256(&[], v.stored.key.expose(), ctx, enc_len + extra)?;
                     let key = AeadKey::new(kt, &derived[..enc_len])?;
                     let nonce = if self.config.convergent_encryption {
+                        if !associated_data.is_empty() {
+                            // The nonce depends on key, context and plaintext
+                            // only: the same plaintext under two associated data
+                            // values would reuse a nonce with different tags.
+                            return Err(CoreError::invalid(
+                                "associated_data cannot be used with convergent encryption: \
+                                 the nonce is derived from the plaintext and context only",
+                            ));
+                        }
                         aead::convergent_nonce(&derived[enc_len..], plaintext)
                     } else {
                         random_nonce(nonces)?

@@ -131,6 +131,11 @@ impl KeyRing {
             Material::Ecdsa(curve, key) => {
                 let hash = signature_hash(p, input);
                 let asn1 = if p.jws {
+                    // r || s of exactly the curve's scalar size each: other
+                    // lengths would make signatures malleable.
+                    if sig.len() != 2 * curve.scalar_len() {
+                        return Ok(false);
+                    }
                     match der::ecdsa_fixed_to_asn1(&sig) {
                         Some(d) => d,
                         None => return Ok(false),

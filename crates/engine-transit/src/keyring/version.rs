@@ -98,11 +98,10 @@ impl KeyVersion {
         let key = stored.key.expose();
         let (material, public_key) = match kt {
             KeyType::Aes128Gcm96 | KeyType::Aes256Gcm96 | KeyType::ChaCha20Poly1305 => {
-                let prepared = if config.derived {
-                    None
-                } else {
-                    Some(AeadKey::new(kt, key)?)
-                };
+                // Checked for derived keys too (a restored document could
+                // carry a short or empty key that HKDF would happily expand).
+                let checked = AeadKey::new(kt, key)?;
+                let prepared = if config.derived { None } else { Some(checked) };
                 (Material::Aead(prepared), String::new())
             }
             KeyType::Hmac => (Material::Hmac, String::new()),

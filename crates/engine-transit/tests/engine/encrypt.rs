@@ -176,6 +176,42 @@ async fn convergent_encryption_is_deterministic_per_context() {
 }
 
 #[tokio::test]
+async fn convergent_encryption_refuses_associated_data_which_would_reuse_a_nonce() {
+    let h = Harness::new().await;
+    h.create("c", json!({"derived": true, "convergent_encryption": true}))
+        .await;
+    let msg = h
+        .invalid(
+            "encrypt/c",
+            json!({"plaintext": b64(b"same"), "context": b64(b"ctx"), "associated_data": b64(b"row-1")}),
+        )
+        .await;
+    assert!(
+        msg.contains("cannot be used with convergent encryption"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn a_batch_larger_than_the_limit_is_refused_and_errors_do_not_echo_input() {
+    let h = Harness::new().await;
+    h.create("k", json!({})).await;
+    let items: Vec<_> = (0..10_001).map(|_| json!({"plaintext": ""})).collect();
+    let msg = h
+        .invalid("encrypt/k", json!({ "batch_input": items }))
+        .await;
+    assert!(msg.contains("at most 10000"), "{msg}");
+    let msg = h
+        .invalid("encrypt/k", json!({"plaintext": "not base64 secret!"}))
+        .await;
+    assert!(!msg.contains("secret"), "{msg}");
+    let msg = h
+        .invalid("encrypt/k", json!({"plaintext": {"secret": "x"}}))
+        .await;
+    assert!(!msg.contains("secret"), "{msg}");
+}
+
+#[tokio::test]
 async fn associated_data_is_authenticated_and_refused_for_rsa() {
     let h = Harness::new().await;
     h.create("k", json!({})).await;

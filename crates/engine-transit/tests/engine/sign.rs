@@ -64,6 +64,29 @@ async fn ecdsa_signs_and_verifies_with_any_hash_in_asn1_and_jws() {
     }
 }
 
+#[tokio::test]
+async fn a_jws_signature_padded_with_zeros_does_not_verify() {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let h = Harness::new().await;
+    h.create("p", json!({"type": "ecdsa-p256"})).await;
+    let body = json!({"input": b64(b"m"), "marshaling_algorithm": "jws"});
+    let sig = sign(&h, "sign/p", body.clone()).await;
+    let raw = URL_SAFE_NO_PAD
+        .decode(sig.strip_prefix("vault:v1:").expect("prefix"))
+        .expect("base64url");
+    let (r, s) = raw.split_at(32);
+    let padded = [&[0u8][..], r, &[0u8][..], s].concat();
+    let mut v = body;
+    v["signature"] = json!(format!("vault:v1:{}", URL_SAFE_NO_PAD.encode(padded)));
+    assert!(
+        !valid(&h, "verify/p", v.clone()).await,
+        "malleable signature"
+    );
+    v["signature"] = json!(sig);
+    assert!(valid(&h, "verify/p", v).await);
+}
+
 fn coffer_hash_sha384(data: &[u8]) -> Vec<u8> {
     // Through the engine's own hash endpoint would be circular; use the
     // published FIPS 180 algorithm via a second implementation.
