@@ -45,7 +45,7 @@ pub(crate) enum Command {
     Server(server::ServerArgs),
     /// Print the seal status (exit 0 unsealed, 2 sealed, 1 error).
     Status,
-    /// Operator commands: init, unseal, seal.
+    /// Operator commands: init, unseal, seal, generate-root, rekey.
     #[command(subcommand)]
     Operator(operator::OperatorCommand),
     /// Authenticate with a token and store it in ~/.vault-token.

@@ -159,6 +159,33 @@ pub(crate) fn print_secret(secret: &Secret, format: Format) -> anyhow::Result<()
     }
 }
 
+/// Width vault wraps its explanatory messages at (`wrapAtLength`).
+const WRAP_WIDTH: usize = 80;
+
+/// vault's `wrapAtLength`: greedy word wrap at 80 columns; existing line breaks are kept and a
+/// word longer than the width gets a line of its own.
+pub(crate) fn wrap_at_length(text: &str) -> String {
+    text.split('\n')
+        .map(|paragraph| {
+            let mut lines: Vec<String> = Vec::new();
+            let mut line = String::new();
+            for word in paragraph.split(' ').filter(|w| !w.is_empty()) {
+                if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > WRAP_WIDTH
+                {
+                    lines.push(std::mem::take(&mut line));
+                }
+                if !line.is_empty() {
+                    line.push(' ');
+                }
+                line.push_str(word);
+            }
+            lines.push(line);
+            lines.join("\n")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// vault's `padEqualSigns`: a section title centred in `=` signs, e.g. `====== Data ======`.
 fn section_title(title: &str, total_len: usize) -> String {
     let mut signs = total_len.saturating_sub(title.chars().count() + 2);
@@ -245,6 +272,21 @@ mod tests {
         assert_eq!(keys, ["refresh_interval", "alpha", "zeta"]);
         assert!(rendered.contains("map[k:v]"), "{rendered}");
         assert!(rendered.contains("768h"), "{rendered}");
+    }
+
+    #[test]
+    fn long_messages_wrap_at_eighty_columns_on_word_boundaries() {
+        let text = "word ".repeat(40);
+        let wrapped = wrap_at_length(text.trim_end());
+        assert!(wrapped.lines().all(|l| l.len() <= 80), "{wrapped}");
+        assert_eq!(wrapped.lines().next(), Some("word ".repeat(16).trim_end()));
+        assert_eq!(wrapped.replace('\n', " "), text.trim_end());
+        assert_eq!(wrap_at_length("a\n\nb"), "a\n\nb");
+        let long = "x".repeat(100);
+        assert_eq!(
+            wrap_at_length(&format!("a {long} b")),
+            format!("a\n{long}\nb")
+        );
     }
 
     #[test]

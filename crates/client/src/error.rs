@@ -97,6 +97,10 @@ pub enum Error {
         /// The underlying cause chain.
         detail: String,
     },
+
+    /// The operating system's random generator failed (generating an OTP).
+    #[error("error generating random data: {0}")]
+    Random(String),
 }
 
 impl Error {

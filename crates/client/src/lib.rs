@@ -11,8 +11,10 @@
 mod client;
 mod config;
 mod error;
+mod generate_root;
 mod kv_mount;
 mod mounts;
+mod rekey;
 mod response;
 mod secret_string;
 mod sys;
@@ -22,8 +24,12 @@ mod token_helper;
 pub use client::{Client, Method, RawResponse};
 pub use config::{Config, DEFAULT_ADDRESS};
 pub use error::Error;
+pub use generate_root::{
+    DEFAULT_OTP_LENGTH, DecodeError, GenerateRootStatus, decode_root_token, generate_otp,
+};
 pub use kv_mount::KvMount;
 pub use mounts::{EnableMount, MountConfigInput, MountConfigOutput, MountOutput, TuneMount};
+pub use rekey::{RekeyInitRequest, RekeyResult, RekeyStatus, RekeyTarget, RekeyUpdate};
 pub use response::{Secret, SecretAuth};
 pub use secret_string::SecretString;
 pub use sys::{InitRequest, InitResponse, LeaderStatus, SealStatus};

@@ -7,6 +7,8 @@ use zeroize::Zeroizing;
 ///
 /// Deliberately neither `Clone` nor `Serialize`: copies and accidental logging are how secrets
 /// leak. Read the value with [`SecretString::expose`] at the one place that needs it.
+/// `Default` is the empty string (a field the server left out or sent empty).
+#[derive(Default)]
 pub struct SecretString(Zeroizing<String>);
 
 impl SecretString {

@@ -1,4 +1,5 @@
-//! Typed helpers for the raw `sys/` handlers: init, seal-status, unseal, seal, leader.
+//! Typed helpers for the raw `sys/` handlers: init, seal-status, unseal, seal, leader
+//! (generate-root and rekey have their own modules).
 
 use std::collections::BTreeMap;
 

@@ -90,6 +90,7 @@ impl Core {
             ));
         }
         let required = self.required_keys().await?;
+        let caller_chose_otp = otp.as_deref().is_some_and(|o| !o.is_empty());
         let otp = match otp.filter(|o| !o.is_empty()) {
             Some(o) if o.len() == TOKEN_LEN => Zeroizing::new(o),
             Some(o) => {
@@ -114,7 +115,12 @@ impl Core {
             nonce: nonce.clone(),
             progress: 0,
             required,
-            otp: otp.to_string(),
+            // As Vault: the OTP is returned only when the server made it.
+            otp: if caller_chose_otp {
+                String::new()
+            } else {
+                otp.to_string()
+            },
             otp_length: TOKEN_LEN,
             ..GenerateRootStatus::default()
         };

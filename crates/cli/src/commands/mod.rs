@@ -1,11 +1,13 @@
 //! One module per command group; `run` dispatches a parsed command line.
 
+mod generate_root;
 pub(crate) mod generic;
 pub(crate) mod kv;
 mod kv_path;
 pub(crate) mod login;
 pub(crate) mod operator;
 mod prompt;
+mod rekey;
 pub(crate) mod secrets;
 pub(crate) mod server;
 pub(crate) mod status;
@@ -18,6 +20,16 @@ pub(crate) const EXIT_OK: u8 = 0;
 pub(crate) const EXIT_ERROR: u8 = 1;
 /// Exit code: `status` found the server sealed, or a read found nothing (vault's code 2).
 pub(crate) const EXIT_SEALED_OR_MISSING: u8 = 2;
+
+/// Exit code: the server refused or failed an `operator generate-root | rekey` request (vault
+/// returns 2 there; flag mistakes and refusals made before any request exit 1).
+pub(crate) const EXIT_API_ERROR: u8 = 2;
+
+/// Prints `context: err` on stderr as vault does, and returns [`EXIT_API_ERROR`].
+pub(crate) fn api_error(context: &str, err: &coffer_client::Error) -> u8 {
+    eprintln!("{context}: {err}");
+    EXIT_API_ERROR
+}
 
 /// Runs the command and returns the process exit code; errors are printed to stderr here, once.
 pub(crate) async fn run(cli: Cli) -> u8 {

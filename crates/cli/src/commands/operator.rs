@@ -1,11 +1,12 @@
-//! `coffer operator init | unseal | seal`.
+//! `coffer operator init | unseal | seal | generate-root | rekey` (the last two live in their own
+//! modules).
 
 use anyhow::anyhow;
 use clap::{ArgAction, Args, Subcommand};
 use coffer_client::{InitRequest, InitResponse, SecretString};
 use serde_json::json;
 
-use super::{EXIT_OK, EXIT_SEALED_OR_MISSING, prompt, status};
+use super::{EXIT_OK, EXIT_SEALED_OR_MISSING, generate_root, prompt, rekey, status};
 use crate::cli::GlobalArgs;
 use crate::context;
 use crate::flags::go_bool;
@@ -20,6 +21,10 @@ pub(crate) enum OperatorCommand {
     Unseal(UnsealArgs),
     /// Seal the server (needs a root or sudo token).
     Seal,
+    /// Generate a new root token from a quorum of unseal (or recovery) keys.
+    GenerateRoot(generate_root::GenerateRootArgs),
+    /// Replace the unseal (or, with -target=recovery, recovery) keys with a new set.
+    Rekey(rekey::RekeyArgs),
 }
 
 /// `operator init` flags.
@@ -63,6 +68,8 @@ pub(crate) async fn run(command: OperatorCommand, global: &GlobalArgs) -> anyhow
     match command {
         OperatorCommand::Init(args) => init(args, global).await,
         OperatorCommand::Unseal(args) => unseal(args, global).await,
+        OperatorCommand::GenerateRoot(args) => generate_root::run(args, global).await,
+        OperatorCommand::Rekey(args) => rekey::run(args, global).await,
         OperatorCommand::Seal => {
             let client = context::client(global)?;
             client
@@ -210,10 +217,7 @@ async fn unseal(args: UnsealArgs, global: &GlobalArgs) -> anyhow::Result<u8> {
             .await
             .map_err(|e| anyhow!("Error resetting unseal process: {e}"))?
     } else {
-        let key = match args.key {
-            Some(key) if key != "-" => SecretString::new(key),
-            _ => prompt::secret("Unseal Key (will be hidden): ")?,
-        };
+        let key = prompt::key_share(args.key, "Unseal Key (will be hidden): ")?;
         client
             .unseal(&key, args.migrate)
             .await

@@ -24,6 +24,20 @@ pub(crate) fn secret(prompt: &str) -> anyhow::Result<SecretString> {
     Ok(SecretString::from(trimmed))
 }
 
+/// True when stdin is a terminal, i.e. [`secret`] will prompt rather than read a pipe.
+pub(crate) fn interactive() -> bool {
+    std::io::stdin().is_terminal()
+}
+
+/// The key share of `operator unseal | generate-root | rekey`: the argument as given, or, when it
+/// is omitted or `-`, asked for with `prompt` (one line of stdin when that is not a terminal).
+pub(crate) fn key_share(arg: Option<String>, prompt: &str) -> anyhow::Result<SecretString> {
+    match arg {
+        Some(key) if key != "-" => Ok(SecretString::new(key)),
+        _ => secret(prompt),
+    }
+}
+
 fn read_line(reader: &mut dyn BufRead) -> anyhow::Result<String> {
     let mut line = String::new();
     reader.read_line(&mut line).context("error reading stdin")?;
