@@ -60,6 +60,12 @@ impl MountEntry {
 pub struct MountTable {
     /// Entries in mount order.
     pub entries: Vec<MountEntry>,
+    /// Storage prefixes of disabled mounts whose data is still being
+    /// deleted. A disable records the prefix here in the same write that
+    /// removes the entry, so a crash part-way through the deletion is
+    /// finished at the next unseal instead of leaving unreachable data.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removing: Vec<String>,
 }
 
 impl MountTable {
@@ -107,6 +113,7 @@ mod tests {
     fn longest_prefix_wins_and_partial_segments_do_not_match() {
         let t = MountTable {
             entries: vec![entry("kv/"), entry("kv/team/"), entry("kvx/")],
+            ..MountTable::default()
         };
         assert_eq!(
             t.longest_match("kv/team/a").expect("match").path,

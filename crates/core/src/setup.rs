@@ -38,6 +38,12 @@ impl Core {
         };
         let table = self.build_router(mounts.clone())?;
         self.set_router_table(table);
+        for prefix in &mounts.removing {
+            tracing::warn!(
+                "finishing the deletion of a disabled mount's data, interrupted earlier"
+            );
+            self.finish_removal(prefix).await?;
+        }
         self.after_unseal_seal_wrap(&mounts).await;
         *self
             .cluster
@@ -117,6 +123,7 @@ impl Core {
         )?;
         Ok(MountTable {
             entries: vec![cubbyhole, system],
+            removing: Vec::new(),
         })
     }
 }

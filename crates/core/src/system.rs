@@ -333,12 +333,21 @@ impl Core {
         };
         let mut mounts = current.mounts.clone();
         mounts.entries.retain(|m| m.path != path);
+        mounts.removing.push(entry.storage_prefix());
         self.commit_mounts(mounts).await?;
-        View::new(self.barrier.clone(), entry.storage_prefix())
-            .clear()
-            .await?;
+        self.finish_removal(&entry.storage_prefix()).await?;
         tracing::info!(path = %path, "secrets engine disabled");
         Ok(())
+    }
+
+    /// Deletes a disabled mount's data, then drops its prefix from the
+    /// table's `removing` list (the caller holds `mount_changes`, or the
+    /// state lock exclusively during unseal).
+    pub(crate) async fn finish_removal(&self, prefix: &str) -> CoreResult<()> {
+        View::new(self.barrier.clone(), prefix).clear().await?;
+        let mut mounts = self.router_table().mounts.clone();
+        mounts.removing.retain(|p| p != prefix);
+        self.commit_mounts(mounts).await
     }
 
     async fn tune(&self, req: &Request, path: &str) -> CoreResult<Option<Response>> {

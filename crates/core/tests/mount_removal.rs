@@ -1,0 +1,123 @@
+//! Crate tier: disabling a mount deletes its data even when the deletion is
+//! interrupted (a crash or a storage error part-way): the table records what
+//! is being removed, and the next unseal finishes the job.
+
+mod common;
+
+use async_trait::async_trait;
+use coffer_core::engine::{Operation, Request};
+use coffer_core::storage::{Backend, StorageError};
+use coffer_storage_inmem::InmemBackend;
+use common::{b64, node_options, shamir_params};
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// In-memory storage whose deletes fail while `broken` is set.
+struct FailingDeletes {
+    inner: InmemBackend,
+    broken: AtomicBool,
+}
+
+#[async_trait]
+impl Backend for FailingDeletes {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
+        self.inner.put(key, value).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        if self.broken.load(Ordering::SeqCst) {
+            return Err(StorageError::Io {
+                op: "delete",
+                key: key.to_owned(),
+                cause: "simulated crash".to_owned(),
+            });
+        }
+        self.inner.delete(key).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        self.inner.list(prefix).await
+    }
+    fn kind(&self) -> &'static str {
+        "inmem"
+    }
+}
+
+async fn barrier_keys(backend: &FailingDeletes) -> usize {
+    let mut n = 0;
+    let mut stack = vec!["barrier/".to_owned()];
+    while let Some(prefix) = stack.pop() {
+        for child in backend.list(&prefix).await.expect("list") {
+            if child.ends_with('/') {
+                stack.push(format!("{prefix}{child}"));
+            } else {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+#[tokio::test]
+async fn an_interrupted_disable_is_finished_at_the_next_unseal() {
+    let backend = Arc::new(FailingDeletes {
+        inner: InmemBackend::new(),
+        broken: AtomicBool::new(false),
+    });
+    let core = coffer_core::Core::new(node_options(backend.clone(), None));
+    let init = core.initialize(shamir_params(1, 1)).await.expect("init");
+    let key = b64(&init.keys[0]);
+    let token = init.root_token.to_string();
+    core.submit_unseal_key(&key).await.expect("unseal");
+    let before = barrier_keys(&backend).await;
+    core.handle(
+        Request::new(Operation::Update, "sys/mounts/doomed").with_data(json!({"type": "kv"})),
+        Some(&token),
+    )
+    .await
+    .expect("mount");
+    for i in 0..5 {
+        core.handle(
+            Request::new(Operation::Update, format!("doomed/s{i}")).with_data(json!({"v": "x"})),
+            Some(&token),
+        )
+        .await
+        .expect("write");
+    }
+
+    backend.broken.store(true, Ordering::SeqCst);
+    let err = core
+        .handle(
+            Request::new(Operation::Delete, "sys/mounts/doomed"),
+            Some(&token),
+        )
+        .await
+        .expect_err("the deletion fails part-way");
+    assert!(err.to_string().contains("simulated crash"), "{err}");
+    assert!(
+        core.handle(Request::new(Operation::Read, "doomed/s0"), Some(&token))
+            .await
+            .is_err(),
+        "the mount is gone from the router at once"
+    );
+    drop(core);
+
+    backend.broken.store(false, Ordering::SeqCst);
+    let restarted = coffer_core::Core::new(node_options(backend.clone(), None));
+    restarted.submit_unseal_key(&key).await.expect("unseal");
+    assert_eq!(
+        barrier_keys(&backend).await,
+        before,
+        "the disabled mount's data is gone and nothing else"
+    );
+    let mounts = restarted
+        .handle(Request::new(Operation::Read, "sys/mounts"), Some(&token))
+        .await
+        .expect("mounts")
+        .expect("data")
+        .data
+        .expect("data");
+    assert!(mounts.get("doomed/").is_none(), "{mounts}");
+}
