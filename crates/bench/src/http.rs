@@ -94,8 +94,25 @@ impl VaultHttp {
             .with_context(|| format!("POST /v1/{path}"))
     }
 
+    /// The same connection pool, sending `token` instead.
+    pub(crate) fn with_token(&self, token: &str) -> Self {
+        Self {
+            token: token.to_owned(),
+            ..self.clone()
+        }
+    }
+
     /// POST `<path>` with a JSON value; returns the response's `data`.
     pub(crate) async fn post_for_data(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> anyhow::Result<serde_json::Value> {
+        Ok(self.post_for_document(path, body).await?["data"].take())
+    }
+
+    /// POST `<path>` with a JSON value; returns the whole response document.
+    pub(crate) async fn post_for_document(
         &self,
         path: &str,
         body: &serde_json::Value,
@@ -114,9 +131,8 @@ impl VaultHttp {
         if !status.is_success() {
             bail!("POST /v1/{path}: {status}: {}", error_text(&bytes));
         }
-        let mut doc: serde_json::Value = serde_json::from_slice(&bytes)
-            .with_context(|| format!("POST /v1/{path}: the answer is not JSON"))?;
-        Ok(doc["data"].take())
+        serde_json::from_slice(&bytes)
+            .with_context(|| format!("POST /v1/{path}: the answer is not JSON"))
     }
 
     /// DELETE `<path>`.

@@ -70,6 +70,11 @@ impl Kv2Mount {
         Ok(())
     }
 
+    /// The mount's path (`bench-kv2-<random>`).
+    pub(crate) fn path(&self) -> &str {
+        &self.mount
+    }
+
     /// Disables the mount, deleting everything written to it.
     pub(crate) async fn remove(&self, client: &VaultHttp) -> anyhow::Result<()> {
         client.delete(&format!("sys/mounts/{}", self.mount)).await?;

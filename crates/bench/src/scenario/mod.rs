@@ -21,6 +21,7 @@ use crate::http::VaultHttp;
 pub(crate) const NAMES: &[&str] = &[
     "kv2-write",
     "kv2-read",
+    "kv2-read-policy",
     "seal-wrapped-kv-write",
     "seal-wrapped-kv-read",
     "transit-encrypt",
@@ -36,6 +37,7 @@ pub(crate) fn build(name: &str) -> Option<Box<dyn Scenario>> {
     match name {
         "kv2-write" => Some(Box::new(kv2_write::Kv2Write::default())),
         "kv2-read" => Some(Box::new(kv2_read::Kv2Read::default())),
+        "kv2-read-policy" => Some(Box::new(kv2_read::Kv2Read::with_policy_token())),
         "seal-wrapped-kv-write" => Some(Box::new(kv2_write::Kv2Write::seal_wrapped())),
         "seal-wrapped-kv-read" => Some(Box::new(kv2_read::Kv2Read::seal_wrapped())),
         "transit-encrypt" => Some(Box::new(transit_encrypt::TransitEncrypt::default())),
