@@ -8,7 +8,7 @@
 //! (storage error, a stored policy that stopped parsing) denies too, since
 //! the request then never reaches a handler.
 
-use crate::engine::Operation;
+use crate::engine::Request;
 use crate::error::{CoreError, CoreResult};
 use crate::node::Core;
 use crate::policy::{Acl, AclOperation, AclRequest, Decision, is_root_protected};
@@ -41,30 +41,43 @@ impl Core {
 
     /// For the raw HTTP handlers that need a token (`sys/seal`,
     /// `sys/metrics`): resolves `token`, takes one of its uses, and checks
-    /// `operation` on `path` (full path, e.g. `sys/seal`). A token whose last
-    /// use this was is revoked at once: raw handlers dispatch nothing that
-    /// could still need it.
-    pub async fn authorize(
-        &self,
-        token: Option<&str>,
-        operation: Operation,
-        path: &str,
-    ) -> CoreResult<ResolvedToken> {
-        let resolved = self.authenticate(token).await?;
+    /// `req.operation` on `req.path` (full path, e.g. `sys/seal`). The
+    /// request is audited as Vault audits `sys/seal`: one request entry, with
+    /// the error when refused; when allowed and no enabled device can record
+    /// it, it is refused (fail closed). A token whose last use this was is
+    /// revoked at once: raw handlers dispatch nothing that could still need it.
+    pub async fn authorize(&self, token: Option<&str>, req: &Request) -> CoreResult<ResolvedToken> {
+        let resolved = self.authenticate_request(req, token).await?;
         let _shared = self.state.read().await;
         if self.barrier.is_sealed() {
             return Err(CoreError::Sealed);
         }
-        let (used, resolved) = self.tokens.use_once(&resolved).await?;
+        let mut req = req.clone();
+        if req.id.is_empty() {
+            req.id = self.new_uuid()?;
+        }
+        let mut trail = self.audit_trail(&req, Some(&resolved), token);
+        let (used, resolved) = match self.tokens.use_once(&resolved).await {
+            Ok(u) => u,
+            Err(e) => return Err(self.audit_refused(trail, e).await),
+        };
+        let operation = AclOperation::from(req.operation);
         let checked = async {
             let acl = self.acl_for(&resolved.entry).await?;
-            permit(&acl, AclOperation::from(operation), path, &Value::Null)
+            permit(&acl, operation, &req.path, &Value::Null)
         }
         .await;
+        let outcome = match checked {
+            Ok(decision) => {
+                trail.authorised(operation, &self.sys_mount(), &decision.granting_policies);
+                self.audit_request(&mut trail).await
+            }
+            Err(e) => Err(self.audit_refused(trail, e).await),
+        };
         if used == TokenUse::Last {
             self.revoke_spent(&resolved.id).await;
         }
-        checked.map(|_| resolved)
+        outcome.map(|()| resolved)
     }
 }
 

@@ -13,6 +13,7 @@ use coffer_crypto::Entropy;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 /// The logical operation of a request (HTTP verbs map onto these).
@@ -57,6 +58,12 @@ pub struct Request {
     /// A stable, non-secret identifier of the calling token (its salted hash),
     /// used by per-token storage such as cubbyhole.
     pub token_id: String,
+    /// The request id (a UUID): the envelope's `request_id` and the `id` of
+    /// both audit entries. The core draws one when it is empty.
+    pub id: String,
+    /// The client's address, when the request came over the network
+    /// (`remote_address` and `remote_port` in the audit log).
+    pub remote_addr: Option<SocketAddr>,
 }
 
 impl std::fmt::Debug for Request {
@@ -76,6 +83,8 @@ impl Request {
             path: path.into(),
             data: Value::Null,
             token_id: String::new(),
+            id: String::new(),
+            remote_addr: None,
         }
     }
 
@@ -83,6 +92,13 @@ impl Request {
     #[must_use]
     pub fn with_data(mut self, data: Value) -> Self {
         self.data = data;
+        self
+    }
+
+    /// Sets the client's address.
+    #[must_use]
+    pub fn with_remote_addr(mut self, addr: Option<SocketAddr>) -> Self {
+        self.remote_addr = addr;
         self
     }
 

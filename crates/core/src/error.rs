@@ -63,6 +63,11 @@ pub enum CoreError {
     /// Randomness or another primitive failed.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    /// The audit devices failed: devices are enabled and none could record a
+    /// request or its response (the request fails, as in Vault: fail
+    /// closed), or none of them could be opened at unseal.
+    #[error("audit: {0}")]
+    Audit(String),
     /// A bug or an impossible state; the message says which.
     #[error("internal error: {0}")]
     Internal(String),

@@ -4,6 +4,9 @@
 //! It must never depend on HTTP, FFI (PKCS#11) or SQL: those live in the
 //! `server`, `seal-pkcs11` and `storage-*` crates, which depend on this one.
 
+mod audit_devices;
+mod audit_log;
+pub mod audit_table;
 pub mod auth_token;
 mod authorize;
 pub mod barrier;
@@ -18,6 +21,7 @@ pub mod locks;
 pub mod metrics;
 pub mod mount;
 pub mod node;
+mod plan;
 pub mod policy;
 pub mod policy_store;
 pub mod recovery;
@@ -30,6 +34,7 @@ pub mod seal_wrap;
 mod setup;
 pub mod storage;
 pub mod system;
+mod system_audit;
 mod system_capabilities;
 mod system_policies;
 pub mod token;

@@ -1,14 +1,15 @@
 //! `Core`: one Coffer node's state machine (uninitialised → sealed →
 //! unsealed) and the entry point for logical requests: token, then the ACL
-//! check, then routing to `sys/`, `auth/token/` or a mounted engine.
+//! check and routing to `sys/`, `auth/token/` or a mounted engine (`plan`),
+//! with the request audited before its handler runs and after (`audit_log`).
 
-use crate::authorize::{Caller, permit};
+use crate::audit_devices::AuditDevices;
+use crate::audit_log::AuditTrail;
 use crate::barrier::Barrier;
 use crate::clock::Clock;
-use crate::engine::{EngineContext, EngineFactory, Operation, Request, Response};
+use crate::engine::{EngineFactory, Request, Response};
 use crate::error::{CoreError, CoreResult};
 use crate::generate_root::GenerateRootAttempt;
-use crate::policy::AclOperation;
 use crate::policy_store::{POLICY_STORE_PREFIX, PolicyStore};
 use crate::rekey::RekeyAttempt;
 use crate::router::RouterTable;
@@ -101,6 +102,8 @@ pub struct Core {
     pub(crate) cluster: RwLock<Option<ClusterInfo>>,
     pub(crate) cluster_name: Option<String>,
     pub(crate) rewrap: Mutex<RewrapStatus>,
+    /// Audit table and broker (empty while sealed).
+    pub(crate) audit: AuditDevices,
 }
 
 impl std::fmt::Debug for Core {
@@ -162,6 +165,7 @@ impl Core {
             cluster: RwLock::new(None),
             cluster_name: opts.cluster_name,
             rewrap: Mutex::new(RewrapStatus::default()),
+            audit: AuditDevices::new(),
         })
     }
 
@@ -208,19 +212,37 @@ impl Core {
             .ok_or(CoreError::PermissionDenied)
     }
 
+    /// [`Core::authenticate`] for a request about to be served: a refused
+    /// token is recorded in the audit devices with the error, as Vault
+    /// records requests that fail its token check. `req` may still lack its
+    /// body (the server authenticates before reading it).
+    pub async fn authenticate_request(
+        &self,
+        req: &Request,
+        token: Option<&str>,
+    ) -> CoreResult<ResolvedToken> {
+        match self.authenticate(token).await {
+            Err(CoreError::PermissionDenied) => Err(self
+                .audit_rejected(req, token, CoreError::PermissionDenied)
+                .await),
+            other => other,
+        }
+    }
+
     /// Serves a logical request for `path` (no `/v1/` prefix) with `token`.
     pub async fn handle(&self, req: Request, token: Option<&str>) -> CoreResult<Option<Response>> {
-        let resolved = self.authenticate(token).await?;
+        let resolved = self.authenticate_request(&req, token).await?;
         self.handle_as(req, &resolved, token.unwrap_or_default())
             .await
     }
 
     /// Serves a logical request for a token already resolved with
-    /// [`Core::authenticate`] (the server authenticates before reading a
-    /// request body). `raw_token` is what the client presented.
+    /// [`Core::authenticate_request`] (the server authenticates before
+    /// reading a request body). `raw_token` is what the client presented.
     ///
     /// The token's use is counted first (as Vault does, even when the ACL
     /// then denies); a token on its last use is revoked after the request.
+    /// The request is audited around its dispatch (see `audit_log`).
     pub async fn handle_as(
         &self,
         mut req: Request,
@@ -231,78 +253,68 @@ impl Core {
         if self.barrier.is_sealed() {
             return Err(CoreError::Sealed);
         }
-        req.path = canonical_path(&req.path)?;
+        if req.id.is_empty() {
+            req.id = self.new_uuid()?;
+        }
+        let mut trail = self.audit_trail(&req, Some(resolved), Some(raw_token));
+        req.path = match canonical_path(&req.path) {
+            Ok(p) => p,
+            Err(e) => return Err(self.audit_refused(trail, e).await),
+        };
+        trail.set_path(&req.path);
         req.token_id = resolved.id.clone();
-        let (used, resolved) = self.tokens.use_once(resolved).await?;
-        let result = self.checked_dispatch(req, &resolved, raw_token).await;
+        let (used, resolved) = match self.tokens.use_once(resolved).await {
+            Ok(u) => u,
+            Err(e) => return Err(self.audit_refused(trail, e).await),
+        };
+        let result = self
+            .audited_dispatch(req, &resolved, raw_token, trail)
+            .await;
         if used == TokenUse::Last {
             self.revoke_spent(&resolved.id).await;
         }
         result
     }
 
-    /// The ACL check, then the handler: `sys/`, `auth/token/` or a mount.
-    async fn checked_dispatch(
+    /// The ACL check and routing, the request entry (fail closed), the
+    /// handler, the response entry.
+    async fn audited_dispatch(
         &self,
         mut req: Request,
         resolved: &ResolvedToken,
         raw_token: &str,
+        mut trail: AuditTrail,
     ) -> CoreResult<Option<Response>> {
-        let acl = self.acl_for(&resolved.entry).await?;
-        let caller = |acl, sudo| Caller {
-            token: resolved,
-            raw_token,
-            acl,
-            sudo,
+        let plan = match self.plan(&mut req, resolved).await {
+            Ok(plan) => plan,
+            Err(e) => return Err(self.audit_refused(trail, e).await),
         };
-        if let Some(rest) = sys_subpath(&req.path) {
-            let rest = rest.to_owned();
-            let sudo = if crate::system::is_ui_mounts(&rest) {
-                acl.is_root()
-            } else {
-                permit(&acl, req.operation.into(), &req.path, &req.data)?.sudo
-            };
-            req.path = rest;
-            return self.handle_sys(req, &caller(acl, sudo)).await;
+        trail.authorised(plan.operation, &plan.mount, &plan.granting_policies);
+        self.audit_request(&mut trail).await?;
+        let result = self.execute(plan, req, resolved, raw_token).await;
+        self.audit_response(trail, result).await
+    }
+
+    /// Records a request whose token was refused before it could be served.
+    async fn audit_rejected(
+        &self,
+        req: &Request,
+        token: Option<&str>,
+        error: CoreError,
+    ) -> CoreError {
+        let _shared = self.state.read().await;
+        if self.barrier.is_sealed() || self.audit.broker.is_empty() {
+            return error;
         }
-        if req.path.starts_with(crate::auth_token::TOKEN_MOUNT) {
-            let exists = self.token_target_exists(&req).await?;
-            let op = AclOperation::for_request(req.operation, exists);
-            let decision = permit(&acl, op, &req.path, &req.data)?;
-            return self
-                .handle_auth_token(&req, &caller(acl, decision.sudo))
-                .await;
+        let mut req = req.clone();
+        if req.id.is_empty() {
+            req.id = self.new_uuid().unwrap_or_default();
         }
-        let table = self.router_table();
-        let Some(routed) = table.route(&req.path) else {
-            permit(&acl, req.operation.into(), &req.path, &req.data)?;
-            return Err(CoreError::UnsupportedPath(req.path));
-        };
-        let engine = routed.engine.clone().ok_or_else(|| {
-            CoreError::Internal(format!("mount {} has no engine", routed.mount.path))
-        })?;
-        let ctx = EngineContext {
-            view: View::new(self.barrier.clone(), routed.mount.storage_prefix())
-                .with_wrap_rule(self.wrap_rule(routed.mount)),
-            clock: self.clock.clone(),
-            entropy: if routed.mount.external_entropy_access {
-                self.entropy.clone()
-            } else {
-                self.system_entropy.clone()
-            },
-        };
-        let mount_type = routed.mount.engine_type.clone();
-        let full_path = std::mem::replace(&mut req.path, routed.rest);
-        let exists = match req.operation {
-            Operation::Update => engine.exists(&ctx, &req).await?.unwrap_or(true),
-            _ => true,
-        };
-        let op = AclOperation::for_request(req.operation, exists);
-        permit(&acl, op, &full_path, &req.data)?;
-        Ok(engine.handle(&ctx, req).await?.map(|mut r| {
-            r.mount_type = mount_type;
-            r
-        }))
+        if let Ok(path) = canonical_path(&req.path) {
+            req.path = path;
+        }
+        let trail = self.audit_trail(&req, None, token);
+        self.audit_refused(trail, error).await
     }
 
     pub(crate) fn router_table(&self) -> Arc<RouterTable> {
@@ -318,15 +330,6 @@ impl Core {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(table);
     }
-}
-
-/// The part of `path` after `sys/` (`""` for `sys` itself), if it is a
-/// system path.
-fn sys_subpath(path: &str) -> Option<&str> {
-    if path == "sys" {
-        return Some("");
-    }
-    path.strip_prefix("sys/")
 }
 
 /// Paths ending in a name that its handler normalises (trimmed, lowercase):
@@ -377,6 +380,7 @@ impl Core {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::sys_subpath;
 
     #[test]
     fn request_paths_with_odd_segments_are_refused() {

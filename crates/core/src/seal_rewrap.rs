@@ -14,6 +14,7 @@
 //!   HSM seal is gone once the migration is over;
 //! * on `POST sys/sealwrap/rewrap`.
 
+use crate::audit_table::{AUDIT_PREFIX, AUDIT_SEAL_WRAPPED};
 use crate::error::{CoreError, CoreResult};
 use crate::mount::{MountEntry, MountTable};
 use crate::node::Core;
@@ -77,6 +78,12 @@ impl Core {
         if let Some(rest) = path.strip_prefix(TOKEN_STORE_PREFIX) {
             return WrapRule::Prefixes(TOKEN_SEAL_WRAPPED).covers(rest);
         }
+        if let Some(rest) = path.strip_prefix(AUDIT_PREFIX) {
+            // `<uuid>/salt`: each audit device's salt.
+            return rest
+                .split_once('/')
+                .is_some_and(|(_, inner)| WrapRule::Prefixes(AUDIT_SEAL_WRAPPED).covers(inner));
+        }
         let Some(rest) = path.strip_prefix("logical/") else {
             return false;
         };
@@ -90,10 +97,10 @@ impl Core {
             .is_some_and(|m| self.wrap_rule(m).covers(inner))
     }
 
-    /// Re-wraps the core's own critical records (keyring, token salt) with
-    /// the current seal key now, not in the background: the node needs them
-    /// to unseal, so they must not depend on an old HSM key for longer than
-    /// the unseal that noticed the rotation.
+    /// Re-wraps the core's own critical records (keyring, token and audit
+    /// salts) with the current seal key now, not in the background: the node
+    /// needs them to unseal, so they must not depend on an old HSM key for
+    /// longer than the unseal that noticed the rotation.
     pub(crate) async fn rewrap_core_records(&self) -> CoreResult<()> {
         self.barrier.reconcile_keyring().await?;
         let wanted = self.barrier.seal_wraps();
@@ -102,7 +109,7 @@ impl Core {
                 .reconcile(&format!("{TOKEN_STORE_PREFIX}{key}"), wanted)
                 .await?;
         }
-        Ok(())
+        self.rewrap_audit_salts(wanted).await
     }
 
     /// The state of the current or last pass.

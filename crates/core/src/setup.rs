@@ -1,6 +1,7 @@
 //! What happens right after the barrier opens: load (or create, on first
 //! unseal) the cluster identity, the token salt, the `default` policy and
-//! the mount table, and build the engines of every mount.
+//! the mount table, build the engines of every mount, and open the audit
+//! devices.
 
 use crate::error::{CoreError, CoreResult};
 use crate::mount::{MOUNT_TABLE_PATH, MountConfig, MountEntry, MountTable};
@@ -44,6 +45,7 @@ impl Core {
             );
             self.finish_removal(prefix).await?;
         }
+        self.load_audit_devices().await?;
         self.after_unseal_seal_wrap(&mounts).await;
         *self
             .cluster

@@ -1,6 +1,6 @@
 //! The built-in `sys/` backend for logical requests: mounts and tuning,
-//! keyring rotation and status, ACL policies, capabilities, and the UI mount
-//! lookup the `vault kv` command uses. The unauthenticated endpoints (init,
+//! keyring rotation and status, ACL policies, capabilities, audit devices,
+//! and the UI mount lookup the `vault kv` command uses. The unauthenticated endpoints (init,
 //! unseal, seal-status, health, leader, generate-root) are raw handlers in
 //! the server.
 //!
@@ -40,6 +40,9 @@ enum Sys {
     Capabilities,
     CapabilitiesSelf,
     CapabilitiesAccessor,
+    Audits,
+    Audit,
+    AuditHash,
 }
 
 const READ: &[Operation] = &[Operation::Read];
@@ -80,6 +83,13 @@ fn routes() -> Vec<Route<Sys>> {
         Route::new("capabilities", WRITE, Sys::Capabilities),
         Route::new("capabilities-self", WRITE, Sys::CapabilitiesSelf),
         Route::new("capabilities-accessor", WRITE, Sys::CapabilitiesAccessor),
+        Route::new("audit", READ, Sys::Audits),
+        Route::new(
+            "audit/*path",
+            &[Operation::Update, Operation::Delete],
+            Sys::Audit,
+        ),
+        Route::new("audit-hash/*path", WRITE, Sys::AuditHash),
     ]
 }
 
@@ -208,6 +218,9 @@ impl Core {
             Sys::Capabilities => self.capabilities(&req, None).await,
             Sys::CapabilitiesSelf => self.capabilities(&req, Some(caller)).await,
             Sys::CapabilitiesAccessor => self.capabilities_by_accessor(&req).await,
+            Sys::Audits => self.list_audit_devices(),
+            Sys::Audit => self.audit_device_request(&req, &path_param).await,
+            Sys::AuditHash => self.audit_hash_request(&req, &path_param),
             Sys::UiMount => {
                 let table = self.router_table();
                 let m = table.mounts.longest_match(&path_param).ok_or_else(|| {

@@ -243,9 +243,11 @@ impl Core {
             .ok_or_else(|| CoreError::Internal("stored root key has the wrong length".to_owned()))
     }
 
-    /// Forgets every in-memory secret and the routing table.
+    /// Forgets every in-memory secret, the routing table and the audit
+    /// devices.
     pub(crate) fn pre_seal(&self) {
         self.barrier.seal();
+        self.audit.clear();
         self.tokens.clear();
         self.policies.clear();
         self.set_router_table(crate::router::RouterTable::default());

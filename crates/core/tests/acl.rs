@@ -5,6 +5,7 @@
 mod common;
 
 use coffer_core::engine::Operation::{Delete, List, Patch, Read, Update};
+use coffer_core::engine::Request;
 use common::AuthNode;
 use serde_json::{Value, json};
 
@@ -185,7 +186,9 @@ async fn sudo_paths_need_sudo_as_well_as_the_capability() {
     n.ok(&sudo, Update, "sys/rotate", Value::Null).await;
     // The raw sys/seal handler goes through the same gate.
     assert!(matches!(
-        n.core.authorize(Some(&plain), Update, "sys/seal").await,
+        n.core
+            .authorize(Some(&plain), &Request::new(Update, "sys/seal"))
+            .await,
         Err(coffer_core::CoreError::PermissionDenied)
     ));
     n.policy(
@@ -195,7 +198,7 @@ async fn sudo_paths_need_sudo_as_well_as_the_capability() {
     .await;
     let sealer = n.token_with(&["sealer"]).await;
     n.core
-        .authorize(Some(&sealer), Update, "sys/seal")
+        .authorize(Some(&sealer), &Request::new(Update, "sys/seal"))
         .await
         .expect("sealer may seal");
     // Seal re-wrap is an operator action too.

@@ -8,6 +8,7 @@ mod common;
 
 use coffer_core::CoreError;
 use coffer_core::engine::Operation::{self, Delete, List, Patch, Read, Update};
+use coffer_core::engine::Request;
 use common::AuthNode;
 use serde_json::json;
 
@@ -121,14 +122,14 @@ async fn raw_handlers_that_need_a_token_refuse_default_tokens() {
     let token = n.token_with(&[]).await;
     for (op, path) in [(Update, "sys/seal"), (Read, "sys/metrics")] {
         for presented in [None, Some("hvs.unknown"), Some(token.as_str())] {
-            let r = n.core.authorize(presented, op, path).await;
+            let r = n.core.authorize(presented, &Request::new(op, path)).await;
             assert!(
                 matches!(r, Err(CoreError::PermissionDenied)),
                 "{path} with {presented:?}: {r:?}"
             );
         }
         n.core
-            .authorize(Some(&n.root), op, path)
+            .authorize(Some(&n.root), &Request::new(op, path))
             .await
             .expect("root may");
     }

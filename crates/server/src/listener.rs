@@ -44,7 +44,8 @@ impl RunningListener {
             .local_addr()
             .context("reading the bound address")?;
         let handle: Handle<SocketAddr> = Handle::new();
-        let service = app.into_make_service();
+        // Connect info: the peer address reaches handlers (audit log).
+        let service = app.into_make_service_with_connect_info::<SocketAddr>();
         let (tls, task) = match &spec.tls {
             Some(files) => {
                 let config = RustlsConfig::from_config(tls::server_config(files)?);

@@ -177,6 +177,20 @@ impl Server {
         }
     }
 
+    /// Closes and reopens every audit file (after logrotate moved them). A
+    /// device that cannot reopen refuses writes until its path opens again;
+    /// with no other device, requests then fail (fail closed).
+    pub fn reopen_audit_devices(&self) {
+        let devices = self.core.audit_device_paths();
+        if devices.is_empty() {
+            return;
+        }
+        match self.core.reopen_audit_devices() {
+            Ok(()) => tracing::info!(devices = %devices.join(", "), "audit devices reopened"),
+            Err(e) => tracing::error!(error = %e, "reopening audit devices failed"),
+        }
+    }
+
     /// Stops listeners gracefully and seals the node (keys leave memory).
     pub async fn shutdown(self) {
         for l in self.listeners {
@@ -187,7 +201,7 @@ impl Server {
 }
 
 /// `coffer server`: load config, start, serve until SIGTERM/SIGINT; SIGHUP
-/// reloads the log level and TLS certificates.
+/// reloads the log level and TLS certificates and reopens audit files.
 pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
     let config = if opts.dev {
         dev_config(&opts)
@@ -282,7 +296,7 @@ async fn wait_for_signals(
             _ = term.recv() => return Ok(()),
             _ = int.recv() => return Ok(()),
             _ = hup.recv() => {
-                tracing::info!("SIGHUP received: reloading log level and TLS certificates");
+                tracing::info!("SIGHUP received: reloading log level and TLS certificates, reopening audit files");
                 let new_level = if opts.dev || opts.log_level.is_some() {
                     level.to_owned()
                 } else {
@@ -298,6 +312,7 @@ async fn wait_for_signals(
                     tracing::error!(error = %e, "log level not changed");
                 }
                 server.reload_tls();
+                server.reopen_audit_devices();
             }
         }
     }

@@ -31,7 +31,9 @@ pub fn no_content() -> Response {
 /// Paths whose `data` keys Vault also copies to the top level of the body
 /// (legacy behaviour some clients, including hvac, rely on).
 pub fn injects_top_level(path: &str) -> bool {
-    const EXACT_OR_PREFIX: [&str; 7] = [
+    const EXACT_OR_PREFIX: [&str; 9] = [
+        "sys/audit",
+        "sys/audit-hash",
         "sys/mounts",
         "sys/key-status",
         "sys/rotate",
@@ -130,5 +132,8 @@ mod tests {
         assert_eq!(body["capabilities"], json!(["read"]));
         assert!(injects_top_level("sys/policy/dev"));
         assert!(!injects_top_level("sys/policies/acl/dev"));
+        for audit in ["sys/audit", "sys/audit/", "sys/audit-hash/file"] {
+            assert!(injects_top_level(audit), "{audit}");
+        }
     }
 }

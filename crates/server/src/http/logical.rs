@@ -2,7 +2,7 @@
 //! core, then Vault's envelope.
 
 use super::error::ApiError;
-use super::{AppState, body, envelope, token};
+use super::{AppState, body, envelope, remote, token};
 use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 
 pub(crate) async fn handle(
     State(st): State<AppState>,
+    peer: remote::Peer,
     method: Method,
     path: Result<Path<String>, PathRejection>,
     query: Result<Query<BTreeMap<String, String>>, QueryRejection>,
@@ -44,10 +45,17 @@ pub(crate) async fn handle(
             ));
         }
     };
+    let request_id = st.core.new_uuid()?;
+    let mut req = Request::new(operation, path.clone()).with_remote_addr(remote::addr(peer));
+    req.id.clone_from(&request_id);
     // Authenticate before reading the body, so an unauthenticated client
-    // cannot make the server buffer and parse up to max_request_size.
+    // cannot make the server buffer and parse up to max_request_size (a
+    // refused token is audited without the body).
     let presented = token::from_headers(&headers);
-    let resolved = st.core.authenticate(presented.as_deref()).await?;
+    let resolved = st
+        .core
+        .authenticate_request(&req, presented.as_deref())
+        .await?;
     let bytes = body::read(&headers, raw, st.max_request_size).await?;
     let mut data = body::json_object(&bytes)?;
     if operation == Operation::Read {
@@ -59,8 +67,7 @@ pub(crate) async fn handle(
             data = Value::Object(params);
         }
     }
-    let req = Request::new(operation, path.clone()).with_data(data);
-    let request_id = st.core.new_uuid()?;
+    let req = req.with_data(data);
     match st
         .core
         .handle_as(req, &resolved, presented.as_deref().unwrap_or_default())

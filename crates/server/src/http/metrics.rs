@@ -4,11 +4,11 @@
 //! `sys/metrics`.
 
 use super::error::ApiError;
-use super::{AppState, envelope, token};
+use super::{AppState, envelope, remote, token};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use coffer_core::engine::Operation;
+use coffer_core::engine::{Operation, Request};
 use coffer_core::metrics::{Metric, MetricKind};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -16,13 +16,13 @@ use std::fmt::Write as _;
 
 pub(crate) async fn metrics(
     State(st): State<AppState>,
+    peer: remote::Peer,
     headers: HeaderMap,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Result<Response, ApiError> {
     let presented = token::from_headers(&headers);
-    st.core
-        .authorize(presented.as_deref(), Operation::Read, "sys/metrics")
-        .await?;
+    let req = Request::new(Operation::Read, "sys/metrics").with_remote_addr(remote::addr(peer));
+    st.core.authorize(presented.as_deref(), &req).await?;
     let snapshot = st.core.metrics().await;
     match q.get("format").map(String::as_str) {
         None | Some("" | "json") => {

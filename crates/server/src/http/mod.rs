@@ -10,6 +10,7 @@ mod health;
 mod logical;
 mod metrics;
 mod rekey;
+mod remote;
 mod seal_state;
 mod token;
 

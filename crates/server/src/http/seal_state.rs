@@ -2,14 +2,14 @@
 
 use super::body::VaultJson;
 use super::error::ApiError;
-use super::{AppState, envelope, token};
+use super::{AppState, envelope, remote, token};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use coffer_core::CoreError;
-use coffer_core::engine::Operation;
+use coffer_core::engine::{Operation, Request};
 use coffer_core::field::{opt_bool, opt_u64};
 use coffer_core::init::InitParams;
 use coffer_core::unseal::SealStatus;
@@ -145,13 +145,14 @@ pub(crate) async fn unseal(
 
 pub(crate) async fn seal(
     State(st): State<AppState>,
+    peer: remote::Peer,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    // Vault checks `update` with `sudo` on sys/seal (a root-protected path).
+    // Vault checks `update` with `sudo` on sys/seal (a root-protected path),
+    // and records the request in the audit log before sealing.
     let presented = token::from_headers(&headers);
-    st.core
-        .authorize(presented.as_deref(), Operation::Update, "sys/seal")
-        .await?;
+    let req = Request::new(Operation::Update, "sys/seal").with_remote_addr(remote::addr(peer));
+    st.core.authorize(presented.as_deref(), &req).await?;
     st.core.seal_now().await;
     Ok(envelope::no_content())
 }

@@ -69,6 +69,16 @@ pub(crate) fn app_on(
     seal: Option<Arc<dyn Seal>>,
     max_request_size: usize,
 ) -> axum::Router {
+    app_and_core(backend, seal, max_request_size).0
+}
+
+/// [`app_on`], also handing out the core (for what the HTTP API cannot do,
+/// such as the SIGHUP reopen of audit files).
+pub(crate) fn app_and_core(
+    backend: SharedBackend,
+    seal: Option<Arc<dyn Seal>>,
+    max_request_size: usize,
+) -> (axum::Router, Arc<Core>) {
     let entropy: Arc<dyn Entropy> = Arc::new(OsEntropy::new());
     let (seal, shamir): (Arc<dyn Seal>, _) = match seal {
         Some(s) => (s, None),
@@ -92,13 +102,14 @@ pub(crate) fn app_on(
         ],
         cluster_name: None,
     });
-    router(
+    let app = router(
         AppState {
-            core,
+            core: core.clone(),
             max_request_size,
         },
         false,
-    )
+    );
+    (app, core)
 }
 
 /// Shamir seal, fresh in-memory storage, the given body limit.
