@@ -74,8 +74,9 @@ impl LogInput {
     }
 }
 
-/// The request side of an exchange (Vault's `request` object).
-#[derive(Debug, Default)]
+/// The request side of an exchange (Vault's `request` object). `Debug`
+/// shows the id, operation and mount, never the data, path or headers.
+#[derive(Default)]
 pub struct AuditRequest {
     /// The request id (a UUID), shared by the request and response entries.
     pub id: String,
@@ -109,6 +110,24 @@ pub struct AuditRequest {
     pub policy_override: bool,
     /// The raw request URI, when it differs from `path` (`?list=true`).
     pub request_uri: Option<String>,
+}
+
+impl std::fmt::Debug for AuditRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditRequest")
+            .field("id", &self.id)
+            .field("operation", &self.operation)
+            .field("mount_point", &self.mount_point)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for AuditResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditResponse")
+            .field("mount_point", &self.mount_point)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A namespace (`{"id": "root"}` for the only one Coffer has).
@@ -186,8 +205,9 @@ pub struct PolicyResults {
     pub granting_policies: Vec<String>,
 }
 
-/// The response side of an exchange (Vault's `response` object).
-#[derive(Debug, Default)]
+/// The response side of an exchange (Vault's `response` object). `Debug`
+/// shows the mount only, never the data.
+#[derive(Default)]
 pub struct AuditResponse {
     /// The response data. Every string inside is hashed.
     pub data: Option<Value>,

@@ -367,3 +367,22 @@ fn same_input_gives_the_same_hash_per_salt_and_differs_across_salts() {
     assert_eq!(pw(&ea), a.hash(SECRET));
     assert!(a.hash(SECRET).starts_with("hmac-sha256:"));
 }
+
+#[test]
+fn debug_of_an_exchange_never_shows_its_data_or_path() {
+    let request = coffer_audit::AuditRequest {
+        operation: "update".to_owned(),
+        path: "secret/data/payroll".to_owned(),
+        data: Some(serde_json::json!({"password": "hunter2"})),
+        ..coffer_audit::AuditRequest::default()
+    };
+    let response = coffer_audit::AuditResponse {
+        data: Some(serde_json::json!({"password": "hunter2"})),
+        ..coffer_audit::AuditResponse::default()
+    };
+    let shown = format!("{request:?} {response:?}");
+    assert!(
+        !shown.contains("hunter2") && !shown.contains("payroll"),
+        "{shown}"
+    );
+}
