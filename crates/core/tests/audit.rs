@@ -9,10 +9,8 @@ mod common;
 use coffer_core::CoreError;
 use coffer_core::engine::Operation::{Delete, Read, Update};
 use coffer_core::engine::{Request, Response};
-use coffer_core::storage::SharedBackend;
-use common::{AuthNode, SoftSeal, auto_node, inmem, recovery_params, wait_for_rewrap};
+use common::{AuthNode, SoftSeal, all_keys, auto_node, inmem, recovery_params, wait_for_rewrap};
 use serde_json::{Value, json};
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// A temporary directory holding audit files (kept until the test ends).
@@ -449,22 +447,6 @@ async fn devices_come_back_after_a_reseal_with_the_same_salt() {
     }
     assert_eq!(n.core.audit_device_paths(), ["a/", "b/"]);
     assert_eq!(hash(&n, "a", "hunter2").await, before);
-}
-
-async fn all_keys(backend: &SharedBackend) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    let mut stack = vec![String::new()];
-    while let Some(prefix) = stack.pop() {
-        for child in backend.list(&prefix).await.expect("list") {
-            let full = format!("{prefix}{child}");
-            if child.ends_with('/') {
-                stack.push(full);
-            } else {
-                out.insert(full);
-            }
-        }
-    }
-    out
 }
 
 #[tokio::test]

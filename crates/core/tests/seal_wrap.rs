@@ -11,11 +11,10 @@ use coffer_core::engine::{Operation, Request};
 use coffer_core::storage::SharedBackend;
 use coffer_core::{Core, CoreOptions};
 use common::{
-    SoftSeal, auto_node, b64, inmem, node_options, recovery_params, shamir_init_and_unseal,
-    shamir_node, wait_for_rewrap,
+    SoftSeal, all_keys, auto_node, b64, inmem, node_options, recovery_params,
+    shamir_init_and_unseal, shamir_node, wait_for_rewrap,
 };
 use serde_json::json;
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 const WRAP_MAGIC: &[u8] = b"CSW\x01\x06pkcs11";
@@ -47,22 +46,6 @@ async fn read(core: &Core, token: &str, path: &str) -> Result<String, CoreError>
         .as_str()
         .expect("string")
         .to_owned())
-}
-
-async fn all_keys(backend: &SharedBackend) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    let mut stack = vec![String::new()];
-    while let Some(prefix) = stack.pop() {
-        for child in backend.list(&prefix).await.expect("list") {
-            let full = format!("{prefix}{child}");
-            if child.ends_with('/') {
-                stack.push(full);
-            } else {
-                out.insert(full);
-            }
-        }
-    }
-    out
 }
 
 /// Runs `write` and returns the one physical key it created.

@@ -486,3 +486,20 @@ impl AuthNode {
         .expect("lookup-self data")
     }
 }
+
+/// Every physical key in `backend` (a storage dump's names).
+pub(crate) async fn all_keys(backend: &SharedBackend) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    let mut stack = vec![String::new()];
+    while let Some(prefix) = stack.pop() {
+        for child in backend.list(&prefix).await.expect("list") {
+            let full = format!("{prefix}{child}");
+            if child.ends_with('/') {
+                stack.push(full);
+            } else {
+                out.insert(full);
+            }
+        }
+    }
+    out
+}
