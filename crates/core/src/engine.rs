@@ -169,6 +169,12 @@ pub struct Auth {
     pub orphan: bool,
     /// Uses left; 0 for unlimited.
     pub num_uses: u64,
+    /// Set by an auth engine's login: who logged in (the core prefixes the
+    /// mount, giving `userpass-alice`). Unused in answers.
+    pub display_name: String,
+    /// Set by an auth engine's login: the token's maximum lifetime in seconds
+    /// (`token_max_ttl`); 0 for the mount's. Unused in answers.
+    pub explicit_max_ttl: u64,
 }
 
 impl std::fmt::Debug for Auth {
@@ -244,10 +250,33 @@ pub trait Engine: Send + Sync {
     }
 }
 
+/// Whether a factory makes secrets engines (`sys/mounts`) or auth methods
+/// (`sys/auth`, mounted under `auth/`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EngineKind {
+    /// A secrets engine.
+    #[default]
+    Secret,
+    /// An auth method.
+    Auth,
+}
+
 /// Makes engine instances of one type (`kv`, `cubbyhole`, ...).
 pub trait EngineFactory: Send + Sync {
-    /// The `type` this factory serves in `sys/mounts`.
+    /// The `type` this factory serves in `sys/mounts` or `sys/auth`.
     fn engine_type(&self) -> &'static str;
+    /// Secrets engine or auth method.
+    fn kind(&self) -> EngineKind {
+        EngineKind::Secret
+    }
+    /// Route patterns (relative to the mount, [`Pattern`] syntax) served
+    /// without a token: an auth method's login paths (Vault's
+    /// `PathsSpecial.Unauthenticated`). Requests to them skip the token and
+    /// ACL checks (they are still audited), and an `auth` block in the
+    /// answer becomes a new token. Only honoured for auth methods.
+    fn unauthenticated_paths(&self) -> &'static [&'static str] {
+        &[]
+    }
     /// Checks mount options (e.g. `version`) and creates the instance.
     fn create(&self, mount: &MountEntry) -> CoreResult<Arc<dyn Engine>>;
     /// Normalises options at mount time (e.g. fills in `version`); the result is stored.

@@ -6,6 +6,10 @@ use std::collections::BTreeMap;
 
 /// Storage path of the mount table (inside the barrier).
 pub const MOUNT_TABLE_PATH: &str = "core/mounts";
+/// Storage path of the auth table (auth method mounts, inside the barrier).
+pub const AUTH_TABLE_PATH: &str = "core/auth";
+/// Where auth methods are mounted in the request path space.
+pub const AUTH_PREFIX: &str = "auth/";
 
 /// Lease TTL settings of a mount (seconds; 0 = system default).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,10 +49,18 @@ pub struct MountEntry {
 }
 
 impl MountEntry {
-    /// Where this mount's data lives inside the barrier.
+    /// Whether this is an auth method (its `path` starts with `auth/`).
+    pub fn is_auth(&self) -> bool {
+        self.path.starts_with(AUTH_PREFIX)
+    }
+
+    /// Where this mount's data lives inside the barrier: `logical/<uuid>/`
+    /// for secrets engines, `auth/<uuid>/` for auth methods.
     pub fn storage_prefix(&self) -> String {
         if self.engine_type == "system" {
             "sys/".to_owned()
+        } else if self.is_auth() {
+            format!("auth/{}/", self.uuid)
         } else {
             format!("logical/{}/", self.uuid)
         }

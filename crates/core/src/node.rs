@@ -230,7 +230,11 @@ impl Core {
     }
 
     /// Serves a logical request for `path` (no `/v1/` prefix) with `token`.
+    /// Login paths of auth methods are served without the token.
     pub async fn handle(&self, req: Request, token: Option<&str>) -> CoreResult<Option<Response>> {
+        if self.is_login_path(&req.path) {
+            return self.handle_login(req).await;
+        }
         let resolved = self.authenticate_request(&req, token).await?;
         self.handle_as(req, &resolved, token.unwrap_or_default())
             .await
@@ -347,7 +351,7 @@ const NAMED_PREFIXES: [&str; 4] = [
 /// [`NAMED_PREFIXES`] normalised. Odd segments are refused rather than
 /// cleaned, so no spelling of a path can reach a handler under a name the
 /// ACL did not check.
-fn canonical_path(path: &str) -> CoreResult<String> {
+pub(crate) fn canonical_path(path: &str) -> CoreResult<String> {
     let path = path.trim_start_matches('/');
     let body = path.strip_suffix('/').unwrap_or(path);
     let bad = path.contains('\0')

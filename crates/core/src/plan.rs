@@ -9,6 +9,7 @@ use crate::audit_log::AuditMount;
 use crate::authorize::{Caller, permit};
 use crate::engine::{Engine, EngineContext, Operation, Request, Response};
 use crate::error::{CoreError, CoreResult};
+use crate::mount::MountEntry;
 use crate::node::Core;
 use crate::policy::{Acl, AclOperation};
 use crate::token::ResolvedToken;
@@ -112,16 +113,7 @@ impl Core {
         let engine = routed.engine.clone().ok_or_else(|| {
             CoreError::Internal(format!("mount {} has no engine", routed.mount.path))
         })?;
-        let ctx = EngineContext {
-            view: View::new(self.barrier.clone(), routed.mount.storage_prefix())
-                .with_wrap_rule(self.wrap_rule(routed.mount)),
-            clock: self.clock.clone(),
-            entropy: if routed.mount.external_entropy_access {
-                self.entropy.clone()
-            } else {
-                self.system_entropy.clone()
-            },
-        };
+        let ctx = self.engine_context(routed.mount);
         let mount = AuditMount {
             point: routed.mount.path.clone(),
             kind: routed.mount.engine_type.clone(),
@@ -175,6 +167,22 @@ impl Core {
                 r
             })),
             Target::Unrouted => Err(CoreError::UnsupportedPath(plan.full_path)),
+        }
+    }
+
+    /// What the engine of `mount` may touch: its view (with the mount's seal
+    /// wrap rule), the clock, and the CSP entropy when the mount has
+    /// `external_entropy_access` (else the OS CSPRNG).
+    pub(crate) fn engine_context(&self, mount: &MountEntry) -> EngineContext {
+        EngineContext {
+            view: View::new(self.barrier.clone(), mount.storage_prefix())
+                .with_wrap_rule(self.wrap_rule(mount)),
+            clock: self.clock.clone(),
+            entropy: if mount.external_entropy_access {
+                self.entropy.clone()
+            } else {
+                self.system_entropy.clone()
+            },
         }
     }
 

@@ -13,6 +13,8 @@ use std::sync::Arc;
 pub struct RouterTable {
     /// The persisted mount table this was built from.
     pub mounts: MountTable,
+    /// The persisted auth table (entries' paths start with `auth/`).
+    pub auth: MountTable,
     engines: HashMap<String, Arc<dyn Engine>>,
 }
 
@@ -20,6 +22,7 @@ impl std::fmt::Debug for RouterTable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RouterTable")
             .field("mounts", &self.mounts)
+            .field("auth", &self.auth)
             .finish()
     }
 }
@@ -36,13 +39,26 @@ pub struct Routed<'a> {
 
 impl RouterTable {
     /// Builds a table from mounts and their engines.
-    pub fn new(mounts: MountTable, engines: HashMap<String, Arc<dyn Engine>>) -> Self {
-        Self { mounts, engines }
+    pub fn new(
+        mounts: MountTable,
+        auth: MountTable,
+        engines: HashMap<String, Arc<dyn Engine>>,
+    ) -> Self {
+        Self {
+            mounts,
+            auth,
+            engines,
+        }
     }
 
     /// Finds the mount serving `path`.
     pub fn route(&self, path: &str) -> Option<Routed<'_>> {
-        let mount = self.mounts.longest_match(path)?;
+        let table = if path.starts_with(crate::mount::AUTH_PREFIX) {
+            &self.auth
+        } else {
+            &self.mounts
+        };
+        let mount = table.longest_match(path)?;
         let rest = path
             .strip_prefix(mount.path.as_str())
             .unwrap_or("")

@@ -84,7 +84,10 @@ impl Core {
                 .split_once('/')
                 .is_some_and(|(_, inner)| WrapRule::Prefixes(AUDIT_SEAL_WRAPPED).covers(inner));
         }
-        let Some(rest) = path.strip_prefix("logical/") else {
+        let Some(rest) = path
+            .strip_prefix("logical/")
+            .or_else(|| path.strip_prefix(crate::mount::AUTH_PREFIX))
+        else {
             return false;
         };
         let Some((uuid, inner)) = rest.split_once('/') else {
@@ -255,12 +258,21 @@ impl Core {
         let _shared = self.shared_state(locking).await;
         let table: Arc<RouterTable> = self.router_table();
         if !table.mounts.entries.is_empty() {
-            return Ok(table.mounts.clone());
+            let mut all = table.mounts.clone();
+            all.entries.extend(table.auth.entries.iter().cloned());
+            return Ok(all);
         }
-        Ok(crate::view::View::new(self.barrier.clone(), "")
+        let system = crate::view::View::new(self.barrier.clone(), "");
+        let mut all = system
             .get_json::<MountTable>(crate::mount::MOUNT_TABLE_PATH)
             .await?
-            .unwrap_or_default())
+            .unwrap_or_default();
+        let auth = system
+            .get_json::<MountTable>(crate::mount::AUTH_TABLE_PATH)
+            .await?
+            .unwrap_or_default();
+        all.entries.extend(auth.entries);
+        Ok(all)
     }
 
     async fn shared_state(&self, locking: Locking) -> Option<tokio::sync::RwLockReadGuard<'_, ()>> {

@@ -4,7 +4,7 @@
 //! devices.
 
 use crate::error::{CoreError, CoreResult};
-use crate::mount::{MOUNT_TABLE_PATH, MountConfig, MountEntry, MountTable};
+use crate::mount::{AUTH_TABLE_PATH, MOUNT_TABLE_PATH, MountConfig, MountEntry, MountTable};
 use crate::node::{CLUSTER_INFO_PATH, ClusterInfo, Core};
 use crate::router::RouterTable;
 use crate::view::View;
@@ -37,7 +37,11 @@ impl Core {
                 t
             }
         };
-        let table = self.build_router(mounts.clone())?;
+        let auth = system
+            .get_json::<MountTable>(AUTH_TABLE_PATH)
+            .await?
+            .unwrap_or_default();
+        let table = self.build_router(mounts.clone(), auth.clone())?;
         self.set_router_table(table);
         for prefix in &mounts.removing {
             tracing::warn!(
@@ -45,8 +49,16 @@ impl Core {
             );
             self.finish_removal(prefix).await?;
         }
+        for prefix in &auth.removing {
+            tracing::warn!(
+                "finishing the deletion of a disabled auth method's data, interrupted earlier"
+            );
+            self.finish_auth_removal(prefix).await?;
+        }
         self.load_audit_devices().await?;
-        self.after_unseal_seal_wrap(&mounts).await;
+        let mut all = mounts;
+        all.entries.extend(auth.entries);
+        self.after_unseal_seal_wrap(&all).await;
         *self
             .cluster
             .write()
@@ -58,17 +70,24 @@ impl Core {
     /// this build (better sealed than serving a mount half-way). Engines of
     /// mounts that exist in the current table (same path and uuid) are kept,
     /// so their in-memory state (per-key write locks, caches) survives a
-    /// change to another mount.
-    pub(crate) fn build_router(&self, mounts: MountTable) -> CoreResult<RouterTable> {
+    /// change to another mount (a change of the mount's own options, such as
+    /// a userpass lockout tuning, makes a new instance).
+    pub(crate) fn build_router(
+        &self,
+        mounts: MountTable,
+        auth: MountTable,
+    ) -> CoreResult<RouterTable> {
         let current = self.router_table();
         let mut engines = HashMap::new();
-        for m in &mounts.entries {
+        for m in mounts.entries.iter().chain(&auth.entries) {
             if m.engine_type == "system" {
                 continue;
             }
             if let Some(existing) = current
                 .route(&m.path)
-                .filter(|r| r.mount.uuid == m.uuid && r.mount.path == m.path)
+                .filter(|r| {
+                    r.mount.uuid == m.uuid && r.mount.path == m.path && r.mount.options == m.options
+                })
                 .and_then(|r| r.engine)
             {
                 engines.insert(m.path.clone(), existing);
@@ -82,7 +101,7 @@ impl Core {
             })?;
             engines.insert(m.path.clone(), factory.create(m)?);
         }
-        Ok(RouterTable::new(mounts, engines))
+        Ok(RouterTable::new(mounts, auth, engines))
     }
 
     /// A new mount entry with fresh uuid and accessor.

@@ -43,6 +43,8 @@ enum Sys {
     Audits,
     Audit,
     AuditHash,
+    AuthMethods,
+    AuthMethod,
 }
 
 const READ: &[Operation] = &[Operation::Read];
@@ -90,6 +92,12 @@ fn routes() -> Vec<Route<Sys>> {
             Sys::Audit,
         ),
         Route::new("audit-hash/*path", WRITE, Sys::AuditHash),
+        Route::new("auth", READ, Sys::AuthMethods),
+        Route::new(
+            "auth/*path",
+            &[Operation::Read, Operation::Update, Operation::Delete],
+            Sys::AuthMethod,
+        ),
     ]
 }
 
@@ -221,6 +229,8 @@ impl Core {
             Sys::Audits => self.list_audit_devices(),
             Sys::Audit => self.audit_device_request(&req, &path_param).await,
             Sys::AuditHash => self.audit_hash_request(&req, &path_param),
+            Sys::AuthMethods => self.auth_request(&req, None).await,
+            Sys::AuthMethod => self.auth_request(&req, Some(&path_param)).await,
             Sys::UiMount => {
                 let table = self.router_table();
                 let m = table.mounts.longest_match(&path_param).ok_or_else(|| {
@@ -269,6 +279,15 @@ impl Core {
         if engine_type == "kv-v2" {
             engine_type = "kv".to_owned();
             options.insert("version".to_owned(), "2".to_owned());
+        }
+        if self
+            .factories
+            .get(engine_type.as_str())
+            .is_some_and(|f| f.kind() == crate::engine::EngineKind::Auth)
+        {
+            return Err(CoreError::invalid(format!(
+                "{engine_type} is an auth method: enable it with sys/auth"
+            )));
         }
         if engine_type == "system" || engine_type == "cubbyhole" {
             return Err(CoreError::invalid(format!(
@@ -462,7 +481,7 @@ impl Core {
 
     /// Persists the table, then swaps in a router built from it.
     async fn commit_mounts(&self, mounts: MountTable) -> CoreResult<()> {
-        let table = self.build_router(mounts)?;
+        let table = self.build_router(mounts, self.router_table().auth.clone())?;
         View::new(self.barrier.clone(), "")
             .put_json(MOUNT_TABLE_PATH, &table.mounts)
             .await?;
@@ -471,7 +490,7 @@ impl Core {
     }
 }
 
-fn check_ttls(default: u64, max: u64) -> CoreResult<()> {
+pub(crate) fn check_ttls(default: u64, max: u64) -> CoreResult<()> {
     let max_eff = if max == 0 { SYSTEM_MAX_LEASE_TTL } else { max };
     if default > max_eff {
         return Err(CoreError::invalid(format!(
@@ -481,7 +500,7 @@ fn check_ttls(default: u64, max: u64) -> CoreResult<()> {
     Ok(())
 }
 
-fn normalize_mount_path(path: &str) -> CoreResult<String> {
+pub(crate) fn normalize_mount_path(path: &str) -> CoreResult<String> {
     let trimmed = path.trim_matches('/');
     if trimmed.is_empty() {
         return Err(CoreError::invalid("missing mount path"));
@@ -495,7 +514,9 @@ fn normalize_mount_path(path: &str) -> CoreResult<String> {
     Ok(format!("{trimmed}/"))
 }
 
-fn string_options(options: BTreeMap<String, Value>) -> CoreResult<BTreeMap<String, String>> {
+pub(crate) fn string_options(
+    options: BTreeMap<String, Value>,
+) -> CoreResult<BTreeMap<String, String>> {
     options
         .into_iter()
         .filter(|(_, v)| !v.is_null())
@@ -510,7 +531,7 @@ fn string_options(options: BTreeMap<String, Value>) -> CoreResult<BTreeMap<Strin
         .collect()
 }
 
-fn options_json(options: &BTreeMap<String, String>) -> Value {
+pub(crate) fn options_json(options: &BTreeMap<String, String>) -> Value {
     if options.is_empty() {
         Value::Null
     } else {

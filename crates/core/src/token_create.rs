@@ -240,6 +240,8 @@ pub(crate) fn auth_block(token: Zeroizing<String>, entry: &TokenEntry, now: u64)
         renewable: entry.can_renew(),
         orphan: entry.is_orphan(),
         num_uses: entry.num_uses,
+        display_name: String::new(),
+        explicit_max_ttl: 0,
     }
 }
 

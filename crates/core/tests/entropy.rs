@@ -220,3 +220,92 @@ async fn with_the_source_down_key_generation_fails_closed_while_data_keeps_flowi
         .expect("rotate works again");
     assert_eq!(probe(&core, &token, "ext/x").await.expect("ext"), "seal");
 }
+
+/// A CSP handle that counts the bytes drawn from it and can be switched off.
+struct Counting {
+    bytes: AtomicU64,
+    down: AtomicBool,
+    os: OsEntropy,
+}
+
+impl Entropy for Counting {
+    fn fill(&self, buf: &mut [u8]) -> Result<(), CryptoError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(CryptoError::Entropy("source down".to_owned()));
+        }
+        self.bytes.fetch_add(buf.len() as u64, Ordering::SeqCst);
+        self.os.fill(buf)
+    }
+    fn source(&self) -> &'static str {
+        "seal"
+    }
+}
+
+#[tokio::test]
+async fn approle_ids_come_from_the_mounts_entropy_handle() {
+    let csp = Arc::new(Counting {
+        bytes: AtomicU64::new(0),
+        down: AtomicBool::new(false),
+        os: OsEntropy::new(),
+    });
+    let core = node(csp.clone(), Some(Arc::new(OsEntropy::new())));
+    let (_, token) = shamir_init_and_unseal(&core).await;
+    let call = |op: Operation, path: &str, body: serde_json::Value| {
+        let core = core.clone();
+        let token = token.clone();
+        let path = path.to_owned();
+        async move {
+            core.handle(Request::new(op, path).with_data(body), Some(&token))
+                .await
+        }
+    };
+    call(
+        Operation::Update,
+        "sys/auth/ext",
+        json!({"type": "approle", "external_entropy_access": true}),
+    )
+    .await
+    .expect("ext approle");
+    call(
+        Operation::Update,
+        "sys/auth/plain",
+        json!({"type": "approle"}),
+    )
+    .await
+    .expect("plain approle");
+    let mut drawn = Vec::new();
+    for mount in ["ext", "plain"] {
+        let before = csp.bytes.load(Ordering::SeqCst);
+        call(
+            Operation::Update,
+            &format!("auth/{mount}/role/r"),
+            json!({}),
+        )
+        .await
+        .expect("role");
+        call(
+            Operation::Update,
+            &format!("auth/{mount}/role/r/secret-id"),
+            json!({}),
+        )
+        .await
+        .expect("secret id");
+        drawn.push(csp.bytes.load(Ordering::SeqCst) - before);
+    }
+    // Role id (16), salt (32), secret id (16) and its accessor (16).
+    assert_eq!(
+        drawn,
+        vec![80, 0],
+        "ext mount draws CSP entropy, plain mount none"
+    );
+    // Without the source, new secret ids fail closed on the ext mount only.
+    csp.down.store(true, Ordering::SeqCst);
+    assert!(
+        call(Operation::Update, "auth/ext/role/r/secret-id", json!({}))
+            .await
+            .is_err()
+    );
+    call(Operation::Update, "auth/plain/role/r/secret-id", json!({}))
+        .await
+        .expect("plain keeps working");
+}

@@ -2,7 +2,9 @@
 //! from the backends' own route tables, so a new route is covered the day it
 //! is added), of a KV v2 and a KV v1 mount, and of cubbyhole, with every
 //! operation it serves, is refused without a token, and with a token holding
-//! only the `default` policy except where that policy grants it.
+//! only the `default` policy except where that policy grants it. Auth
+//! methods' routes are enumerated too: their login paths are the only ones
+//! served without a token.
 
 mod common;
 
@@ -62,6 +64,14 @@ fn all_routes() -> Vec<(String, Operation)> {
     for (path, ops) in kv2 {
         routes.extend(ops.iter().map(|op| (format!("secret/{path}"), *op)));
     }
+    for (pattern, ops) in coffer_auth_userpass::route_patterns() {
+        let path = format!("auth/userpass/{}", concrete(pattern));
+        routes.extend(ops.iter().map(|op| (path.clone(), *op)));
+    }
+    for (pattern, ops) in coffer_auth_approle::route_patterns() {
+        let path = format!("auth/approle/{}", concrete(pattern));
+        routes.extend(ops.iter().map(|op| (path.clone(), *op)));
+    }
     for op in [Read, Update, Delete, List] {
         routes.push(("kv1/app".to_owned(), op));
         routes.push(("cubbyhole/app".to_owned(), op));
@@ -74,6 +84,10 @@ async fn every_route_is_refused_without_a_token_and_with_only_the_default_policy
     let n = AuthNode::new().await;
     n.root_call(Update, "sys/mounts/kv1", json!({"type": "kv"}))
         .await;
+    n.root_call(Update, "sys/auth/userpass", json!({"type": "userpass"}))
+        .await;
+    n.root_call(Update, "sys/auth/approle", json!({"type": "approle"}))
+        .await;
     let routes = all_routes();
     for expected in [
         "sys/policies/acl/sample",
@@ -82,6 +96,11 @@ async fn every_route_is_refused_without_a_token_and_with_only_the_default_policy
         "auth/token/create",
         "auth/token/roles/sample",
         "auth/token/accessors",
+        "sys/auth/secret/sample",
+        "auth/userpass/users/sample",
+        "auth/userpass/login/sample",
+        "auth/approle/role/sample/secret-id",
+        "auth/approle/login",
     ] {
         assert!(
             routes.iter().any(|(p, _)| p == expected),
@@ -89,8 +108,19 @@ async fn every_route_is_refused_without_a_token_and_with_only_the_default_policy
         );
     }
     let mut allowed = Vec::new();
+    let mut logins = 0;
     for (path, op) in &routes {
         let body = json!({});
+        if n.core.is_login_path(path) {
+            // Served without a token, and refused for the missing password.
+            let r = n.call("", *op, path, body).await;
+            assert!(
+                matches!(r, Err(CoreError::InvalidRequest(_))),
+                "{op:?} {path}: {r:?}"
+            );
+            logins += 1;
+            continue;
+        }
         let anonymous = n
             .core
             .handle(
@@ -114,6 +144,7 @@ async fn every_route_is_refused_without_a_token_and_with_only_the_default_policy
         }
     }
     assert_eq!(allowed.len(), 9, "{allowed:?}");
+    assert_eq!(logins, 2);
 }
 
 #[tokio::test]

@@ -86,6 +86,8 @@ impl Server {
                 Arc::new(coffer_engine_kv::KvFactory::new()),
                 Arc::new(coffer_engine_kv::CubbyholeFactory::new()),
                 Arc::new(coffer_engine_transit::TransitFactory::new()),
+                Arc::new(coffer_auth_userpass::UserpassFactory::new()),
+                Arc::new(coffer_auth_approle::AppRoleFactory::new()),
             ],
             cluster_name: config.cluster_name.clone(),
         });

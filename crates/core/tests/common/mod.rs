@@ -205,6 +205,8 @@ pub(crate) fn node_options(backend: SharedBackend, seal: Option<Arc<dyn Seal>>) 
             Arc::new(coffer_engine_kv::KvFactory::new()),
             Arc::new(coffer_engine_kv::CubbyholeFactory::new()),
             Arc::new(coffer_engine_transit::TransitFactory::new()),
+            Arc::new(coffer_auth_userpass::UserpassFactory::new()),
+            Arc::new(coffer_auth_approle::AppRoleFactory::new()),
         ],
         cluster_name: None,
     }

@@ -31,8 +31,9 @@ pub fn no_content() -> Response {
 /// Paths whose `data` keys Vault also copies to the top level of the body
 /// (legacy behaviour some clients, including hvac, rely on).
 pub fn injects_top_level(path: &str) -> bool {
-    const EXACT_OR_PREFIX: [&str; 9] = [
+    const EXACT_OR_PREFIX: [&str; 10] = [
         "sys/audit",
+        "sys/auth",
         "sys/audit-hash",
         "sys/mounts",
         "sys/key-status",

@@ -50,12 +50,19 @@ pub(crate) async fn handle(
     req.id.clone_from(&request_id);
     // Authenticate before reading the body, so an unauthenticated client
     // cannot make the server buffer and parse up to max_request_size (a
-    // refused token is audited without the body).
+    // refused token is audited without the body). The one exception is an
+    // auth method's login path, which is served without a token.
+    let login = st.core.is_login_path(&path);
     let presented = token::from_headers(&headers);
-    let resolved = st
-        .core
-        .authenticate_request(&req, presented.as_deref())
-        .await?;
+    let resolved = if login {
+        None
+    } else {
+        Some(
+            st.core
+                .authenticate_request(&req, presented.as_deref())
+                .await?,
+        )
+    };
     let bytes = body::read(&headers, raw, st.max_request_size).await?;
     let mut data = body::json_object(&bytes)?;
     if operation == Operation::Read {
@@ -68,11 +75,15 @@ pub(crate) async fn handle(
         }
     }
     let req = req.with_data(data);
-    match st
-        .core
-        .handle_as(req, &resolved, presented.as_deref().unwrap_or_default())
-        .await?
-    {
+    let answer = match &resolved {
+        Some(resolved) => {
+            st.core
+                .handle_as(req, resolved, presented.as_deref().unwrap_or_default())
+                .await?
+        }
+        None => st.core.handle_login(req).await?,
+    };
+    match answer {
         None => match operation {
             Operation::Read | Operation::List => Err(ApiError::not_found()),
             _ => Ok(envelope::no_content()),

@@ -1,0 +1,126 @@
+//! The token fields every auth method's roles and users carry (Vault's
+//! `tokenutil`): `token_policies` (legacy `policies`), `token_ttl` (legacy
+//! `ttl`), `token_max_ttl` (legacy `max_ttl`), `token_num_uses`, and the
+//! ones Coffer cannot honour yet (`token_bound_cidrs`, `token_period`,
+//! `token_type` other than service), which are refused when set.
+
+use crate::engine::Auth;
+use crate::error::{CoreError, CoreResult};
+use crate::field::{opt_duration_secs, opt_string_list, opt_u64};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// The stored token settings of a user or role.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenParams {
+    /// Policies of issued tokens (`default` is added by the core).
+    #[serde(default)]
+    pub policies: Vec<String>,
+    /// TTL of issued tokens in seconds; 0 for the mount default.
+    #[serde(default)]
+    pub ttl: u64,
+    /// Maximum lifetime in seconds; 0 for the mount maximum.
+    #[serde(default)]
+    pub max_ttl: u64,
+    /// Uses of issued tokens; 0 for unlimited.
+    #[serde(default)]
+    pub num_uses: u64,
+}
+
+/// The token fields of a create/update request, all optional.
+#[derive(Debug, Default, Deserialize)]
+pub struct TokenParamsInput {
+    #[serde(default, deserialize_with = "opt_string_list")]
+    token_policies: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "opt_string_list")]
+    policies: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "opt_duration_secs")]
+    token_ttl: Option<u64>,
+    #[serde(default, deserialize_with = "opt_duration_secs")]
+    ttl: Option<u64>,
+    #[serde(default, deserialize_with = "opt_duration_secs")]
+    token_max_ttl: Option<u64>,
+    #[serde(default, deserialize_with = "opt_duration_secs")]
+    max_ttl: Option<u64>,
+    #[serde(default, deserialize_with = "opt_u64")]
+    token_num_uses: Option<u64>,
+    #[serde(default, deserialize_with = "opt_string_list")]
+    token_bound_cidrs: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "opt_duration_secs")]
+    token_period: Option<u64>,
+    #[serde(default)]
+    token_type: Option<String>,
+}
+
+impl TokenParamsInput {
+    /// Applies the given fields to `params`; refuses what cannot be honoured.
+    pub fn apply(self, params: &mut TokenParams) -> CoreResult<()> {
+        if self
+            .token_bound_cidrs
+            .as_ref()
+            .is_some_and(|c| !c.is_empty())
+        {
+            return Err(CoreError::NotSupported("token_bound_cidrs".to_owned()));
+        }
+        if self.token_period.is_some_and(|p| p > 0) {
+            return Err(CoreError::NotSupported("token_period".to_owned()));
+        }
+        match self.token_type.as_deref() {
+            None | Some("" | "default" | "service" | "default-service") => {}
+            Some(other) => {
+                return Err(CoreError::NotSupported(format!("token_type {other:?}")));
+            }
+        }
+        if let Some(p) = self.token_policies.or(self.policies) {
+            params.policies = p.into_iter().filter(|p| !p.is_empty()).collect();
+        }
+        if let Some(t) = self.token_ttl.or(self.ttl) {
+            params.ttl = t;
+        }
+        if let Some(t) = self.token_max_ttl.or(self.max_ttl) {
+            params.max_ttl = t;
+        }
+        if let Some(n) = self.token_num_uses {
+            params.num_uses = n;
+        }
+        if params.max_ttl > 0 && params.ttl > params.max_ttl {
+            return Err(CoreError::invalid(
+                "\"token_ttl\" must be less than or equal to \"token_max_ttl\"",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl TokenParams {
+    /// The fields as a read answers them (both names of each, as Vault).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "token_policies": self.policies,
+            "policies": self.policies,
+            "token_ttl": self.ttl,
+            "ttl": self.ttl,
+            "token_max_ttl": self.max_ttl,
+            "max_ttl": self.max_ttl,
+            "token_num_uses": self.num_uses,
+            "token_bound_cidrs": [],
+            "token_explicit_max_ttl": 0,
+            "token_no_default_policy": false,
+            "token_period": 0,
+            "token_type": "default",
+        })
+    }
+
+    /// The `auth` block of a login that issues a token with these settings.
+    pub fn to_auth(&self, display_name: &str) -> Auth {
+        Auth {
+            policies: self.policies.clone(),
+            lease_duration: self.ttl,
+            explicit_max_ttl: self.max_ttl,
+            num_uses: self.num_uses,
+            renewable: true,
+            display_name: display_name.to_owned(),
+            ..Auth::default()
+        }
+    }
+}
