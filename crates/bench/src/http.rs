@@ -117,22 +117,37 @@ impl VaultHttp {
         path: &str,
         body: &serde_json::Value,
     ) -> anyhow::Result<serde_json::Value> {
-        let resp = self
+        self.document(Method::POST, path, Some(body)).await
+    }
+
+    /// GET `<path>`; returns the response's `data`.
+    pub(crate) async fn get_data(&self, path: &str) -> anyhow::Result<serde_json::Value> {
+        Ok(self.document(Method::GET, path, None).await?["data"].take())
+    }
+
+    /// Sends one request and parses the JSON answer; fails unless the status is 2xx.
+    async fn document(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> anyhow::Result<serde_json::Value> {
+        let what = format!("{method} /v1/{path}");
+        let mut req = self
             .http
-            .post(self.url(path)?)
+            .request(method, self.url(path)?)
             .header("X-Vault-Token", &self.token)
-            .header("X-Vault-Request", "true")
-            .json(body)
-            .send()
-            .await
-            .with_context(|| format!("POST /v1/{path}"))?;
+            .header("X-Vault-Request", "true");
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let resp = req.send().await.with_context(|| what.clone())?;
         let status = resp.status();
         let bytes = resp.bytes().await?;
         if !status.is_success() {
-            bail!("POST /v1/{path}: {status}: {}", error_text(&bytes));
+            bail!("{what}: {status}: {}", error_text(&bytes));
         }
-        serde_json::from_slice(&bytes)
-            .with_context(|| format!("POST /v1/{path}: the answer is not JSON"))
+        serde_json::from_slice(&bytes).with_context(|| format!("{what}: the answer is not JSON"))
     }
 
     /// DELETE `<path>`.

@@ -4,6 +4,7 @@
 //! each of the two lists below.
 
 mod aes_gcm_raw;
+mod approle_login;
 mod kv2;
 mod kv2_read;
 mod kv2_write;
@@ -30,6 +31,7 @@ pub(crate) const NAMES: &[&str] = &[
     "aes-gcm-raw",
     "transit-keygen",
     "entropy-transit-keygen",
+    "approle-login",
 ];
 
 /// A fresh, not yet set-up scenario by name; `None` for a name not in [`NAMES`].
@@ -50,6 +52,7 @@ pub(crate) fn build(name: &str) -> Option<Box<dyn Scenario>> {
         "entropy-transit-keygen" => {
             Some(Box::new(transit_keygen::TransitKeygen::external_entropy()))
         }
+        "approle-login" => Some(Box::new(approle_login::ApproleLogin::default())),
         _ => None,
     }
 }
