@@ -49,6 +49,26 @@ pub struct MountEntry {
 }
 
 impl MountEntry {
+    /// Refuses a tune that would change what is fixed when a mount is
+    /// created (as in Vault): `seal_wrap` and `external_entropy_access`.
+    pub fn check_fixed_at_mount(
+        &self,
+        seal_wrap: Option<bool>,
+        external_entropy_access: Option<bool>,
+    ) -> crate::CoreResult<()> {
+        if seal_wrap.is_some_and(|v| v != self.seal_wrap) {
+            return Err(crate::CoreError::invalid(
+                "seal_wrap cannot be changed after the mount is created",
+            ));
+        }
+        if external_entropy_access.is_some_and(|v| v != self.external_entropy_access) {
+            return Err(crate::CoreError::invalid(
+                "external_entropy_access cannot be changed after the mount is created",
+            ));
+        }
+        Ok(())
+    }
+
     /// Whether this is an auth method (its `path` starts with `auth/`).
     pub fn is_auth(&self) -> bool {
         self.path.starts_with(AUTH_PREFIX)

@@ -415,19 +415,7 @@ impl Core {
             .iter_mut()
             .find(|m| m.path == path)
             .ok_or_else(|| CoreError::invalid(format!("no mount at {path}")))?;
-        if input.seal_wrap.is_some_and(|v| v != entry.seal_wrap) {
-            return Err(CoreError::invalid(
-                "seal_wrap cannot be changed after the mount is created",
-            ));
-        }
-        if input
-            .external_entropy_access
-            .is_some_and(|v| v != entry.external_entropy_access)
-        {
-            return Err(CoreError::invalid(
-                "external_entropy_access cannot be changed after the mount is created",
-            ));
-        }
+        entry.check_fixed_at_mount(input.seal_wrap, input.external_entropy_access)?;
         if let Some(opts) = input.options {
             let opts = string_options(opts)?;
             if let Some(v) = opts.get("version") {

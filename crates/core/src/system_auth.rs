@@ -279,19 +279,7 @@ impl Core {
             .iter_mut()
             .find(|m| m.path == full)
             .ok_or_else(|| CoreError::invalid(format!("no auth mount at {key}")))?;
-        if input.seal_wrap.is_some_and(|v| v != entry.seal_wrap) {
-            return Err(CoreError::invalid(
-                "seal_wrap cannot be changed after the mount is created",
-            ));
-        }
-        if input
-            .external_entropy_access
-            .is_some_and(|v| v != entry.external_entropy_access)
-        {
-            return Err(CoreError::invalid(
-                "external_entropy_access cannot be changed after the mount is created",
-            ));
-        }
+        entry.check_fixed_at_mount(input.seal_wrap, input.external_entropy_access)?;
         if let Some(lockout) = input.user_lockout_config {
             let factory = self
                 .factories
