@@ -10,6 +10,7 @@
 
 pub mod augmented;
 pub mod drbg;
+pub mod ec_key;
 pub mod entropy;
 pub mod envelope;
 mod error;

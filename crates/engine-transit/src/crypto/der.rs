@@ -1,6 +1,5 @@
 //! The few DER and PEM shapes Vault's wire formats need, and nothing more:
-//! ECDSA signatures (ASN.1 `SEQUENCE { r, s }` and JWS fixed `r || s`), a
-//! minimal RFC 5915 `ECPrivateKey` to hand a scalar to AWS-LC, the PKCS#1
+//! ECDSA signatures (ASN.1 `SEQUENCE { r, s }` and JWS fixed `r || s`), the PKCS#1
 //! key inside a PKCS#8 `PrivateKeyInfo`, and PEM armour.
 //!
 //! Only definite, short DER lengths (< 64 KiB) are read or written, which
@@ -12,7 +11,6 @@ use base64::engine::general_purpose::STANDARD;
 const TAG_INTEGER: u8 = 0x02;
 const TAG_OCTET_STRING: u8 = 0x04;
 const TAG_SEQUENCE: u8 = 0x30;
-const TAG_CONTEXT_0: u8 = 0xa0;
 
 /// Splits one DER element off `input`: `(tag, contents, rest)`.
 pub(crate) fn read_tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
@@ -45,20 +43,7 @@ pub(crate) fn read_tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     Some((tag, contents, rest))
 }
 
-/// Appends one DER element.
-pub(crate) fn write_tlv(out: &mut Vec<u8>, tag: u8, contents: &[u8]) {
-    out.push(tag);
-    let n = contents.len();
-    if n < 0x80 {
-        out.push(n as u8);
-    } else if n < 0x100 {
-        out.extend_from_slice(&[0x81, n as u8]);
-    } else {
-        // Callers stay far below 64 KiB (signatures, EC keys).
-        out.extend_from_slice(&[0x82, (n >> 8) as u8, n as u8]);
-    }
-    out.extend_from_slice(contents);
-}
+pub(crate) use coffer_crypto::ec_key::write_der as write_tlv;
 
 /// An ASN.1 ECDSA signature to JWS form: `r || s`, each left-padded to
 /// `scalar_len` bytes. `None` if it is not one well-formed `SEQUENCE` of two
@@ -112,20 +97,6 @@ fn strip_leading_zeros(int: &[u8]) -> &[u8] {
     &int[first..]
 }
 
-/// A minimal RFC 5915 `ECPrivateKey` (version 1, the scalar, the curve OID;
-/// no public key, which AWS-LC computes on parsing). Wiped on drop.
-pub(crate) fn ec_private_key(scalar: &[u8], curve_oid: &[u8]) -> zeroize::Zeroizing<Vec<u8>> {
-    let mut body = zeroize::Zeroizing::new(Vec::with_capacity(scalar.len() + 32));
-    write_tlv(&mut body, TAG_INTEGER, &[1]);
-    write_tlv(&mut body, TAG_OCTET_STRING, scalar);
-    let mut oid = Vec::with_capacity(curve_oid.len() + 2);
-    write_tlv(&mut oid, 0x06, curve_oid);
-    write_tlv(&mut body, TAG_CONTEXT_0, &oid);
-    let mut out = zeroize::Zeroizing::new(Vec::with_capacity(body.len() + 4));
-    write_tlv(&mut out, TAG_SEQUENCE, &body);
-    out
-}
-
 /// The `privateKey` contents of a PKCS#8 `PrivateKeyInfo` (for RSA: the
 /// PKCS#1 `RSAPrivateKey`).
 pub(crate) fn pkcs8_private_key(pkcs8: &[u8]) -> Option<&[u8]> {
@@ -150,25 +121,6 @@ pub(crate) fn pem(label: &str, der: &[u8]) -> String {
     }
     out.push_str(&format!("-----END {label}-----\n"));
     out
-}
-
-/// `a < b` for equal-length big-endian integers, without branching on their
-/// values (used on candidate private scalars).
-pub(crate) fn ct_less_than(a: &[u8], b: &[u8]) -> bool {
-    debug_assert_eq!(a.len(), b.len());
-    let mut borrow: u16 = 0;
-    for (x, y) in a.iter().rev().zip(b.iter().rev()) {
-        let diff = u16::from(*x)
-            .wrapping_sub(u16::from(*y))
-            .wrapping_sub(borrow);
-        borrow = (diff >> 8) & 1;
-    }
-    borrow == 1
-}
-
-/// Whether every byte is zero, without branching on them.
-pub(crate) fn ct_is_zero(a: &[u8]) -> bool {
-    a.iter().fold(0u8, |acc, b| acc | b) == 0
 }
 
 #[cfg(test)]
@@ -223,15 +175,5 @@ mod tests {
         assert_eq!(lines[2].len(), 16);
         assert_eq!(lines[3], "-----END PUBLIC KEY-----");
         assert!(p.ends_with("-----\n"));
-    }
-
-    #[test]
-    fn constant_time_comparisons_are_correct() {
-        assert!(ct_less_than(&[0, 1], &[0, 2]));
-        assert!(ct_less_than(&[0, 0xff], &[1, 0]));
-        assert!(!ct_less_than(&[1, 0], &[1, 0]));
-        assert!(!ct_less_than(&[2, 0], &[1, 0xff]));
-        assert!(ct_is_zero(&[0, 0, 0]));
-        assert!(!ct_is_zero(&[0, 1, 0]));
     }
 }

@@ -7,8 +7,7 @@
 //! curve's native digest length: truncated when the hash is longer, left-
 //! padded with zeros (the same integer) when it is shorter.
 //!
-//! Private scalars are drawn from our `Entropy` by rejection sampling
-//! (FIPS 186-5 A.2.2, "testing candidates"), compared in constant time.
+//! Private scalars are drawn from our `Entropy` (`coffer_crypto::ec_key`).
 
 use super::der;
 use aws_lc_rs::digest::{self, Digest};
@@ -19,13 +18,8 @@ use aws_lc_rs::signature::{
     EcdsaVerificationAlgorithm, KeyPair as _, UnparsedPublicKey,
 };
 use coffer_core::{CoreError, CoreResult};
-use coffer_crypto::Entropy;
+use coffer_crypto::{Entropy, ec_key};
 use zeroize::Zeroizing;
-
-/// How many candidates key generation tries before giving up; each one is
-/// rejected with probability below 2^-32, so reaching this means a broken
-/// entropy source.
-const MAX_CANDIDATES: usize = 16;
 
 /// A NIST curve transit offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,19 +118,9 @@ impl EcdsaKey {
     /// Draws a private scalar from `entropy` and returns the key as an
     /// RFC 5915 `ECPrivateKey` (with its public key), the stored form.
     pub(crate) fn generate(curve: Curve, entropy: &dyn Entropy) -> CoreResult<Zeroizing<Vec<u8>>> {
-        let mut scalar = Zeroizing::new(vec![0u8; curve.scalar_len()]);
-        for _ in 0..MAX_CANDIDATES {
-            entropy.fill(scalar.as_mut_slice())?;
-            if der::ct_is_zero(&scalar) || !der::ct_less_than(&scalar, curve.order()) {
-                continue;
-            }
-            let minimal = der::ec_private_key(&scalar, curve.oid());
-            let key = Self::from_der(curve, &minimal)?;
-            return key.private_der();
-        }
-        Err(CoreError::Internal(
-            "no valid ECDSA scalar after many draws: the entropy source looks broken".to_owned(),
-        ))
+        let scalar = ec_key::random_scalar(entropy, curve.order())?;
+        let minimal = ec_key::ec_private_key_der(&scalar, curve.oid());
+        Self::from_der(curve, &minimal)?.private_der()
     }
 
     /// Loads a stored RFC 5915 key.
@@ -226,8 +210,11 @@ mod tests {
         let uy = "7903FE1008B8BC99A41AE9E95628BC64F2F1B20C2D7E9F5177A3C294D4462299";
         let pub_point = point(ux, uy);
         let x = unhex("C9AFA9D845BA75166B5C215767B1D6934E50C3DB36E89B127B8A622B120F6721");
-        let key = EcdsaKey::from_der(Curve::P256, &der::ec_private_key(&x, Curve::P256.oid()))
-            .expect("key");
+        let key = EcdsaKey::from_der(
+            Curve::P256,
+            &ec_key::ec_private_key_der(&x, Curve::P256.oid()),
+        )
+        .expect("key");
         assert_eq!(key.public_point(), pub_point);
 
         let sha256 = HashAlgorithm::Sha2_256.digest(b"sample");
