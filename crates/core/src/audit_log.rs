@@ -25,7 +25,8 @@ use crate::node::Core;
 use crate::policy::AclOperation;
 use crate::token::ResolvedToken;
 use coffer_audit::{
-    AuditAuth, AuditBroker, AuditRequest, AuditResponse, LogInput, PolicyResults, SecretText,
+    AuditAuth, AuditBroker, AuditRequest, AuditResponse, AuditWrapInfo, LogInput, PolicyResults,
+    SecretText,
 };
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
@@ -119,6 +120,7 @@ impl Core {
                 .map(|a| a.ip().to_string())
                 .unwrap_or_default(),
             remote_port: req.remote_addr.map(|a| a.port()),
+            wrap_ttl: req.wrap_ttl.map(Duration::from_secs),
             ..AuditRequest::default()
         };
         let mut input = LogInput::new(self.clock.now(), request);
@@ -254,6 +256,14 @@ fn audit_response(resp: &Response, req: &AuditRequest) -> AuditResponse {
         data: resp.data.as_ref().filter(|d| !d.is_null()).cloned(),
         warnings: resp.warnings.clone(),
         auth: resp.auth.as_ref().map(issued_auth),
+        wrap_info: resp.wrap_info.as_ref().map(|w| AuditWrapInfo {
+            token: SecretText::new(w.inner_token.as_str()),
+            accessor: w.accessor.clone(),
+            ttl: Duration::from_secs(w.ttl),
+            creation_time: UNIX_EPOCH + Duration::from_secs(w.creation_time),
+            creation_path: w.creation_path.clone(),
+            wrapped_accessor: w.wrapped_accessor.clone(),
+        }),
         mount_point: req.mount_point.clone(),
         mount_type: req.mount_type.clone(),
         mount_accessor: req.mount_accessor.clone(),

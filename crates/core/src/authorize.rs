@@ -64,7 +64,7 @@ impl Core {
         let operation = AclOperation::from(req.operation);
         let checked = async {
             let acl = self.acl_for(&resolved.entry).await?;
-            permit(&acl, operation, &req.path, &Value::Null)
+            permit(&acl, operation, &req.path, &Value::Null, None)
         }
         .await;
         let outcome = match checked {
@@ -82,7 +82,9 @@ impl Core {
 }
 
 /// Decides one request against `acl`: `operation` on the full request
-/// `path` with `data`, plus `sudo` when the path is root-protected. LIST
+/// `path` with `data` and the requested response-wrapping TTL (checked
+/// against `min/max_wrapping_ttl`), plus `sudo` when the path is
+/// root-protected. LIST
 /// paths are checked with their trailing `/`, as Vault does. Returns the
 /// decision when allowed, `PermissionDenied` otherwise.
 pub(crate) fn permit(
@@ -90,6 +92,7 @@ pub(crate) fn permit(
     operation: AclOperation,
     path: &str,
     data: &Value,
+    wrap_ttl: Option<u64>,
 ) -> CoreResult<Decision> {
     let path = path.trim_start_matches('/');
     let listed;
@@ -99,9 +102,11 @@ pub(crate) fn permit(
     } else {
         path
     };
-    let decision = acl
-        .check(&AclRequest::new(operation, path, data))
-        .require_sudo_if(is_root_protected(path));
+    let mut request = AclRequest::new(operation, path, data);
+    if let Some(ttl) = wrap_ttl {
+        request = request.wrapped(std::time::Duration::from_secs(ttl));
+    }
+    let decision = acl.check(&request).require_sudo_if(is_root_protected(path));
     if decision.allowed {
         Ok(decision)
     } else {
@@ -130,17 +135,51 @@ mod tests {
     #[test]
     fn root_protected_paths_need_sudo_on_top_of_the_capability() {
         let plain = acl(r#"path "sys/rotate" { capabilities = ["update"] }"#);
-        assert!(permit(&plain, AclOperation::Update, "sys/rotate", &Value::Null).is_err());
+        assert!(
+            permit(
+                &plain,
+                AclOperation::Update,
+                "sys/rotate",
+                &Value::Null,
+                None
+            )
+            .is_err()
+        );
         let sudo = acl(r#"path "sys/rotate" { capabilities = ["update", "sudo"] }"#);
-        let d = permit(&sudo, AclOperation::Update, "sys/rotate", &Value::Null).expect("allowed");
+        let d = permit(
+            &sudo,
+            AclOperation::Update,
+            "sys/rotate",
+            &Value::Null,
+            None,
+        )
+        .expect("allowed");
         assert!(d.sudo);
     }
 
     #[test]
     fn list_requests_are_checked_with_a_trailing_slash() {
         let a = acl(r#"path "secret/metadata/*" { capabilities = ["list"] }"#);
-        assert!(permit(&a, AclOperation::List, "secret/metadata", &Value::Null).is_ok());
-        assert!(permit(&a, AclOperation::Read, "secret/metadata", &Value::Null).is_err());
+        assert!(
+            permit(
+                &a,
+                AclOperation::List,
+                "secret/metadata",
+                &Value::Null,
+                None
+            )
+            .is_ok()
+        );
+        assert!(
+            permit(
+                &a,
+                AclOperation::Read,
+                "secret/metadata",
+                &Value::Null,
+                None
+            )
+            .is_err()
+        );
     }
 
     #[test]
@@ -151,7 +190,7 @@ mod tests {
 }"#);
         let ok = json!({"color": "blue"});
         let bad = json!({"color": "red"});
-        assert!(permit(&a, AclOperation::Update, "secret/x", &ok).is_ok());
-        assert!(permit(&a, AclOperation::Update, "secret/x", &bad).is_err());
+        assert!(permit(&a, AclOperation::Update, "secret/x", &ok, None).is_ok());
+        assert!(permit(&a, AclOperation::Update, "secret/x", &bad, None).is_err());
     }
 }

@@ -64,6 +64,10 @@ pub struct Request {
     /// The client's address, when the request came over the network
     /// (`remote_address` and `remote_port` in the audit log).
     pub remote_addr: Option<SocketAddr>,
+    /// `X-Vault-Wrap-TTL` in seconds: the client asks for the response to be
+    /// wrapped in a single-use token living this long. The core does the
+    /// wrapping; engines never see a wrapped request differently.
+    pub wrap_ttl: Option<u64>,
 }
 
 impl std::fmt::Debug for Request {
@@ -85,6 +89,7 @@ impl Request {
             token_id: String::new(),
             id: String::new(),
             remote_addr: None,
+            wrap_ttl: None,
         }
     }
 
@@ -92,6 +97,13 @@ impl Request {
     #[must_use]
     pub fn with_data(mut self, data: Value) -> Self {
         self.data = data;
+        self
+    }
+
+    /// Asks for the response to be wrapped for `ttl` seconds.
+    #[must_use]
+    pub fn with_wrap_ttl(mut self, ttl: Option<u64>) -> Self {
+        self.wrap_ttl = ttl;
         self
     }
 
@@ -146,6 +158,42 @@ pub struct Response {
     pub mount_type: String,
     /// The `auth` field: a token that was created or renewed.
     pub auth: Option<Auth>,
+    /// The `wrap_info` field: set by the core when it wrapped the response,
+    /// which then carries nothing else.
+    pub wrap_info: Option<WrapInfo>,
+}
+
+/// Vault's `wrap_info` block: the single-use token that holds a wrapped
+/// response. `Debug` never shows the token.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct WrapInfo {
+    /// The wrapping token (a signed JWT).
+    pub token: zeroize::Zeroizing<String>,
+    /// The token the JWT carries, which audit devices hash (as Vault's do),
+    /// so `sys/audit-hash` of it finds the entry. Never sent to the client.
+    pub inner_token: zeroize::Zeroizing<String>,
+    /// Its accessor.
+    pub accessor: String,
+    /// Its lifetime in seconds.
+    pub ttl: u64,
+    /// When it was made, unix seconds.
+    pub creation_time: u64,
+    /// The request path whose response it holds.
+    pub creation_path: String,
+    /// The accessor of the token inside, when the wrapped response created
+    /// one (a login or `auth/token/create`).
+    pub wrapped_accessor: String,
+}
+
+impl std::fmt::Debug for WrapInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WrapInfo")
+            .field("token", &"[redacted]")
+            .field("accessor", &self.accessor)
+            .field("ttl", &self.ttl)
+            .field("creation_path", &self.creation_path)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Vault's `auth` block: the token a request created or renewed, with its

@@ -27,6 +27,7 @@ pub mod policy;
 pub mod policy_store;
 pub mod recovery;
 pub mod rekey;
+pub mod response_envelope;
 pub mod router;
 pub mod seal;
 pub mod seal_migration;
@@ -47,6 +48,8 @@ pub mod token_role;
 mod token_ttl;
 pub mod unseal;
 pub mod view;
+mod wrapping;
+pub mod wrapping_key;
 
 pub use error::{CoreError, CoreResult};
 pub use node::{Core, CoreOptions};

@@ -1,6 +1,8 @@
 //! Logging in: requests to an auth method's unauthenticated paths
 //! (`auth/userpass/login/:name`, `auth/approle/login`), served without a
-//! token, and the token the core issues from the method's answer.
+//! token, and the token the core issues from the method's answer. The one
+//! other path served without a token, `sys/wrapping/lookup` (Vault's too),
+//! goes the same way: it only reports on the wrapping token in its body.
 //!
 //! Such a request skips the token and the ACL (there is no caller yet) but
 //! not the audit log: it gets a request entry before the method runs and a
@@ -19,13 +21,20 @@ use crate::token::{ACCESSOR_LEN, TokenEntry, generate_token, random_base62};
 use crate::token_create::{auth_block, sanitize_policies};
 use crate::token_ttl::{TtlRequest, calculate};
 
+/// The wrapping-token lookup, served without a token.
+const WRAPPING_LOOKUP_PATH: &str = "sys/wrapping/lookup";
+
 impl Core {
-    /// Whether `path` (no `/v1/`) is an unauthenticated path of a mounted
-    /// auth method: the server then serves it without a token.
+    /// Whether `path` (no `/v1/`) is served without a token: an
+    /// unauthenticated path of a mounted auth method, or
+    /// `sys/wrapping/lookup`.
     pub fn is_login_path(&self, path: &str) -> bool {
         let Ok(path) = canonical_path(path) else {
             return false;
         };
+        if path == WRAPPING_LOOKUP_PATH {
+            return true;
+        }
         let table = self.router_table();
         let Some(routed) = table.route(&path) else {
             return false;
@@ -62,6 +71,14 @@ impl Core {
         };
         trail.set_path(&req.path);
         let full_path = req.path.clone();
+        if full_path == WRAPPING_LOOKUP_PATH {
+            trail.authorised(AclOperation::Update, &self.sys_mount(), &[]);
+            self.audit_request(&mut trail).await?;
+            let result = self.wrapping_lookup(&req).await;
+            return self.audit_response(trail, result).await;
+        }
+        let request_id = req.id.clone();
+        let wrap_ttl = req.wrap_ttl;
         let table = self.router_table();
         let routed = match table.route(&req.path) {
             Some(r) if r.mount.is_auth() && self.unauthenticated(r.mount, &r.rest) => r,
@@ -103,6 +120,13 @@ impl Core {
                 }
             }
             other => other,
+        };
+        let result = match result {
+            Ok(resp) => {
+                self.wrap_if_asked(&request_id, &full_path, wrap_ttl, resp)
+                    .await
+            }
+            Err(e) => Err(e),
         };
         self.audit_response(trail, result).await
     }

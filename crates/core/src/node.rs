@@ -20,6 +20,7 @@ use crate::storage::SharedBackend;
 use crate::token::{ResolvedToken, TOKEN_SEAL_WRAPPED, TOKEN_STORE_PREFIX, TokenStore, TokenUse};
 use crate::unseal::UnsealProgress;
 use crate::view::View;
+use crate::wrapping_key::{WRAPPING_KEY_PREFIX, WRAPPING_SEAL_WRAPPED, WrappingKey};
 use coffer_crypto::Entropy;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -95,6 +96,8 @@ pub struct Core {
     /// nothing can re-open the barrier behind a seal.
     pub(crate) state: tokio::sync::RwLock<()>,
     pub(crate) tokens: TokenStore,
+    /// The key that signs response-wrapping tokens (loaded while unsealed).
+    pub(crate) wrapping_key: WrappingKey,
     pub(crate) policies: PolicyStore,
     pub(crate) unseal_progress: Mutex<UnsealProgress>,
     pub(crate) generate_root: Mutex<Option<GenerateRootAttempt>>,
@@ -124,11 +127,15 @@ impl Core {
             opts.seal.clone(),
             opts.migration_from.clone(),
         ));
-        let token_rule = if wrapper.active() {
-            WrapRule::Prefixes(TOKEN_SEAL_WRAPPED)
-        } else {
-            WrapRule::Nothing
+        let core_rule = |wrapped: &'static [&'static str]| {
+            if wrapper.active() {
+                WrapRule::Prefixes(wrapped)
+            } else {
+                WrapRule::Nothing
+            }
         };
+        let token_rule = core_rule(TOKEN_SEAL_WRAPPED);
+        let wrapping_key_rule = core_rule(WRAPPING_SEAL_WRAPPED);
         let barrier = Arc::new(
             Barrier::new(opts.backend, opts.entropy.clone())
                 .with_nonce_entropy(system_entropy.clone())
@@ -137,6 +144,9 @@ impl Core {
         let tokens = TokenStore::new(
             View::new(barrier.clone(), TOKEN_STORE_PREFIX).with_wrap_rule(token_rule),
             opts.clock.clone(),
+        );
+        let wrapping_key = WrappingKey::new(
+            View::new(barrier.clone(), WRAPPING_KEY_PREFIX).with_wrap_rule(wrapping_key_rule),
         );
         let policies = PolicyStore::new(View::new(barrier.clone(), POLICY_STORE_PREFIX));
         Arc::new_cyclic(|me| Self {
@@ -158,6 +168,7 @@ impl Core {
             mount_changes: tokio::sync::Mutex::new(()),
             state: tokio::sync::RwLock::new(()),
             tokens,
+            wrapping_key,
             policies,
             unseal_progress: Mutex::new(UnsealProgress::default()),
             generate_root: Mutex::new(None),
@@ -281,7 +292,7 @@ impl Core {
     }
 
     /// The ACL check and routing, the request entry (fail closed), the
-    /// handler, the response entry.
+    /// handler, response wrapping when asked, the response entry.
     async fn audited_dispatch(
         &self,
         mut req: Request,
@@ -289,13 +300,22 @@ impl Core {
         raw_token: &str,
         mut trail: AuditTrail,
     ) -> CoreResult<Option<Response>> {
+        let request_id = req.id.clone();
+        let full_path = req.path.clone();
+        let wrap_ttl = req.wrap_ttl;
         let plan = match self.plan(&mut req, resolved).await {
             Ok(plan) => plan,
             Err(e) => return Err(self.audit_refused(trail, e).await),
         };
         trail.authorised(plan.operation, &plan.mount, &plan.granting_policies);
         self.audit_request(&mut trail).await?;
-        let result = self.execute(plan, req, resolved, raw_token).await;
+        let result = match self.execute(plan, req, resolved, raw_token).await {
+            Ok(resp) => {
+                self.wrap_if_asked(&request_id, &full_path, wrap_ttl, resp)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
         self.audit_response(trail, result).await
     }
 

@@ -64,7 +64,13 @@ impl Core {
             let (sudo, granting_policies) = if crate::system::is_ui_mounts(&rest) {
                 (acl.is_root(), Vec::new())
             } else {
-                let d = permit(&acl, req.operation.into(), &req.path, &req.data)?;
+                let d = permit(
+                    &acl,
+                    req.operation.into(),
+                    &req.path,
+                    &req.data,
+                    req.wrap_ttl,
+                )?;
                 (d.sudo, d.granting_policies)
             };
             req.path = rest;
@@ -81,7 +87,7 @@ impl Core {
         if req.path.starts_with(crate::auth_token::TOKEN_MOUNT) {
             let exists = self.token_target_exists(req).await?;
             let operation = AclOperation::for_request(req.operation, exists);
-            let d = permit(&acl, operation, &req.path, &req.data)?;
+            let d = permit(&acl, operation, &req.path, &req.data, req.wrap_ttl)?;
             return Ok(Plan {
                 target: Target::Token,
                 acl,
@@ -99,7 +105,7 @@ impl Core {
         let table = self.router_table();
         let Some(routed) = table.route(&req.path) else {
             let operation = req.operation.into();
-            let d = permit(&acl, operation, &req.path, &req.data)?;
+            let d = permit(&acl, operation, &req.path, &req.data, req.wrap_ttl)?;
             return Ok(Plan {
                 target: Target::Unrouted,
                 acl,
@@ -125,7 +131,7 @@ impl Core {
             _ => true,
         };
         let operation = AclOperation::for_request(req.operation, exists);
-        let d = permit(&acl, operation, &full_path, &req.data)?;
+        let d = permit(&acl, operation, &full_path, &req.data, req.wrap_ttl)?;
         Ok(Plan {
             target: Target::Engine {
                 engine,

@@ -11,8 +11,8 @@
 
 use crate::error::{CoreError, CoreResult};
 use crate::policy::{
-    Acl, DEFAULT_POLICY, DEFAULT_POLICY_TEXT, Policy, ROOT_POLICY, is_assignable, is_deletable,
-    is_writable, normalize_name,
+    Acl, DEFAULT_POLICY, DEFAULT_POLICY_TEXT, Policy, RESPONSE_WRAPPING_POLICY, ROOT_POLICY,
+    is_assignable, is_deletable, is_writable, normalize_name, response_wrapping_policy,
 };
 use crate::view::View;
 use base64::Engine as _;
@@ -45,6 +45,8 @@ pub struct PolicyStore {
     acls: RwLock<HashMap<String, Arc<Acl>>>,
     generation: AtomicU64,
     root: Arc<Acl>,
+    /// The fixed policy of wrapping tokens (never stored).
+    response_wrapping: Option<Arc<Policy>>,
 }
 
 impl PolicyStore {
@@ -56,6 +58,7 @@ impl PolicyStore {
             acls: RwLock::new(HashMap::new()),
             generation: AtomicU64::new(0),
             root: Arc::new(Acl::root()),
+            response_wrapping: response_wrapping_policy().ok().map(Arc::new),
         }
     }
 
@@ -180,6 +183,11 @@ impl PolicyStore {
         for name in &names {
             if name == ROOT_POLICY {
                 parsed.push(Arc::new(Policy::root()));
+            } else if name == RESPONSE_WRAPPING_POLICY {
+                let fixed = self.response_wrapping.clone().ok_or_else(|| {
+                    CoreError::Internal("the response-wrapping policy does not parse".to_owned())
+                })?;
+                parsed.push(fixed);
             } else if let Some(p) = self.get(name).await? {
                 parsed.push(p);
             }

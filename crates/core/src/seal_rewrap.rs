@@ -21,6 +21,7 @@ use crate::node::Core;
 use crate::router::RouterTable;
 use crate::seal_wrap::WrapRule;
 use crate::token::{TOKEN_SEAL_WRAPPED, TOKEN_STORE_PREFIX};
+use crate::wrapping_key::{WRAPPING_KEY_PREFIX, WRAPPING_SEAL_WRAPPED};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -78,6 +79,9 @@ impl Core {
         if let Some(rest) = path.strip_prefix(TOKEN_STORE_PREFIX) {
             return WrapRule::Prefixes(TOKEN_SEAL_WRAPPED).covers(rest);
         }
+        if let Some(rest) = path.strip_prefix(WRAPPING_KEY_PREFIX) {
+            return WrapRule::Prefixes(WRAPPING_SEAL_WRAPPED).covers(rest);
+        }
         if let Some(rest) = path.strip_prefix(AUDIT_PREFIX) {
             // `<uuid>/salt`: each audit device's salt.
             return rest
@@ -101,7 +105,7 @@ impl Core {
     }
 
     /// Re-wraps the core's own critical records (keyring, token and audit
-    /// salts) with the current seal key now, not in the background: the node
+    /// salts, the response-wrapping key) with the current seal key now, not in the background: the node
     /// needs them to unseal, so they must not depend on an old HSM key for
     /// longer than the unseal that noticed the rotation.
     pub(crate) async fn rewrap_core_records(&self) -> CoreResult<()> {
@@ -110,6 +114,11 @@ impl Core {
         for key in TOKEN_SEAL_WRAPPED {
             self.barrier
                 .reconcile(&format!("{TOKEN_STORE_PREFIX}{key}"), wanted)
+                .await?;
+        }
+        for key in WRAPPING_SEAL_WRAPPED {
+            self.barrier
+                .reconcile(&format!("{WRAPPING_KEY_PREFIX}{key}"), wanted)
                 .await?;
         }
         self.rewrap_audit_salts(wanted).await

@@ -1,8 +1,9 @@
 //! The built-in `sys/` backend for logical requests: mounts and tuning,
 //! keyring rotation and status, ACL policies, capabilities, audit devices,
-//! and the UI mount lookup the `vault kv` command uses. The unauthenticated endpoints (init,
-//! unseal, seal-status, health, leader, generate-root) are raw handlers in
-//! the server.
+//! response wrapping, and the UI mount lookup the `vault kv` command uses.
+//! The unauthenticated endpoints (init, unseal, seal-status, health, leader,
+//! generate-root) are raw handlers in the server; `sys/wrapping/lookup` is
+//! served without a token (see `login`).
 //!
 //! The ACL check has already happened when a handler runs, except for the
 //! UI mount lookups, which answer every token with the mounts it has some
@@ -45,6 +46,9 @@ enum Sys {
     AuditHash,
     AuthMethods,
     AuthMethod,
+    WrappingWrap,
+    WrappingUnwrap,
+    WrappingRewrap,
 }
 
 const READ: &[Operation] = &[Operation::Read];
@@ -98,6 +102,9 @@ fn routes() -> Vec<Route<Sys>> {
             &[Operation::Read, Operation::Update, Operation::Delete],
             Sys::AuthMethod,
         ),
+        Route::new("wrapping/wrap", WRITE, Sys::WrappingWrap),
+        Route::new("wrapping/unwrap", WRITE, Sys::WrappingUnwrap),
+        Route::new("wrapping/rewrap", WRITE, Sys::WrappingRewrap),
     ]
 }
 
@@ -231,6 +238,9 @@ impl Core {
             Sys::AuditHash => self.audit_hash_request(&req, &path_param),
             Sys::AuthMethods => self.auth_request(&req, None).await,
             Sys::AuthMethod => self.auth_request(&req, Some(&path_param)).await,
+            Sys::WrappingWrap => self.wrapping_wrap(&req),
+            Sys::WrappingUnwrap => self.wrapping_unwrap(&req, caller).await,
+            Sys::WrappingRewrap => self.wrapping_rewrap(&req, caller).await,
             Sys::UiMount => {
                 let table = self.router_table();
                 let m = table.mounts.longest_match(&path_param).ok_or_else(|| {

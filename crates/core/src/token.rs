@@ -126,14 +126,14 @@ pub struct ResolvedToken {
 pub enum Resolution {
     /// Usable.
     Valid(ResolvedToken),
-    /// Stored but unusable: expired, out of uses, or an ancestor is gone or
-    /// expired. The tree under `revoke` (this token or an ancestor) should be
-    /// revoked.
+    /// Stored but unusable: expired, or an ancestor is gone or expired. The
+    /// tree under `revoke` (this token or an ancestor) should be revoked.
     Invalid {
         /// Salted hash of the token whose tree to revoke.
         revoke: String,
     },
-    /// Never issued, or already revoked.
+    /// Never issued, already revoked, or out of uses (it or an ancestor:
+    /// the request that took the last use revokes the tree).
     Unknown,
 }
 
@@ -284,7 +284,12 @@ impl TokenStore {
             return Ok(Resolution::Unknown);
         };
         let now = self.now();
-        if entry.exhausted || entry.expired_at(now) {
+        if entry.exhausted {
+            // The request that took the last use revokes it when done; doing
+            // it here could pull a wrapped response from under that request.
+            return Ok(Resolution::Unknown);
+        }
+        if entry.expired_at(now) {
             return Ok(Resolution::Invalid {
                 revoke: id.to_owned(),
             });
@@ -297,7 +302,8 @@ impl TokenStore {
                         revoke: id.to_owned(),
                     });
                 }
-                Some(pe) if pe.exhausted || pe.expired_at(now) => {
+                Some(pe) if pe.exhausted => return Ok(Resolution::Unknown),
+                Some(pe) if pe.expired_at(now) => {
                     return Ok(Resolution::Invalid { revoke: p });
                 }
                 Some(pe) => parent = pe.parent.clone(),

@@ -16,8 +16,13 @@ impl Core {
     /// Resolves a presented token to a usable one. A stored token that is no
     /// longer usable (expired, out of uses, under an expired or revoked
     /// parent) is revoked now and reported as unknown.
+    /// A response-wrapping JWT resolves to the token it carries when this
+    /// server signed it, and is unknown otherwise.
     pub(crate) async fn resolve_token(&self, token: &str) -> CoreResult<Option<ResolvedToken>> {
-        let resolution = self.tokens.resolve(token).await?;
+        let Some(token) = self.unwrap_jwt(token)? else {
+            return Ok(None);
+        };
+        let resolution = self.tokens.resolve(&token).await?;
         self.settle(resolution).await
     }
 
@@ -61,8 +66,8 @@ impl Core {
     }
 
     /// Revokes a token whose last use a request just took. Failure is
-    /// logged: the token is already marked exhausted and is refused (and its
-    /// revocation retried) at its next presentation.
+    /// logged: the token is already marked exhausted, so it is refused from
+    /// now on; its entry goes when it expires or at the next token tidy.
     pub(crate) async fn revoke_spent(&self, id: &str) {
         if let Err(e) = self.revoke_tree(id).await {
             tracing::error!(error = %e, "revoking a token after its last use failed");

@@ -249,6 +249,7 @@ impl Core {
         self.barrier.seal();
         self.audit.clear();
         self.tokens.clear();
+        self.wrapping_key.clear();
         self.policies.clear();
         self.set_router_table(crate::router::RouterTable::default());
         *self

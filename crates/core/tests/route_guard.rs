@@ -3,8 +3,8 @@
 //! is added), of a KV v2 and a KV v1 mount, and of cubbyhole, with every
 //! operation it serves, is refused without a token, and with a token holding
 //! only the `default` policy except where that policy grants it. Auth
-//! methods' routes are enumerated too: their login paths are the only ones
-//! served without a token.
+//! methods' routes are enumerated too: their login paths and
+//! `sys/wrapping/lookup` are the only ones served without a token.
 
 mod common;
 
@@ -16,13 +16,15 @@ use serde_json::json;
 
 /// What the `default` policy lets a token do (see `DEFAULT_POLICY_TEXT`)
 /// among the enumerated routes: look itself up, renew and revoke itself, ask
-/// its own capabilities, list the mounts it can reach, use its cubbyhole.
+/// its own capabilities, list the mounts it can reach, use its cubbyhole,
+/// wrap and unwrap responses.
 fn default_allows(op: Operation, path: &str) -> bool {
     matches!(
         (op, path),
         (Read, "auth/token/lookup-self")
             | (Update, "auth/token/renew-self" | "auth/token/revoke-self")
             | (Update, "sys/capabilities-self")
+            | (Update, "sys/wrapping/wrap" | "sys/wrapping/unwrap")
             | (Read, "sys/internal/ui/mounts")
     ) || path.starts_with("cubbyhole/")
 }
@@ -72,6 +74,8 @@ fn all_routes() -> Vec<(String, Operation)> {
         let path = format!("auth/approle/{}", concrete(pattern));
         routes.extend(ops.iter().map(|op| (path.clone(), *op)));
     }
+    // Served without a token, like a login path (Vault's too).
+    routes.push(("sys/wrapping/lookup".to_owned(), Update));
     for op in [Read, Update, Delete, List] {
         routes.push(("kv1/app".to_owned(), op));
         routes.push(("cubbyhole/app".to_owned(), op));
@@ -112,7 +116,8 @@ async fn every_route_is_refused_without_a_token_and_with_only_the_default_policy
     for (path, op) in &routes {
         let body = json!({});
         if n.core.is_login_path(path) {
-            // Served without a token, and refused for the missing password.
+            // Served without a token, and refused for the missing password
+            // (or wrapping token).
             let r = n.call("", *op, path, body).await;
             assert!(
                 matches!(r, Err(CoreError::InvalidRequest(_))),
@@ -143,8 +148,8 @@ async fn every_route_is_refused_without_a_token_and_with_only_the_default_policy
             assert!(denied, "{op:?} {path} with a default token: {result:?}");
         }
     }
-    assert_eq!(allowed.len(), 9, "{allowed:?}");
-    assert_eq!(logins, 2);
+    assert_eq!(allowed.len(), 11, "{allowed:?}");
+    assert_eq!(logins, 3);
 }
 
 #[tokio::test]

@@ -329,7 +329,8 @@ async fn migration_writes_follow_the_documented_order() {
     assert_eq!(
         (rewrap.rewritten, rewrap.failed),
         (UNWRAP_WRITES as u64, 0),
-        "the first unseal under the HSM seal wraps the keyring and the token salt"
+        "the first unseal under the HSM seal wraps the keyring, the token salt and the \
+         response-wrapping key"
     );
 
     let node = shamir_node(&backend, Some(hsm));
@@ -338,10 +339,19 @@ async fn migration_writes_follow_the_documented_order() {
     let writes = backend.writes();
     assert_eq!(
         writes[..UNWRAP_WRITES],
-        [format!("put {KEYRING_PATH}"), writes[1].clone()],
-        "step 0 unwraps the keyring, then the token salt"
+        [
+            format!("put {KEYRING_PATH}"),
+            writes[1].clone(),
+            writes[2].clone()
+        ],
+        "step 0 unwraps the keyring, then the token salt and the response-wrapping key"
     );
-    assert!(writes[1].starts_with("put barrier/"), "{writes:?}");
+    assert!(
+        writes[1..UNWRAP_WRITES]
+            .iter()
+            .all(|w| w.starts_with("put barrier/")),
+        "{writes:?}"
+    );
     assert_eq!(
         writes[UNWRAP_WRITES..],
         [
@@ -353,8 +363,9 @@ async fn migration_writes_follow_the_documented_order() {
 }
 
 /// Step 0 of pkcs11 → Shamir: the seal-wrapped records of a node with only
-/// a plain KV mount (the keyring and the token salt) are unwrapped in place.
-const UNWRAP_WRITES: usize = 2;
+/// a plain KV mount (the keyring, the token salt and the response-wrapping
+/// key) are unwrapped in place.
+const UNWRAP_WRITES: usize = 3;
 
 /// Writes a whole migration makes.
 fn migration_writes(direction: Direction) -> usize {

@@ -141,7 +141,7 @@ async fn a_seal_wrapped_mount_stores_a_longer_record_made_by_the_seal() {
 }
 
 #[tokio::test]
-async fn the_keyring_and_token_salt_are_always_wrapped_by_an_hsm_seal() {
+async fn the_keyring_token_salt_and_wrapping_key_are_always_wrapped_by_an_hsm_seal() {
     let backend = inmem();
     let core = auto_node(backend.clone(), SoftSeal::new());
     core.initialize(recovery_params(1, 1)).await.expect("init");
@@ -155,7 +155,10 @@ async fn the_keyring_and_token_salt_are_always_wrapped_by_an_hsm_seal() {
         }
         n
     };
-    assert_eq!(wrapped, 1, "the token salt, and nothing else yet");
+    assert_eq!(
+        wrapped, 2,
+        "the token salt and the response-wrapping signing key, nothing else yet"
+    );
 }
 
 #[tokio::test]

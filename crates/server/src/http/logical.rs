@@ -9,6 +9,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use coffer_core::engine::{Operation, Request, ResponseStatus};
+use coffer_core::field::{go_duration, parse_duration_secs};
+use coffer_core::system::SYSTEM_MAX_LEASE_TTL;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -45,8 +47,11 @@ pub(crate) async fn handle(
             ));
         }
     };
+    let wrap_ttl = wrap_ttl(&headers)?;
     let request_id = st.core.new_uuid()?;
-    let mut req = Request::new(operation, path.clone()).with_remote_addr(remote::addr(peer));
+    let mut req = Request::new(operation, path.clone())
+        .with_remote_addr(remote::addr(peer))
+        .with_wrap_ttl(wrap_ttl);
     req.id.clone_from(&request_id);
     // Authenticate before reading the body, so an unauthenticated client
     // cannot make the server buffer and parse up to max_request_size (a
@@ -98,8 +103,46 @@ pub(crate) async fn handle(
             };
             Ok(envelope::json_response(
                 status,
-                &envelope::logical(&request_id, &path, resp),
+                &coffer_core::response_envelope::logical(&request_id, &path, resp),
             ))
         }
     }
+}
+
+/// `X-Vault-Wrap-TTL` (seconds or a duration such as `5m`), bounded by the
+/// system's maximum lease TTL. `X-Vault-Wrap-Format` may only ask for the
+/// JWT tokens this server makes.
+fn wrap_ttl(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+    if let Some(format) = headers.get("x-vault-wrap-format") {
+        let format = format.to_str().unwrap_or_default().trim();
+        if !format.is_empty() && format != "jwt" {
+            return Err(ApiError::bad_request(format!(
+                "X-Vault-Wrap-Format {format:?} is not supported: wrapping tokens are always JWTs"
+            )));
+        }
+    }
+    let Some(raw) = headers.get("x-vault-wrap-ttl") else {
+        return Ok(None);
+    };
+    let text = raw
+        .to_str()
+        .map_err(|_| ApiError::bad_request("X-Vault-Wrap-TTL is not valid text"))?
+        .trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let secs = parse_duration_secs(text)
+        .map_err(|e| ApiError::bad_request(format!("invalid X-Vault-Wrap-TTL {text:?}: {e}")))?;
+    if secs == 0 {
+        return Err(ApiError::bad_request(
+            "X-Vault-Wrap-TTL must be at least one second",
+        ));
+    }
+    if secs > SYSTEM_MAX_LEASE_TTL {
+        return Err(ApiError::bad_request(format!(
+            "X-Vault-Wrap-TTL {text:?} is longer than the system maximum TTL ({})",
+            go_duration(SYSTEM_MAX_LEASE_TTL)
+        )));
+    }
+    Ok(Some(secs))
 }
