@@ -7,6 +7,7 @@ Written against Vault's documented wrapping API, so the same calls hold against 
 
 import base64
 import json
+import re
 
 import hvac
 import pytest
@@ -138,3 +139,27 @@ def test_the_audit_log_records_the_wrapping_not_the_secret(vault, tmp_path):
     assert wrapped[0]["request"]["wrap_ttl"] == 60
     assert wrapped[0]["response"]["wrap_info"]["token"].startswith("hmac-sha256:")
     assert wrapped[0]["response"]["wrap_info"]["creation_path"] == "secret/data/app"
+
+
+def test_the_cli_wraps_with_wrap_ttl_and_unwraps_once(vault, tmp_path):
+    from test_cli import run_cli
+
+    home = tmp_path / "home"
+    home.mkdir()
+    addr, root = vault.server.addr, vault.root_token
+    table = run_cli(addr, home, "write", "-wrap-ttl=2m", "sys/wrapping/wrap", "code=1234", token=root)
+    assert re.search(r"^wrapping_token_ttl:\s+2m\s*$", table.stdout, re.MULTILINE), table.stdout
+    assert re.search(r"^wrapping_token_creation_path:\s+sys/wrapping/wrap\s*$", table.stdout, re.MULTILINE)
+    token = run_cli(
+        addr, home, "kv", "get", "-wrap-ttl=60s", "-field=wrapping_token", "secret/app", token=root
+    ).stdout.strip()
+    assert token.count(".") == 2, token
+    got = run_cli(addr, home, "unwrap", "-format=json", token, token=root)
+    assert json.loads(got.stdout)["data"]["data"] == {"pw": "s3cret"}
+    again = run_cli(addr, home, "unwrap", token, token=root, check=False)
+    assert again.returncode != 0
+    assert "not valid or does not exist" in again.stderr, again.stderr
+    # Without a current token, the wrapping token makes the call itself.
+    default_wrapped = run_cli(addr, home, "write", "-field=wrapping_token", "sys/wrapping/wrap", "a=b", token=root)
+    plain = run_cli(addr, home, "unwrap", "-field=a", default_wrapped.stdout.strip())
+    assert plain.stdout.strip() == "b"

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
-use crate::commands::{generic, kv, login, operator, secrets, server};
+use crate::commands::{generic, kv, login, operator, secrets, server, unwrap};
 use crate::flags::go_bool;
 use crate::format::Format;
 
@@ -36,6 +36,10 @@ pub(crate) struct GlobalArgs {
     #[arg(long, global = true, action = ArgAction::Set, num_args = 0..=1, require_equals = true,
           default_missing_value = "true", default_value = "false", value_parser = go_bool)]
     pub(crate) tls_skip_verify: bool,
+    /// Wrap the response in a single-use token living this long (e.g. `5m`); overrides
+    /// COFFER_WRAP_TTL / VAULT_WRAP_TTL.
+    #[arg(long, global = true, value_name = "DURATION")]
+    pub(crate) wrap_ttl: Option<String>,
 }
 
 /// Top-level commands, named as in the `vault` CLI.
@@ -64,6 +68,8 @@ pub(crate) enum Command {
     List(generic::PathArgs),
     /// Delete data at a path.
     Delete(generic::DeleteArgs),
+    /// Unwrap a wrapped response (once): the wrapping token, or the current token.
+    Unwrap(unwrap::UnwrapArgs),
     /// Print the version.
     Version,
 }
@@ -98,11 +104,13 @@ mod tests {
             "-format=json",
             "-tls-skip-verify",
             "-ca-cert=/tmp/ca.pem",
+            "-wrap-ttl=5m",
         ]);
         assert_eq!(cli.global.address.as_deref(), Some("http://127.0.0.1:1"));
         assert_eq!(cli.global.format, Format::Json);
         assert!(cli.global.tls_skip_verify);
         assert_eq!(cli.global.ca_cert, Some(PathBuf::from("/tmp/ca.pem")));
+        assert_eq!(cli.global.wrap_ttl.as_deref(), Some("5m"));
     }
 
     #[test]

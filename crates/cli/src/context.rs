@@ -28,6 +28,9 @@ fn apply_flags(config: &mut Config, global: &GlobalArgs) {
     if global.tls_skip_verify {
         config.skip_verify = true;
     }
+    if let Some(ttl) = &global.wrap_ttl {
+        config.wrap_ttl = Some(ttl.clone());
+    }
 }
 
 #[cfg(test)]
@@ -50,11 +53,13 @@ mod tests {
             format: Format::Table,
             ca_cert: Some(PathBuf::from("/flag/ca.pem")),
             tls_skip_verify: true,
+            wrap_ttl: Some("90s".to_owned()),
         };
         apply_flags(&mut config, &global);
         assert_eq!(config.address, "http://flag:8200");
         assert_eq!(config.ca_cert, Some(PathBuf::from("/flag/ca.pem")));
         assert!(config.skip_verify);
+        assert_eq!(config.wrap_ttl.as_deref(), Some("90s"));
     }
 
     #[test]
@@ -68,6 +73,7 @@ mod tests {
             format: Format::Json,
             ca_cert: None,
             tls_skip_verify: false,
+            wrap_ttl: None,
         };
         apply_flags(&mut config, &global);
         assert_eq!(config.address, "http://env:8200");

@@ -82,6 +82,12 @@ pub(crate) fn human_duration(seconds: i64) -> String {
 /// data keys in sorted order. `None` when there is nothing to show.
 pub(crate) fn secret_table(secret: &Secret) -> Option<Table> {
     let mut table = Table::key_value();
+    if let Some(info) = &secret.wrap_info {
+        for (k, v) in wrap_fields(info) {
+            table.pair(k, v);
+        }
+        return Some(table);
+    }
     if secret.lease_duration > 0 {
         if secret.lease_id.is_empty() {
             table.pair("refresh_interval", human_duration(secret.lease_duration));
@@ -157,6 +163,31 @@ pub(crate) fn print_secret(secret: &Secret, format: Format) -> anyhow::Result<()
             Ok(())
         }
     }
+}
+
+/// A wrapped response's rows, as vault prints them (`-field` accepts the
+/// same names): the wrapping token, its accessor, TTL, creation time and
+/// path, and the wrapped token's accessor when there is one.
+pub(crate) fn wrap_fields(info: &Value) -> Vec<(&'static str, String)> {
+    let text = |k: &str| {
+        info.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let ttl = info.get("ttl").and_then(Value::as_i64).unwrap_or_default();
+    let mut rows = vec![
+        ("wrapping_token:", text("token")),
+        ("wrapping_accessor:", text("accessor")),
+        ("wrapping_token_ttl:", human_duration(ttl)),
+        ("wrapping_token_creation_time:", text("creation_time")),
+        ("wrapping_token_creation_path:", text("creation_path")),
+    ];
+    let wrapped = text("wrapped_accessor");
+    if !wrapped.is_empty() {
+        rows.push(("wrapped_accessor:", wrapped));
+    }
+    rows
 }
 
 /// Width vault wraps its explanatory messages at (`wrapAtLength`).

@@ -12,6 +12,15 @@ use crate::{Config, Error, Result, Secret, SecretString};
 const TOKEN_HEADER: &str = "X-Vault-Token";
 /// Header every vault CLI/SDK request carries; servers use it as a CSRF guard.
 const REQUEST_HEADER: &str = "X-Vault-Request";
+/// Header asking for a wrapped response.
+const WRAP_TTL_HEADER: &str = "X-Vault-Wrap-TTL";
+/// The path that wraps the request body, and the TTL vault's client asks
+/// for there when none was given (its `DefaultWrappingLookupFunc`).
+const WRAP_PATH: &str = "sys/wrapping/wrap";
+const DEFAULT_WRAP_TTL: &str = "5m";
+/// The mount lookup `kv` commands make first; never wrapped (vault's CLI
+/// turns wrapping off for that preflight too).
+const MOUNT_LOOKUP_PREFIX: &str = "sys/internal/ui/mounts";
 
 /// HTTP methods the API uses. `List` is Vault's `LIST` verb.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +167,7 @@ pub struct Client {
     http: reqwest::Client,
     address: String,
     token: Option<std::sync::Arc<SecretString>>,
+    wrap_ttl: Option<String>,
 }
 
 impl Client {
@@ -187,6 +197,7 @@ impl Client {
             http,
             address,
             token: config.token.map(std::sync::Arc::new),
+            wrap_ttl: config.wrap_ttl,
         })
     }
 
@@ -234,6 +245,20 @@ impl Client {
                 .map_err(|_| request_error("the token contains invalid characters".to_owned()))?;
             value.set_sensitive(true);
             request = request.header(TOKEN_HEADER, value);
+        }
+        let path = path.trim_matches('/');
+        let wrap_ttl = if path.starts_with(MOUNT_LOOKUP_PREFIX) {
+            None
+        } else {
+            self.wrap_ttl.as_deref().or_else(|| {
+                (matches!(method, Method::Put | Method::Post) && path == WRAP_PATH)
+                    .then_some(DEFAULT_WRAP_TTL)
+            })
+        };
+        if let Some(ttl) = wrap_ttl {
+            let value = HeaderValue::from_str(ttl)
+                .map_err(|_| request_error(format!("invalid wrap TTL {ttl:?}")))?;
+            request = request.header(WRAP_TTL_HEADER, value);
         }
         if let Some(body) = body {
             request = request.json(body);

@@ -26,6 +26,9 @@ pub struct Config {
     pub skip_verify: bool,
     /// Per-request timeout (vault's default is 60 s).
     pub timeout: Duration,
+    /// Response-wrapping TTL sent as `X-Vault-Wrap-TTL` with every request
+    /// (`VAULT_WRAP_TTL`, or the CLI's `-wrap-ttl`), e.g. `5m`.
+    pub wrap_ttl: Option<String>,
 }
 
 impl Config {
@@ -56,6 +59,7 @@ impl Config {
             ca_cert,
             skip_verify,
             timeout: Duration::from_secs(60),
+            wrap_ttl: get("WRAP_TTL").map(|(_, v)| v),
         })
     }
 }

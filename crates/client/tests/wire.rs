@@ -153,6 +153,7 @@ fn client_with(address: &str, token: Option<&str>, ca: Option<PathBuf>, skip: bo
         ca_cert: ca,
         skip_verify: skip,
         timeout: Duration::from_secs(10),
+        wrap_ttl: None,
     })
     .expect("client")
 }

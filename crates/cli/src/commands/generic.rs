@@ -13,7 +13,7 @@ use crate::cli::GlobalArgs;
 use crate::context;
 use crate::data;
 use crate::flags::go_bool;
-use crate::format::{Format, go_value, print_json, print_secret, print_warnings};
+use crate::format::{Format, go_value, print_json, print_secret, print_warnings, wrap_fields};
 use crate::table::Table;
 
 /// `read` arguments.
@@ -189,10 +189,22 @@ pub(crate) fn print_result(
         print_secret(secret, format)?;
         return Ok(EXIT_OK);
     };
+    if let Some(info) = &secret.wrap_info {
+        let (_, value) = wrap_fields(info)
+            .into_iter()
+            .find(|(k, _)| k.trim_end_matches(':') == field)
+            .ok_or_else(|| anyhow!("Field \"{field}\" not present in the wrapped response"))?;
+        return print_field(&Value::String(value), format);
+    }
     let value = secret
         .data_field(field)
         .or_else(|| secret.data_field("data").and_then(|d| d.get(field)))
         .ok_or_else(|| anyhow!("Field \"{field}\" not present in secret"))?;
+    print_field(value, format)
+}
+
+/// One `-field` value.
+fn print_field(value: &Value, format: Format) -> anyhow::Result<u8> {
     match format {
         Format::Json => print_json(value)?,
         // Scripts capture `-field` output, so no newline unless a person is looking (vault's rule).

@@ -11,6 +11,7 @@ mod rekey;
 pub(crate) mod secrets;
 pub(crate) mod server;
 pub(crate) mod status;
+pub(crate) mod unwrap;
 
 use crate::cli::{Cli, Command};
 
@@ -45,6 +46,7 @@ pub(crate) async fn run(cli: Cli) -> u8 {
         Command::Write(args) => generic::write(args, &global).await,
         Command::List(args) => generic::list(args, &global).await,
         Command::Delete(args) => generic::delete(args, &global).await,
+        Command::Unwrap(args) => unwrap::run(args, &global).await,
         Command::Version => {
             println!("Coffer v{}", env!("CARGO_PKG_VERSION"));
             Ok(EXIT_OK)
