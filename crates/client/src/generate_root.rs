@@ -146,16 +146,22 @@ impl Client {
         self.get_json("sys/generate-root/attempt").await
     }
 
-    /// `PUT sys/generate-root/attempt`: starts an attempt. Without `otp` the server generates
-    /// one and returns it in [`GenerateRootStatus::otp`] (Vault 1.10 and later, and Coffer).
+    /// `PUT sys/generate-root/attempt`: starts an attempt. With `pgp_key` (base64 of a binary
+    /// OpenPGP public key) the token will come back encrypted to it; otherwise, without `otp`
+    /// the server generates one and returns it in [`GenerateRootStatus::otp`] (Vault 1.10 and
+    /// later, and Coffer).
     pub async fn generate_root_init(
         &self,
         otp: Option<&SecretString>,
+        pgp_key: Option<&str>,
     ) -> Result<GenerateRootStatus> {
-        let body = match otp {
-            Some(otp) => json!({ "otp": otp.expose() }),
-            None => json!({}),
-        };
+        let mut body = json!({});
+        if let Some(otp) = otp {
+            body["otp"] = json!(otp.expose());
+        }
+        if let Some(key) = pgp_key {
+            body["pgp_key"] = json!(key);
+        }
         self.put_json("sys/generate-root/attempt", &body).await
     }
 

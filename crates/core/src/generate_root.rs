@@ -1,22 +1,62 @@
 //! `sys/generate-root`: mint a new root token from a quorum of unseal keys.
 //!
-//! The server makes a one-time pad (OTP) as long as a token; the new token is
-//! returned XORed with it and base64-encoded (unpadded), so the token never
-//! travels in the clear and only the holder of the OTP can decode it.
+//! The new token never travels in the clear. Either the server makes a
+//! one-time pad (OTP) as long as a token and returns the token XORed with it,
+//! base64-encoded (unpadded), so only the holder of the OTP can decode it;
+//! or the attempt names an operator's OpenPGP key (`pgp_key`) and the token
+//! comes back encrypted to it, base64-encoded (`base64 -d | gpg -d`).
 
 use crate::error::{CoreError, CoreResult};
 use crate::node::Core;
 use crate::token::{TOKEN_LEN, random_base62};
 use crate::unseal::decode_key;
 use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use base64::engine::general_purpose::STANDARD_NO_PAD as B64_RAW;
 use coffer_crypto::SecretBytes;
+use coffer_crypto::pgp_key::PgpRecipient;
+use std::sync::Arc;
 use zeroize::Zeroizing;
 
 pub(crate) struct GenerateRootAttempt {
     nonce: String,
-    otp: Zeroizing<String>,
+    encoding: TokenEncoding,
     shares: Vec<SecretBytes>,
+}
+
+/// How the new token is protected on its way out.
+enum TokenEncoding {
+    /// XORed with this one-time pad.
+    Otp(Zeroizing<String>),
+    /// Encrypted to this OpenPGP key.
+    Pgp(Arc<PgpRecipient>),
+}
+
+impl TokenEncoding {
+    fn fingerprint(&self) -> String {
+        match self {
+            Self::Otp(_) => String::new(),
+            Self::Pgp(key) => key.fingerprint(),
+        }
+    }
+
+    /// The token as `encoded_token` carries it.
+    fn encode(&self, token: &str) -> CoreResult<String> {
+        match self {
+            Self::Otp(otp) => {
+                let xored: Zeroizing<Vec<u8>> = Zeroizing::new(
+                    token
+                        .as_bytes()
+                        .iter()
+                        .zip(otp.as_bytes())
+                        .map(|(a, b)| a ^ b)
+                        .collect(),
+                );
+                Ok(B64_RAW.encode(xored.as_slice()))
+            }
+            Self::Pgp(key) => Ok(B64.encode(key.encrypt(token.as_bytes())?)),
+        }
+    }
 }
 
 /// The body of `sys/generate-root/attempt` and `/update` responses.
@@ -31,8 +71,11 @@ pub struct GenerateRootStatus {
     pub progress: u32,
     /// Keys needed.
     pub required: u32,
-    /// The new root token XOR the OTP, base64 (when complete).
+    /// The new root token XOR the OTP, base64, or encrypted to the PGP
+    /// key, base64 (when complete).
     pub encoded_token: String,
+    /// Fingerprint of the PGP key the token is encrypted to, if any.
+    pub pgp_fingerprint: String,
     /// The OTP: returned only in the response that starts the attempt.
     pub otp: String,
     /// Length of the OTP.
@@ -68,13 +111,16 @@ impl Core {
                 nonce: a.nonce.clone(),
                 progress: a.shares.len() as u32,
                 required,
+                pgp_fingerprint: a.encoding.fingerprint(),
                 otp_length: TOKEN_LEN,
                 ..GenerateRootStatus::default()
             },
         })
     }
 
-    /// Starts an attempt. A caller-supplied `otp` must be [`TOKEN_LEN`] characters.
+    /// Starts an attempt. A caller-supplied `otp` must be [`TOKEN_LEN`]
+    /// characters; `pgp_key` (base64 of a binary OpenPGP public key) replaces
+    /// the OTP.
     pub async fn generate_root_start(
         &self,
         otp: Option<String>,
@@ -84,22 +130,27 @@ impl Core {
         if self.barrier.is_sealed() {
             return Err(CoreError::Sealed);
         }
-        if pgp_key.is_some_and(|k| !k.is_empty()) {
-            return Err(CoreError::NotSupported(
-                "PGP-encrypted root tokens (pgp_key)".to_owned(),
-            ));
-        }
         let required = self.required_keys().await?;
-        let caller_chose_otp = otp.as_deref().is_some_and(|o| !o.is_empty());
-        let otp = match otp.filter(|o| !o.is_empty()) {
-            Some(o) if o.len() == TOKEN_LEN => Zeroizing::new(o),
-            Some(o) => {
+        let otp = otp.filter(|o| !o.is_empty());
+        let pgp_key = pgp_key.filter(|k| !k.is_empty());
+        let caller_chose_otp = otp.is_some();
+        let encoding = match (otp, pgp_key) {
+            (Some(_), Some(_)) => {
+                return Err(CoreError::invalid(
+                    "give either otp or pgp_key, not both: the new token is protected by one",
+                ));
+            }
+            (None, Some(key)) => TokenEncoding::Pgp(Arc::new(
+                PgpRecipient::from_base64(&key).map_err(|e| CoreError::invalid(e.to_string()))?,
+            )),
+            (Some(o), None) if o.len() == TOKEN_LEN => TokenEncoding::Otp(Zeroizing::new(o)),
+            (Some(o), None) => {
                 return Err(CoreError::invalid(format!(
                     "OTP is {} characters long; it must be {TOKEN_LEN}",
                     o.len()
                 )));
             }
-            None => random_base62(self.entropy.as_ref(), TOKEN_LEN)?,
+            (None, None) => TokenEncoding::Otp(random_base62(self.entropy.as_ref(), TOKEN_LEN)?),
         };
         let nonce = uuid::Builder::from_random_bytes(self.random_16()?)
             .into_uuid()
@@ -116,17 +167,17 @@ impl Core {
             progress: 0,
             required,
             // As Vault: the OTP is returned only when the server made it.
-            otp: if caller_chose_otp {
-                String::new()
-            } else {
-                otp.to_string()
+            otp: match &encoding {
+                TokenEncoding::Otp(otp) if !caller_chose_otp => otp.to_string(),
+                _ => String::new(),
             },
+            pgp_fingerprint: encoding.fingerprint(),
             otp_length: TOKEN_LEN,
             ..GenerateRootStatus::default()
         };
         *guard = Some(GenerateRootAttempt {
             nonce,
-            otp,
+            encoding,
             shares: Vec::new(),
         });
         Ok(status)
@@ -149,7 +200,7 @@ impl Core {
         }
         let required = self.required_keys().await?;
         let share = decode_key(key)?;
-        let (shares, otp, attempt_nonce) = {
+        let (shares, encoding, attempt_nonce) = {
             let mut guard = self.lock_attempt();
             let attempt = guard
                 .as_mut()
@@ -171,6 +222,7 @@ impl Core {
                     nonce: attempt.nonce.clone(),
                     progress: attempt.shares.len() as u32,
                     required,
+                    pgp_fingerprint: attempt.encoding.fingerprint(),
                     otp_length: TOKEN_LEN,
                     ..GenerateRootStatus::default()
                 });
@@ -180,7 +232,7 @@ impl Core {
                     "root generation attempt vanished".to_owned(),
                 ));
             };
-            (done.shares, done.otp, done.nonce)
+            (done.shares, done.encoding, done.nonce)
         };
         self.verify_operator_shares(&shares).await.map_err(|e| {
             CoreError::invalid(format!(
@@ -188,21 +240,28 @@ impl Core {
             ))
         })?;
         let token = self.tokens.create_root(self.entropy.as_ref(), None).await?;
-        let xored: Zeroizing<Vec<u8>> = Zeroizing::new(
-            token
-                .as_bytes()
-                .iter()
-                .zip(otp.as_bytes())
-                .map(|(a, b)| a ^ b)
-                .collect(),
-        );
+        let encoded_token = match encoding.encode(&token) {
+            Ok(encoded) => encoded,
+            Err(e) => {
+                // Undeliverable: no root token may exist that nobody holds.
+                let revoked = match self.tokens.hash(&token) {
+                    Ok(id) => self.revoke_tree(&id).await,
+                    Err(h) => Err(h),
+                };
+                if let Err(r) = revoked {
+                    tracing::error!(error = %r, "revoking an undeliverable root token failed");
+                }
+                return Err(e);
+            }
+        };
         tracing::info!("a new root token was generated through sys/generate-root");
         Ok(GenerateRootStatus {
             started: true,
             nonce: attempt_nonce,
             progress: required,
             required,
-            encoded_token: B64_RAW.encode(xored.as_slice()),
+            encoded_token,
+            pgp_fingerprint: encoding.fingerprint(),
             otp_length: TOKEN_LEN,
             complete: true,
             ..GenerateRootStatus::default()

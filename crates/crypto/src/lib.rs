@@ -17,6 +17,7 @@ mod error;
 pub mod hash;
 pub mod health;
 pub mod path_cipher;
+pub mod pgp_key;
 pub mod secret;
 pub mod shamir;
 

@@ -49,8 +49,9 @@ pub(crate) struct GenerateRootArgs {
     /// The OTP to start the attempt with (-init), or to decode the token with (-decode).
     #[arg(long, value_name = "OTP")]
     pub(crate) otp: Option<String>,
-    /// Not supported: Coffer does not encrypt root tokens with PGP.
-    #[arg(long, value_name = "KEY")]
+    /// File holding an OpenPGP public key (binary, or base64 of binary: `gpg --export KEYID`)
+    /// to encrypt the new root token to, instead of an OTP (-init).
+    #[arg(long, value_name = "FILE")]
     pub(crate) pgp_key: Option<String>,
     /// Nonce of the attempt (read from the server's status when omitted).
     #[arg(long, value_name = "NONCE")]
@@ -85,7 +86,11 @@ pub(crate) async fn run(args: GenerateRootArgs, global: &GlobalArgs) -> anyhow::
     }
     if args.init {
         let otp = args.otp.map(SecretString::new);
-        return match client.generate_root_init(otp.as_ref()).await {
+        let pgp_key = args.pgp_key.as_deref().map(read_pgp_key).transpose()?;
+        return match client
+            .generate_root_init(otp.as_ref(), pgp_key.as_deref())
+            .await
+        {
             Ok(mut status) => {
                 if otp.is_some() {
                     // Coffer's server echoes a caller-supplied OTP; vault's sends none back.
@@ -108,11 +113,14 @@ pub(crate) async fn run(args: GenerateRootArgs, global: &GlobalArgs) -> anyhow::
 
 /// Flags of vault's that name features Coffer does not have: refused before any request.
 fn refuse_unsupported(args: &GenerateRootArgs) -> anyhow::Result<()> {
-    if args.pgp_key.is_some() {
+    if args
+        .pgp_key
+        .as_deref()
+        .is_some_and(|k| k.starts_with("keybase:"))
+    {
         bail!(
-            "-pgp-key is not supported: Coffer does not encrypt root tokens with PGP. Use the \
-             one-time password instead: \"coffer operator generate-root -init\" prints one \
-             (or pass your own with -otp), and -decode reveals the token."
+            "-pgp-key=keybase:... is not supported: export the key with \
+             \"gpg --export KEYID > key.gpg\" and pass -pgp-key=key.gpg"
         );
     }
     if args.dr_token {
@@ -122,6 +130,27 @@ fn refuse_unsupported(args: &GenerateRootArgs) -> anyhow::Result<()> {
         bail!("-recovery-token is not supported: Coffer has no recovery mode.");
     }
     Ok(())
+}
+
+/// The `-pgp-key` file as the API takes it: base64 of the binary key. The file may hold the
+/// binary key or its base64 (vault accepts both); an ASCII-armoured key is refused with the
+/// command that makes a usable one.
+fn read_pgp_key(path: &str) -> anyhow::Result<String> {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD;
+    let bytes = std::fs::read(path).with_context(|| format!("Error reading -pgp-key {path}"))?;
+    let text = String::from_utf8_lossy(&bytes);
+    if text.contains("-----BEGIN PGP") {
+        bail!(
+            "-pgp-key {path} is ASCII-armoured; give the binary key instead: \
+             gpg --export KEYID > key.gpg"
+        );
+    }
+    let trimmed = text.trim();
+    if !trimmed.is_empty() && STANDARD.decode(trimmed).is_ok() {
+        return Ok(trimmed.to_owned());
+    }
+    Ok(STANDARD.encode(&bytes))
 }
 
 async fn generate_otp(client: &Client, format: Format) -> anyhow::Result<u8> {
@@ -319,7 +348,7 @@ mod tests {
     }
 
     #[test]
-    fn pgp_key_dr_and_recovery_tokens_are_refused_as_not_supported() {
+    fn keybase_keys_dr_and_recovery_tokens_are_refused_as_not_supported() {
         for argv in [
             &["-init", "-pgp-key=keybase:someone"][..],
             &["-init", "-dr-token"],
@@ -329,6 +358,28 @@ mod tests {
             assert!(err.to_string().contains("not supported"), "{err}");
         }
         assert!(refuse_unsupported(&args(&["-init"])).is_ok());
+        assert!(refuse_unsupported(&args(&["-init", "-pgp-key=key.gpg"])).is_ok());
+    }
+
+    #[test]
+    fn pgp_key_files_are_sent_as_base64_of_the_binary_key() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let binary = dir.path().join("key.gpg");
+        std::fs::write(&binary, [0x99u8, 0x01, 0xff, 0x00]).expect("write");
+        assert_eq!(
+            read_pgp_key(binary.to_str().expect("path")).expect("read"),
+            "mQH/AA=="
+        );
+        let b64 = dir.path().join("key.b64");
+        std::fs::write(&b64, "mQH/AA==\n").expect("write");
+        assert_eq!(
+            read_pgp_key(b64.to_str().expect("path")).expect("read"),
+            "mQH/AA=="
+        );
+        let armored = dir.path().join("key.asc");
+        std::fs::write(&armored, "-----BEGIN PGP PUBLIC KEY BLOCK-----\n").expect("write");
+        let err = read_pgp_key(armored.to_str().expect("path")).expect_err("armoured");
+        assert!(err.to_string().contains("gpg --export"), "{err}");
     }
 
     #[test]

@@ -65,7 +65,7 @@ fn status_json(s: &GenerateRootStatus) -> Value {
         "required": s.required,
         "encoded_token": s.encoded_token,
         "encoded_root_token": s.encoded_token,
-        "pgp_fingerprint": "",
+        "pgp_fingerprint": s.pgp_fingerprint,
         "otp": s.otp,
         "otp_length": s.otp_length,
         "complete": s.complete,

@@ -1,0 +1,108 @@
+//! OpenPGP encryption to an operator's public key, for secrets the server
+//! hands out once and must not show in the clear: a root token generated
+//! with `pgp_key` (Vault's option). The operator decrypts with their own
+//! tooling (`base64 -d | gpg -d`); the server never sees a private key.
+//!
+//! Keys arrive as Vault takes them: the binary (not armoured) public key,
+//! base64-encoded. Messages go out binary, SEIPD v1 with AES-256, to the
+//! key's first encryption-capable subkey (or its primary key when that is
+//! the only one that can encrypt).
+
+use crate::error::CryptoError;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use pgp::composed::{Deserializable, MessageBuilder, SignedPublicKey};
+use pgp::crypto::sym::SymmetricKeyAlgorithm;
+use pgp::types::KeyDetails;
+use rand::rngs::OsRng;
+
+/// An operator's OpenPGP public key.
+pub struct PgpRecipient {
+    key: SignedPublicKey,
+}
+
+impl std::fmt::Debug for PgpRecipient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgpRecipient")
+            .field("fingerprint", &self.fingerprint())
+            .finish()
+    }
+}
+
+impl PgpRecipient {
+    /// Parses a base64-encoded binary public key and checks it can receive
+    /// an encrypted message.
+    pub fn from_base64(b64: &str) -> Result<Self, CryptoError> {
+        let bad = |why: String| CryptoError::Malformed(format!("pgp_key: {why}"));
+        if b64.trim_start().starts_with("keybase:") {
+            return Err(bad(
+                "keybase: keys are not supported; give the base64-encoded binary public key \
+                 (gpg --export KEYID | base64 -w0)"
+                    .to_owned(),
+            ));
+        }
+        let bytes = STANDARD.decode(b64.trim()).map_err(|e| {
+            bad(format!(
+                "not base64 ({e}); give the base64-encoded binary public key \
+                 (gpg --export KEYID | base64 -w0)"
+            ))
+        })?;
+        let key = SignedPublicKey::from_bytes(bytes.as_slice())
+            .map_err(|e| bad(format!("not an OpenPGP public key: {e}")))?;
+        let recipient = Self { key };
+        if !recipient.can_encrypt() {
+            return Err(bad(format!(
+                "key {} has no encryption-capable key or subkey",
+                recipient.fingerprint()
+            )));
+        }
+        Ok(recipient)
+    }
+
+    /// The primary key's fingerprint, lowercase hex (Vault's `pgp_fingerprint`).
+    pub fn fingerprint(&self) -> String {
+        hex::encode(self.key.fingerprint().as_bytes())
+    }
+
+    fn can_encrypt(&self) -> bool {
+        self.key
+            .public_subkeys
+            .iter()
+            .any(|k| k.algorithm().can_encrypt())
+            || self.key.algorithm().can_encrypt()
+    }
+
+    /// `plaintext` as a binary OpenPGP message only this key's holder can read.
+    pub fn encrypt(&self, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        let failed = |e: pgp::errors::Error| CryptoError::Malformed(format!("PGP encryption: {e}"));
+        let mut builder = MessageBuilder::from_bytes("", plaintext.to_vec())
+            .seipd_v1(OsRng, SymmetricKeyAlgorithm::AES256);
+        match self
+            .key
+            .public_subkeys
+            .iter()
+            .find(|k| k.algorithm().can_encrypt())
+        {
+            Some(subkey) => builder.encrypt_to_key(OsRng, subkey).map_err(failed)?,
+            None => builder.encrypt_to_key(OsRng, &self.key).map_err(failed)?,
+        };
+        builder.to_vec(OsRng).map_err(failed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_that_are_not_base64_openpgp_or_are_keybase_names_are_refused() {
+        for (input, expect) in [
+            ("keybase:jdoe", "keybase"),
+            ("!!!", "not base64"),
+            ("aGVsbG8=", "not an OpenPGP public key"),
+        ] {
+            let err = PgpRecipient::from_base64(input).expect_err(input);
+            assert!(err.to_string().contains(expect), "{input}: {err}");
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! OpenPGP encryption checked against GnuPG, the tool operators decrypt
+//! with: keys made by `gpg`, messages decrypted by `gpg`.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use coffer_crypto::pgp_key::PgpRecipient;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn gpg(home: &Path, args: &[&str]) -> Output {
+    let out = Command::new("gpg")
+        .env("GNUPGHOME", home)
+        .args([
+            "--batch",
+            "--quiet",
+            "--pinentry-mode",
+            "loopback",
+            "--passphrase",
+            "",
+        ])
+        .args(args)
+        .output()
+        .expect("gpg is installed (scripts/setup installs gnupg)");
+    assert!(
+        out.status.success(),
+        "gpg {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A fresh keyring holding one key with an encryption subkey of `encr`
+/// (`cv25519`, `rsa2048`); returns its fingerprint.
+fn keyring(home: &Path, primary: &str, encr: &str) -> String {
+    gpg(
+        home,
+        &[
+            "--quick-gen-key",
+            "Operator <op@example.com>",
+            primary,
+            "sign",
+            "never",
+        ],
+    );
+    let listing = gpg(home, &["--list-keys", "--with-colons"]);
+    let text = String::from_utf8(listing.stdout).expect("utf-8");
+    let fpr = text
+        .lines()
+        .find_map(|l| l.strip_prefix("fpr:"))
+        .and_then(|l| l.split(':').nth(8))
+        .expect("fingerprint")
+        .to_owned();
+    gpg(home, &["--quick-add-key", &fpr, encr, "encr", "never"]);
+    fpr
+}
+
+fn round_trip(primary: &str, encr: &str) {
+    let dir = tempfile::tempdir().expect("tmp");
+    let home = dir.path();
+    std::fs::set_permissions(home, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .expect("chmod");
+    let fpr = keyring(home, primary, encr);
+    let exported = gpg(home, &["--export", &fpr]).stdout;
+    let recipient = PgpRecipient::from_base64(&STANDARD.encode(&exported)).expect("parses");
+    assert_eq!(recipient.fingerprint(), fpr.to_lowercase());
+    let message = recipient
+        .encrypt(b"hvs.the-new-root-token")
+        .expect("encrypts");
+    let file = home.join("token.gpg");
+    std::fs::write(&file, &message).expect("write");
+    let plain = gpg(home, &["--decrypt", file.to_str().expect("path")]).stdout;
+    assert_eq!(plain, b"hvs.the-new-root-token");
+}
+
+#[test]
+fn gnupg_decrypts_what_was_encrypted_to_its_curve25519_subkey() {
+    round_trip("ed25519", "cv25519");
+}
+
+#[test]
+fn gnupg_decrypts_what_was_encrypted_to_its_rsa_subkey() {
+    round_trip("rsa2048", "rsa2048");
+}
+
+#[test]
+fn a_key_without_an_encryption_subkey_is_refused_naming_its_fingerprint() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let home = dir.path();
+    std::fs::set_permissions(home, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .expect("chmod");
+    gpg(
+        home,
+        &[
+            "--quick-gen-key",
+            "Signer <s@example.com>",
+            "ed25519",
+            "sign",
+            "never",
+        ],
+    );
+    let exported = gpg(home, &["--export"]).stdout;
+    let err = PgpRecipient::from_base64(&STANDARD.encode(&exported)).expect_err("sign-only");
+    assert!(err.to_string().contains("no encryption-capable"), "{err}");
+}
