@@ -9,6 +9,7 @@ use crate::barrier::Barrier;
 use crate::clock::Clock;
 use crate::engine::{EngineFactory, Request, Response};
 use crate::error::{CoreError, CoreResult};
+use crate::expiration::{LEASE_STORE_PREFIX, Leases};
 use crate::generate_root::GenerateRootAttempt;
 use crate::policy_store::{POLICY_STORE_PREFIX, PolicyStore};
 use crate::rekey::RekeyAttempt;
@@ -95,6 +96,8 @@ pub struct Core {
     /// nothing can re-open the barrier behind a seal.
     pub(crate) state: tokio::sync::RwLock<()>,
     pub(crate) tokens: TokenStore,
+    /// The leases of expiring tokens (shared with the token store).
+    pub(crate) leases: Arc<Leases>,
     pub(crate) policies: PolicyStore,
     pub(crate) unseal_progress: Mutex<UnsealProgress>,
     pub(crate) generate_root: Mutex<Option<GenerateRootAttempt>>,
@@ -134,9 +137,11 @@ impl Core {
                 .with_nonce_entropy(system_entropy.clone())
                 .with_seal_wrap(wrapper),
         );
+        let leases = Arc::new(Leases::new(View::new(barrier.clone(), LEASE_STORE_PREFIX)));
         let tokens = TokenStore::new(
             View::new(barrier.clone(), TOKEN_STORE_PREFIX).with_wrap_rule(token_rule),
             opts.clock.clone(),
+            leases.clone(),
         );
         let policies = PolicyStore::new(View::new(barrier.clone(), POLICY_STORE_PREFIX));
         Arc::new_cyclic(|me| Self {
@@ -158,6 +163,7 @@ impl Core {
             mount_changes: tokio::sync::Mutex::new(()),
             state: tokio::sync::RwLock::new(()),
             tokens,
+            leases,
             policies,
             unseal_progress: Mutex::new(UnsealProgress::default()),
             generate_root: Mutex::new(None),

@@ -1,8 +1,8 @@
 //! The built-in `sys/` backend for logical requests: mounts and tuning,
 //! keyring rotation and status, ACL policies, capabilities, audit devices,
-//! and the UI mount lookup the `vault kv` command uses. The unauthenticated endpoints (init,
-//! unseal, seal-status, health, leader, generate-root) are raw handlers in
-//! the server.
+//! leases (`system_leases`), and the UI mount lookup the `vault kv` command
+//! uses. The unauthenticated endpoints (init, unseal, seal-status, health,
+//! leader, generate-root) are raw handlers in the server.
 //!
 //! The ACL check has already happened when a handler runs, except for the
 //! UI mount lookups, which answer every token with the mounts it has some
@@ -45,6 +45,13 @@ enum Sys {
     AuditHash,
     AuthMethods,
     AuthMethod,
+    LeaseLookup,
+    LeaseList,
+    LeaseRenew,
+    LeaseRevoke,
+    LeaseRevokePrefix,
+    LeaseRevokeForce,
+    LeaseTidy,
 }
 
 const READ: &[Operation] = &[Operation::Read];
@@ -98,6 +105,25 @@ fn routes() -> Vec<Route<Sys>> {
             &[Operation::Read, Operation::Update, Operation::Delete],
             Sys::AuthMethod,
         ),
+        Route::new("leases/lookup", WRITE, Sys::LeaseLookup),
+        Route::new("leases/lookup/*prefix", &[Operation::List], Sys::LeaseList),
+        Route::new("leases/renew", WRITE, Sys::LeaseRenew),
+        Route::new("leases/renew/*lease_id", WRITE, Sys::LeaseRenew),
+        Route::new("renew", WRITE, Sys::LeaseRenew),
+        Route::new("renew/*lease_id", WRITE, Sys::LeaseRenew),
+        Route::new("leases/revoke", WRITE, Sys::LeaseRevoke),
+        Route::new("leases/revoke/*lease_id", WRITE, Sys::LeaseRevoke),
+        Route::new("revoke", WRITE, Sys::LeaseRevoke),
+        Route::new("revoke/*lease_id", WRITE, Sys::LeaseRevoke),
+        Route::new(
+            "leases/revoke-prefix/*prefix",
+            WRITE,
+            Sys::LeaseRevokePrefix,
+        ),
+        Route::new("revoke-prefix/*prefix", WRITE, Sys::LeaseRevokePrefix),
+        Route::new("leases/revoke-force/*prefix", WRITE, Sys::LeaseRevokeForce),
+        Route::new("revoke-force/*prefix", WRITE, Sys::LeaseRevokeForce),
+        Route::new("leases/tidy", WRITE, Sys::LeaseTidy),
     ]
 }
 
@@ -173,6 +199,8 @@ impl Core {
         let (handler, params) = dispatch(&routes, &req)?;
         let path_param = params.get("path").cloned().unwrap_or_default();
         let name = params.get("name").map(String::as_str).unwrap_or_default();
+        let lease_id = params.get("lease_id").map(String::as_str);
+        let prefix = params.get("prefix").map(String::as_str).unwrap_or_default();
         match handler {
             Sys::Mounts => Ok(Some(Response::data(self.mounts_json()))),
             Sys::Mount => {
@@ -231,6 +259,13 @@ impl Core {
             Sys::AuditHash => self.audit_hash_request(&req, &path_param),
             Sys::AuthMethods => self.auth_request(&req, None).await,
             Sys::AuthMethod => self.auth_request(&req, Some(&path_param)).await,
+            Sys::LeaseLookup => self.lease_lookup(&req).await,
+            Sys::LeaseList => self.lease_list(prefix).await,
+            Sys::LeaseRenew => self.lease_renew(&req, lease_id).await,
+            Sys::LeaseRevoke => self.lease_revoke(&req, lease_id).await,
+            Sys::LeaseRevokePrefix => self.lease_revoke_prefix(&req, prefix, false).await,
+            Sys::LeaseRevokeForce => self.lease_revoke_prefix(&req, prefix, true).await,
+            Sys::LeaseTidy => self.lease_tidy().await,
             Sys::UiMount => {
                 let table = self.router_table();
                 let m = table.mounts.longest_match(&path_param).ok_or_else(|| {
