@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 
-use crate::commands::{generic, kv, login, operator, secrets, server, unwrap};
+use crate::commands::{generic, kv, lease, login, operator, secrets, server, unwrap};
 use crate::flags::go_bool;
 use crate::format::Format;
 
@@ -60,6 +60,9 @@ pub(crate) enum Command {
     /// Read and write key/value secrets (v1 and v2).
     #[command(subcommand)]
     Kv(kv::KvCommand),
+    /// Look up, renew and revoke leases.
+    #[command(subcommand)]
+    Lease(lease::LeaseCommand),
     /// Read data at a path.
     Read(generic::ReadArgs),
     /// Write data to a path.

@@ -123,10 +123,23 @@ pub(crate) fn secret_table(secret: &Secret) -> Option<Table> {
     }
     if let Some(data) = &secret.data {
         for (k, v) in data {
-            table.pair(k, go_value(v));
+            match v.as_i64().filter(|_| looks_like_duration(k)) {
+                Some(seconds) => table.pair(k, human_duration(seconds)),
+                None => table.pair(k, go_value(v)),
+            };
         }
     }
     (!table.is_empty()).then_some(table)
+}
+
+/// vault's `looksLikeDuration`: data keys whose integer values its tables print as durations
+/// (`ttl 47h59m52s` in `lease lookup`, `token lookup`).
+fn looks_like_duration(key: &str) -> bool {
+    ["period", "ttl", "duration"]
+        .iter()
+        .any(|word| key == *word || key.ends_with(&format!("_{word}")))
+        || key == "lease_max"
+        || key == "ttl_max"
 }
 
 /// A Key/Value table of a JSON object's fields (sorted), as vault's `OutputData` prints.
@@ -318,6 +331,20 @@ mod tests {
             wrap_at_length(&format!("a {long} b")),
             format!("a\n{long}\nb")
         );
+    }
+
+    #[test]
+    fn integer_durations_in_data_print_as_vault_durations() {
+        let secret: Secret = serde_json::from_value(json!({
+            "data": {"ttl": 172_792, "creation_ttl": 0, "period": "1h", "renewable": true,
+                     "num_uses": 3}
+        }))
+        .expect("secret");
+        let rendered = secret_table(&secret).expect("table").render();
+        assert!(rendered.contains("ttl             47h59m52s"), "{rendered}");
+        assert!(rendered.contains("creation_ttl    0s"), "{rendered}");
+        assert!(rendered.contains("period          1h"), "{rendered}");
+        assert!(rendered.contains("num_uses        3"), "{rendered}");
     }
 
     #[test]

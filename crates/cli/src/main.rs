@@ -1,6 +1,6 @@
 //! `coffer`: the command-line interface of the Coffer secrets server, mirroring the `vault` CLI
 //! (`server`, `status`, `operator init|unseal|seal|generate-root|rekey`, `login`, `secrets`,
-//! `kv`, `read`, `write`, `list`, `delete`) including its single-dash flags, tables and exit
+//! `kv`, `lease`, `read`, `write`, `list`, `delete`) including its single-dash flags, tables and exit
 //! codes.
 //!
 //! Everything but `server` talks to a server over HTTP through `coffer_client`; `server` calls

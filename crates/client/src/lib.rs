@@ -13,6 +13,7 @@ mod config;
 mod error;
 mod generate_root;
 mod kv_mount;
+mod leases;
 mod mounts;
 mod rekey;
 mod response;
@@ -28,6 +29,7 @@ pub use generate_root::{
     DEFAULT_OTP_LENGTH, DecodeError, GenerateRootStatus, decode_root_token, generate_otp,
 };
 pub use kv_mount::KvMount;
+pub use leases::RevokeLease;
 pub use mounts::{EnableMount, MountConfigInput, MountConfigOutput, MountOutput, TuneMount};
 pub use rekey::{RekeyInitRequest, RekeyResult, RekeyStatus, RekeyTarget, RekeyUpdate};
 pub use response::{Secret, SecretAuth};

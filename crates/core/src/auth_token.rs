@@ -1,7 +1,8 @@
 //! The built-in token auth backend (`auth/token/`): create, look up, renew
 //! and revoke tokens (by token, by accessor, or the caller itself), token
-//! roles, and the accessor listing. Creation rules live in `token_create`,
-//! lifetimes in `token_ttl`, revocation in `token_revoke`.
+//! roles, the accessor listing and tidy. Creation rules live in
+//! `token_create`, lifetimes in `token_ttl`, revocation in `token_revoke`,
+//! tidy in `token_tidy`.
 //!
 //! The ACL check has already happened when a handler runs (root-protected
 //! paths such as `revoke-orphan` and `accessors` needed `sudo`).
@@ -40,6 +41,7 @@ enum TokenPath {
     Roles,
     Role,
     Accessors,
+    Tidy,
 }
 
 const UPDATE: &[Operation] = &[Operation::Update];
@@ -63,6 +65,7 @@ fn routes() -> Vec<Route<TokenPath>> {
         Route::new("roles", &[List], TokenPath::Roles),
         Route::new("roles/:name", &[Read, Update, Delete], TokenPath::Role),
         Route::new("accessors", &[List], TokenPath::Accessors),
+        Route::new("tidy", UPDATE, TokenPath::Tidy),
     ]
 }
 
@@ -178,6 +181,7 @@ impl Core {
                 }
             }
             TokenPath::Accessors => Ok(Response::list(self.tokens.accessors().await?)),
+            TokenPath::Tidy => self.token_tidy_request().await,
         }
     }
 

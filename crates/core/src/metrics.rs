@@ -1,6 +1,7 @@
 //! The node's metrics (`sys/metrics`): a snapshot of gauges and counters the
 //! core already keeps. The server renders them as Vault's JSON or as
-//! Prometheus text.
+//! Prometheus text. Names are Coffer's (`coffer.*`) except where Vault has
+//! the same metric (`vault.expire.num_leases`), so dashboards carry over.
 
 use crate::node::Core;
 use crate::seal::SealHealth;
@@ -65,6 +66,13 @@ impl Core {
                 "1 when the seal (HSM) answers",
             ),
         ];
+        if !self.is_sealed() {
+            out.push(gauge(
+                "vault.expire.num_leases",
+                self.leases.count() as f64,
+                "leases the expiration manager tracks (one per token that expires)",
+            ));
+        }
         if let Ok(k) = self.barrier.key_status() {
             out.push(gauge(
                 "coffer.barrier.term",

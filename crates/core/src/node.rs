@@ -9,6 +9,7 @@ use crate::barrier::Barrier;
 use crate::clock::Clock;
 use crate::engine::{EngineFactory, Request, Response};
 use crate::error::{CoreError, CoreResult};
+use crate::expiration::{LEASE_STORE_PREFIX, Leases};
 use crate::generate_root::GenerateRootAttempt;
 use crate::policy_store::{POLICY_STORE_PREFIX, PolicyStore};
 use crate::rekey::RekeyAttempt;
@@ -98,6 +99,8 @@ pub struct Core {
     pub(crate) tokens: TokenStore,
     /// The key that signs response-wrapping tokens (loaded while unsealed).
     pub(crate) wrapping_key: WrappingKey,
+    /// The leases of expiring tokens (shared with the token store).
+    pub(crate) leases: Arc<Leases>,
     pub(crate) policies: PolicyStore,
     pub(crate) unseal_progress: Mutex<UnsealProgress>,
     pub(crate) generate_root: Mutex<Option<GenerateRootAttempt>>,
@@ -141,9 +144,11 @@ impl Core {
                 .with_nonce_entropy(system_entropy.clone())
                 .with_seal_wrap(wrapper),
         );
+        let leases = Arc::new(Leases::new(View::new(barrier.clone(), LEASE_STORE_PREFIX)));
         let tokens = TokenStore::new(
             View::new(barrier.clone(), TOKEN_STORE_PREFIX).with_wrap_rule(token_rule),
             opts.clock.clone(),
+            leases.clone(),
         );
         let wrapping_key = WrappingKey::new(
             View::new(barrier.clone(), WRAPPING_KEY_PREFIX).with_wrap_rule(wrapping_key_rule),
@@ -169,6 +174,7 @@ impl Core {
             state: tokio::sync::RwLock::new(()),
             tokens,
             wrapping_key,
+            leases,
             policies,
             unseal_progress: Mutex::new(UnsealProgress::default()),
             generate_root: Mutex::new(None),

@@ -29,6 +29,7 @@ impl Core {
         };
         self.tokens.load(self.entropy.as_ref()).await?;
         self.wrapping_key.load(self.entropy.as_ref()).await?;
+        self.leases.load().await?;
         self.policies.ensure_default().await?;
         let mounts = match system.get_json::<MountTable>(MOUNT_TABLE_PATH).await? {
             Some(t) => t,
@@ -64,6 +65,7 @@ impl Core {
             .cluster
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(cluster);
+        self.start_lease_sweep();
         Ok(())
     }
 

@@ -1,9 +1,9 @@
 //! The built-in `sys/` backend for logical requests: mounts and tuning,
 //! keyring rotation and status, ACL policies, capabilities, audit devices,
-//! response wrapping, and the UI mount lookup the `vault kv` command uses.
-//! The unauthenticated endpoints (init, unseal, seal-status, health, leader,
-//! generate-root) are raw handlers in the server; `sys/wrapping/lookup` is
-//! served without a token (see `login`).
+//! response wrapping, leases (`system_leases`), and the UI mount lookup the
+//! `vault kv` command uses. The unauthenticated endpoints (init, unseal,
+//! seal-status, health, leader, generate-root) are raw handlers in the
+//! server; `sys/wrapping/lookup` is served without a token (see `login`).
 //!
 //! The ACL check has already happened when a handler runs, except for the
 //! UI mount lookups, which answer every token with the mounts it has some
@@ -49,6 +49,13 @@ enum Sys {
     WrappingWrap,
     WrappingUnwrap,
     WrappingRewrap,
+    LeaseLookup,
+    LeaseList,
+    LeaseRenew,
+    LeaseRevoke,
+    LeaseRevokePrefix,
+    LeaseRevokeForce,
+    LeaseTidy,
 }
 
 const READ: &[Operation] = &[Operation::Read];
@@ -105,6 +112,25 @@ fn routes() -> Vec<Route<Sys>> {
         Route::new("wrapping/wrap", WRITE, Sys::WrappingWrap),
         Route::new("wrapping/unwrap", WRITE, Sys::WrappingUnwrap),
         Route::new("wrapping/rewrap", WRITE, Sys::WrappingRewrap),
+        Route::new("leases/lookup", WRITE, Sys::LeaseLookup),
+        Route::new("leases/lookup/*prefix", &[Operation::List], Sys::LeaseList),
+        Route::new("leases/renew", WRITE, Sys::LeaseRenew),
+        Route::new("leases/renew/*lease_id", WRITE, Sys::LeaseRenew),
+        Route::new("renew", WRITE, Sys::LeaseRenew),
+        Route::new("renew/*lease_id", WRITE, Sys::LeaseRenew),
+        Route::new("leases/revoke", WRITE, Sys::LeaseRevoke),
+        Route::new("leases/revoke/*lease_id", WRITE, Sys::LeaseRevoke),
+        Route::new("revoke", WRITE, Sys::LeaseRevoke),
+        Route::new("revoke/*lease_id", WRITE, Sys::LeaseRevoke),
+        Route::new(
+            "leases/revoke-prefix/*prefix",
+            WRITE,
+            Sys::LeaseRevokePrefix,
+        ),
+        Route::new("revoke-prefix/*prefix", WRITE, Sys::LeaseRevokePrefix),
+        Route::new("leases/revoke-force/*prefix", WRITE, Sys::LeaseRevokeForce),
+        Route::new("revoke-force/*prefix", WRITE, Sys::LeaseRevokeForce),
+        Route::new("leases/tidy", WRITE, Sys::LeaseTidy),
     ]
 }
 
@@ -180,6 +206,8 @@ impl Core {
         let (handler, params) = dispatch(&routes, &req)?;
         let path_param = params.get("path").cloned().unwrap_or_default();
         let name = params.get("name").map(String::as_str).unwrap_or_default();
+        let lease_id = params.get("lease_id").map(String::as_str);
+        let prefix = params.get("prefix").map(String::as_str).unwrap_or_default();
         match handler {
             Sys::Mounts => Ok(Some(Response::data(self.mounts_json()))),
             Sys::Mount => {
@@ -241,6 +269,13 @@ impl Core {
             Sys::WrappingWrap => self.wrapping_wrap(&req),
             Sys::WrappingUnwrap => self.wrapping_unwrap(&req, caller).await,
             Sys::WrappingRewrap => self.wrapping_rewrap(&req, caller).await,
+            Sys::LeaseLookup => self.lease_lookup(&req).await,
+            Sys::LeaseList => self.lease_list(prefix).await,
+            Sys::LeaseRenew => self.lease_renew(&req, lease_id).await,
+            Sys::LeaseRevoke => self.lease_revoke(&req, lease_id).await,
+            Sys::LeaseRevokePrefix => self.lease_revoke_prefix(&req, prefix, false).await,
+            Sys::LeaseRevokeForce => self.lease_revoke_prefix(&req, prefix, true).await,
+            Sys::LeaseTidy => self.lease_tidy().await,
             Sys::UiMount => {
                 let table = self.router_table();
                 let m = table.mounts.longest_match(&path_param).ok_or_else(|| {

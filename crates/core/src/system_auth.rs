@@ -16,7 +16,6 @@ use crate::node::Core;
 use crate::system::{
     SYSTEM_MAX_LEASE_TTL, check_ttls, normalize_mount_path, options_json, string_options,
 };
-use crate::token::Resolution;
 use crate::view::View;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -211,9 +210,8 @@ impl Core {
             let Some(id) = self.tokens.id_for_accessor(&accessor).await? else {
                 continue;
             };
-            let entry = match self.tokens.resolve_id(&id).await? {
-                Resolution::Valid(t) => t.entry,
-                _ => continue,
+            let Some(entry) = self.tokens.entry(&id).await? else {
+                continue;
             };
             if entry.path.starts_with(prefix) {
                 self.revoke_tree(&id).await?;

@@ -14,11 +14,15 @@
 //!
 //! Whether a stored token may still be used (expiry, exhausted uses, an
 //! ancestor gone or expired) is decided at every resolution with the core's
-//! [`Clock`]; the core revokes what [`Resolution::Invalid`] names, so expired
-//! tokens disappear lazily, without a background sweeper.
+//! [`Clock`], and only there; the core revokes what [`Resolution::Invalid`]
+//! names. A token that expires also has a lease (`expiration`), which the
+//! store writes before the token, moves when a renewal moves the expiry and
+//! deletes after it: the expiration manager's sweep uses it to revoke
+//! expired tokens that nobody presents any more.
 
 use crate::clock::Clock;
 use crate::error::{CoreError, CoreResult};
+use crate::expiration::{LeaseRecord, Leases, token_lease_id};
 use crate::view::View;
 use coffer_crypto::hash::hmac_sha256;
 use coffer_crypto::{Entropy, SecretBytes};
@@ -132,8 +136,15 @@ pub enum Resolution {
         /// Salted hash of the token whose tree to revoke.
         revoke: String,
     },
-    /// Never issued, already revoked, or out of uses (it or an ancestor:
-    /// the request that took the last use revokes the tree).
+    /// Out of uses (it or an ancestor): refused. The request that took the
+    /// last use revokes the tree under `revoke` when it is done, so a
+    /// presentation must not (it could pull a wrapped response from under
+    /// that request); the sweep and tidy do, for what a crash left.
+    Spent {
+        /// Salted hash of the token whose tree to revoke.
+        revoke: String,
+    },
+    /// Never issued, or already revoked.
     Unknown,
 }
 
@@ -161,6 +172,8 @@ pub struct TokenStore {
     /// Serialises read-modify-write of entries (uses, renewals, revocation),
     /// so a renewal can never bring back a token revoked meanwhile.
     writes: tokio::sync::Mutex<()>,
+    /// The leases of tokens that expire, kept in step with the entries.
+    leases: Arc<Leases>,
 }
 
 impl std::fmt::Debug for TokenStore {
@@ -170,8 +183,9 @@ impl std::fmt::Debug for TokenStore {
 }
 
 impl TokenStore {
-    /// A store over `view` (the core passes `sys/token/`).
-    pub fn new(view: View, clock: Arc<dyn Clock>) -> Self {
+    /// A store over `view` (the core passes `sys/token/`) that keeps the
+    /// leases of expiring tokens in `leases`.
+    pub(crate) fn new(view: View, clock: Arc<dyn Clock>, leases: Arc<Leases>) -> Self {
         Self {
             view,
             clock,
@@ -179,6 +193,7 @@ impl TokenStore {
             cache: RwLock::new(HashMap::new()),
             generation: AtomicU64::new(0),
             writes: tokio::sync::Mutex::new(()),
+            leases,
         }
     }
 
@@ -246,7 +261,8 @@ impl TokenStore {
         Ok(token)
     }
 
-    /// Stores a new token. Refuses a token that already exists (a chosen
+    /// Stores a new token, with its lease when it expires. Every token is
+    /// created through here. Refuses a token that already exists (a chosen
     /// `id` colliding with an existing one).
     pub(crate) async fn insert(&self, token: &str, entry: TokenEntry) -> CoreResult<ResolvedToken> {
         let id = self.hash(token)?;
@@ -255,6 +271,12 @@ impl TokenStore {
             return Err(CoreError::invalid(
                 "cannot create a token with a duplicate ID",
             ));
+        }
+        // The lease first: a failure in between leaves a lease whose token
+        // is missing (dropped by the sweep), never an expiring token that no
+        // sweep would find.
+        if let Some(lease) = LeaseRecord::for_token(&id, &entry) {
+            self.leases.put(&lease).await?;
         }
         self.view.put_json(&id_key(&id), &entry).await?;
         self.view
@@ -285,9 +307,9 @@ impl TokenStore {
         };
         let now = self.now();
         if entry.exhausted {
-            // The request that took the last use revokes it when done; doing
-            // it here could pull a wrapped response from under that request.
-            return Ok(Resolution::Unknown);
+            return Ok(Resolution::Spent {
+                revoke: id.to_owned(),
+            });
         }
         if entry.expired_at(now) {
             return Ok(Resolution::Invalid {
@@ -302,7 +324,7 @@ impl TokenStore {
                         revoke: id.to_owned(),
                     });
                 }
-                Some(pe) if pe.exhausted => return Ok(Resolution::Unknown),
+                Some(pe) if pe.exhausted => return Ok(Resolution::Spent { revoke: p }),
                 Some(pe) if pe.expired_at(now) => {
                     return Ok(Resolution::Invalid { revoke: p });
                 }
@@ -391,24 +413,33 @@ impl TokenStore {
             .await?
             .ok_or_else(|| CoreError::invalid("token not found"))?;
         let old_parent = entry.parent.clone();
+        let old_expiry = entry.expire_time;
         change(&mut entry)?;
         self.view.put_json(&id_key(id), &entry).await?;
+        let entry = Arc::new(entry);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.cache_mut().insert(id.to_owned(), entry.clone());
         if old_parent != entry.parent
             && let Some(p) = old_parent
         {
             self.view.delete(&child_key(&p, id)).await?;
         }
-        let entry = Arc::new(entry);
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        self.cache_mut().insert(id.to_owned(), entry.clone());
+        if old_expiry != entry.expire_time
+            && let Some(lease) = LeaseRecord::for_token(id, &entry)
+            && let Err(e) = self.leases.renewed(&lease).await
+        {
+            // The entry decides; a stale lease only makes the sweep look
+            // early, find the token renewed, and reschedule it.
+            tracing::warn!(error = %e, "moving a renewed token's lease failed");
+        }
         Ok(entry)
     }
 
     /// Deletes one token: its entry first (from then on it is refused), then
-    /// its accessor, its link under its parent and links to children
-    /// (revoking or re-parenting the children themselves is the caller's
-    /// business; a child whose parent entry is gone is refused anyway).
-    /// Returns what was stored.
+    /// its lease, its accessor, its link under its parent and links to
+    /// children (revoking or re-parenting the children themselves is the
+    /// caller's business; a child whose parent entry is gone is refused
+    /// anyway). Returns what was stored.
     pub(crate) async fn remove(&self, id: &str) -> CoreResult<Option<TokenEntry>> {
         let _w = self.writes.lock().await;
         let Some(entry) = self.view.get_json::<TokenEntry>(&id_key(id)).await? else {
@@ -417,6 +448,7 @@ impl TokenStore {
         self.view.delete(&id_key(id)).await?;
         self.generation.fetch_add(1, Ordering::SeqCst);
         self.cache_mut().remove(id);
+        self.leases.delete(&token_lease_id(&entry.path, id)).await?;
         self.view.delete(&accessor_key(&entry.accessor)).await?;
         if let Some(p) = &entry.parent {
             self.view.delete(&child_key(p, id)).await?;
@@ -434,8 +466,55 @@ impl TokenStore {
         &self.view
     }
 
-    /// The entry of `id`, from the cache or storage.
-    async fn entry(&self, id: &str) -> CoreResult<Option<Arc<TokenEntry>>> {
+    /// The salted hashes of every stored token (`auth/token/tidy`).
+    pub(crate) async fn ids(&self) -> CoreResult<Vec<String>> {
+        Ok(self
+            .view
+            .list("id/")
+            .await?
+            .into_iter()
+            .filter(|id| !id.ends_with('/'))
+            .collect())
+    }
+
+    /// The salted hashes that have children links (`auth/token/tidy`).
+    pub(crate) async fn parent_ids(&self) -> CoreResult<Vec<String>> {
+        Ok(self
+            .view
+            .list("parent/")
+            .await?
+            .into_iter()
+            .filter_map(|p| p.strip_suffix('/').map(str::to_owned))
+            .collect())
+    }
+
+    /// Deletes the accessor index entry `accessor` if the token it names is
+    /// gone (what an interrupted revocation leaves); returns whether it did.
+    pub(crate) async fn drop_dangling_accessor(&self, accessor: &str) -> CoreResult<bool> {
+        let _w = self.writes.lock().await;
+        let Some(id) = self.id_for_accessor(accessor).await? else {
+            return Ok(false);
+        };
+        if self.view.get(&id_key(&id)).await?.is_some() {
+            return Ok(false);
+        }
+        self.view.delete(&accessor_key(accessor)).await?;
+        Ok(true)
+    }
+
+    /// Deletes the link from `parent` to `child` if the child is gone;
+    /// returns whether it did.
+    pub(crate) async fn drop_dangling_child(&self, parent: &str, child: &str) -> CoreResult<bool> {
+        let _w = self.writes.lock().await;
+        if self.view.get(&id_key(child)).await?.is_some() {
+            return Ok(false);
+        }
+        self.view.delete(&child_key(parent, child)).await?;
+        Ok(true)
+    }
+
+    /// The entry of `id`, from the cache or storage, whether usable or not.
+    pub(crate) async fn entry(&self, id: &str) -> CoreResult<Option<Arc<TokenEntry>>> {
         let cached = self
             .cache
             .read()

@@ -1,11 +1,19 @@
 //! Token resolution with lazy cleanup, and revocation: a token and its
 //! descendants (the default), or a token alone with its children made
-//! orphans (`revoke-orphan`). Revoking a token also empties its cubbyhole.
+//! orphans (`revoke-orphan`). Revoking a token also deletes its lease and
+//! empties its cubbyhole.
+//!
+//! An expired token is revoked here when someone presents it, and by the
+//! expiration manager's sweep (`expiration`) when nobody does; both go
+//! through [`Core::revoke_tree`].
 //!
 //! A tree is revoked children first, so an interrupted revocation leaves
 //! every remaining token reachable from a parent that is still stored and
-//! can be revoked again; a child created while its parent is being revoked
-//! finds its parent gone at its first use and is revoked then.
+//! can be revoked again (its lease is deleted only after its entry, so the
+//! sweep retries it too); a child created while its parent is being revoked
+//! finds its parent gone at its first use and is revoked then. Index
+//! entries an interruption leaves pointing at nothing are removed by
+//! `auth/token/tidy` (`token_tidy`).
 
 use crate::error::{CoreError, CoreResult};
 use crate::node::Core;
@@ -77,7 +85,7 @@ impl Core {
     async fn settle(&self, resolution: Resolution) -> CoreResult<Option<ResolvedToken>> {
         match resolution {
             Resolution::Valid(t) => Ok(Some(t)),
-            Resolution::Unknown => Ok(None),
+            Resolution::Unknown | Resolution::Spent { .. } => Ok(None),
             Resolution::Invalid { revoke } => {
                 if let Err(e) = self.revoke_tree(&revoke).await {
                     tracing::error!(error = %e, "revoking an expired token failed");

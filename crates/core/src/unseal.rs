@@ -244,12 +244,13 @@ impl Core {
     }
 
     /// Forgets every in-memory secret, the routing table and the audit
-    /// devices.
+    /// devices, and stops the lease sweep.
     pub(crate) fn pre_seal(&self) {
         self.barrier.seal();
         self.audit.clear();
         self.tokens.clear();
         self.wrapping_key.clear();
+        self.leases.clear();
         self.policies.clear();
         self.set_router_table(crate::router::RouterTable::default());
         *self

@@ -16,8 +16,9 @@ use serde_json::json;
 
 /// What the `default` policy lets a token do (see `DEFAULT_POLICY_TEXT`)
 /// among the enumerated routes: look itself up, renew and revoke itself, ask
-/// its own capabilities, list the mounts it can reach, use its cubbyhole,
-/// wrap and unwrap responses.
+/// its own capabilities, list the mounts it can reach, look up and renew a
+/// lease by its id (the old and new renew paths, not the `sys/renew/<id>`
+/// form), use its cubbyhole, wrap and unwrap responses.
 fn default_allows(op: Operation, path: &str) -> bool {
     matches!(
         (op, path),
@@ -26,6 +27,10 @@ fn default_allows(op: Operation, path: &str) -> bool {
             | (Update, "sys/capabilities-self")
             | (Update, "sys/wrapping/wrap" | "sys/wrapping/unwrap")
             | (Read, "sys/internal/ui/mounts")
+            | (
+                Update,
+                "sys/leases/lookup" | "sys/leases/renew" | "sys/renew"
+            )
     ) || path.starts_with("cubbyhole/")
 }
 
@@ -100,6 +105,13 @@ async fn every_route_is_refused_without_a_token_and_with_only_the_default_policy
         "auth/token/create",
         "auth/token/roles/sample",
         "auth/token/accessors",
+        "auth/token/tidy",
+        "sys/leases/lookup",
+        "sys/leases/lookup/secret/sample",
+        "sys/leases/revoke-prefix/secret/sample",
+        "sys/leases/revoke-force/secret/sample",
+        "sys/revoke-prefix/secret/sample",
+        "sys/leases/tidy",
         "sys/auth/secret/sample",
         "auth/userpass/users/sample",
         "auth/userpass/login/sample",
@@ -148,7 +160,7 @@ async fn every_route_is_refused_without_a_token_and_with_only_the_default_policy
             assert!(denied, "{op:?} {path} with a default token: {result:?}");
         }
     }
-    assert_eq!(allowed.len(), 11, "{allowed:?}");
+    assert_eq!(allowed.len(), 14, "{allowed:?}");
     assert_eq!(logins, 3);
 }
 

@@ -4,6 +4,7 @@ mod generate_root;
 pub(crate) mod generic;
 pub(crate) mod kv;
 mod kv_path;
+pub(crate) mod lease;
 pub(crate) mod login;
 pub(crate) mod operator;
 mod prompt;
@@ -42,6 +43,7 @@ pub(crate) async fn run(cli: Cli) -> u8 {
         Command::Login(args) => login::run(args, &global).await,
         Command::Secrets(command) => secrets::run(command, &global).await,
         Command::Kv(command) => kv::run(command, &global).await,
+        Command::Lease(command) => lease::run(command, &global).await,
         Command::Read(args) => generic::read(args, &global).await,
         Command::Write(args) => generic::write(args, &global).await,
         Command::List(args) => generic::list(args, &global).await,

@@ -349,8 +349,12 @@ pub(crate) struct AuthNode {
 
 impl AuthNode {
     pub(crate) async fn new() -> Self {
+        Self::on(inmem()).await
+    }
+
+    /// [`AuthNode::new`] over `backend`.
+    pub(crate) async fn on(backend: SharedBackend) -> Self {
         let clock = TestClock::new();
-        let backend = inmem();
         let core = Core::new(CoreOptions {
             clock: clock.clone(),
             ..node_options(backend.clone(), None)
@@ -370,6 +374,26 @@ impl AuthNode {
         )
         .await;
         node
+    }
+
+    /// A new node on the same storage and clock, unsealed with two of the
+    /// keys: what a restart of the process sees.
+    pub(crate) async fn restarted(&self) -> Self {
+        let core = Core::new(CoreOptions {
+            clock: self.clock.clone(),
+            ..node_options(self.backend.clone(), None)
+        });
+        for k in &self.keys[..2] {
+            core.submit_unseal_key(k).await.expect("unseal");
+        }
+        assert!(!core.is_sealed());
+        Self {
+            core,
+            root: self.root.clone(),
+            keys: self.keys.clone(),
+            clock: self.clock.clone(),
+            backend: self.backend.clone(),
+        }
     }
 
     /// Seals the node and unseals it again with two of its keys.
