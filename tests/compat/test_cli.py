@@ -76,3 +76,78 @@ def test_cli_status_exits_1_when_server_unreachable(tmp_path):
     # Port 1 on loopback: nothing listens there, so the connection is refused at once.
     proc = run_cli("http://127.0.0.1:1", home, "status", check=False)
     assert proc.returncode == 1, f"expected exit 1, got {proc.returncode}\n{proc.stdout}{proc.stderr}"
+
+
+def test_cli_token_create_lookup_and_revoke(unsealed, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    addr, root = unsealed.server.addr, unsealed.root_token
+
+    created = run_cli(addr, home, "token", "create", "-policy=default", "-ttl=1h", "-format=json", token=root)
+    auth = json.loads(created.stdout)["auth"]
+    assert auth["lease_duration"] == 3600 and auth["policies"] == ["default"], auth
+    token = auth["client_token"]
+
+    # The table vault prints for a lookup: sorted data keys, durations humanised.
+    table = run_cli(addr, home, "token", "lookup", token, token=root).stdout
+    assert re.search(r"^policies\s+\[default\]$", table, re.MULTILINE), table
+    assert re.search(r"^creation_ttl\s+1h$", table, re.MULTILINE), table
+    assert re.search(rf"^accessor\s+{re.escape(auth['accessor'])}$", table, re.MULTILINE), table
+
+    # The same token, seen over the HTTP API.
+    assert unsealed.client.auth.token.lookup(token)["data"]["accessor"] == auth["accessor"]
+
+    revoked = run_cli(addr, home, "token", "revoke", token, token=root)
+    assert revoked.stdout.strip() == "Success! Revoked token (if it existed)"
+    gone = run_cli(addr, home, "token", "lookup", token, token=root, check=False)
+    assert gone.returncode == 2, f"lookup of a revoked token exited {gone.returncode}\n{gone.stderr}"
+    assert "Error looking up token" in gone.stderr, gone.stderr
+
+
+def test_cli_policy_write_read_and_malformed_policy(unsealed, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    addr, root = unsealed.server.addr, unsealed.root_token
+    policy = 'path "secret/*" {\n  capabilities = ["read", "list"]\n}\n'
+    path = tmp_path / "ops.hcl"
+    path.write_text(policy)
+
+    written = run_cli(addr, home, "policy", "write", "ops", str(path), token=root)
+    assert written.stdout.strip() == "Success! Uploaded policy: ops"
+    assert run_cli(addr, home, "policy", "read", "ops", token=root).stdout == policy
+    assert json.loads(run_cli(addr, home, "policy", "list", "-format=json", token=root).stdout) == [
+        "default",
+        "ops",
+        "root",
+    ]
+    assert unsealed.client.sys.read_acl_policy("ops")["data"]["policy"] == policy
+
+    path.write_text('path "secret/*" {\n  capabilities = ["read"\n}\n')
+    bad = run_cli(addr, home, "policy", "write", "broken", str(path), token=root, check=False)
+    assert bad.returncode == 2, bad.stderr
+    # The server's message names the policy, line and column.
+    assert "broken:3:1: syntax error" in bad.stderr, bad.stderr
+
+
+def test_cli_audit_enable_list_and_disable(unsealed, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    addr, root = unsealed.server.addr, unsealed.root_token
+    log = tmp_path / "audit.log"
+
+    empty = run_cli(addr, home, "audit", "list", token=root, check=False)
+    assert empty.returncode == 2 and empty.stdout.strip() == "No audit devices are enabled.", empty
+
+    enabled = run_cli(addr, home, "audit", "enable", "-description=cli", "file", f"file_path={log}", token=root)
+    assert enabled.stdout.strip() == "Success! Enabled the file audit device at: file/"
+    listed = run_cli(addr, home, "audit", "list", "-detailed", token=root).stdout
+    row = rf"^file/\s+file\s+cli\s+replicated\s+file_path={re.escape(str(log))}$"
+    assert re.search(row, listed, re.MULTILINE), listed
+    devices = json.loads(run_cli(addr, home, "audit", "list", "-format=json", token=root).stdout)
+    assert devices["file/"]["options"] == {"file_path": str(log)}, devices
+    assert "file/" in unsealed.client.sys.list_enabled_audit_devices()["data"]
+    assert log.read_text().strip(), "the device records the CLI's requests"
+
+    disabled = run_cli(addr, home, "audit", "disable", "file", token=root)
+    assert disabled.stdout.strip() == "Success! Disabled audit device (if it was enabled) at: file/"
+    assert run_cli(addr, home, "audit", "list", token=root, check=False).returncode == 2

@@ -73,6 +73,15 @@ pub(crate) enum Command {
     Delete(generic::DeleteArgs),
     /// Unwrap a wrapped response (once): the wrapping token, or the current token.
     Unwrap(unwrap::UnwrapArgs),
+    /// Create, look up, renew and revoke tokens; show their capabilities.
+    #[command(subcommand)]
+    Token(crate::commands::token::TokenCommand),
+    /// Manage ACL policies.
+    #[command(subcommand)]
+    Policy(crate::commands::policy::PolicyCommand),
+    /// Manage audit devices.
+    #[command(subcommand)]
+    Audit(crate::commands::audit::AuditCommand),
     /// Print the version.
     Version,
 }

@@ -57,7 +57,8 @@ pub(crate) fn go_quoted_list(items: &[String]) -> String {
     )
 }
 
-/// Seconds as vault prints durations: `768h`, `1h30m`, `45s`, `0s`.
+/// Seconds as vault prints durations (Go's form without its zero parts): `768h`, `1h30m`,
+/// `1h1s`, `45s`, `0s`.
 pub(crate) fn human_duration(seconds: i64) -> String {
     if seconds == 0 {
         return "0s".to_owned();
@@ -69,7 +70,7 @@ pub(crate) fn human_duration(seconds: i64) -> String {
     if hours > 0 {
         out.push_str(&format!("{hours}h"));
     }
-    if minutes > 0 || (hours > 0 && secs > 0) {
+    if minutes > 0 {
         out.push_str(&format!("{minutes}m"));
     }
     if secs > 0 {
@@ -123,17 +124,22 @@ pub(crate) fn secret_table(secret: &Secret) -> Option<Table> {
     }
     if let Some(data) = &secret.data {
         for (k, v) in data {
-            match v.as_i64().filter(|_| looks_like_duration(k)) {
-                Some(seconds) => table.pair(k, human_duration(seconds)),
-                None => table.pair(k, go_value(v)),
-            };
+            table.pair(k, data_value(k, v));
         }
     }
     (!table.is_empty()).then_some(table)
 }
 
-/// vault's `looksLikeDuration`: data keys whose integer values its tables print as durations
-/// (`ttl 47h59m52s` in `lease lookup`, `token lookup`).
+/// A data value as vault's tables show it: whole seconds under a key that names a duration
+/// (`ttl`, `creation_ttl`, `period`, ...) as `768h`, anything else as Go's `%v`.
+fn data_value(key: &str, value: &Value) -> String {
+    match value.as_i64() {
+        Some(seconds) if looks_like_duration(key) => human_duration(seconds),
+        _ => go_value(value),
+    }
+}
+
+/// vault's rule for which response keys hold durations in seconds.
 fn looks_like_duration(key: &str) -> bool {
     ["period", "ttl", "duration"]
         .iter()
@@ -146,7 +152,7 @@ fn looks_like_duration(key: &str) -> bool {
 pub(crate) fn map_table(map: &serde_json::Map<String, Value>) -> Table {
     let mut table = Table::key_value();
     for (k, v) in map {
-        table.pair(k, go_value(v));
+        table.pair(k, data_value(k, v));
     }
     table
 }
@@ -285,7 +291,8 @@ mod tests {
         assert_eq!(human_duration(2_764_800), "768h");
         assert_eq!(human_duration(5400), "1h30m");
         assert_eq!(human_duration(90), "1m30s");
-        assert_eq!(human_duration(3601), "1h0m1s");
+        assert_eq!(human_duration(3601), "1h1s");
+        assert_eq!(human_duration(3660), "1h1m");
         assert_eq!(human_duration(45), "45s");
     }
 
@@ -334,17 +341,23 @@ mod tests {
     }
 
     #[test]
-    fn integer_durations_in_data_print_as_vault_durations() {
-        let secret: Secret = serde_json::from_value(json!({
-            "data": {"ttl": 172_792, "creation_ttl": 0, "period": "1h", "renewable": true,
-                     "num_uses": 3}
-        }))
+    fn duration_keys_in_data_print_as_durations() {
+        let secret: Secret = serde_json::from_value(json!({"data": {
+            "ttl": 2_764_799, "creation_ttl": 2_764_800, "explicit_max_ttl": 0, "period": 60,
+            "num_uses": 3, "token_duration": "1h", "issue_time": "2024-01-01T00:00:00Z"
+        }}))
         .expect("secret");
         let rendered = secret_table(&secret).expect("table").render();
-        assert!(rendered.contains("ttl             47h59m52s"), "{rendered}");
-        assert!(rendered.contains("creation_ttl    0s"), "{rendered}");
-        assert!(rendered.contains("period          1h"), "{rendered}");
-        assert!(rendered.contains("num_uses        3"), "{rendered}");
+        for line in [
+            "ttl                 767h59m59s",
+            "creation_ttl        768h",
+            "explicit_max_ttl    0s",
+            "period              1m",
+            "num_uses            3",
+            "token_duration      1h",
+        ] {
+            assert!(rendered.contains(line), "{line:?} in\n{rendered}");
+        }
     }
 
     #[test]

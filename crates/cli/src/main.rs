@@ -1,7 +1,7 @@
 //! `coffer`: the command-line interface of the Coffer secrets server, mirroring the `vault` CLI
 //! (`server`, `status`, `operator init|unseal|seal|generate-root|rekey`, `login`, `secrets`,
-//! `kv`, `lease`, `read`, `write`, `list`, `delete`) including its single-dash flags, tables and exit
-//! codes.
+//! `kv`, `lease`, `read`, `write`, `list`, `delete`, `unwrap`, `token`, `policy`, `audit`)
+//! including its single-dash flags, tables and exit codes.
 //!
 //! Everything but `server` talks to a server over HTTP through `coffer_client`; `server` calls
 //! `coffer_server::run`. This crate must never reach into core, engine, seal or storage crates.

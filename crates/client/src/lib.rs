@@ -8,6 +8,7 @@
 //! This crate is a pure HTTP client: it must never depend on the server, core, engine or storage
 //! crates, so that it can be used against any Vault-compatible address.
 
+mod audit;
 mod client;
 mod config;
 mod error;
@@ -15,13 +16,16 @@ mod generate_root;
 mod kv_mount;
 mod leases;
 mod mounts;
+mod policies;
 mod rekey;
 mod response;
 mod secret_string;
 mod sys;
 mod tls;
+mod token;
 mod token_helper;
 
+pub use audit::{AuditDevice, EnableAudit};
 pub use client::{Client, Method, RawResponse};
 pub use config::{Config, DEFAULT_ADDRESS};
 pub use error::Error;
@@ -35,6 +39,7 @@ pub use rekey::{RekeyInitRequest, RekeyResult, RekeyStatus, RekeyTarget, RekeyUp
 pub use response::{Secret, SecretAuth};
 pub use secret_string::SecretString;
 pub use sys::{InitRequest, InitResponse, LeaderStatus, SealStatus};
+pub use token::{TokenCreateRequest, TokenTarget};
 pub use token_helper::TokenHelper;
 
 /// Result type of every fallible call in this crate.

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 
 use anyhow::{anyhow, bail};
 use clap::{ArgAction, Args};
-use coffer_client::{Client, Secret};
+use coffer_client::{Client, Secret, SecretAuth};
 use serde_json::Value;
 
 use super::{EXIT_OK, EXIT_SEALED_OR_MISSING};
@@ -196,11 +196,33 @@ pub(crate) fn print_result(
             .ok_or_else(|| anyhow!("Field \"{field}\" not present in the wrapped response"))?;
         return print_field(&Value::String(value), format);
     }
+    if let Some(value) = secret
+        .auth
+        .as_ref()
+        .and_then(|auth| auth_field(auth, field))
+    {
+        return print_field(&value, format);
+    }
     let value = secret
         .data_field(field)
         .or_else(|| secret.data_field("data").and_then(|d| d.get(field)))
         .ok_or_else(|| anyhow!("Field \"{field}\" not present in secret"))?;
     print_field(value, format)
+}
+
+/// The `-field` names vault gives the auth block of a login or token response (the table's
+/// row names; the duration stays in seconds, as vault prints it).
+fn auth_field(auth: &SecretAuth, field: &str) -> Option<Value> {
+    Some(match field {
+        "token" => Value::from(auth.client_token.as_str()),
+        "token_accessor" => Value::from(auth.accessor.as_str()),
+        "token_duration" => Value::from(auth.lease_duration),
+        "token_renewable" => Value::from(auth.renewable),
+        "token_policies" => Value::from(auth.token_policies.clone()),
+        "identity_policies" => Value::from(auth.identity_policies.clone().unwrap_or_default()),
+        "policies" => Value::from(auth.policies.clone()),
+        _ => return None,
+    })
 }
 
 /// One `-field` value.
@@ -262,6 +284,25 @@ mod tests {
             print_list(None, "kv/", Format::Table).expect("list"),
             EXIT_SEALED_OR_MISSING
         );
+    }
+
+    #[test]
+    fn auth_fields_are_named_as_in_the_table() {
+        let secret: Secret = serde_json::from_value(json!({"auth": {
+            "client_token": "s.t", "accessor": "acc", "lease_duration": 3600,
+            "renewable": true, "policies": ["default", "ops"], "token_policies": ["ops"]
+        }}))
+        .expect("secret");
+        let auth = secret.auth.as_ref().expect("auth");
+        assert_eq!(auth_field(auth, "token"), Some(json!("s.t")));
+        assert_eq!(auth_field(auth, "token_duration"), Some(json!(3600)));
+        assert_eq!(
+            auth_field(auth, "policies").map(|v| go_value(&v)),
+            Some("[default ops]".to_owned())
+        );
+        assert_eq!(auth_field(auth, "identity_policies"), Some(json!([])));
+        assert_eq!(auth_field(auth, "nope"), None);
+        assert!(print_result(&secret, Some("nope"), Format::Table).is_err());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! One module per command group; `run` dispatches a parsed command line.
 
+pub(crate) mod audit;
 mod generate_root;
 pub(crate) mod generic;
 pub(crate) mod kv;
@@ -7,11 +8,14 @@ mod kv_path;
 pub(crate) mod lease;
 pub(crate) mod login;
 pub(crate) mod operator;
+pub(crate) mod policy;
+mod policy_fmt;
 mod prompt;
 mod rekey;
 pub(crate) mod secrets;
 pub(crate) mod server;
 pub(crate) mod status;
+pub(crate) mod token;
 pub(crate) mod unwrap;
 
 use crate::cli::{Cli, Command};
@@ -49,6 +53,9 @@ pub(crate) async fn run(cli: Cli) -> u8 {
         Command::List(args) => generic::list(args, &global).await,
         Command::Delete(args) => generic::delete(args, &global).await,
         Command::Unwrap(args) => unwrap::run(args, &global).await,
+        Command::Token(command) => token::run(command, &global).await,
+        Command::Policy(command) => policy::run(command, &global).await,
+        Command::Audit(command) => audit::run(command, &global).await,
         Command::Version => {
             println!("Coffer v{}", env!("CARGO_PKG_VERSION"));
             Ok(EXIT_OK)
