@@ -125,6 +125,18 @@ impl VaultHttp {
         Ok(self.document(Method::GET, path, None).await?["data"].take())
     }
 
+    /// POST `<path>` asking for the answer wrapped for `wrap_ttl` (`X-Vault-Wrap-TTL`);
+    /// returns the whole response document (its `wrap_info`).
+    pub(crate) async fn post_wrapped(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+        wrap_ttl: &str,
+    ) -> anyhow::Result<serde_json::Value> {
+        self.document_with(Method::POST, path, Some(body), Some(wrap_ttl))
+            .await
+    }
+
     /// Sends one request and parses the JSON answer; fails unless the status is 2xx.
     async fn document(
         &self,
@@ -132,12 +144,25 @@ impl VaultHttp {
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> anyhow::Result<serde_json::Value> {
+        self.document_with(method, path, body, None).await
+    }
+
+    async fn document_with(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        wrap_ttl: Option<&str>,
+    ) -> anyhow::Result<serde_json::Value> {
         let what = format!("{method} /v1/{path}");
         let mut req = self
             .http
             .request(method, self.url(path)?)
             .header("X-Vault-Token", &self.token)
             .header("X-Vault-Request", "true");
+        if let Some(ttl) = wrap_ttl {
+            req = req.header("X-Vault-Wrap-TTL", ttl);
+        }
         if let Some(body) = body {
             req = req.json(body);
         }

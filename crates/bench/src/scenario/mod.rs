@@ -13,6 +13,7 @@ mod transit_batch_encrypt;
 mod transit_decrypt;
 mod transit_encrypt;
 mod transit_keygen;
+mod wrap_unwrap;
 
 use async_trait::async_trait;
 
@@ -32,6 +33,7 @@ pub(crate) const NAMES: &[&str] = &[
     "transit-keygen",
     "entropy-transit-keygen",
     "approle-login",
+    "wrap-unwrap",
 ];
 
 /// A fresh, not yet set-up scenario by name; `None` for a name not in [`NAMES`].
@@ -53,6 +55,7 @@ pub(crate) fn build(name: &str) -> Option<Box<dyn Scenario>> {
             Some(Box::new(transit_keygen::TransitKeygen::external_entropy()))
         }
         "approle-login" => Some(Box::new(approle_login::ApproleLogin::default())),
+        "wrap-unwrap" => Some(Box::new(wrap_unwrap::WrapUnwrap)),
         _ => None,
     }
 }
