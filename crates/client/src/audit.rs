@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::{Client, Error, Method, Result};
 
@@ -46,30 +45,7 @@ pub struct EnableAudit {
 impl Client {
     /// `GET sys/audit`: enabled audit devices keyed by path (`"file/"`); empty when none.
     pub async fn list_audit_devices(&self) -> Result<BTreeMap<String, AuditDevice>> {
-        let raw = self.raw(Method::Get, "sys/audit", &[], None).await?;
-        if !raw.is_success() {
-            return Err(raw.to_error());
-        }
-        // As for sys/mounts, Vault may repeat the data keys at the top level; prefer `data`.
-        let table = raw
-            .body
-            .as_ref()
-            .and_then(|b| b.get("data").filter(|d| d.is_object()).or(Some(b)))
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        let mut devices = BTreeMap::new();
-        for (path, entry) in table {
-            if entry.get("type").is_some() {
-                let device = serde_json::from_value(entry).map_err(|e| Error::Decode {
-                    method: raw.method.as_str().to_owned(),
-                    url: raw.url.clone(),
-                    reason: format!("audit device {path}: {e}"),
-                })?;
-                devices.insert(path, device);
-            }
-        }
-        Ok(devices)
+        self.typed_table("sys/audit", "audit device").await
     }
 
     /// `PUT sys/audit/:path`.

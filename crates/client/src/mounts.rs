@@ -118,7 +118,17 @@ pub struct TuneMount {
 impl Client {
     /// `GET sys/mounts`: mounted secrets engines keyed by path (`"kv/"`).
     pub async fn list_mounts(&self) -> Result<BTreeMap<String, MountOutput>> {
-        let raw = self.raw(Method::Get, "sys/mounts", &[], None).await?;
+        self.typed_table("sys/mounts", "mount").await
+    }
+
+    /// `GET path` of a table keyed by path whose entries carry a `type` (`sys/mounts`,
+    /// `sys/audit`), each decoded as `T`; `item` names an entry in errors.
+    pub(crate) async fn typed_table<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        item: &str,
+    ) -> Result<BTreeMap<String, T>> {
+        let raw = self.raw(Method::Get, path, &[], None).await?;
         if !raw.is_success() {
             return Err(raw.to_error());
         }
@@ -130,18 +140,18 @@ impl Client {
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
-        let mut mounts = BTreeMap::new();
-        for (path, entry) in table {
+        let mut entries = BTreeMap::new();
+        for (key, entry) in table {
             if entry.get("type").is_some() {
-                let mount = serde_json::from_value(entry).map_err(|e| Error::Decode {
+                let decoded = serde_json::from_value(entry).map_err(|e| Error::Decode {
                     method: raw.method.as_str().to_owned(),
                     url: raw.url.clone(),
-                    reason: format!("mount {path}: {e}"),
+                    reason: format!("{item} {key}: {e}"),
                 })?;
-                mounts.insert(path, mount);
+                entries.insert(key, decoded);
             }
         }
-        Ok(mounts)
+        Ok(entries)
     }
 
     /// `POST sys/mounts/:path`.

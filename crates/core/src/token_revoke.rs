@@ -100,19 +100,21 @@ impl Core {
         let Some(entry) = self.tokens.remove(id).await? else {
             return Ok(());
         };
-        let table = self.router_table();
-        for mount in table
+        for cubbyhole in self.cubbyhole_views() {
+            cubbyhole.sub(&format!("{id}/")).clear().await?;
+        }
+        tracing::debug!(accessor = %entry.accessor, "token revoked");
+        Ok(())
+    }
+
+    /// The storage of every cubbyhole mount (per-token folders `<hash>/`).
+    pub(crate) fn cubbyhole_views(&self) -> Vec<View> {
+        self.router_table()
             .mounts
             .entries
             .iter()
             .filter(|m| m.engine_type == "cubbyhole")
-        {
-            View::new(self.barrier.clone(), mount.storage_prefix())
-                .sub(&format!("{id}/"))
-                .clear()
-                .await?;
-        }
-        tracing::debug!(accessor = %entry.accessor, "token revoked");
-        Ok(())
+            .map(|m| View::new(self.barrier.clone(), m.storage_prefix()))
+            .collect()
     }
 }

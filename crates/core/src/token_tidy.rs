@@ -28,7 +28,6 @@ use crate::error::CoreResult;
 use crate::expiration::{LeaseRecord, LeaseTidy};
 use crate::node::Core;
 use crate::token::Resolution;
-use crate::view::View;
 
 /// What one `auth/token/tidy` pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -125,14 +124,7 @@ impl Core {
     /// whose token is gone; returns how many.
     async fn tidy_cubbyholes(&self) -> CoreResult<usize> {
         let mut emptied = 0;
-        let table = self.router_table();
-        for mount in table
-            .mounts
-            .entries
-            .iter()
-            .filter(|m| m.engine_type == "cubbyhole")
-        {
-            let view = View::new(self.barrier.clone(), mount.storage_prefix());
+        for view in self.cubbyhole_views() {
             for dir in view.list("").await? {
                 let Some(id) = dir.strip_suffix('/') else {
                     continue;

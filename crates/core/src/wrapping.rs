@@ -128,14 +128,12 @@ impl Core {
 
     /// The `cubbyhole/` storage of one token.
     fn cubbyhole_of(&self, token_id: &str) -> CoreResult<View> {
-        let table = self.router_table();
-        let mount = table
-            .mounts
-            .entries
-            .iter()
-            .find(|m| m.engine_type == "cubbyhole")
+        let cubbyhole = self
+            .cubbyhole_views()
+            .into_iter()
+            .next()
             .ok_or_else(|| CoreError::Internal("no cubbyhole mount to wrap into".to_owned()))?;
-        Ok(View::new(self.barrier.clone(), mount.storage_prefix()).sub(&format!("{token_id}/")))
+        Ok(cubbyhole.sub(&format!("{token_id}/")))
     }
 
     /// The token a presented wrapping JWT carries; `None` when it is not one

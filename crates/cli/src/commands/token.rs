@@ -184,14 +184,19 @@ fn create_request(args: &CreateArgs) -> TokenCreateRequest {
     }
 }
 
-async fn lookup(args: LookupArgs, global: &GlobalArgs) -> anyhow::Result<u8> {
-    let token = args.token.as_deref().map(str::trim);
-    let target = match (token, args.accessor) {
+/// The token a lookup or renew is about: the current one, or the argument as a token or (with
+/// `-accessor`) an accessor.
+fn token_target(token: Option<&str>, accessor: bool) -> anyhow::Result<TokenTarget<'_>> {
+    Ok(match (token.map(str::trim), accessor) {
         (None, true) => bail!("Not enough arguments with -accessor (expected 1, got 0)"),
         (None, false) => TokenTarget::Current,
         (Some(accessor), true) => TokenTarget::Accessor(accessor),
         (Some(token), false) => TokenTarget::Token(token),
-    };
+    })
+}
+
+async fn lookup(args: LookupArgs, global: &GlobalArgs) -> anyhow::Result<u8> {
+    let target = token_target(args.token.as_deref(), args.accessor)?;
     let client = context::client(global)?;
     match client.lookup_token(target).await {
         Ok(secret) => print_secret(&secret, global.format).map(|()| EXIT_OK),
@@ -200,13 +205,7 @@ async fn lookup(args: LookupArgs, global: &GlobalArgs) -> anyhow::Result<u8> {
 }
 
 async fn renew(args: RenewArgs, global: &GlobalArgs) -> anyhow::Result<u8> {
-    let token = args.token.as_deref().map(str::trim);
-    let target = match (token, args.accessor) {
-        (None, true) => bail!("Not enough arguments with -accessor (expected 1, got 0)"),
-        (None, false) => TokenTarget::Current,
-        (Some(accessor), true) => TokenTarget::Accessor(accessor),
-        (Some(token), false) => TokenTarget::Token(token),
-    };
+    let target = token_target(args.token.as_deref(), args.accessor)?;
     let increment = args.legacy_increment.or(args.increment);
     let client = context::client(global)?;
     match client.renew_token(target, increment).await {
