@@ -56,7 +56,13 @@ impl Core {
     /// Serves a request to a login path (see [`Core::is_login_path`])
     /// without a token; an `auth` block in the method's answer becomes a
     /// new token.
-    pub async fn handle_login(&self, mut req: Request) -> CoreResult<Option<Response>> {
+    /// `token` is what the client presented, used only by
+    /// `sys/wrapping/lookup` (as the wrapping token when the body has none).
+    pub async fn handle_login(
+        &self,
+        mut req: Request,
+        token: Option<&str>,
+    ) -> CoreResult<Option<Response>> {
         let _shared = self.state.read().await;
         if self.barrier.is_sealed() {
             return Err(CoreError::Sealed);
@@ -72,9 +78,13 @@ impl Core {
         trail.set_path(&req.path);
         let full_path = req.path.clone();
         if full_path == WRAPPING_LOOKUP_PATH {
+            let inner = token.and_then(|t| self.jwt_inner_token(t));
+            let token = inner.as_deref().map(String::as_str).or(token);
+            self.plain_wrapping_token_field(&full_path, &mut req);
+            let mut trail = self.audit_trail(&req, None, token);
             trail.authorised(AclOperation::Update, &self.sys_mount(), &[]);
             self.audit_request(&mut trail).await?;
-            let result = self.wrapping_lookup(&req).await;
+            let result = self.wrapping_lookup(&req, token).await;
             return self.audit_response(trail, result).await;
         }
         let request_id = req.id.clone();
@@ -182,6 +192,7 @@ impl Core {
             renewable: auth.renewable,
             num_uses: auth.num_uses,
             exhausted: false,
+            exhausted_at: None,
             expire_time: (granted.ttl > 0).then(|| now.saturating_add(granted.ttl)),
             last_renewal_time: None,
             role: String::new(),

@@ -233,15 +233,26 @@ impl Core {
     /// token is recorded in the audit devices with the error, as Vault
     /// records requests that fail its token check. `req` may still lack its
     /// body (the server authenticates before reading it).
+    ///
+    /// A wrapping JWT that is not (or no longer) valid, presented to unwrap
+    /// or rewrap, is a 400 "wrapping token is not valid or does not exist",
+    /// as Vault answers, rather than a 403.
     pub async fn authenticate_request(
         &self,
         req: &Request,
         token: Option<&str>,
     ) -> CoreResult<ResolvedToken> {
         match self.authenticate(token).await {
-            Err(CoreError::PermissionDenied) => Err(self
-                .audit_rejected(req, token, CoreError::PermissionDenied)
-                .await),
+            Err(CoreError::PermissionDenied) => {
+                let error = if crate::wrapping::is_wrapping_token_path(&req.path)
+                    && token.is_some_and(crate::wrapping_key::looks_like_jwt)
+                {
+                    CoreError::invalid(crate::wrapping::INVALID_WRAPPING_TOKEN)
+                } else {
+                    CoreError::PermissionDenied
+                };
+                Err(self.audit_rejected(req, token, error).await)
+            }
             other => other,
         }
     }
@@ -250,7 +261,7 @@ impl Core {
     /// Login paths of auth methods are served without the token.
     pub async fn handle(&self, req: Request, token: Option<&str>) -> CoreResult<Option<Response>> {
         if self.is_login_path(&req.path) {
-            return self.handle_login(req).await;
+            return self.handle_login(req, token).await;
         }
         let resolved = self.authenticate_request(&req, token).await?;
         self.handle_as(req, &resolved, token.unwrap_or_default())
@@ -276,6 +287,13 @@ impl Core {
         }
         if req.id.is_empty() {
             req.id = self.new_uuid()?;
+        }
+        // A wrapping JWT is audited as the token inside, as Vault audits it,
+        // so sys/audit-hash of the wrap's token finds its use.
+        let inner = self.jwt_inner_token(raw_token);
+        let raw_token = inner.as_deref().map_or(raw_token, String::as_str);
+        if let Ok(path) = canonical_path(&req.path) {
+            self.plain_wrapping_token_field(&path, &mut req);
         }
         let mut trail = self.audit_trail(&req, Some(resolved), Some(raw_token));
         req.path = match canonical_path(&req.path) {

@@ -45,6 +45,9 @@ pub const TOKEN_RANDOM_LEN: usize = 24;
 pub const TOKEN_LEN: usize = 4 + TOKEN_RANDOM_LEN;
 /// Length of an accessor.
 pub const ACCESSOR_LEN: usize = 24;
+/// How long a token out of uses is left to the request that took its last
+/// use (which revokes it when done) before tidy revokes it instead.
+pub const SPENT_GRACE_SECS: u64 = 60;
 
 /// What the store knows about a token. Times are unix seconds, durations
 /// seconds; fields added after the first release default when absent.
@@ -83,6 +86,10 @@ pub struct TokenEntry {
     /// Set when the last use was taken: the token is being revoked.
     #[serde(default)]
     pub exhausted: bool,
+    /// When the last use was taken (unix seconds); tidy leaves a spent
+    /// token to the request that spent it for [`SPENT_GRACE_SECS`].
+    #[serde(default)]
+    pub exhausted_at: Option<u64>,
     /// When it expires; `None` for never.
     #[serde(default)]
     pub expire_time: Option<u64>,
@@ -375,6 +382,7 @@ impl TokenStore {
             return Ok((TokenUse::Unlimited, token.clone()));
         }
         let mut used = TokenUse::Counted;
+        let now_secs = self.now();
         let entry = self
             .modify(&token.id, |e| {
                 if e.exhausted {
@@ -383,6 +391,7 @@ impl TokenStore {
                 e.num_uses = e.num_uses.saturating_sub(1);
                 if e.num_uses == 0 {
                     e.exhausted = true;
+                    e.exhausted_at = Some(now_secs);
                     used = TokenUse::Last;
                 }
                 Ok(())

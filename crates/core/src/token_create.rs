@@ -201,6 +201,7 @@ impl Core {
                 .or(role.as_ref().map(|r| r.num_uses))
                 .unwrap_or(0),
             exhausted: false,
+            exhausted_at: None,
             expire_time: (ttl > 0).then(|| now.saturating_add(ttl)),
             last_renewal_time: None,
             role: role.as_ref().map(|r| r.name.clone()).unwrap_or_default(),

@@ -27,7 +27,7 @@ use crate::engine::{Response, ResponseStatus};
 use crate::error::CoreResult;
 use crate::expiration::{LeaseRecord, LeaseTidy};
 use crate::node::Core;
-use crate::token::Resolution;
+use crate::token::{Resolution, SPENT_GRACE_SECS};
 
 /// What one `auth/token/tidy` pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -93,9 +93,22 @@ impl Core {
         for id in self.tokens.ids().await? {
             match self.tokens.resolve_id(&id).await? {
                 Resolution::Unknown => {}
-                Resolution::Invalid { revoke } | Resolution::Spent { revoke } => {
+                Resolution::Invalid { revoke } => {
                     self.revoke_tree(&revoke).await?;
                     report.revoked += 1;
+                }
+                Resolution::Spent { revoke } => {
+                    // A request may be using its last use right now (an unwrap
+                    // reading its response): only what a crash left behind.
+                    let now = self.tokens.now();
+                    let abandoned = self.tokens.entry(&revoke).await?.is_none_or(|e| {
+                        e.exhausted_at
+                            .is_none_or(|at| now >= at.saturating_add(SPENT_GRACE_SECS))
+                    });
+                    if abandoned {
+                        self.revoke_tree(&revoke).await?;
+                        report.revoked += 1;
+                    }
                 }
                 Resolution::Valid(token) => {
                     if let Some(lease) = LeaseRecord::for_token(&token.id, &token.entry)

@@ -11,7 +11,7 @@
 //! revoking the token empties its cubbyhole.
 
 use crate::authorize::Caller;
-use crate::engine::{Request, Response, ResponseStatus, WrapInfo};
+use crate::engine::{Request, Response, WrapInfo};
 use crate::error::{CoreError, CoreResult};
 use crate::node::Core;
 use crate::policy::RESPONSE_WRAPPING_POLICY;
@@ -29,7 +29,16 @@ use zeroize::Zeroizing;
 const RESPONSE_KEY: &str = "response";
 /// The one answer for a wrapping token that is unknown, spent, expired,
 /// forged or not a wrapping token: the caller learns nothing more.
-const INVALID_WRAPPING_TOKEN: &str = "wrapping token is not valid or does not exist";
+pub(crate) const INVALID_WRAPPING_TOKEN: &str = "wrapping token is not valid or does not exist";
+
+/// Whether `path` (as requested) is unwrap or rewrap, which answer an
+/// invalid wrapping token in `X-Vault-Token` with a 400.
+pub(crate) fn is_wrapping_token_path(path: &str) -> bool {
+    matches!(
+        path.trim_matches('/'),
+        "sys/wrapping/unwrap" | "sys/wrapping/rewrap"
+    )
+}
 
 /// The `token` field of unwrap, lookup and rewrap.
 #[derive(Deserialize)]
@@ -43,7 +52,10 @@ impl Core {
     /// The response a client gets for `resp`, the answer to a request for
     /// `path` with `wrap_ttl`: wrapped when asked and there is something to
     /// wrap (a 204 stays a 204, a response already wrapped by rewrap stays
-    /// as it is).
+    /// as it is). Answers with a status of their own (a transit batch with
+    /// failed items, a KV v2 read of a deleted version) are wrapped too, as
+    /// Vault wraps every non-error response: their bodies hold data. The
+    /// unwrapped body then comes back with 200.
     pub(crate) async fn wrap_if_asked(
         &self,
         request_id: &str,
@@ -52,14 +64,15 @@ impl Core {
         resp: Option<Response>,
     ) -> CoreResult<Option<Response>> {
         match (wrap_ttl, resp) {
-            (Some(ttl), Some(resp))
-                if resp.wrap_info.is_none() && resp.status == ResponseStatus::Ok =>
-            {
+            (Some(ttl), Some(resp)) if resp.wrap_info.is_none() => {
+                let warnings = resp.warnings.clone();
                 let envelope = response_envelope::logical(request_id, path, resp.clone());
                 let wrapped_accessor = resp.auth.map(|a| a.accessor).unwrap_or_default();
-                self.wrap_envelope(&envelope, ttl, path, wrapped_accessor)
-                    .await
-                    .map(Some)
+                let mut wrapped = self
+                    .wrap_envelope(&envelope, ttl, path, wrapped_accessor)
+                    .await?;
+                wrapped.warnings = warnings;
+                Ok(Some(wrapped))
             }
             (_, resp) => Ok(resp),
         }
@@ -109,7 +122,7 @@ impl Core {
             }
             return Err(e);
         }
-        let claims = WrappingClaims::new(token.clone(), &stored.entry.accessor, now, ttl);
+        let claims = WrappingClaims::new(token.clone(), &wrapped_accessor, now, ttl);
         let jwt = signer.sign(&claims)?;
         tracing::debug!(accessor = %stored.entry.accessor, ttl, "response wrapped");
         Ok(Response {
@@ -147,6 +160,32 @@ impl Core {
             .signer()?
             .verify(presented)
             .map(|claims| claims.jti))
+    }
+
+    /// The token inside `presented` when it is a wrapping JWT this server
+    /// signed; `None` for anything else.
+    pub(crate) fn jwt_inner_token(&self, presented: &str) -> Option<Zeroizing<String>> {
+        if !looks_like_jwt(presented) {
+            return None;
+        }
+        self.unwrap_jwt(presented).ok().flatten()
+    }
+
+    /// In the body of a `sys/wrapping/*` request (canonical `path`), a
+    /// verified wrapping JWT in `token` is replaced by the token inside, so
+    /// the audit log hashes the same value the wrap's entry did (Vault does
+    /// the same). Handlers take either form.
+    pub(crate) fn plain_wrapping_token_field(&self, path: &str, req: &mut Request) {
+        if !path.starts_with("sys/wrapping/") {
+            return;
+        }
+        let inner = match req.data.get("token") {
+            Some(Value::String(t)) => self.jwt_inner_token(t),
+            _ => None,
+        };
+        if let (Some(inner), Value::Object(body)) = (inner, &mut req.data) {
+            body.insert("token".to_owned(), Value::String(inner.to_string()));
+        }
     }
 
     /// `sys/wrapping/wrap`: the body is the response, wrapped by the common
@@ -203,13 +242,27 @@ impl Core {
     }
 
     /// `sys/wrapping/lookup`: what a wrapping token holds, without spending
-    /// it. Served without a token, as Vault serves it.
-    pub(crate) async fn wrapping_lookup(&self, req: &Request) -> CoreResult<Option<Response>> {
+    /// it. Served without a token, as Vault serves it: the wrapping token is
+    /// `token`, or else the request's own token.
+    pub(crate) async fn wrapping_lookup(
+        &self,
+        req: &Request,
+        request_token: Option<&str>,
+    ) -> CoreResult<Option<Response>> {
         let input: TokenInput = req.parse()?;
         let presented = input
             .token
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| CoreError::invalid("missing the wrapping token: set `token`"))?;
+            .or_else(|| {
+                request_token
+                    .filter(|t| !t.is_empty())
+                    .map(|t| Zeroizing::new(t.to_owned()))
+            })
+            .ok_or_else(|| {
+                CoreError::invalid(
+                    "missing the wrapping token: set `token` or send it as the token",
+                )
+            })?;
         let target = self.resolve_wrapping_token(&presented).await?;
         let e = &target.entry;
         let created = humantime::format_rfc3339(UNIX_EPOCH + Duration::from_secs(e.creation_time));

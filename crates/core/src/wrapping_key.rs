@@ -50,7 +50,8 @@ const WRAPPING_TYPE: &str = "wrapping";
 /// The claims of a wrapping JWT. `Debug` never shows the token.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct WrappingClaims {
-    /// The wrapping token's accessor.
+    /// The accessor of the token inside the wrapped response, when it holds
+    /// one (a login or token creation); empty otherwise (Vault's claim).
     pub accessor: String,
     /// The server's API address, when configured (empty otherwise).
     pub addr: String,
@@ -60,7 +61,8 @@ pub struct WrappingClaims {
     pub iat: u64,
     /// The wrapping token itself.
     pub jti: Zeroizing<String>,
-    /// Not valid before, unix seconds.
+    /// Not valid before, unix seconds: five seconds before issue, for
+    /// clients whose clocks lag (as Vault sets it).
     pub nbf: u64,
     /// Always `wrapping`.
     #[serde(rename = "type")]
@@ -77,15 +79,16 @@ impl std::fmt::Debug for WrappingClaims {
 }
 
 impl WrappingClaims {
-    /// Claims for a wrapping token issued at `now` for `ttl` seconds.
-    pub fn new(token: Zeroizing<String>, accessor: &str, now: u64, ttl: u64) -> Self {
+    /// Claims for a wrapping token issued at `now` for `ttl` seconds;
+    /// `wrapped_accessor` is the accessor of a token inside, if any.
+    pub fn new(token: Zeroizing<String>, wrapped_accessor: &str, now: u64, ttl: u64) -> Self {
         Self {
-            accessor: accessor.to_owned(),
+            accessor: wrapped_accessor.to_owned(),
             addr: String::new(),
             exp: now.saturating_add(ttl),
             iat: now,
             jti: token,
-            nbf: now,
+            nbf: now.saturating_sub(5),
             kind: WRAPPING_TYPE.to_owned(),
         }
     }
@@ -258,7 +261,7 @@ mod tests {
         assert!(looks_like_jwt(&jwt));
         let back = key.verify(&jwt).expect("verifies");
         assert_eq!(back.jti.as_str(), "hvs.inner");
-        assert_eq!((back.iat, back.exp, back.nbf), (100, 160, 100));
+        assert_eq!((back.iat, back.exp, back.nbf), (100, 160, 95));
         assert_eq!(back.kind, "wrapping");
         assert!(!format!("{back:?}").contains("hvs.inner"));
         assert!(

@@ -5,7 +5,7 @@
 mod common;
 
 use coffer_core::CoreError;
-use coffer_core::engine::Operation::{Read, Update};
+use coffer_core::engine::Operation::{Delete, Read, Update};
 use coffer_core::engine::{Operation, Request, Response, WrapInfo};
 use common::AuthNode;
 use serde_json::{Value, json};
@@ -80,10 +80,9 @@ async fn a_wrapped_read_unwraps_once_to_the_response_the_client_would_have_had()
         .expect("response");
     assert_eq!(unwrapped.data, Some(direct));
     assert_eq!(unwrapped.mount_type, "kv");
-    assert!(
-        n.denied(&info.token, Update, "sys/wrapping/unwrap", Value::Null)
+    invalid(
+        n.call(&info.token, Update, "sys/wrapping/unwrap", Value::Null)
             .await,
-        "single use"
     );
 }
 
@@ -117,9 +116,9 @@ async fn an_expired_wrapping_token_cannot_be_unwrapped() {
     let root = n.root.clone();
     let info = wrap_info(&n, &root, Read, "secret/data/app", Value::Null).await;
     n.clock.advance(61);
-    assert!(
-        n.denied(&info.token, Update, "sys/wrapping/unwrap", Value::Null)
-            .await
+    invalid(
+        n.call(&info.token, Update, "sys/wrapping/unwrap", Value::Null)
+            .await,
     );
     let body = json!({"token": info.token.as_str()});
     invalid(n.call(&root, Update, "sys/wrapping/unwrap", body).await);
@@ -134,9 +133,9 @@ async fn a_forged_or_altered_wrapping_token_is_refused() {
     let mut sig = sig.to_owned().into_bytes();
     sig[0] = if sig[0] == b'A' { b'B' } else { b'A' };
     let altered = format!("{signed}.{}", String::from_utf8(sig).expect("ascii"));
-    assert!(
-        n.denied(&altered, Update, "sys/wrapping/unwrap", Value::Null)
-            .await
+    invalid(
+        n.call(&altered, Update, "sys/wrapping/unwrap", Value::Null)
+            .await,
     );
     let body = json!({"token": altered});
     let msg = invalid(n.call(&root, Update, "sys/wrapping/unwrap", body).await);
@@ -216,9 +215,9 @@ async fn rewrap_moves_the_response_to_a_new_token_and_spends_the_old_one() {
         (new.ttl, new.creation_path.as_str()),
         (60, "secret/data/app")
     );
-    assert!(
-        n.denied(&old.token, Update, "sys/wrapping/unwrap", Value::Null)
-            .await
+    invalid(
+        n.call(&old.token, Update, "sys/wrapping/unwrap", Value::Null)
+            .await,
     );
     let r = n
         .ok(&new.token, Update, "sys/wrapping/unwrap", Value::Null)
@@ -355,4 +354,48 @@ async fn of_many_concurrent_unwraps_exactly_one_gets_the_response() {
             .all(|r| matches!(r, Err(CoreError::InvalidRequest(_)))),
         "losers are told the token is not valid"
     );
+}
+
+#[tokio::test]
+async fn an_answer_with_its_own_status_is_wrapped_too_never_sent_in_the_clear() {
+    let n = secret_node().await;
+    let root = n.root.clone();
+    n.root_call(Delete, "secret/data/app", Value::Null).await;
+    // A read of a deleted version answers 404 with its metadata: still a body, so wrapped.
+    let info = wrap_info(&n, &root, Read, "secret/data/app", Value::Null).await;
+    let r = n
+        .ok(&info.token, Update, "sys/wrapping/unwrap", Value::Null)
+        .await
+        .expect("response");
+    let data = r.data.expect("data");
+    assert!(data["data"].is_null());
+    assert!(
+        !data["metadata"]["deletion_time"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn lookup_takes_the_wrapping_token_from_the_request_when_the_body_has_none() {
+    let n = secret_node().await;
+    let root = n.root.clone();
+    let info = wrap_info(&n, &root, Read, "secret/data/app", Value::Null).await;
+    let looked = n
+        .core
+        .handle(
+            Request::new(Update, "sys/wrapping/lookup"),
+            Some(&info.token),
+        )
+        .await
+        .expect("lookup")
+        .and_then(|r| r.data)
+        .expect("data");
+    assert_eq!(looked["creation_path"], "secret/data/app");
+    let missing = n
+        .core
+        .handle(Request::new(Update, "sys/wrapping/lookup"), None)
+        .await;
+    assert!(invalid(missing).contains("missing the wrapping token"));
 }

@@ -5,16 +5,21 @@
 //!
 //! Keys arrive as Vault takes them: the binary (not armoured) public key,
 //! base64-encoded. Messages go out binary, SEIPD v1 with AES-256, to the
-//! key's first encryption-capable subkey (or its primary key when that is
-//! the only one that can encrypt).
+//! newest subkey that the primary key has bound with a valid signature,
+//! whose flags allow encryption, and that is neither expired nor revoked.
+//! A subkey without a valid binding is ignored: otherwise anyone could
+//! attach their own subkey to an operator's key (whose fingerprint the key
+//! holders check) and receive the root token.
 
 use crate::error::CryptoError;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use pgp::composed::{Deserializable, MessageBuilder, SignedPublicKey};
+use pgp::composed::{Deserializable, MessageBuilder, SignedPublicKey, SignedPublicSubKey};
 use pgp::crypto::sym::SymmetricKeyAlgorithm;
+use pgp::packet::SignatureType;
 use pgp::types::KeyDetails;
 use rand::rngs::OsRng;
+use std::time::SystemTime;
 
 /// An operator's OpenPGP public key.
 pub struct PgpRecipient {
@@ -50,12 +55,15 @@ impl PgpRecipient {
         let key = SignedPublicKey::from_bytes(bytes.as_slice())
             .map_err(|e| bad(format!("not an OpenPGP public key: {e}")))?;
         let recipient = Self { key };
-        if !recipient.can_encrypt() {
+        if recipient.encryption_subkey().is_none() {
             return Err(bad(format!(
-                "key {} has no encryption-capable key or subkey",
+                "key {} has no usable encryption subkey (one bound by the primary key with a \
+                 valid signature, flagged for encryption, not expired or revoked)",
                 recipient.fingerprint()
             )));
         }
+        // A key the library cannot encrypt to fails now, not after the quorum.
+        recipient.encrypt(b"trial")?;
         Ok(recipient)
     }
 
@@ -64,28 +72,49 @@ impl PgpRecipient {
         hex::encode(self.key.fingerprint().as_bytes())
     }
 
-    fn can_encrypt(&self) -> bool {
+    /// The newest subkey the primary key validly binds for encryption, not
+    /// expired or revoked.
+    fn encryption_subkey(&self) -> Option<&SignedPublicSubKey> {
+        let now = SystemTime::now();
         self.key
             .public_subkeys
             .iter()
-            .any(|k| k.algorithm().can_encrypt())
-            || self.key.algorithm().can_encrypt()
+            .filter(|sk| sk.algorithm().can_encrypt())
+            .filter(|sk| sk.verify_bindings(&self.key.primary_key).is_ok())
+            .filter(|sk| {
+                !sk.signatures
+                    .iter()
+                    .any(|sig| sig.typ() == Some(SignatureType::SubkeyRevocation))
+            })
+            .filter(|sk| {
+                let Some(binding) = sk
+                    .signatures
+                    .iter()
+                    .filter(|sig| sig.typ() == Some(SignatureType::SubkeyBinding))
+                    .max_by_key(|sig| sig.created().map(SystemTime::from))
+                else {
+                    return false;
+                };
+                let flags = binding.key_flags();
+                let expired = binding.key_expiration_time().is_some_and(|valid_for| {
+                    valid_for.as_secs() > 0
+                        && SystemTime::from(sk.created_at()) + std::time::Duration::from(valid_for)
+                            <= now
+                });
+                (flags.encrypt_comms() || flags.encrypt_storage()) && !expired
+            })
+            .max_by_key(|sk| SystemTime::from(sk.created_at()))
     }
 
     /// `plaintext` as a binary OpenPGP message only this key's holder can read.
     pub fn encrypt(&self, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let failed = |e: pgp::errors::Error| CryptoError::Malformed(format!("PGP encryption: {e}"));
+        let subkey = self.encryption_subkey().ok_or_else(|| {
+            CryptoError::Malformed("PGP encryption: the key has no usable encryption subkey".into())
+        })?;
         let mut builder = MessageBuilder::from_bytes("", plaintext.to_vec())
             .seipd_v1(OsRng, SymmetricKeyAlgorithm::AES256);
-        match self
-            .key
-            .public_subkeys
-            .iter()
-            .find(|k| k.algorithm().can_encrypt())
-        {
-            Some(subkey) => builder.encrypt_to_key(OsRng, subkey).map_err(failed)?,
-            None => builder.encrypt_to_key(OsRng, &self.key).map_err(failed)?,
-        };
+        builder.encrypt_to_key(OsRng, subkey).map_err(failed)?;
         builder.to_vec(OsRng).map_err(failed)
     }
 }

@@ -100,5 +100,104 @@ fn a_key_without_an_encryption_subkey_is_refused_naming_its_fingerprint() {
     );
     let exported = gpg(home, &["--export"]).stdout;
     let err = PgpRecipient::from_base64(&STANDARD.encode(&exported)).expect_err("sign-only");
-    assert!(err.to_string().contains("no encryption-capable"), "{err}");
+    assert!(
+        err.to_string().contains("no usable encryption subkey"),
+        "{err}"
+    );
+}
+
+/// A fresh GNUPGHOME.
+fn home() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tmp");
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .expect("chmod");
+    dir
+}
+
+#[test]
+fn a_foreign_subkey_attached_to_the_operators_key_is_refused() {
+    use pgp::composed::{Deserializable, SignedPublicKey};
+    use pgp::ser::Serialize;
+    let operator = home();
+    gpg(
+        operator.path(),
+        &[
+            "--quick-gen-key",
+            "Operator <op@example.com>",
+            "ed25519",
+            "sign",
+            "never",
+        ],
+    );
+    let attacker = home();
+    let attacker_fpr = keyring(attacker.path(), "ed25519", "cv25519");
+    let op_key = SignedPublicKey::from_bytes(gpg(operator.path(), &["--export"]).stdout.as_slice())
+        .expect("operator key");
+    let their_key = SignedPublicKey::from_bytes(
+        gpg(attacker.path(), &["--export", &attacker_fpr])
+            .stdout
+            .as_slice(),
+    )
+    .expect("attacker key");
+    // The operator's primary key and user id, the attacker's encryption subkey and the
+    // attacker's binding signature: the fingerprint shown would be the operator's.
+    let spliced = SignedPublicKey {
+        public_subkeys: their_key.public_subkeys,
+        ..op_key
+    };
+    let bytes = spliced.to_bytes().expect("serialise");
+    let err = PgpRecipient::from_base64(&STANDARD.encode(bytes)).expect_err("foreign subkey");
+    assert!(
+        err.to_string().contains("no usable encryption subkey"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_expired_encryption_subkey_is_not_used() {
+    let dir = home();
+    let h = dir.path();
+    // Made in 2020 (GnuPG's faked clock), the subkey valid for one day.
+    const THEN: &str = "20200101T000000";
+    gpg(
+        h,
+        &[
+            "--faked-system-time",
+            THEN,
+            "--quick-gen-key",
+            "Operator <op@example.com>",
+            "ed25519",
+            "sign",
+            "never",
+        ],
+    );
+    let listing =
+        String::from_utf8(gpg(h, &["--list-keys", "--with-colons"]).stdout).expect("utf-8");
+    let fpr = listing
+        .lines()
+        .find_map(|l| l.strip_prefix("fpr:"))
+        .and_then(|l| l.split(':').nth(8))
+        .expect("fingerprint")
+        .to_owned();
+    gpg(
+        h,
+        &[
+            "--faked-system-time",
+            THEN,
+            "--quick-add-key",
+            &fpr,
+            "cv25519",
+            "encr",
+            "1d",
+        ],
+    );
+    let exported = gpg(h, &["--export", &fpr]).stdout;
+    let err = PgpRecipient::from_base64(&STANDARD.encode(&exported)).expect_err("expired");
+    assert!(
+        err.to_string().contains("no usable encryption subkey"),
+        "{err}"
+    );
 }

@@ -86,7 +86,7 @@ pub(crate) async fn handle(
                 .handle_as(req, resolved, presented.as_deref().unwrap_or_default())
                 .await?
         }
-        None => st.core.handle_login(req).await?,
+        None => st.core.handle_login(req, presented.as_deref()).await?,
     };
     match answer {
         None => match operation {
@@ -109,18 +109,11 @@ pub(crate) async fn handle(
     }
 }
 
-/// `X-Vault-Wrap-TTL` (seconds or a duration such as `5m`), bounded by the
-/// system's maximum lease TTL. `X-Vault-Wrap-Format` may only ask for the
-/// JWT tokens this server makes.
+/// `X-Vault-Wrap-TTL` (seconds or a duration such as `5m`; 0 asks for no
+/// wrapping, as in Vault), bounded by the system's maximum lease TTL.
+/// Wrapping tokens are always JWTs; `X-Vault-Wrap-Format` is ignored, as
+/// Vault ignores formats it does not know.
 fn wrap_ttl(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
-    if let Some(format) = headers.get("x-vault-wrap-format") {
-        let format = format.to_str().unwrap_or_default().trim();
-        if !format.is_empty() && format != "jwt" {
-            return Err(ApiError::bad_request(format!(
-                "X-Vault-Wrap-Format {format:?} is not supported: wrapping tokens are always JWTs"
-            )));
-        }
-    }
     let Some(raw) = headers.get("x-vault-wrap-ttl") else {
         return Ok(None);
     };
@@ -134,9 +127,7 @@ fn wrap_ttl(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     let secs = parse_duration_secs(text)
         .map_err(|e| ApiError::bad_request(format!("invalid X-Vault-Wrap-TTL {text:?}: {e}")))?;
     if secs == 0 {
-        return Err(ApiError::bad_request(
-            "X-Vault-Wrap-TTL must be at least one second",
-        ));
+        return Ok(None);
     }
     if secs > SYSTEM_MAX_LEASE_TTL {
         return Err(ApiError::bad_request(format!(
