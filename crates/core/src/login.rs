@@ -131,13 +131,9 @@ impl Core {
             }
             other => other,
         };
-        let result = match result {
-            Ok(resp) => {
-                self.wrap_if_asked(&request_id, &full_path, wrap_ttl, resp)
-                    .await
-            }
-            Err(e) => Err(e),
-        };
+        let result = self
+            .wrap_if_asked(&request_id, &full_path, wrap_ttl, result)
+            .await;
         self.audit_response(trail, result).await
     }
 

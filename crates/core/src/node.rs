@@ -333,13 +333,10 @@ impl Core {
         };
         trail.authorised(plan.operation, &plan.mount, &plan.granting_policies);
         self.audit_request(&mut trail).await?;
-        let result = match self.execute(plan, req, resolved, raw_token).await {
-            Ok(resp) => {
-                self.wrap_if_asked(&request_id, &full_path, wrap_ttl, resp)
-                    .await
-            }
-            Err(e) => Err(e),
-        };
+        let result = self.execute(plan, req, resolved, raw_token).await;
+        let result = self
+            .wrap_if_asked(&request_id, &full_path, wrap_ttl, result)
+            .await;
         self.audit_response(trail, result).await
     }
 

@@ -49,10 +49,10 @@ struct TokenInput {
 }
 
 impl Core {
-    /// The response a client gets for `resp`, the answer to a request for
-    /// `path` with `wrap_ttl`: wrapped when asked and there is something to
-    /// wrap (a 204 stays a 204, a response already wrapped by rewrap stays
-    /// as it is). Answers with a status of their own (a transit batch with
+    /// The response a client gets for `result`, the outcome of a request
+    /// for `path` with `wrap_ttl` (errors pass through): wrapped when asked
+    /// and there is something to wrap (a 204 stays a 204, a response already
+    /// wrapped by rewrap stays as it is). Answers with a status of their own (a transit batch with
     /// failed items, a KV v2 read of a deleted version) are wrapped too, as
     /// Vault wraps every non-error response: their bodies hold data. The
     /// unwrapped body then comes back with 200.
@@ -61,9 +61,9 @@ impl Core {
         request_id: &str,
         path: &str,
         wrap_ttl: Option<u64>,
-        resp: Option<Response>,
+        result: CoreResult<Option<Response>>,
     ) -> CoreResult<Option<Response>> {
-        match (wrap_ttl, resp) {
+        match (wrap_ttl, result?) {
             (Some(ttl), Some(resp)) if resp.wrap_info.is_none() => {
                 let warnings = resp.warnings.clone();
                 let envelope = response_envelope::logical(request_id, path, resp.clone());
