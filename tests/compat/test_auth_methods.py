@@ -102,3 +102,43 @@ def test_approle_role_secret_id_and_login(vault):
         vault.server.client().auth.approle.login(role_id=role_id, secret_id=secret_id)
     with pytest.raises(hvac.exceptions.InvalidRequest):
         vault.server.client().auth.approle.login(role_id=role_id, secret_id="nope")
+
+
+def test_approle_token_bound_cidrs_bind_login_and_token_to_the_client_address(vault):
+    root = vault.client
+    root.sys.enable_auth_method(method_type="approle")
+    root.auth.approle.create_or_update_approle(
+        role_name="local", token_policies=["reader"], token_bound_cidrs=["127.0.0.0/8"]
+    )
+    assert root.auth.approle.read_role(role_name="local")["data"]["token_bound_cidrs"] == ["127.0.0.0/8"]
+    role_id = root.auth.approle.read_role_id(role_name="local")["data"]["role_id"]
+    secret_id = root.auth.approle.generate_secret_id(role_name="local", token_bound_cidrs=["127.0.0.1/32"])[
+        "data"
+    ]["secret_id"]
+    with pytest.raises(hvac.exceptions.InvalidRequest, match="must lie within"):
+        root.auth.approle.generate_secret_id(role_name="local", token_bound_cidrs=["10.0.0.0/8"])
+
+    app = vault.server.client()
+    app.auth.approle.login(role_id=role_id, secret_id=secret_id)
+    assert app.auth.token.lookup_self()["data"]["bound_cidrs"] == ["127.0.0.1/32"]
+    assert app.secrets.kv.v2.read_secret_version(path="app", mount_point="secret", raise_on_deleted_version=True)
+
+    # A role whose tokens may only be used from elsewhere cannot log in from here.
+    root.auth.approle.create_or_update_approle(
+        role_name="remote", token_policies=["reader"], token_bound_cidrs=["10.0.0.0/8"]
+    )
+    remote_id = root.auth.approle.read_role_id(role_name="remote")["data"]["role_id"]
+    remote_secret = root.auth.approle.generate_secret_id(role_name="remote")["data"]["secret_id"]
+    with pytest.raises(hvac.exceptions.Forbidden):
+        vault.server.client().auth.approle.login(role_id=remote_id, secret_id=remote_secret)
+
+
+def test_token_role_with_bound_cidrs_makes_tokens_unusable_from_elsewhere(vault):
+    root = vault.client
+    # hvac's create_or_update_role has no token_bound_cidrs parameter.
+    root.write_data("auth/token/roles/elsewhere", data={"token_bound_cidrs": ["10.0.0.0/8"]})
+    token = root.auth.token.create(role_name="elsewhere", policies=["reader"])["auth"]["client_token"]
+    with pytest.raises(hvac.exceptions.Forbidden):
+        vault.server.client(token=token).auth.token.lookup_self()
+    # The root token still sees it, bound as asked.
+    assert root.auth.token.lookup(token)["data"]["bound_cidrs"] == ["10.0.0.0/8"]

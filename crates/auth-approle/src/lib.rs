@@ -16,14 +16,16 @@
 //! the role-id index are stored as HMAC-SHA256 under a per-mount salt
 //! (`salt`, 32 bytes from the same `Entropy`, seal-wrapped with an HSM
 //! seal). `secret_id_bound_cidrs` (role) and `cidr_list` (secret id) are
-//! checked against the client's address; `token_bound_cidrs` is refused
-//! (not enforced yet).
+//! checked against the client's address at login. `token_bound_cidrs` (role,
+//! or a narrower list on a secret id) binds the issued token: the core
+//! refuses a login from outside them and every later use of the token from
+//! outside them.
 
-mod cidr;
 mod role;
 mod secret_id;
 
 use async_trait::async_trait;
+use coffer_core::cidr;
 use coffer_core::engine::{
     Engine, EngineContext, EngineFactory, EngineKind, Operation, Request, Response, Route, dispatch,
 };
@@ -174,6 +176,8 @@ struct SecretIdInput {
     secret_id: Option<Zeroizing<String>>,
     #[serde(default, deserialize_with = "opt_string_list")]
     cidr_list: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "opt_string_list")]
+    token_bound_cidrs: Option<Vec<String>>,
     #[serde(default)]
     metadata: Option<serde_json::Value>,
     #[serde(default)]
@@ -365,9 +369,7 @@ impl AppRole {
             r.bind_secret_id = b;
         }
         if let Some(c) = input.secret_id_bound_cidrs {
-            let c: Vec<String> = c.into_iter().filter(|c| !c.is_empty()).collect();
-            cidr::parse_all(&c)?;
-            r.secret_id_bound_cidrs = c;
+            r.secret_id_bound_cidrs = cidr::checked_list(c)?;
         }
         if let Some(n) = input.secret_id_num_uses {
             r.secret_id_num_uses = n;
@@ -376,7 +378,8 @@ impl AppRole {
             r.secret_id_ttl = t;
         }
         token_input.apply(&mut r.token)?;
-        if !r.bind_secret_id && r.secret_id_bound_cidrs.is_empty() {
+        if !r.bind_secret_id && r.secret_id_bound_cidrs.is_empty() && r.token.bound_cidrs.is_empty()
+        {
             return Err(CoreError::invalid(
                 "at least one constraint should be enabled on the role",
             ));
@@ -411,13 +414,18 @@ impl AppRole {
     ) -> CoreResult<Option<Response>> {
         let r = must_role(ctx, name).await?;
         let input: SecretIdInput = req.parse()?;
-        let cidr_list: Vec<String> = input
-            .cidr_list
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|c| !c.is_empty())
-            .collect();
-        cidr::parse_all(&cidr_list)?;
+        let cidr_list = cidr::checked_list(input.cidr_list.unwrap_or_default())?;
+        if !cidr::within(&cidr_list, &r.secret_id_bound_cidrs)? {
+            return Err(CoreError::invalid(
+                "cidr_list must lie within the role's secret_id_bound_cidrs",
+            ));
+        }
+        let token_bound_cidrs = cidr::checked_list(input.token_bound_cidrs.unwrap_or_default())?;
+        if !cidr::within(&token_bound_cidrs, &r.token.bound_cidrs)? {
+            return Err(CoreError::invalid(
+                "token_bound_cidrs must lie within the role's token_bound_cidrs",
+            ));
+        }
         let metadata = match input.metadata {
             None | Some(serde_json::Value::Null) => BTreeMap::new(),
             Some(serde_json::Value::String(s)) if s.is_empty() => BTreeMap::new(),
@@ -449,6 +457,7 @@ impl AppRole {
             num_uses: r.secret_id_num_uses,
             cidr_list,
             metadata,
+            token_bound_cidrs,
         };
         let hmac = self.hmac(ctx, &sid).await?;
         ctx.view
@@ -494,7 +503,7 @@ impl AppRole {
             "secret_id_ttl": e.ttl,
             "secret_id_num_uses": e.num_uses,
             "cidr_list": e.cidr_list,
-            "token_bound_cidrs": [],
+            "token_bound_cidrs": e.token_bound_cidrs,
             "metadata": e.metadata,
         }))))
     }
@@ -520,6 +529,7 @@ impl AppRole {
             ));
         }
         let mut metadata = BTreeMap::new();
+        let mut token_bound_cidrs = Vec::new();
         if r.bind_secret_id {
             let sid = input
                 .secret_id
@@ -558,8 +568,12 @@ impl AppRole {
                 }
             }
             metadata = e.metadata;
+            token_bound_cidrs = e.token_bound_cidrs;
         }
         let mut auth = r.token.to_auth("");
+        if !token_bound_cidrs.is_empty() {
+            auth.bound_cidrs = token_bound_cidrs;
+        }
         auth.metadata = metadata;
         auth.metadata.insert("role_name".to_owned(), name);
         Ok(Some(Response::auth(auth)))

@@ -24,6 +24,10 @@ pub(crate) struct SecretIdEntry {
     /// Free-form metadata.
     #[serde(default)]
     pub(crate) metadata: BTreeMap<String, String>,
+    /// Where tokens issued with it may be used from (within the role's
+    /// `token_bound_cidrs`); empty for the role's.
+    #[serde(default)]
+    pub(crate) token_bound_cidrs: Vec<String>,
 }
 
 impl SecretIdEntry {

@@ -294,6 +294,9 @@ fn lookup_data(e: &TokenEntry, raw: &str, now: u64) -> Value {
     if e.period > 0 {
         data["period"] = json!(e.period);
     }
+    if !e.bound_cidrs.is_empty() {
+        data["bound_cidrs"] = json!(e.bound_cidrs);
+    }
     if !e.role.is_empty() {
         data["role"] = json!(e.role);
     }

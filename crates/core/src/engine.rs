@@ -221,8 +221,19 @@ pub struct Auth {
     /// mount, giving `userpass-alice`). Unused in answers.
     pub display_name: String,
     /// Set by an auth engine's login: the token's maximum lifetime in seconds
-    /// (`token_max_ttl`); 0 for the mount's. Unused in answers.
+    /// (the lower of `token_max_ttl` and `token_explicit_max_ttl`, or only
+    /// the latter for a periodic token); 0 for the mount's. Unused in answers.
     pub explicit_max_ttl: u64,
+    /// Set by an auth engine's login: the token's period (`token_period`);
+    /// 0 for a token that is not periodic. Unused in answers.
+    pub period: u64,
+    /// Set by an auth engine's login: leave out the `default` policy
+    /// (`token_no_default_policy`). Unused in answers.
+    pub no_default_policy: bool,
+    /// Set by an auth engine's login: the CIDR blocks the token may be used
+    /// from (`token_bound_cidrs`); the login itself must come from one.
+    /// Unused in answers.
+    pub bound_cidrs: Vec<String>,
 }
 
 impl std::fmt::Debug for Auth {

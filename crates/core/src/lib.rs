@@ -10,6 +10,7 @@ pub mod audit_table;
 pub mod auth_token;
 mod authorize;
 pub mod barrier;
+pub mod cidr;
 pub mod clock;
 pub mod engine;
 pub mod error;

@@ -20,6 +20,7 @@ use crate::policy::{AclOperation, DEFAULT_POLICY, ROOT_POLICY};
 use crate::token::{ACCESSOR_LEN, TokenEntry, generate_token, random_base62};
 use crate::token_create::{auth_block, sanitize_policies};
 use crate::token_ttl::{TtlRequest, calculate};
+use std::net::IpAddr;
 
 /// The wrapping-token lookup, served without a token.
 const WRAPPING_LOOKUP_PATH: &str = "sys/wrapping/lookup";
@@ -115,12 +116,13 @@ impl Core {
         self.audit_request(&mut trail).await?;
         req.path = routed.rest;
         req.token_id = String::new();
+        let remote = req.remote_addr.map(|a| a.ip());
         let result = match engine.handle(&ctx, req).await {
             Ok(Some(mut resp)) => {
                 resp.mount_type.clone_from(&mount.engine_type);
                 match resp.auth.take() {
                     Some(auth) => self
-                        .issue_login_token(&mount, &full_path, auth)
+                        .issue_login_token(&mount, &full_path, remote, auth)
                         .await
                         .map(|a| {
                             resp.auth = Some(a);
@@ -138,27 +140,43 @@ impl Core {
     }
 
     /// Stores the token an auth method's login granted and returns its
-    /// `auth` block.
+    /// `auth` block. A login from outside the token's `bound_cidrs` is
+    /// refused: the token could not be used from there.
     async fn issue_login_token(
         &self,
         mount: &MountEntry,
         full_path: &str,
+        remote: Option<IpAddr>,
         auth: Auth,
     ) -> CoreResult<Auth> {
+        if !crate::cidr::allows(&auth.bound_cidrs, remote)? {
+            tracing::info!(
+                mount = %mount.path,
+                remote = ?remote,
+                "login refused: the client address is outside the token_bound_cidrs"
+            );
+            return Err(CoreError::PermissionDenied);
+        }
         let mut policies = sanitize_policies(auth.policies);
         if policies.iter().any(|p| p == ROOT_POLICY) {
             return Err(CoreError::invalid("auth methods cannot create root tokens"));
         }
-        if !policies.iter().any(|p| p == DEFAULT_POLICY) {
+        if !auth.no_default_policy && !policies.iter().any(|p| p == DEFAULT_POLICY) {
             policies.push(DEFAULT_POLICY.to_owned());
             policies.sort();
         }
         let now = self.tokens.now();
         let requested = nonzero_or(auth.lease_duration, mount.config.default_lease_ttl);
-        let explicit_max = min_nonzero(auth.explicit_max_ttl, mount.config.max_lease_ttl);
+        // A periodic token outlives the mount's maximum (as Vault's do);
+        // only its own explicit maximum ends it.
+        let explicit_max = if auth.period > 0 {
+            auth.explicit_max_ttl
+        } else {
+            min_nonzero(auth.explicit_max_ttl, mount.config.max_lease_ttl)
+        };
         let granted = calculate(TtlRequest {
             requested,
-            period: 0,
+            period: auth.period,
             explicit_max,
             start: now,
             now,
@@ -184,7 +202,7 @@ impl Core {
             parent: None,
             ttl: granted.ttl,
             explicit_max_ttl: explicit_max,
-            period: 0,
+            period: auth.period,
             renewable: auth.renewable,
             num_uses: auth.num_uses,
             exhausted: false,
@@ -192,6 +210,7 @@ impl Core {
             expire_time: (granted.ttl > 0).then(|| now.saturating_add(granted.ttl)),
             last_renewal_time: None,
             role: String::new(),
+            bound_cidrs: auth.bound_cidrs,
         };
         let token = generate_token(self.entropy.as_ref())?;
         let stored = self.tokens.insert(&token, entry).await?;

@@ -25,6 +25,7 @@ use crate::wrapping_key::{WRAPPING_KEY_PREFIX, WRAPPING_SEAL_WRAPPED, WrappingKe
 use coffer_crypto::Entropy;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
 /// Cluster identity, created at init and stored in the barrier.
@@ -214,9 +215,21 @@ impl Core {
             .clone()
     }
 
-    /// Resolves a token; errors with `PermissionDenied` when missing,
-    /// unknown, expired or revoked (an expired one is revoked on the spot).
+    /// Resolves a token presented from an unknown address; errors with
+    /// `PermissionDenied` when missing, unknown, expired or revoked (an
+    /// expired one is revoked on the spot), and for a token bound to CIDR
+    /// blocks, since no address can be checked against them.
     pub async fn authenticate(&self, token: Option<&str>) -> CoreResult<ResolvedToken> {
+        self.authenticate_from(token, None).await
+    }
+
+    /// [`Core::authenticate`] for a client at `remote`: a token with
+    /// `bound_cidrs` is refused unless `remote` lies inside one of them.
+    pub async fn authenticate_from(
+        &self,
+        token: Option<&str>,
+        remote: Option<IpAddr>,
+    ) -> CoreResult<ResolvedToken> {
         let _shared = self.state.read().await;
         if self.barrier.is_sealed() {
             return Err(CoreError::Sealed);
@@ -224,9 +237,19 @@ impl Core {
         let token = token
             .filter(|t| !t.is_empty())
             .ok_or(CoreError::PermissionDenied)?;
-        self.resolve_token(token)
+        let resolved = self
+            .resolve_token(token)
             .await?
-            .ok_or(CoreError::PermissionDenied)
+            .ok_or(CoreError::PermissionDenied)?;
+        if !crate::cidr::allows(&resolved.entry.bound_cidrs, remote)? {
+            tracing::info!(
+                accessor = %resolved.entry.accessor,
+                remote = ?remote,
+                "token refused: the client address is outside the token's bound CIDRs"
+            );
+            return Err(CoreError::PermissionDenied);
+        }
+        Ok(resolved)
     }
 
     /// [`Core::authenticate`] for a request about to be served: a refused
@@ -242,7 +265,10 @@ impl Core {
         req: &Request,
         token: Option<&str>,
     ) -> CoreResult<ResolvedToken> {
-        match self.authenticate(token).await {
+        match self
+            .authenticate_from(token, req.remote_addr.map(|a| a.ip()))
+            .await
+        {
             Err(CoreError::PermissionDenied) => {
                 let error = if crate::wrapping::is_wrapping_token_path(&req.path)
                     && token.is_some_and(crate::wrapping_key::looks_like_jwt)

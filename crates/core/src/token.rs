@@ -99,6 +99,10 @@ pub struct TokenEntry {
     /// The token role it was created against, if any.
     #[serde(default)]
     pub role: String,
+    /// CIDR blocks the token may be used from (`token_bound_cidrs` of the
+    /// role or auth method that issued it); empty for anywhere.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bound_cidrs: Vec<String>,
 }
 
 impl TokenEntry {

@@ -205,6 +205,10 @@ impl Core {
             expire_time: (ttl > 0).then(|| now.saturating_add(ttl)),
             last_renewal_time: None,
             role: role.as_ref().map(|r| r.name.clone()).unwrap_or_default(),
+            bound_cidrs: role
+                .as_ref()
+                .map(|r| r.bound_cidrs.clone())
+                .unwrap_or_default(),
         };
         let token = match chosen_id {
             Some(id) => id.clone(),
@@ -241,8 +245,7 @@ pub(crate) fn auth_block(token: Zeroizing<String>, entry: &TokenEntry, now: u64)
         renewable: entry.can_renew(),
         orphan: entry.is_orphan(),
         num_uses: entry.num_uses,
-        display_name: String::new(),
-        explicit_max_ttl: 0,
+        ..Auth::default()
     }
 }
 

@@ -1,12 +1,14 @@
 //! The token fields every auth method's roles and users carry (Vault's
 //! `tokenutil`): `token_policies` (legacy `policies`), `token_ttl` (legacy
-//! `ttl`), `token_max_ttl` (legacy `max_ttl`), `token_num_uses`, and the
-//! ones Coffer cannot honour yet (`token_bound_cidrs`, `token_period`,
-//! `token_type` other than service), which are refused when set.
+//! `ttl`), `token_max_ttl` (legacy `max_ttl`), `token_explicit_max_ttl`,
+//! `token_period` (legacy `period`), `token_num_uses`,
+//! `token_no_default_policy`, `token_bound_cidrs` (legacy `bound_cidrs`)
+//! and `token_type`. Batch tokens do not exist in Coffer, so a `token_type`
+//! asking for them is refused.
 
 use crate::engine::Auth;
 use crate::error::{CoreError, CoreResult};
-use crate::field::{opt_duration_secs, opt_string_list, opt_u64};
+use crate::field::{opt_bool, opt_duration_secs, opt_string_list, opt_u64};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -25,6 +27,18 @@ pub struct TokenParams {
     /// Uses of issued tokens; 0 for unlimited.
     #[serde(default)]
     pub num_uses: u64,
+    /// Hard lifetime limit of issued tokens in seconds; 0 for none.
+    #[serde(default)]
+    pub explicit_max_ttl: u64,
+    /// Period of issued tokens in seconds; 0 for tokens that are not periodic.
+    #[serde(default)]
+    pub period: u64,
+    /// Issued tokens do not get the `default` policy.
+    #[serde(default)]
+    pub no_default_policy: bool,
+    /// CIDR blocks issued tokens may be used (and logins made) from.
+    #[serde(default)]
+    pub bound_cidrs: Vec<String>,
 }
 
 /// The token fields of a create/update request, all optional.
@@ -44,10 +58,18 @@ pub struct TokenParamsInput {
     max_ttl: Option<u64>,
     #[serde(default, deserialize_with = "opt_u64")]
     token_num_uses: Option<u64>,
+    #[serde(default, deserialize_with = "opt_duration_secs")]
+    token_explicit_max_ttl: Option<u64>,
     #[serde(default, deserialize_with = "opt_string_list")]
     token_bound_cidrs: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "opt_string_list")]
+    bound_cidrs: Option<Vec<String>>,
     #[serde(default, deserialize_with = "opt_duration_secs")]
     token_period: Option<u64>,
+    #[serde(default, deserialize_with = "opt_duration_secs")]
+    period: Option<u64>,
+    #[serde(default, deserialize_with = "opt_bool")]
+    token_no_default_policy: Option<bool>,
     #[serde(default)]
     token_type: Option<String>,
 }
@@ -55,21 +77,31 @@ pub struct TokenParamsInput {
 impl TokenParamsInput {
     /// Applies the given fields to `params`; refuses what cannot be honoured.
     pub fn apply(self, params: &mut TokenParams) -> CoreResult<()> {
-        if self
-            .token_bound_cidrs
-            .as_ref()
-            .is_some_and(|c| !c.is_empty())
-        {
-            return Err(CoreError::NotSupported("token_bound_cidrs".to_owned()));
-        }
-        if self.token_period.is_some_and(|p| p > 0) {
-            return Err(CoreError::NotSupported("token_period".to_owned()));
-        }
         match self.token_type.as_deref() {
             None | Some("" | "default" | "service" | "default-service") => {}
-            Some(other) => {
-                return Err(CoreError::NotSupported(format!("token_type {other:?}")));
+            Some("batch" | "default-batch") => {
+                return Err(CoreError::NotSupported(
+                    "batch tokens (token_type \"batch\"); Coffer issues service tokens only"
+                        .to_owned(),
+                ));
             }
+            Some(other) => {
+                return Err(CoreError::invalid(format!(
+                    "invalid 'token_type' value {other:?}"
+                )));
+            }
+        }
+        if let Some(c) = self.token_bound_cidrs.or(self.bound_cidrs) {
+            params.bound_cidrs = crate::cidr::checked_list(c)?;
+        }
+        if let Some(p) = self.token_period.or(self.period) {
+            params.period = p;
+        }
+        if let Some(t) = self.token_explicit_max_ttl {
+            params.explicit_max_ttl = t;
+        }
+        if let Some(b) = self.token_no_default_policy {
+            params.no_default_policy = b;
         }
         if let Some(p) = self.token_policies.or(self.policies) {
             params.policies = p.into_iter().filter(|p| !p.is_empty()).collect();
@@ -103,23 +135,37 @@ impl TokenParams {
             "token_max_ttl": self.max_ttl,
             "max_ttl": self.max_ttl,
             "token_num_uses": self.num_uses,
-            "token_bound_cidrs": [],
-            "token_explicit_max_ttl": 0,
-            "token_no_default_policy": false,
-            "token_period": 0,
+            "token_bound_cidrs": self.bound_cidrs,
+            "token_explicit_max_ttl": self.explicit_max_ttl,
+            "token_no_default_policy": self.no_default_policy,
+            "token_period": self.period,
+            "period": self.period,
             "token_type": "default",
         })
     }
 
     /// The `auth` block of a login that issues a token with these settings.
+    /// A periodic token is capped only by `token_explicit_max_ttl`, as in
+    /// Vault; any other by the lower of that and `token_max_ttl`.
     pub fn to_auth(&self, display_name: &str) -> Auth {
+        let explicit_max_ttl = if self.period > 0 {
+            self.explicit_max_ttl
+        } else {
+            match (self.max_ttl, self.explicit_max_ttl) {
+                (0, x) | (x, 0) => x,
+                (a, b) => a.min(b),
+            }
+        };
         Auth {
             policies: self.policies.clone(),
             lease_duration: self.ttl,
-            explicit_max_ttl: self.max_ttl,
+            explicit_max_ttl,
             num_uses: self.num_uses,
             renewable: true,
             display_name: display_name.to_owned(),
+            period: self.period,
+            no_default_policy: self.no_default_policy,
+            bound_cidrs: self.bound_cidrs.clone(),
             ..Auth::default()
         }
     }

@@ -34,6 +34,9 @@ pub struct TokenRole {
     pub no_default_policy: bool,
     /// Use limit of the tokens; 0 for unlimited.
     pub num_uses: u64,
+    /// CIDR blocks the tokens may be used from; empty for anywhere.
+    #[serde(default)]
+    pub bound_cidrs: Vec<String>,
 }
 
 impl TokenRole {
@@ -49,6 +52,7 @@ impl TokenRole {
             path_suffix: String::new(),
             no_default_policy: false,
             num_uses: 0,
+            bound_cidrs: Vec::new(),
         }
     }
 
@@ -71,7 +75,7 @@ impl TokenRole {
             "token_no_default_policy": self.no_default_policy,
             "token_num_uses": self.num_uses,
             "token_type": "default-service",
-            "token_bound_cidrs": [],
+            "token_bound_cidrs": self.bound_cidrs,
         })
     }
 }
@@ -108,6 +112,8 @@ struct RoleInput {
     #[serde(default, deserialize_with = "opt_string_list")]
     token_bound_cidrs: Option<Vec<String>>,
     #[serde(default, deserialize_with = "opt_string_list")]
+    bound_cidrs: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "opt_string_list")]
     allowed_policies_glob: Option<Vec<String>>,
     #[serde(default, deserialize_with = "opt_string_list")]
     disallowed_policies_glob: Option<Vec<String>>,
@@ -138,7 +144,6 @@ impl TokenStore {
         let input: RoleInput = req.parse()?;
         let unsupported = [
             ("allowed_entity_aliases", &input.allowed_entity_aliases),
-            ("token_bound_cidrs", &input.token_bound_cidrs),
             ("allowed_policies_glob", &input.allowed_policies_glob),
             ("disallowed_policies_glob", &input.disallowed_policies_glob),
         ];
@@ -197,6 +202,9 @@ impl TokenStore {
         }
         if let Some(v) = input.token_num_uses {
             role.num_uses = v;
+        }
+        if let Some(c) = input.token_bound_cidrs.or(input.bound_cidrs) {
+            role.bound_cidrs = crate::cidr::checked_list(c)?;
         }
         self.view().put_json(&role_key(&name), &role).await
     }

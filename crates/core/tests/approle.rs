@@ -111,11 +111,12 @@ async fn roles_are_created_read_listed_and_deleted() {
         .await
         .is_err()
     );
-    // Unenforceable or unconstrained settings are refused.
+    // Unenforceable, unconstrained or malformed settings are refused.
     for body in [
-        json!({"token_bound_cidrs": ["10.0.0.0/8"]}),
+        json!({"token_type": "batch"}),
         json!({"bind_secret_id": false}),
         json!({"secret_id_bound_cidrs": ["nope"]}),
+        json!({"token_bound_cidrs": ["10.0.0.0/40"]}),
     ] {
         assert!(
             n.call(

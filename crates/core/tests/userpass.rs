@@ -217,15 +217,15 @@ async fn users_are_created_read_listed_updated_and_deleted() {
         )
         .await;
     assert!(matches!(missing, Err(CoreError::InvalidRequest(_))));
-    let cidrs = n
+    let batch = n
         .call(
             &n.root.clone(),
             Update,
             "auth/userpass/users/bob",
-            json!({"password": "x", "token_bound_cidrs": ["10.0.0.0/8"]}),
+            json!({"password": "x", "token_type": "batch"}),
         )
         .await;
-    assert!(matches!(cidrs, Err(CoreError::NotSupported(_))));
+    assert!(matches!(batch, Err(CoreError::NotSupported(_))));
 
     n.root_call(Delete, "auth/userpass/users/alice", json!({}))
         .await;

@@ -1,19 +1,21 @@
-//! CIDR blocks (`10.0.0.0/8`, `2001:db8::/32`, or a bare address) and
-//! whether a client address falls inside one.
+//! CIDR blocks (`10.0.0.0/8`, `2001:db8::/32`, or a bare address): whether
+//! a client address falls inside one, and whether one list of blocks stays
+//! within another. Used by AppRole's `secret_id_bound_cidrs` / `cidr_list`
+//! and by every token's `bound_cidrs` (`token_bound_cidrs` of roles).
 
-use coffer_core::{CoreError, CoreResult};
+use crate::error::{CoreError, CoreResult};
 use std::net::IpAddr;
 
 /// A parsed CIDR block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Cidr {
+pub struct Cidr {
     addr: IpAddr,
     prefix: u8,
 }
 
 impl Cidr {
     /// Parses `a.b.c.d/n`, `x::y/n` or a bare address (a /32 or /128).
-    pub(crate) fn parse(s: &str) -> CoreResult<Self> {
+    pub fn parse(s: &str) -> CoreResult<Self> {
         let bad = || CoreError::invalid(format!("invalid CIDR block {s:?}"));
         let (addr, prefix) = match s.trim().split_once('/') {
             Some((a, p)) => (a, Some(p)),
@@ -32,7 +34,7 @@ impl Cidr {
     }
 
     /// Whether `ip` is inside the block (IPv4-mapped IPv6 counts as IPv4).
-    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
+    pub fn contains(&self, ip: IpAddr) -> bool {
         let ip = match ip {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
             v4 => v4,
@@ -56,13 +58,39 @@ impl Cidr {
 }
 
 /// Parses a list of blocks (for storage, re-checked on write).
-pub(crate) fn parse_all(list: &[String]) -> CoreResult<Vec<Cidr>> {
+pub fn parse_all(list: &[String]) -> CoreResult<Vec<Cidr>> {
     list.iter().map(|c| Cidr::parse(c)).collect()
+}
+
+/// A list as given in a request, made ready to store: blanks dropped, each
+/// entry trimmed and checked.
+pub fn checked_list(list: Vec<String>) -> CoreResult<Vec<String>> {
+    let list: Vec<String> = list
+        .into_iter()
+        .map(|c| c.trim().to_owned())
+        .filter(|c| !c.is_empty())
+        .collect();
+    parse_all(&list)?;
+    Ok(list)
+}
+
+/// Whether every block of `inner` lies inside some block of `outer` (an
+/// empty `outer` bounds nothing, so anything is within it).
+pub fn within(inner: &[String], outer: &[String]) -> CoreResult<bool> {
+    if outer.is_empty() {
+        return Ok(true);
+    }
+    let outer = parse_all(outer)?;
+    Ok(parse_all(inner)?.iter().all(|i| {
+        outer
+            .iter()
+            .any(|o| o.prefix <= i.prefix && o.contains(i.addr))
+    }))
 }
 
 /// Whether `ip` is allowed by `list` (an empty list allows everything; no
 /// known address is allowed by no non-empty list).
-pub(crate) fn allows(list: &[String], ip: Option<IpAddr>) -> CoreResult<bool> {
+pub fn allows(list: &[String], ip: Option<IpAddr>) -> CoreResult<bool> {
     if list.is_empty() {
         return Ok(true);
     }
@@ -108,5 +136,20 @@ mod tests {
         }
         assert!(allows(&[], None).expect("empty"));
         assert!(!allows(&["10.0.0.0/8".to_owned()], None).expect("no addr"));
+    }
+
+    #[test]
+    fn a_list_is_within_another_only_when_each_block_fits_inside_one() {
+        let l = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let outer = l(&["10.0.0.0/8", "192.168.1.0/24"]);
+        assert!(within(&l(&["10.1.0.0/16", "192.168.1.7"]), &outer).expect("ok"));
+        assert!(!within(&l(&["10.0.0.0/7"]), &outer).expect("wider"));
+        assert!(!within(&l(&["172.16.0.0/12"]), &outer).expect("elsewhere"));
+        assert!(within(&l(&["172.16.0.0/12"]), &[]).expect("unbounded"));
+        assert_eq!(
+            checked_list(l(&[" 10.0.0.0/8 ", "", "::1"])).expect("list"),
+            l(&["10.0.0.0/8", "::1"])
+        );
+        assert!(checked_list(l(&["10.0.0.0/99"])).is_err());
     }
 }
