@@ -1,5 +1,6 @@
 //! Crate tier: entropy augmentation in the core. Critical security
-//! parameters (root key, keyring terms, root tokens) and mounts with
+//! parameters (root key, keyring terms, root tokens, the response-wrapping
+//! signing key) and mounts with
 //! `external_entropy_access` draw on the augmented handle; barrier nonces
 //! and plain mounts on the OS CSPRNG. The external source here is a
 //! deterministic fake that can be switched off; the HSM itself is exercised
@@ -308,4 +309,56 @@ async fn approle_ids_come_from_the_mounts_entropy_handle() {
     call(Operation::Update, "auth/plain/role/r/secret-id", json!({}))
         .await
         .expect("plain keeps working");
+}
+
+/// A handle that refuses draws of one size and serves the rest from the OS.
+struct RefusesSize {
+    size: usize,
+    os: OsEntropy,
+}
+
+impl Entropy for RefusesSize {
+    fn fill(&self, buf: &mut [u8]) -> Result<(), CryptoError> {
+        if buf.len() == self.size {
+            return Err(CryptoError::Entropy(format!(
+                "draw of {} bytes refused",
+                self.size
+            )));
+        }
+        self.os.fill(buf)
+    }
+    fn source(&self) -> &'static str {
+        "seal"
+    }
+}
+
+/// The size of one P-521 private scalar draw (521 bits).
+const P521_DRAW: usize = 66;
+
+#[tokio::test]
+async fn the_wrapping_key_is_drawn_from_the_csp_handle_not_the_system_one() {
+    let refusing = || {
+        Arc::new(RefusesSize {
+            size: P521_DRAW,
+            os: OsEntropy::new(),
+        })
+    };
+    // The CSP handle cannot make a P-521 scalar: init fails closed, naming it.
+    let core = node(refusing(), Some(Arc::new(OsEntropy::new())));
+    let err = core
+        .initialize(common::shamir_params(3, 2))
+        .await
+        .expect_err("no wrapping key without the CSP handle");
+    assert!(
+        err.to_string().contains("draw of 66 bytes refused"),
+        "{err}"
+    );
+
+    // The system handle cannot, but is never asked: wrapping works.
+    let core = node(Arc::new(OsEntropy::new()), Some(refusing()));
+    let (_, token) = shamir_init_and_unseal(&core).await;
+    let mut req = Request::new(Operation::Update, "sys/wrapping/wrap").with_data(json!({"k": "v"}));
+    req.wrap_ttl = Some(60);
+    let wrapped = core.handle(req, Some(&token)).await.expect("wrap");
+    assert!(wrapped.and_then(|r| r.wrap_info).is_some(), "wrapped");
 }
