@@ -142,3 +142,33 @@ def test_token_role_with_bound_cidrs_makes_tokens_unusable_from_elsewhere(vault)
         vault.server.client(token=token).auth.token.lookup_self()
     # The root token still sees it, bound as asked.
     assert root.auth.token.lookup(token)["data"]["bound_cidrs"] == ["10.0.0.0/8"]
+
+
+def test_a_locked_out_user_stays_locked_across_a_restart_until_an_operator_unlocks_it(vault):
+    root = vault.client
+    # hvac has no user_lockout_config parameter; Vault's tune endpoint takes it.
+    root.sys.enable_auth_method(method_type="userpass")
+    root.write_data("sys/auth/userpass/tune", data={"user_lockout_config": {"lockout_threshold": 2}})
+    root.auth.userpass.create_or_update_user(username="alice", password="pw-alice", policies=["reader"])
+    accessor = root.sys.list_auth_methods()["data"]["userpass/"]["accessor"]
+    for _ in range(2):
+        with pytest.raises(hvac.exceptions.InvalidRequest):
+            vault.server.client().auth.userpass.login(username="alice", password="wrong")
+    with pytest.raises(hvac.exceptions.Forbidden):
+        vault.server.client().auth.userpass.login(username="alice", password="pw-alice")
+
+    vault.server.restart()
+    status = vault.server.client().sys.submit_unseal_key(vault.keys[0])
+    assert status["sealed"] is False, status
+    root = vault.server.client(token=vault.root_token)
+    locked = root.read("sys/locked-users")["data"]
+    assert locked["total"] == 1
+    assert locked["by_namespace"][0]["mount_accessors"] == [
+        {"mount_accessor": accessor, "counts": 1, "alias_identifiers": ["alice"]}
+    ]
+    with pytest.raises(hvac.exceptions.Forbidden):
+        vault.server.client().auth.userpass.login(username="alice", password="pw-alice")
+
+    root.write_data(f"sys/locked-users/{accessor}/unlock/alice")
+    assert root.read("sys/locked-users")["data"]["total"] == 0
+    assert vault.server.client().auth.userpass.login(username="alice", password="pw-alice")["auth"]["client_token"]

@@ -15,7 +15,8 @@
 //! `external_entropy_access` mounts mix in HSM randomness). Secret ids and
 //! the role-id index are stored as HMAC-SHA256 under a per-mount salt
 //! (`salt`, 32 bytes from the same `Entropy`, seal-wrapped with an HSM
-//! seal). `secret_id_bound_cidrs` (role) and `cidr_list` (secret id) are
+//! seal). Wrong secret ids of a known role count towards the core's user
+//! lockout under the role id. `secret_id_bound_cidrs` (role) and `cidr_list` (secret id) are
 //! checked against the client's address at login. `token_bound_cidrs` (role,
 //! or a narrower list on a secret id) binds the issued token: the core
 //! refuses a login from outside them and every later use of the token from
@@ -33,6 +34,7 @@ use coffer_core::field::{opt_bool, opt_duration_secs, opt_string_list, opt_strin
 use coffer_core::mount::MountEntry;
 use coffer_core::token::unix_secs;
 use coffer_core::token_params::TokenParamsInput;
+use coffer_core::user_lockout::normalize_lockout_options;
 use coffer_core::{CoreError, CoreResult};
 use coffer_crypto::hash::hmac_sha256;
 use role::Role;
@@ -45,6 +47,12 @@ use zeroize::Zeroizing;
 
 /// Vault's answer to a failed login.
 const INVALID: &str = "invalid role or secret ID";
+
+/// A secret id the known role does not have (or no longer): the same answer
+/// as an unknown role, but it counts towards the role id's lockout.
+fn wrong_secret_id() -> CoreError {
+    CoreError::InvalidCredentials(INVALID.to_owned())
+}
 const SALT_KEY: &str = "salt";
 
 /// Makes `approle` auth methods.
@@ -75,12 +83,7 @@ impl EngineFactory for AppRoleFactory {
         &self,
         options: BTreeMap<String, String>,
     ) -> CoreResult<BTreeMap<String, String>> {
-        match options.keys().next() {
-            Some(k) => Err(CoreError::invalid(format!(
-                "approle takes no options (got {k:?}); user lockout is not implemented for approle"
-            ))),
-            None => Ok(options),
-        }
+        normalize_lockout_options("approle", options)
     }
 
     fn create(&self, _mount: &MountEntry) -> CoreResult<Arc<dyn Engine>> {
@@ -292,6 +295,14 @@ impl Engine for AppRole {
                     .await
             }
             H::Login => self.login(ctx, &req).await,
+        }
+    }
+
+    /// A login is for its role id, as Vault's lockout counts AppRole logins.
+    fn login_alias(&self, req: &Request) -> Option<String> {
+        match dispatch(&routes(), req) {
+            Ok((H::Login, _)) => req.data.get("role_id")?.as_str().map(str::to_owned),
+            _ => None,
         }
     }
 
@@ -539,7 +550,7 @@ impl AppRole {
             let key = secret_id::key(&name, &hmac);
             let _one_use_at_a_time = self.uses.lock().await;
             let Some(mut e) = ctx.view.get_json::<SecretIdEntry>(&key).await? else {
-                return Err(CoreError::invalid(INVALID));
+                return Err(wrong_secret_id());
             };
             let now = unix_secs(ctx.clock.now());
             if e.expired(now) {
@@ -547,7 +558,7 @@ impl AppRole {
                     .delete(&secret_id::accessor_key(&name, &e.accessor))
                     .await?;
                 ctx.view.delete(&key).await?;
-                return Err(CoreError::invalid(INVALID));
+                return Err(wrong_secret_id());
             }
             if !cidr::allows(&e.cidr_list, ip)? {
                 return Err(CoreError::invalid(

@@ -11,10 +11,12 @@
 //!
 //! Passwords are Argon2id hashes (see `password`), salts from the mount's
 //! `Entropy`. A wrong password and an unknown user both answer 400 "invalid
-//! username or password" after the same amount of hashing. Repeated
-//! failures lock the user out (see `lockout`).
+//! username or password" after the same amount of hashing. Repeated wrong
+//! passwords of a known user lock it out: the core keeps the lockout
+//! (`coffer_core::user_lockout`), this method names the user
+//! ([`Engine::login_alias`]) and reports wrong passwords as
+//! `InvalidCredentials`; its only mount options are the lockout ones.
 
-mod lockout;
 mod password;
 mod user;
 
@@ -23,10 +25,9 @@ use coffer_core::engine::{
     Engine, EngineContext, EngineFactory, EngineKind, Operation, Request, Response, Route, dispatch,
 };
 use coffer_core::mount::MountEntry;
-use coffer_core::token::unix_secs;
 use coffer_core::token_params::{TokenParams, TokenParamsInput};
+use coffer_core::user_lockout::normalize_lockout_options;
 use coffer_core::{CoreError, CoreResult};
-use lockout::{Lockout, LockoutConfig};
 use password::PasswordHash;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -65,23 +66,11 @@ impl EngineFactory for UserpassFactory {
         &self,
         options: BTreeMap<String, String>,
     ) -> CoreResult<BTreeMap<String, String>> {
-        if let Some(k) = options
-            .keys()
-            .find(|k| !lockout::OPTIONS.contains(&k.as_str()))
-        {
-            return Err(CoreError::invalid(format!(
-                "unknown userpass option {k:?}; known: {}",
-                lockout::OPTIONS.join(", ")
-            )));
-        }
-        LockoutConfig::from_options(&options)?;
-        Ok(options)
+        normalize_lockout_options("userpass", options)
     }
 
-    fn create(&self, mount: &MountEntry) -> CoreResult<Arc<dyn Engine>> {
-        Ok(Arc::new(Userpass {
-            lockout: Lockout::new(LockoutConfig::from_options(&mount.options)?),
-        }))
+    fn create(&self, _mount: &MountEntry) -> CoreResult<Arc<dyn Engine>> {
+        Ok(Arc::new(Userpass))
     }
 }
 
@@ -116,9 +105,7 @@ pub fn route_patterns() -> Vec<(&'static str, &'static [Operation])> {
 }
 
 /// One mounted userpass method.
-struct Userpass {
-    lockout: Lockout,
-}
+struct Userpass;
 
 #[derive(Deserialize)]
 struct PasswordInput {
@@ -145,7 +132,6 @@ impl Engine for Userpass {
                     .map(|u| Response::data(u.token.to_json()))),
                 Operation::Delete => {
                     ctx.view.delete(&user::key(&name)).await?;
-                    self.lockout.clear(&name);
                     Ok(None)
                 }
                 _ => self.write_user(ctx, &req, &name).await,
@@ -174,6 +160,13 @@ impl Engine for Userpass {
                 Ok(None)
             }
             H::Login => self.login(ctx, &req, &name).await,
+        }
+    }
+
+    fn login_alias(&self, req: &Request) -> Option<String> {
+        match dispatch(&routes(), req) {
+            Ok((H::Login, params)) => params.get("name").map(|n| n.to_lowercase()),
+            _ => None,
         }
     }
 
@@ -238,20 +231,16 @@ impl Userpass {
         let pw = input
             .password
             .ok_or_else(|| CoreError::invalid("missing password"))?;
-        let now = unix_secs(ctx.clock.now());
-        if self.lockout.is_locked(name, now) {
-            return Err(CoreError::PermissionDenied);
-        }
         let Some(u) = load(ctx, name).await? else {
             // Same work as a real check, same answer.
             let _ = password::dummy()?.verify(&pw)?;
             return Err(CoreError::invalid(INVALID_CREDENTIALS));
         };
         if !u.password.verify(&pw)? {
-            self.lockout.failed(name, now);
-            return Err(CoreError::invalid(INVALID_CREDENTIALS));
+            return Err(CoreError::InvalidCredentials(
+                INVALID_CREDENTIALS.to_owned(),
+            ));
         }
-        self.lockout.clear(name);
         let mut auth = u.token.to_auth(name);
         auth.metadata.insert("username".to_owned(), name.to_owned());
         Ok(Some(Response::auth(auth)))

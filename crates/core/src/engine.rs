@@ -307,6 +307,13 @@ pub trait Engine: Send + Sync {
     async fn exists(&self, _ctx: &EngineContext, _req: &Request) -> CoreResult<Option<bool>> {
         Ok(None)
     }
+
+    /// For an auth method's login request: the user it is for (userpass's
+    /// username, AppRole's role id), which the core's user lockout counts
+    /// failures against. `None`, the default: not a login, or no lockout.
+    fn login_alias(&self, _req: &Request) -> Option<String> {
+        None
+    }
 }
 
 /// Whether a factory makes secrets engines (`sys/mounts`) or auth methods

@@ -28,6 +28,10 @@ pub enum CoreError {
     /// The request is malformed or not allowed in this state.
     #[error("{0}")]
     InvalidRequest(String),
+    /// A login presented wrong credentials for a user the auth method
+    /// knows (400, like `InvalidRequest`): counted by the user lockout.
+    #[error("{0}")]
+    InvalidCredentials(String),
     /// A check-and-set or version precondition failed.
     #[error("{0}")]
     PreconditionFailed(String),

@@ -12,14 +12,15 @@
 //! path (so disabling the method revokes it) and whose `display_name` is
 //! `<mount>-<name>` (`userpass-alice`).
 
-use crate::engine::{Auth, EngineKind, Pattern, Request, Response};
+use crate::engine::{Auth, Engine, EngineContext, EngineKind, Pattern, Request, Response};
 use crate::error::{CoreError, CoreResult};
 use crate::mount::MountEntry;
 use crate::node::{Core, canonical_path};
 use crate::policy::{AclOperation, DEFAULT_POLICY, ROOT_POLICY};
-use crate::token::{ACCESSOR_LEN, TokenEntry, generate_token, random_base62};
+use crate::token::{ACCESSOR_LEN, TokenEntry, generate_token, random_base62, unix_secs};
 use crate::token_create::{auth_block, sanitize_policies};
 use crate::token_ttl::{TtlRequest, calculate};
+use crate::user_lockout::LockoutConfig;
 use std::net::IpAddr;
 
 /// The wrapping-token lookup, served without a token.
@@ -117,7 +118,7 @@ impl Core {
         req.path = routed.rest;
         req.token_id = String::new();
         let remote = req.remote_addr.map(|a| a.ip());
-        let result = match engine.handle(&ctx, req).await {
+        let result = match self.guarded_login(&mount, engine.as_ref(), &ctx, req).await {
             Ok(Some(mut resp)) => {
                 resp.mount_type.clone_from(&mount.engine_type);
                 match resp.auth.take() {
@@ -137,6 +138,44 @@ impl Core {
             .wrap_if_asked(&request_id, &full_path, wrap_ttl, result)
             .await;
         self.audit_response(trail, result).await
+    }
+
+    /// Runs an auth method's login under the user lockout
+    /// (`user_lockout`): a locked user is refused before the engine sees
+    /// the request; wrong credentials count towards a lock, and a login that
+    /// grants a token clears the count.
+    async fn guarded_login(
+        &self,
+        mount: &MountEntry,
+        engine: &dyn Engine,
+        ctx: &EngineContext,
+        req: Request,
+    ) -> CoreResult<Option<Response>> {
+        let Some(alias) = engine.login_alias(&req).filter(|a| !a.is_empty()) else {
+            return engine.handle(ctx, req).await;
+        };
+        let cfg = LockoutConfig::from_options(&mount.options)?;
+        let now = unix_secs(self.clock.now());
+        if self
+            .lockouts
+            .is_locked(&mount.accessor, &alias, &cfg, now)
+            .await?
+        {
+            return Err(CoreError::PermissionDenied);
+        }
+        let result = engine.handle(ctx, req).await;
+        match &result {
+            Err(CoreError::InvalidCredentials(_)) => {
+                self.lockouts
+                    .failed(&mount.accessor, &alias, &cfg, now)
+                    .await?;
+            }
+            Ok(Some(resp)) if resp.auth.is_some() => {
+                self.lockouts.succeeded(&mount.accessor, &alias);
+            }
+            _ => {}
+        }
+        result
     }
 
     /// Stores the token an auth method's login granted and returns its

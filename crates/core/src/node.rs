@@ -20,6 +20,7 @@ use crate::seal_wrap::{SealWrapper, WrapRule};
 use crate::storage::SharedBackend;
 use crate::token::{ResolvedToken, TOKEN_SEAL_WRAPPED, TOKEN_STORE_PREFIX, TokenStore, TokenUse};
 use crate::unseal::UnsealProgress;
+use crate::user_lockout::{LOCKED_USERS_PREFIX, UserLockouts};
 use crate::view::View;
 use crate::wrapping_key::{WRAPPING_KEY_PREFIX, WRAPPING_SEAL_WRAPPED, WrappingKey};
 use coffer_crypto::Entropy;
@@ -103,6 +104,8 @@ pub struct Core {
     /// The leases of expiring tokens (shared with the token store).
     pub(crate) leases: Arc<Leases>,
     pub(crate) policies: PolicyStore,
+    /// Failed-login counts and stored locks of every auth mount.
+    pub(crate) lockouts: UserLockouts,
     pub(crate) unseal_progress: Mutex<UnsealProgress>,
     pub(crate) generate_root: Mutex<Option<GenerateRootAttempt>>,
     pub(crate) rekey: Mutex<Option<RekeyAttempt>>,
@@ -155,6 +158,7 @@ impl Core {
             View::new(barrier.clone(), WRAPPING_KEY_PREFIX).with_wrap_rule(wrapping_key_rule),
         );
         let policies = PolicyStore::new(View::new(barrier.clone(), POLICY_STORE_PREFIX));
+        let lockouts = UserLockouts::new(View::new(barrier.clone(), LOCKED_USERS_PREFIX));
         Arc::new_cyclic(|me| Self {
             me: me.clone(),
             barrier,
@@ -177,6 +181,7 @@ impl Core {
             wrapping_key,
             leases,
             policies,
+            lockouts,
             unseal_progress: Mutex::new(UnsealProgress::default()),
             generate_root: Mutex::new(None),
             rekey: Mutex::new(None),

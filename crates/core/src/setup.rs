@@ -30,6 +30,7 @@ impl Core {
         self.tokens.load(self.entropy.as_ref()).await?;
         self.wrapping_key.load(self.entropy.as_ref()).await?;
         self.leases.load().await?;
+        self.lockouts.load().await?;
         self.policies.ensure_default().await?;
         let mounts = match system.get_json::<MountTable>(MOUNT_TABLE_PATH).await? {
             Some(t) => t,

@@ -1,6 +1,7 @@
 //! The built-in `sys/` backend for logical requests: mounts and tuning,
 //! keyring rotation and status, ACL policies, capabilities, audit devices,
-//! response wrapping, leases (`system_leases`), and the UI mount lookup the
+//! response wrapping, leases (`system_leases`), locked users
+//! (`system_locked_users`), and the UI mount lookup the
 //! `vault kv` command uses. The unauthenticated endpoints (init, unseal,
 //! seal-status, health, leader, generate-root) are raw handlers in the
 //! server; `sys/wrapping/lookup` is served without a token (see `login`).
@@ -56,6 +57,8 @@ enum Sys {
     LeaseRevokePrefix,
     LeaseRevokeForce,
     LeaseTidy,
+    LockedUsers,
+    UnlockUser,
 }
 
 const READ: &[Operation] = &[Operation::Read];
@@ -131,6 +134,12 @@ fn routes() -> Vec<Route<Sys>> {
         Route::new("leases/revoke-force/*prefix", WRITE, Sys::LeaseRevokeForce),
         Route::new("revoke-force/*prefix", WRITE, Sys::LeaseRevokeForce),
         Route::new("leases/tidy", WRITE, Sys::LeaseTidy),
+        Route::new("locked-users", READ, Sys::LockedUsers),
+        Route::new(
+            "locked-users/:mount_accessor/unlock/:alias_identifier",
+            WRITE,
+            Sys::UnlockUser,
+        ),
     ]
 }
 
@@ -276,6 +285,20 @@ impl Core {
             Sys::LeaseRevokePrefix => self.lease_revoke_prefix(&req, prefix, false).await,
             Sys::LeaseRevokeForce => self.lease_revoke_prefix(&req, prefix, true).await,
             Sys::LeaseTidy => self.lease_tidy().await,
+            Sys::LockedUsers => self.list_locked_users(&req),
+            Sys::UnlockUser => self
+                .unlock_user(
+                    params
+                        .get("mount_accessor")
+                        .map(String::as_str)
+                        .unwrap_or_default(),
+                    params
+                        .get("alias_identifier")
+                        .map(String::as_str)
+                        .unwrap_or_default(),
+                )
+                .await
+                .map(|()| None),
             Sys::UiMount => {
                 let table = self.router_table();
                 let m = table.mounts.longest_match(&path_param).ok_or_else(|| {

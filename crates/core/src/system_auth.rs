@@ -194,6 +194,7 @@ impl Core {
             return Ok(());
         };
         self.revoke_tokens_under(&full).await?;
+        self.lockouts.forget_mount(&entry.accessor).await?;
         let mut auth = current.auth.clone();
         auth.entries.retain(|m| m.path != full);
         auth.removing.push(entry.storage_prefix());

@@ -250,6 +250,7 @@ impl Core {
         self.audit.clear();
         self.tokens.clear();
         self.wrapping_key.clear();
+        self.lockouts.clear();
         self.leases.clear();
         self.policies.clear();
         self.set_router_table(crate::router::RouterTable::default());

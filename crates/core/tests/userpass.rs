@@ -315,7 +315,9 @@ async fn wrong_password_and_unknown_user_get_the_same_error() {
         .expect_err("unknown");
     assert_eq!(wrong.to_string(), "invalid username or password");
     assert_eq!(wrong.to_string(), unknown.to_string());
-    assert!(matches!(wrong, CoreError::InvalidRequest(_)));
+    // Both are 400s; only the known user's failure counts towards a lock.
+    assert!(matches!(wrong, CoreError::InvalidCredentials(_)));
+    assert!(matches!(unknown, CoreError::InvalidRequest(_)));
     // The login path needs no token, but other userpass paths do.
     assert!(matches!(
         n.core
@@ -349,7 +351,7 @@ async fn repeated_failures_lock_the_user_out_until_the_duration_passes() {
     for _ in 0..3 {
         assert!(matches!(
             login(&n, "userpass", "alice", "bad").await,
-            Err(CoreError::InvalidRequest(_))
+            Err(CoreError::InvalidCredentials(_))
         ));
     }
     // Locked: even the right password is refused.
@@ -532,13 +534,22 @@ async fn tuning_user_lockout_config_changes_the_threshold() {
     assert!(matches!(bad, Err(CoreError::InvalidRequest(_))), "{bad:?}");
     n.root_call(Update, "sys/auth/approle", json!({"type": "approle"}))
         .await;
-    let approle = n
+    n.root_call(
+        Update,
+        "sys/auth/approle/tune",
+        json!({"user_lockout_config": {"lockout_threshold": 2}}),
+    )
+    .await;
+    let unknown = n
         .call(
             &n.root.clone(),
             Update,
-            "sys/auth/approle/tune",
-            json!({"user_lockout_config": {"lockout_threshold": 2}}),
+            "sys/auth/approle",
+            json!({"type": "approle", "options": {"colour": "red"}}),
         )
         .await;
-    assert!(approle.is_err(), "approle has no lockout: {approle:?}");
+    assert!(
+        matches!(unknown, Err(CoreError::InvalidRequest(ref m)) if m.contains("lockout_threshold")),
+        "{unknown:?}"
+    );
 }

@@ -61,6 +61,7 @@ fn status_of(e: &CoreError) -> StatusCode {
         CoreError::NotInitialized
         | CoreError::AlreadyInitialized
         | CoreError::InvalidRequest(_)
+        | CoreError::InvalidCredentials(_)
         | CoreError::NotSupported(_) => StatusCode::BAD_REQUEST,
         CoreError::PreconditionFailed(_) => StatusCode::PRECONDITION_FAILED,
         _ => StatusCode::INTERNAL_SERVER_ERROR,

@@ -1,0 +1,209 @@
+//! The user lockout kept by the core: locks are stored (a restart or seal
+//! does not lift them), `sys/locked-users` lists them by mount accessor and
+//! unlocks them, AppRole logins are counted by role id, and disabling a
+//! method forgets its locks.
+
+mod common;
+
+use coffer_core::CoreError;
+use coffer_core::engine::Operation::{Read, Update};
+use coffer_core::engine::Request;
+use common::AuthNode;
+use serde_json::{Value, json};
+
+async fn login(n: &AuthNode, user: &str, password: &str) -> Result<(), CoreError> {
+    n.core
+        .handle(
+            Request::new(Update, format!("auth/userpass/login/{user}"))
+                .with_data(json!({ "password": password })),
+            None,
+        )
+        .await
+        .map(|_| ())
+}
+
+async fn locked_users(n: &AuthNode, body: Value) -> Value {
+    n.root_call(Read, "sys/locked-users", body)
+        .await
+        .and_then(|r| r.data)
+        .expect("data")
+}
+
+async fn accessor(n: &AuthNode, mount: &str) -> String {
+    n.root_call(Read, "sys/auth", json!({}))
+        .await
+        .and_then(|r| r.data)
+        .expect("auth table")[format!("{mount}/")]["accessor"]
+        .as_str()
+        .expect("accessor")
+        .to_owned()
+}
+
+async fn node_with_users() -> AuthNode {
+    let n = AuthNode::new().await;
+    n.root_call(
+        Update,
+        "sys/auth/userpass",
+        json!({"type": "userpass", "options": {"lockout_threshold": "2", "lockout_duration": "1h"}}),
+    )
+    .await;
+    for user in ["alice", "bob", "carol"] {
+        n.root_call(
+            Update,
+            &format!("auth/userpass/users/{user}"),
+            json!({"password": "pw"}),
+        )
+        .await;
+    }
+    n
+}
+
+#[tokio::test]
+async fn locks_are_listed_survive_a_restart_and_are_lifted_by_unlock() {
+    let n = node_with_users().await;
+    let up = accessor(&n, "userpass").await;
+    assert_eq!(
+        locked_users(&n, json!({})).await,
+        json!({"by_namespace": [], "total": 0})
+    );
+    for user in ["alice", "bob"] {
+        for _ in 0..2 {
+            assert!(matches!(
+                login(&n, user, "wrong").await,
+                Err(CoreError::InvalidCredentials(_))
+            ));
+        }
+    }
+    // An unknown user is never tracked.
+    for _ in 0..3 {
+        assert!(login(&n, "mallory", "wrong").await.is_err());
+    }
+    let expected = json!({
+        "by_namespace": [{
+            "namespace_id": "root",
+            "namespace_path": "",
+            "counts": 2,
+            "mount_accessors": [{
+                "mount_accessor": up,
+                "counts": 2,
+                "alias_identifiers": ["alice", "bob"],
+            }],
+        }],
+        "total": 2,
+    });
+    assert_eq!(locked_users(&n, json!({})).await, expected);
+    assert_eq!(
+        locked_users(&n, json!({"mount_accessor": up})).await,
+        expected
+    );
+    let unknown = n
+        .call(
+            &n.root.clone(),
+            Read,
+            "sys/locked-users",
+            json!({"mount_accessor": "auth_userpass_nope"}),
+        )
+        .await;
+    assert!(
+        matches!(unknown, Err(CoreError::InvalidRequest(_))),
+        "{unknown:?}"
+    );
+
+    // A restart (a new process on the same storage) keeps the locks.
+    let n = n.restarted().await;
+    assert!(matches!(
+        login(&n, "alice", "pw").await,
+        Err(CoreError::PermissionDenied)
+    ));
+    login(&n, "carol", "pw")
+        .await
+        .expect("carol was never locked");
+
+    n.root_call(
+        Update,
+        &format!("sys/locked-users/{up}/unlock/alice"),
+        json!({}),
+    )
+    .await;
+    login(&n, "alice", "pw")
+        .await
+        .expect("unlocked by the operator");
+    // Unlocking is idempotent.
+    n.root_call(
+        Update,
+        &format!("sys/locked-users/{up}/unlock/alice"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(locked_users(&n, json!({})).await["total"], 1);
+
+    // Bob's lock runs out with the configured duration, and is forgotten.
+    n.clock.advance(3600);
+    assert_eq!(locked_users(&n, json!({})).await["total"], 0);
+    login(&n, "bob", "pw").await.expect("lock ran out");
+}
+
+#[tokio::test]
+async fn approle_logins_lock_the_role_id_after_wrong_secret_ids() {
+    let n = AuthNode::new().await;
+    n.root_call(
+        Update,
+        "sys/auth/approle",
+        json!({"type": "approle", "options": {"lockout_threshold": "3"}}),
+    )
+    .await;
+    n.root_call(Update, "auth/approle/role/web", json!({}))
+        .await;
+    let role_id = n
+        .root_call(Read, "auth/approle/role/web/role-id", json!({}))
+        .await
+        .and_then(|r| r.data)
+        .expect("role id")["role_id"]
+        .as_str()
+        .expect("role id")
+        .to_owned();
+    let secret_id = n
+        .root_call(Update, "auth/approle/role/web/secret-id", json!({}))
+        .await
+        .and_then(|r| r.data)
+        .expect("secret id")["secret_id"]
+        .as_str()
+        .expect("secret id")
+        .to_owned();
+    let login = |sid: &str| {
+        let core = n.core.clone();
+        let body = json!({"role_id": role_id, "secret_id": sid});
+        async move {
+            core.handle(
+                Request::new(Update, "auth/approle/login").with_data(body),
+                None,
+            )
+            .await
+            .map(|_| ())
+        }
+    };
+    for _ in 0..3 {
+        assert!(matches!(
+            login("00000000-0000-0000-0000-000000000000").await,
+            Err(CoreError::InvalidCredentials(_))
+        ));
+    }
+    assert!(matches!(
+        login(&secret_id).await,
+        Err(CoreError::PermissionDenied)
+    ));
+    let listed = locked_users(&n, json!({})).await;
+    assert_eq!(
+        listed["by_namespace"][0]["mount_accessors"][0]["alias_identifiers"],
+        json!([role_id])
+    );
+
+    // Disabling the method forgets its locks.
+    n.root_call(
+        coffer_core::engine::Operation::Delete,
+        "sys/auth/approle",
+        json!({}),
+    )
+    .await;
+    assert_eq!(locked_users(&n, json!({})).await["total"], 0);
+}
