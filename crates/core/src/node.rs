@@ -220,6 +220,29 @@ impl Core {
             .clone()
     }
 
+    /// Runs long, many-step work (auth method removal, tidies) on its own
+    /// task, so that a client that gives up waiting does not cancel it
+    /// half-way: the request still waits for, and answers with, the outcome;
+    /// without a client the work carries on to the end. Each step checks the
+    /// barrier itself, so a seal in between stops it with `Sealed`.
+    pub(crate) async fn run_detached<T, Fut>(
+        &self,
+        what: &'static str,
+        work: impl FnOnce(Arc<Core>) -> Fut,
+    ) -> CoreResult<T>
+    where
+        T: Send + 'static,
+        Fut: std::future::Future<Output = CoreResult<T>> + Send + 'static,
+    {
+        let core = self
+            .me
+            .upgrade()
+            .ok_or_else(|| CoreError::Internal("the core is shutting down".to_owned()))?;
+        tokio::spawn(work(core))
+            .await
+            .map_err(|e| CoreError::Internal(format!("{what} stopped unexpectedly: {e}")))?
+    }
+
     /// Resolves a token presented from an unknown address; errors with
     /// `PermissionDenied` when missing, unknown, expired or revoked (an
     /// expired one is revoked on the spot), and for a token bound to CIDR

@@ -229,7 +229,12 @@ impl Core {
                 match req.operation {
                     Operation::Read => self.read_mount(&path_param),
                     Operation::Update => self.enable_mount(&req, &path_param).await.map(|()| None),
-                    _ => self.disable_mount(&path_param).await.map(|()| None),
+                    _ => self
+                        .run_detached("disabling a secrets engine", move |core| async move {
+                            core.disable_mount(&path_param).await
+                        })
+                        .await
+                        .map(|()| None),
                 }
             }
             Sys::Rotate => {

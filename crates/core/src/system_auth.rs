@@ -97,7 +97,14 @@ impl Core {
                 Ok(Some(Response::data(auth_json(entry))))
             }
             Operation::Update => self.enable_auth(req, path).await.map(|()| None),
-            Operation::Delete => self.disable_auth(path).await.map(|()| None),
+            Operation::Delete => {
+                let path = path.to_owned();
+                self.run_detached("disabling an auth method", move |core| async move {
+                    core.disable_auth(&path).await
+                })
+                .await
+                .map(|()| None)
+            }
             _ => Err(CoreError::UnsupportedOperation),
         }
     }

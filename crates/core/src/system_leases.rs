@@ -150,7 +150,9 @@ impl Core {
     /// what it did (Vault starts it in the background and answers 202 with
     /// a warning; here the request waits, so the warning can say more).
     pub(crate) async fn lease_tidy(&self) -> CoreResult<Option<Response>> {
-        let report = self.tidy_leases().await?;
+        let report = self
+            .run_detached("lease tidy", |core| async move { core.tidy_leases().await })
+            .await?;
         Ok(Some(accepted().warn(format!(
             "Tidy operation completed: examined {} leases, dropped {} whose token was gone, \
              revoked {} tokens that were no longer usable.",

@@ -20,8 +20,10 @@
 //! 4. cubbyholes whose token is gone;
 //! 5. leases whose token is gone (`sys/leases/tidy`).
 //!
-//! The pass runs inside the request (Vault starts it in the background):
-//! the answer is Vault's 202 with a warning, which here reports the counts.
+//! The pass runs on its own task and the request waits for it (Vault
+//! answers at once and tidies in the background): the answer is Vault's 202
+//! with a warning, which here reports the counts. A client that hangs up
+//! does not stop the pass.
 
 use crate::engine::{Response, ResponseStatus};
 use crate::error::CoreResult;
@@ -49,7 +51,9 @@ pub(crate) struct TokenTidy {
 impl Core {
     /// `PUT auth/token/tidy`.
     pub(crate) async fn token_tidy_request(&self) -> CoreResult<Option<Response>> {
-        let r = self.tidy_tokens().await?;
+        let r = self
+            .run_detached("token tidy", |core| async move { core.tidy_tokens().await })
+            .await?;
         let summary = format!(
             "Tidy operation completed: revoked {} unusable tokens (with their children); \
              removed {} accessor and {} parent/child index entries and {} cubbyholes of \

@@ -121,3 +121,77 @@ async fn an_interrupted_disable_is_finished_at_the_next_unseal() {
         .expect("data");
     assert!(mounts.get("doomed/").is_none(), "{mounts}");
 }
+
+/// A client that stops waiting (its request future dropped, as hyper drops
+/// it when the connection closes) does not cancel an auth method's removal
+/// half-way: its tokens are all revoked and the method is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auth_method_removal_finishes_after_the_client_hangs_up() {
+    use coffer_core::engine::Operation::{Delete, Read, Update};
+    let n = common::AuthNode::new().await;
+    n.root_call(Update, "sys/auth/approle", json!({"type": "approle"}))
+        .await;
+    n.root_call(
+        Update,
+        "auth/approle/role/svc",
+        json!({"bind_secret_id": false, "secret_id_bound_cidrs": "127.0.0.1/32"}),
+    )
+    .await;
+    let role_id = n
+        .root_call(Read, "auth/approle/role/svc/role-id", json!({}))
+        .await
+        .and_then(|r| r.data)
+        .expect("role id")["role_id"]
+        .as_str()
+        .expect("role id")
+        .to_owned();
+    let mut tokens = Vec::new();
+    for _ in 0..300 {
+        let auth = n
+            .core
+            .handle(
+                Request::new(Update, "auth/approle/login")
+                    .with_data(json!({"role_id": role_id}))
+                    .with_remote_addr(Some("127.0.0.1:1".parse().expect("addr"))),
+                None,
+            )
+            .await
+            .expect("login")
+            .and_then(|r| r.auth)
+            .expect("auth");
+        tokens.push(auth.client_token.to_string());
+    }
+
+    let disable = n.core.handle(
+        Request::new(Delete, "sys/auth/approle"),
+        Some(n.root.as_str()),
+    );
+    let gave_up = tokio::time::timeout(std::time::Duration::from_millis(2), disable).await;
+    assert!(
+        gave_up.is_err(),
+        "the removal finished before the client gave up; make it longer (more tokens)"
+    );
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let listed = n
+            .root_call(Read, "sys/auth", json!({}))
+            .await
+            .and_then(|r| r.data)
+            .expect("auth table");
+        if listed.get("approle/").is_none() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the removal stopped with the client"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    for t in &tokens {
+        assert!(
+            n.core.authenticate(Some(t)).await.is_err(),
+            "a token of the removed method still works"
+        );
+    }
+}

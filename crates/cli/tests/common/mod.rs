@@ -208,12 +208,19 @@ pub(crate) fn wait_up(addr: &str, child: &mut Child) {
     }
 }
 
+/// Waits for a node to unseal itself. Generous (90 s): a loaded 2-core CI
+/// machine once took over 30 s to start a node that re-wraps its keys.
 pub(crate) fn wait_unsealed(addr: &str) {
     let start = Instant::now();
-    while coffer(addr, None, &["status"]).status.code() != Some(0) {
+    loop {
+        let status = coffer(addr, None, &["status"]);
+        if status.status.code() == Some(0) {
+            return;
+        }
         assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "node did not auto-unseal"
+            start.elapsed() < Duration::from_secs(90),
+            "node did not auto-unseal within 90 s; last `coffer status`:\n{}",
+            text(&status)
         );
         std::thread::sleep(Duration::from_millis(100));
     }
