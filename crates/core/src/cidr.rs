@@ -30,6 +30,23 @@ impl Cidr {
         if prefix > max {
             return Err(bad());
         }
+        // Client addresses are compared as IPv4 when IPv4-mapped, so a mapped
+        // block is the IPv4 block it stands for; one wider than the mapped
+        // range would mean IPv6 space and is refused.
+        if let IpAddr::V6(v6) = addr
+            && let Some(v4) = v6.to_ipv4_mapped()
+        {
+            if prefix < 96 {
+                return Err(CoreError::invalid(format!(
+                    "invalid CIDR block {s:?}: an IPv4-mapped block needs a prefix of 96 or more \
+                     (write the IPv4 block instead)"
+                )));
+            }
+            return Ok(Self {
+                addr: IpAddr::V4(v4),
+                prefix: prefix - 96,
+            });
+        }
         Ok(Self { addr, prefix })
     }
 
@@ -151,5 +168,14 @@ mod tests {
             l(&["10.0.0.0/8", "::1"])
         );
         assert!(checked_list(l(&["10.0.0.0/99"])).is_err());
+        // An IPv4-mapped block is its IPv4 block: it cannot reach into IPv6
+        // space, nor escape an IPv4 bound.
+        assert!(within(&l(&["::ffff:10.1.0.0/112"]), &outer).expect("mapped inside"));
+        assert!(!within(&l(&["::ffff:11.0.0.0/104"]), &outer).expect("mapped outside"));
+        assert!(checked_list(l(&["::ffff:10.0.0.0/8"])).is_err());
+        let mapped = Cidr::parse("::ffff:10.0.0.0/104").expect("mapped");
+        assert!(mapped.contains("10.9.9.9".parse().expect("ip")));
+        assert!(mapped.contains("::ffff:10.9.9.9".parse().expect("ip")));
+        assert!(!mapped.contains("::1".parse().expect("ip")));
     }
 }

@@ -155,6 +155,10 @@ impl Core {
             return engine.handle(ctx, req).await;
         };
         let cfg = LockoutConfig::from_options(&mount.options)?;
+        let _counted_in_turn = self
+            .lockouts
+            .one_login_at_a_time(&mount.accessor, &alias)
+            .await;
         let now = unix_secs(self.clock.now());
         if self
             .lockouts
@@ -206,16 +210,22 @@ impl Core {
         }
         let now = self.tokens.now();
         let requested = nonzero_or(auth.lease_duration, mount.config.default_lease_ttl);
-        // A periodic token outlives the mount's maximum (as Vault's do);
-        // only its own explicit maximum ends it.
-        let explicit_max = if auth.period > 0 {
+        // A periodic token's period is capped by the mount's maximum, but
+        // the token outlives it (as Vault's do): only its own explicit
+        // maximum ends it.
+        let period = if auth.period > 0 {
+            min_nonzero(auth.period, mount.config.max_lease_ttl)
+        } else {
+            0
+        };
+        let explicit_max = if period > 0 {
             auth.explicit_max_ttl
         } else {
             min_nonzero(auth.explicit_max_ttl, mount.config.max_lease_ttl)
         };
         let granted = calculate(TtlRequest {
             requested,
-            period: auth.period,
+            period,
             explicit_max,
             start: now,
             now,
@@ -241,7 +251,7 @@ impl Core {
             parent: None,
             ttl: granted.ttl,
             explicit_max_ttl: explicit_max,
-            period: auth.period,
+            period,
             renewable: auth.renewable,
             num_uses: auth.num_uses,
             exhausted: false,

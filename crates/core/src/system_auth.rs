@@ -201,12 +201,15 @@ impl Core {
             return Ok(());
         };
         self.revoke_tokens_under(&full).await?;
-        self.lockouts.forget_mount(&entry.accessor).await?;
         let mut auth = current.auth.clone();
         auth.entries.retain(|m| m.path != full);
         auth.removing.push(entry.storage_prefix());
         self.commit_auth(auth).await?;
         self.finish_auth_removal(&entry.storage_prefix()).await?;
+        // After the table change, so a crash before it keeps the locks of a
+        // method that is still enabled (one after it leaves records no
+        // listing shows).
+        self.lockouts.forget_mount(&entry.accessor).await?;
         tracing::info!(path = %key, "auth method disabled");
         Ok(())
     }

@@ -5,7 +5,9 @@
 //!   `by_namespace` entry for the root namespace (Coffer has no others) with
 //!   the locked users by mount accessor, and the `total`.
 //! - `POST sys/locked-users/:mount_accessor/unlock/:alias_identifier`:
-//!   lifts the lock and clears the failure count; idempotent, as in Vault.
+//!   lifts the lock and clears the failure count; idempotent, as in Vault,
+//!   but an accessor no auth method has is refused (400) rather than
+//!   silently "unlocked".
 
 use crate::engine::{Request, Response};
 use crate::error::{CoreError, CoreResult};
@@ -77,6 +79,17 @@ impl Core {
             return Err(CoreError::invalid(
                 "both a mount accessor and an alias identifier are required",
             ));
+        }
+        if !self
+            .router_table()
+            .auth
+            .entries
+            .iter()
+            .any(|m| m.accessor == accessor)
+        {
+            return Err(CoreError::invalid(format!(
+                "no auth method has the mount accessor {accessor:?} (see `sys/auth`)"
+            )));
         }
         self.lockouts.unlock(accessor, alias).await?;
         tracing::info!(mount_accessor = %accessor, "a locked user was unlocked by an operator");

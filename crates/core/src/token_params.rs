@@ -145,16 +145,18 @@ impl TokenParams {
     }
 
     /// The `auth` block of a login that issues a token with these settings.
-    /// A periodic token is capped only by `token_explicit_max_ttl`, as in
-    /// Vault; any other by the lower of that and `token_max_ttl`.
+    /// As in Vault, a periodic token's period is capped by `token_max_ttl`
+    /// and its lifetime only by `token_explicit_max_ttl`; any other token's
+    /// lifetime by the lower of the two.
     pub fn to_auth(&self, display_name: &str) -> Auth {
-        let explicit_max_ttl = if self.period > 0 {
-            self.explicit_max_ttl
+        let lower = |a: u64, b: u64| match (a, b) {
+            (0, x) | (x, 0) => x,
+            (a, b) => a.min(b),
+        };
+        let (explicit_max_ttl, period) = if self.period > 0 {
+            (self.explicit_max_ttl, lower(self.period, self.max_ttl))
         } else {
-            match (self.max_ttl, self.explicit_max_ttl) {
-                (0, x) | (x, 0) => x,
-                (a, b) => a.min(b),
-            }
+            (lower(self.max_ttl, self.explicit_max_ttl), 0)
         };
         Auth {
             policies: self.policies.clone(),
@@ -163,7 +165,7 @@ impl TokenParams {
             num_uses: self.num_uses,
             renewable: true,
             display_name: display_name.to_owned(),
-            period: self.period,
+            period,
             no_default_policy: self.no_default_policy,
             bound_cidrs: self.bound_cidrs.clone(),
             ..Auth::default()

@@ -27,6 +27,7 @@
 
 use crate::error::{CoreError, CoreResult};
 use crate::field::parse_duration_secs;
+use crate::locks::KeyLocks;
 use crate::view::View;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -142,6 +143,9 @@ struct State {
 pub struct UserLockouts {
     view: View,
     state: Mutex<State>,
+    /// One login of a user at a time, so that parallel guesses cannot all
+    /// pass the lock check before any of them is counted.
+    logins: KeyLocks,
 }
 
 /// The storage key of a lock: the user's name is hashed so that any
@@ -157,7 +161,18 @@ impl UserLockouts {
         Self {
             view,
             state: Mutex::new(State::default()),
+            logins: KeyLocks::new(256),
         }
+    }
+
+    /// Waits until no other login of `alias` of the mount `accessor` is
+    /// between its lock check and its outcome; hold the guard across both.
+    pub async fn one_login_at_a_time(
+        &self,
+        accessor: &str,
+        alias: &str,
+    ) -> tokio::sync::MutexGuard<'_, ()> {
+        self.logins.lock(&format!("{accessor}\n{alias}")).await
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -211,8 +226,13 @@ impl UserLockouts {
         let locked_at = self.state().locked.get(&key).copied();
         match locked_at {
             Some(at) if now < at.saturating_add(cfg.duration) => Ok(true),
-            Some(_) => {
-                self.unlock(accessor, alias).await?;
+            Some(at) => {
+                self.view.delete(&record_key(accessor, alias)).await?;
+                let mut state = self.state();
+                // Only the lock that ran out: not one set in the meantime.
+                if state.locked.get(&key) == Some(&at) {
+                    state.locked.remove(&key);
+                }
                 Ok(false)
             }
             None => Ok(false),
@@ -244,6 +264,13 @@ impl UserLockouts {
         if !reached {
             return Ok(());
         }
+        {
+            // Locked in memory first: a failed write must not leave the user
+            // free to carry on guessing.
+            let mut state = self.state();
+            state.failures.remove(&key);
+            state.locked.insert(key, now);
+        }
         let record = LockRecord {
             alias: alias.to_owned(),
             locked_at: now,
@@ -251,9 +278,6 @@ impl UserLockouts {
         self.view
             .put_json(&record_key(accessor, alias), &record)
             .await?;
-        let mut state = self.state();
-        state.failures.remove(&key);
-        state.locked.insert(key, now);
         tracing::warn!(
             mount_accessor = %accessor,
             "a user was locked out after repeated failed logins; \

@@ -207,3 +207,56 @@ async fn approle_logins_lock_the_role_id_after_wrong_secret_ids() {
     .await;
     assert_eq!(locked_users(&n, json!({})).await["total"], 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_guesses_get_no_more_tries_than_the_threshold() {
+    let n = node_with_users().await;
+    let guesses: Vec<_> = (0..8)
+        .map(|_| {
+            let core = n.core.clone();
+            tokio::spawn(async move {
+                core.handle(
+                    Request::new(Update, "auth/userpass/login/alice")
+                        .with_data(json!({"password": "wrong"})),
+                    None,
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut checked = 0;
+    let mut refused = 0;
+    for g in guesses {
+        match g.await.expect("task") {
+            Err(CoreError::InvalidCredentials(_)) => checked += 1,
+            Err(CoreError::PermissionDenied) => refused += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(
+        (checked, refused),
+        (2, 6),
+        "threshold 2: two passwords checked"
+    );
+
+    let up = accessor(&n, "userpass").await;
+    let bogus = n
+        .call(
+            &n.root.clone(),
+            Update,
+            "sys/locked-users/auth_userpass_nope/unlock/alice",
+            json!({}),
+        )
+        .await;
+    assert!(
+        matches!(bogus, Err(CoreError::InvalidRequest(_))),
+        "{bogus:?}"
+    );
+    n.root_call(
+        Update,
+        &format!("sys/locked-users/{up}/unlock/alice"),
+        json!({}),
+    )
+    .await;
+    login(&n, "alice", "pw").await.expect("unlocked");
+}

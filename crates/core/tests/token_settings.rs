@@ -305,6 +305,34 @@ async fn period_explicit_max_ttl_and_no_default_policy_shape_login_tokens() {
     }
     assert_eq!(lookup_self(&n, &token, None).await["ttl"], 3600);
 
+    // The period is capped by token_max_ttl and by the mount's maximum.
+    n.root_call(
+        Update,
+        "auth/userpass/users/capped",
+        json!({"password": "pw", "token_period": "720h", "token_max_ttl": "2h"}),
+    )
+    .await;
+    let capped = userpass_login(&n, "capped", None).await.expect("login");
+    assert_eq!(lookup_self(&n, &capped, None).await["period"], 7200);
+    n.root_call(
+        Update,
+        "sys/auth/userpass/tune",
+        json!({"max_lease_ttl": "30m"}),
+    )
+    .await;
+    let capped = userpass_login(&n, "capped", None).await.expect("login");
+    let seen = lookup_self(&n, &capped, None).await;
+    assert_eq!(
+        (seen["period"].clone(), seen["ttl"].clone()),
+        (json!(1800), json!(1800))
+    );
+    n.root_call(
+        Update,
+        "sys/auth/userpass/tune",
+        json!({"max_lease_ttl": "768h"}),
+    )
+    .await;
+
     n.root_call(
         Update,
         "auth/userpass/users/short",
