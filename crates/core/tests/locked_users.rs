@@ -155,21 +155,16 @@ async fn approle_logins_lock_the_role_id_after_wrong_secret_ids() {
     n.root_call(Update, "auth/approle/role/web", json!({}))
         .await;
     let role_id = n
-        .root_call(Read, "auth/approle/role/web/role-id", json!({}))
-        .await
-        .and_then(|r| r.data)
-        .expect("role id")["role_id"]
-        .as_str()
-        .expect("role id")
-        .to_owned();
+        .root_field(Read, "auth/approle/role/web/role-id", json!({}), "role_id")
+        .await;
     let secret_id = n
-        .root_call(Update, "auth/approle/role/web/secret-id", json!({}))
-        .await
-        .and_then(|r| r.data)
-        .expect("secret id")["secret_id"]
-        .as_str()
-        .expect("secret id")
-        .to_owned();
+        .root_field(
+            Update,
+            "auth/approle/role/web/secret-id",
+            json!({}),
+            "secret_id",
+        )
+        .await;
     let login = |sid: &str| {
         let core = n.core.clone();
         let body = json!({"role_id": role_id, "secret_id": sid});

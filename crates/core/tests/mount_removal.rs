@@ -138,13 +138,8 @@ async fn an_auth_method_removal_finishes_after_the_client_hangs_up() {
     )
     .await;
     let role_id = n
-        .root_call(Read, "auth/approle/role/svc/role-id", json!({}))
-        .await
-        .and_then(|r| r.data)
-        .expect("role id")["role_id"]
-        .as_str()
-        .expect("role id")
-        .to_owned();
+        .root_field(Read, "auth/approle/role/svc/role-id", json!({}), "role_id")
+        .await;
     let mut tokens = Vec::new();
     for _ in 0..300 {
         let auth = n

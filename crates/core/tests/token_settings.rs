@@ -120,13 +120,8 @@ async fn approle_secret_ids_may_narrow_the_roles_token_bound_cidrs_but_not_widen
     )
     .await;
     let role_id = n
-        .root_call(Read, "auth/approle/role/web/role-id", json!({}))
-        .await
-        .and_then(|r| r.data)
-        .expect("role id")["role_id"]
-        .as_str()
-        .expect("role id")
-        .to_owned();
+        .root_field(Read, "auth/approle/role/web/role-id", json!({}), "role_id")
+        .await;
     for wider in [
         json!({"token_bound_cidrs": ["0.0.0.0/0"]}),
         json!({"token_bound_cidrs": ["11.0.0.0/8"]}),

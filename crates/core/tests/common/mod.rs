@@ -431,6 +431,22 @@ impl AuthNode {
             .unwrap_or_else(|e| panic!("{op:?} {path}: {e}"))
     }
 
+    /// One string field of the `data` a root call must answer with (a role
+    /// id, a secret id).
+    pub(crate) async fn root_field(
+        &self,
+        op: Operation,
+        path: &str,
+        body: serde_json::Value,
+        field: &str,
+    ) -> String {
+        self.root_call(op, path, body)
+            .await
+            .and_then(|r| r.data)
+            .and_then(|d| d[field].as_str().map(str::to_owned))
+            .unwrap_or_else(|| panic!("{op:?} {path}: no {field} in the answer"))
+    }
+
     /// A call as root that must succeed.
     pub(crate) async fn root_call(
         &self,
