@@ -95,11 +95,7 @@ async fn node() -> (AuthNode, Arc<Interruptible>, SharedBackend) {
     let backend = Interruptible::new();
     let shared: SharedBackend = backend.clone();
     let n = AuthNode::on(shared.clone()).await;
-    n.policy(
-        "maker",
-        r#"path "auth/token/create" { capabilities = ["update"] }"#,
-    )
-    .await;
+    n.token_maker_policy("maker").await;
     (n, backend, shared)
 }
 

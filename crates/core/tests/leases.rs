@@ -238,11 +238,7 @@ async fn renewing_a_token_lease_is_refused_as_vault_refuses_it() {
 #[tokio::test]
 async fn the_sweep_revokes_an_expired_token_and_its_children_without_anyone_presenting_them() {
     let n = AuthNode::new().await;
-    n.policy(
-        "maker",
-        r#"path "auth/token/create" { capabilities = ["update"] }"#,
-    )
-    .await;
+    n.token_maker_policy("maker").await;
     let root = n.root.clone();
     let (parent, parent_accessor, _) =
         create(&n, &root, json!({"policies": ["maker"], "ttl": "1h"})).await;

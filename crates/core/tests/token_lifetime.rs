@@ -74,11 +74,7 @@ async fn a_token_with_num_uses_is_revoked_after_its_last_use() {
 #[tokio::test]
 async fn tokens_expire_with_the_clock_and_take_their_children_along() {
     let n = AuthNode::new().await;
-    n.policy(
-        "maker",
-        r#"path "auth/token/create" { capabilities = ["update"] }"#,
-    )
-    .await;
+    n.token_maker_policy("maker").await;
     let root = n.root.clone();
     let (parent, _) = n
         .create_as(

@@ -482,6 +482,15 @@ impl AuthNode {
         .await;
     }
 
+    /// Writes policy `name` granting only the creation of child tokens.
+    pub(crate) async fn token_maker_policy(&self, name: &str) {
+        self.policy(
+            name,
+            r#"path "auth/token/create" { capabilities = ["update"] }"#,
+        )
+        .await;
+    }
+
     /// Creates a token as `parent` with `body`; returns (token, accessor).
     pub(crate) async fn create_as(
         &self,
