@@ -26,15 +26,17 @@ mod role;
 mod secret_id;
 
 use async_trait::async_trait;
-use coffer_core::cidr;
+use coffer_core::engine::field::{
+    opt_bool, opt_duration_secs, opt_string_list, opt_string_map, opt_u64,
+};
 use coffer_core::engine::{
     Engine, EngineContext, EngineFactory, EngineKind, Operation, Request, Response, Route, dispatch,
 };
-use coffer_core::field::{opt_bool, opt_duration_secs, opt_string_list, opt_string_map, opt_u64};
+use coffer_core::login::normalize_lockout_options;
 use coffer_core::mount::MountEntry;
+use coffer_core::token::TokenParamsInput;
+use coffer_core::token::cidr;
 use coffer_core::token::unix_secs;
-use coffer_core::token_params::TokenParamsInput;
-use coffer_core::user_lockout::normalize_lockout_options;
 use coffer_core::{CoreError, CoreResult};
 use coffer_crypto::hash::hmac_sha256;
 use role::Role;

@@ -2,7 +2,7 @@
 //! (`role_id/<hmac>` → name), so a login finds its role without scanning
 //! and the stored index reveals no role id.
 
-use coffer_core::token_params::TokenParams;
+use coffer_core::token::TokenParams;
 use serde::{Deserialize, Serialize};
 
 /// One role.

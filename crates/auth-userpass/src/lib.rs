@@ -13,7 +13,7 @@
 //! `Entropy`. A wrong password and an unknown user both answer 400 "invalid
 //! username or password" after the same amount of hashing. Repeated wrong
 //! passwords of a known user lock it out: the core keeps the lockout
-//! (`coffer_core::user_lockout`), this method names the user
+//! (`coffer_core::login`), this method names the user
 //! ([`Engine::login_alias`]) and reports wrong passwords as
 //! `InvalidCredentials`; its only mount options are the lockout ones.
 
@@ -24,9 +24,9 @@ use async_trait::async_trait;
 use coffer_core::engine::{
     Engine, EngineContext, EngineFactory, EngineKind, Operation, Request, Response, Route, dispatch,
 };
+use coffer_core::login::normalize_lockout_options;
 use coffer_core::mount::MountEntry;
-use coffer_core::token_params::{TokenParams, TokenParamsInput};
-use coffer_core::user_lockout::normalize_lockout_options;
+use coffer_core::token::{TokenParams, TokenParamsInput};
 use coffer_core::{CoreError, CoreResult};
 use password::PasswordHash;
 use serde::Deserialize;
@@ -186,9 +186,15 @@ impl Engine for Userpass {
 
 #[derive(Deserialize)]
 struct PoliciesInput {
-    #[serde(default, deserialize_with = "coffer_core::field::opt_string_list")]
+    #[serde(
+        default,
+        deserialize_with = "coffer_core::engine::field::opt_string_list"
+    )]
     token_policies: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "coffer_core::field::opt_string_list")]
+    #[serde(
+        default,
+        deserialize_with = "coffer_core::engine::field::opt_string_list"
+    )]
     policies: Option<Vec<String>>,
 }
 

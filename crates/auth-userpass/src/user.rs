@@ -2,7 +2,7 @@
 //! (`users/<name>` in the mount's view).
 
 use crate::password::PasswordHash;
-use coffer_core::token_params::TokenParams;
+use coffer_core::token::TokenParams;
 use serde::{Deserialize, Serialize};
 
 /// One userpass user.

@@ -6,7 +6,7 @@
 mod common;
 
 use coffer_core::CoreError;
-use coffer_core::init::InitParams;
+use coffer_core::ceremony::InitParams;
 use coffer_core::seal::ROOT_KEY_PATH;
 use coffer_core::storage::SharedBackend;
 use coffer_crypto::SecretBytes;

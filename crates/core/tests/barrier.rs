@@ -1,7 +1,7 @@
 //! Crate tier: the barrier over a real (in-memory) backend.
 
 use coffer_core::CoreError;
-use coffer_core::barrier::Barrier;
+use coffer_core::storage::Barrier;
 use coffer_core::storage::SharedBackend;
 use coffer_crypto::Key256;
 use std::sync::Arc;

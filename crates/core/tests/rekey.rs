@@ -5,7 +5,7 @@
 
 mod common;
 
-use coffer_core::rekey::{RekeyParams, RekeyTarget, RekeyUpdate};
+use coffer_core::ceremony::{RekeyParams, RekeyTarget, RekeyUpdate};
 use coffer_core::seal::SEAL_CONFIG_PATH;
 use coffer_core::storage::SharedBackend;
 use coffer_core::{Core, CoreError};

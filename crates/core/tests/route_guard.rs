@@ -63,9 +63,9 @@ fn all_routes() -> Vec<(String, Operation)> {
         ("metadata/app", ALL),
         ("subkeys/app", &[Read]),
     ];
-    let mut routes: Vec<(String, Operation)> = coffer_core::system::route_patterns()
+    let mut routes: Vec<(String, Operation)> = coffer_core::sys::route_patterns()
         .into_iter()
-        .chain(coffer_core::auth_token::route_patterns())
+        .chain(coffer_core::token::route_patterns())
         .flat_map(|(pattern, ops)| ops.iter().map(move |op| (concrete(&pattern), *op)))
         .collect();
     for (path, ops) in kv2 {

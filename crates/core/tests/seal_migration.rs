@@ -7,8 +7,8 @@
 mod common;
 
 use async_trait::async_trait;
-use coffer_core::barrier::KEYRING_PATH;
 use coffer_core::seal::{RECOVERY_KEY_PATH, ROOT_KEY_PATH, SEAL_CONFIG_PATH, Seal, SealConfig};
+use coffer_core::storage::KEYRING_PATH;
 use coffer_core::storage::{Backend, StorageError};
 use coffer_core::{Core, CoreOptions};
 use coffer_storage_inmem::InmemBackend;

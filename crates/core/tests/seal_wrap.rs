@@ -6,8 +6,8 @@
 mod common;
 
 use coffer_core::CoreError;
-use coffer_core::barrier::KEYRING_PATH;
 use coffer_core::engine::{Operation, Request};
+use coffer_core::storage::KEYRING_PATH;
 use coffer_core::storage::SharedBackend;
 use coffer_core::{Core, CoreOptions};
 use common::{

@@ -5,7 +5,7 @@
 //! Purging the folder when the token is revoked is the caller's job (the
 //! token store knows when that happens): `view.sub("<token_id>/").clear()`.
 
-use coffer_core::view::View;
+use coffer_core::storage::View;
 use coffer_core::{CoreError, CoreResult};
 
 /// The part of the mount's `view` that belongs to `token_id`. A request

@@ -1,9 +1,9 @@
 //! KV-specific weakly typed request fields, in the spirit of
-//! `coffer_core::field` (which covers booleans, integers and durations):
+//! `coffer_core::engine::field` (which covers booleans, integers and durations):
 //! version lists (`[1, 2]`, `"1,2"`, `3`) and string maps whose values the
 //! CLI or a script may send as numbers or booleans.
 
-use coffer_core::field::parse_duration_secs;
+use coffer_core::engine::field::parse_duration_secs;
 use serde::Deserialize;
 use serde::de::{Deserializer, Error as _};
 use serde_json::Value;

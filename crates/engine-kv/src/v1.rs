@@ -6,7 +6,7 @@ use crate::fields::stored_ttl_secs;
 use crate::key_path::{KeyPath, list_prefix};
 use async_trait::async_trait;
 use coffer_core::engine::{Engine, EngineContext, Operation, Request, Response, Route, dispatch};
-use coffer_core::view::View;
+use coffer_core::storage::View;
 use coffer_core::{CoreError, CoreResult};
 use serde_json::{Map, Value};
 

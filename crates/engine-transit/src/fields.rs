@@ -1,5 +1,5 @@
 //! Request fields as Vault's framework accepts them, beyond what
-//! `coffer_core::field` covers: strings that a script may send as numbers,
+//! `coffer_core::engine::field` covers: strings that a script may send as numbers,
 //! base64 payloads, `batch_input` arrays and key names.
 
 use base64::Engine as _;

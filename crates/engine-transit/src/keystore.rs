@@ -10,8 +10,8 @@
 use crate::keyring::KeyRing;
 use crate::stored::{StoredArchive, StoredPolicy, archive_key, policy_key};
 use coffer_core::CoreResult;
-use coffer_core::locks::KeyLocks;
-use coffer_core::view::View;
+use coffer_core::storage::KeyLocks;
+use coffer_core::storage::View;
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 use tokio::sync::MutexGuard;

@@ -5,8 +5,8 @@
 use crate::backend::Transit;
 use crate::keyring::{KeyRing, KeyVersion};
 use crate::path_keys::refuse_auto_rotate;
+use coffer_core::engine::field::{opt_bool, opt_duration_secs, opt_u64};
 use coffer_core::engine::{EngineContext, Request, Response};
-use coffer_core::field::{opt_bool, opt_duration_secs, opt_u64};
 use coffer_core::{CoreError, CoreResult};
 use serde::Deserialize;
 use std::sync::Arc;

@@ -8,8 +8,8 @@
 
 use crate::backend::{Params, Transit};
 use crate::fields::opt_string;
+use coffer_core::engine::field::opt_u64;
 use coffer_core::engine::{EngineContext, Request, Response};
-use coffer_core::field::opt_u64;
 use coffer_core::{CoreError, CoreResult};
 use coffer_crypto::Entropy;
 use serde::Deserialize;

@@ -4,8 +4,8 @@
 use crate::backend::Transit;
 use crate::keyring::KeyVersion;
 use crate::path_keys::new_version;
+use coffer_core::engine::field::opt_u64;
 use coffer_core::engine::{EngineContext, Request, Response};
-use coffer_core::field::opt_u64;
 use coffer_core::{CoreError, CoreResult};
 use serde::Deserialize;
 use std::sync::Arc;

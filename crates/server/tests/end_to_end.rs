@@ -1,8 +1,8 @@
 //! End-to-end tier, in process: the real server with real sockets, real TLS
 //! handshakes (certificates made by rcgen), and real on-disk storage.
 
+use coffer_core::ceremony::InitParams;
 use coffer_core::engine::{Operation, Request};
-use coffer_core::init::InitParams;
 use coffer_server::config::{self, Env};
 use coffer_server::server::Server;
 use std::path::{Path, PathBuf};

@@ -47,6 +47,7 @@ mod parameters;
 mod pattern;
 mod root_paths;
 mod rules;
+pub(crate) mod store;
 mod tree;
 
 pub use acl::Acl;

@@ -10,9 +10,9 @@
 
 use async_trait::async_trait;
 use base64::Engine as _;
+use coffer_core::ceremony::InitParams;
 use coffer_core::clock::SystemClock;
 use coffer_core::engine::{Operation, Request};
-use coffer_core::init::InitParams;
 use coffer_core::seal::{Seal, SealError, SealHealth, ShamirSeal};
 use coffer_core::storage::{Backend, SharedBackend, StorageError};
 use coffer_core::{Core, CoreOptions};
@@ -305,7 +305,7 @@ pub(crate) async fn generate_root_works(core: &Core, keys: &[String]) -> bool {
 
 /// Waits (at most 10 s) until no seal re-wrap pass is running, and returns
 /// its final status.
-pub(crate) async fn wait_for_rewrap(core: &Core) -> coffer_core::seal_rewrap::RewrapStatus {
+pub(crate) async fn wait_for_rewrap(core: &Core) -> coffer_core::seal::RewrapStatus {
     for _ in 0..1000 {
         let status = core.rewrap_status();
         if !status.is_running {

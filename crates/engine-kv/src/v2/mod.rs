@@ -18,8 +18,8 @@ use async_trait::async_trait;
 use coffer_core::engine::{
     Engine, EngineContext, Operation, Request, Response, ResponseStatus, Route, dispatch,
 };
-use coffer_core::locks::KeyLocks;
-use coffer_core::view::View;
+use coffer_core::storage::KeyLocks;
+use coffer_core::storage::View;
 use coffer_core::{CoreError, CoreResult};
 use model::{
     CONFIG_KEY, KeyMetadata, KvConfig, SecretData, VersionMeta, metadata_key, version_key,

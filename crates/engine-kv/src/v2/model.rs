@@ -12,7 +12,7 @@
 
 use crate::key_path::KeyPath;
 use coffer_core::clock::rfc3339;
-use coffer_core::field::go_duration;
+use coffer_core::engine::field::go_duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;

@@ -4,9 +4,9 @@
 use super::model::{KeyMetadata, KvConfig, SecretData, version_key};
 use super::{KvV2, live_data, load_config, load_meta, read_version, save_meta, version_response};
 use crate::key_path::KeyPath;
+use coffer_core::engine::field::opt_u64;
 use coffer_core::engine::{EngineContext, Operation, Request, Response};
-use coffer_core::field::opt_u64;
-use coffer_core::view::View;
+use coffer_core::storage::View;
 use coffer_core::{CoreError, CoreResult};
 use serde::Deserialize;
 use serde_json::{Map, Value};

@@ -4,8 +4,8 @@ use super::model::SecretData;
 use super::{read_version, version_response};
 use crate::key_path::KeyPath;
 use coffer_core::CoreResult;
+use coffer_core::engine::field::opt_u64;
 use coffer_core::engine::{EngineContext, Request, Response};
-use coffer_core::field::opt_u64;
 use serde::Deserialize;
 use serde_json::Value;
 

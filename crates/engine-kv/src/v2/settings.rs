@@ -4,7 +4,7 @@
 //! only the fields sent.
 
 use super::model::{KeyMetadata, KvConfig};
-use coffer_core::field::{opt_bool, opt_duration_secs, opt_u64};
+use coffer_core::engine::field::{opt_bool, opt_duration_secs, opt_u64};
 use coffer_core::{CoreError, CoreResult};
 use serde::Deserialize;
 

@@ -1,14 +1,14 @@
 //! Test harness: an initialised barrier over `InmemBackend`, a mount view,
 //! a settable clock, and shorthand for calling an engine.
 
-use coffer_core::barrier::Barrier;
 use coffer_core::clock::Clock;
 use coffer_core::engine::{
     Engine, EngineContext, EngineFactory, Operation, Request, Response, ResponseStatus,
 };
 use coffer_core::mount::{MountConfig, MountEntry};
+use coffer_core::storage::Barrier;
 use coffer_core::storage::SharedBackend;
-use coffer_core::view::View;
+use coffer_core::storage::View;
 use coffer_core::{CoreError, CoreResult};
 use coffer_crypto::{Key256, OsEntropy};
 use coffer_engine_kv::{CubbyholeFactory, KvFactory};

@@ -10,14 +10,14 @@
 use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use coffer_core::barrier::Barrier;
 use coffer_core::clock::Clock;
 use coffer_core::engine::{
     Engine, EngineContext, EngineFactory, Operation, Request, Response, ResponseStatus,
 };
 use coffer_core::mount::{MountConfig, MountEntry};
+use coffer_core::storage::Barrier;
+use coffer_core::storage::View;
 use coffer_core::storage::{Backend, SharedBackend, StorageError};
-use coffer_core::view::View;
 use coffer_core::{CoreError, CoreResult};
 use coffer_crypto::{CryptoError, Entropy, Key256, OsEntropy};
 use coffer_engine_transit::TransitFactory;

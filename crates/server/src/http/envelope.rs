@@ -1,5 +1,5 @@
 //! The headers every response carries; the logical envelope itself is
-//! `coffer_core::response_envelope` (the core also writes it when it wraps a
+//! `coffer_core::engine::envelope` (the core also writes it when it wraps a
 //! response).
 
 use axum::http::{HeaderValue, StatusCode, header};

@@ -6,7 +6,7 @@ use super::{AppState, envelope};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use coffer_core::generate_root::GenerateRootStatus;
+use coffer_core::ceremony::GenerateRootStatus;
 use serde::Deserialize;
 use serde_json::{Value, json};
 

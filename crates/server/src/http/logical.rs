@@ -8,9 +8,9 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
+use coffer_core::engine::field::{go_duration, parse_duration_secs};
 use coffer_core::engine::{Operation, Request, ResponseStatus};
-use coffer_core::field::{go_duration, parse_duration_secs};
-use coffer_core::system::SYSTEM_MAX_LEASE_TTL;
+use coffer_core::sys::SYSTEM_MAX_LEASE_TTL;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -103,7 +103,7 @@ pub(crate) async fn handle(
             };
             Ok(envelope::json_response(
                 status,
-                &coffer_core::response_envelope::logical(&request_id, &path, resp),
+                &coffer_core::engine::envelope::logical(&request_id, &path, resp),
             ))
         }
     }

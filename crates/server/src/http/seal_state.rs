@@ -9,10 +9,10 @@ use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use coffer_core::CoreError;
+use coffer_core::ceremony::InitParams;
+use coffer_core::ceremony::SealStatus;
+use coffer_core::engine::field::{opt_bool, opt_u64};
 use coffer_core::engine::{Operation, Request};
-use coffer_core::field::{opt_bool, opt_u64};
-use coffer_core::init::InitParams;
-use coffer_core::unseal::SealStatus;
 use serde::Deserialize;
 use serde_json::{Value, json};
 

@@ -1,0 +1,513 @@
+//! `Core`: one Coffer node's state machine (uninitialised → sealed →
+//! unsealed) and the entry point for logical requests: token, then the ACL
+//! check and routing to `sys/`, `auth/token/` or a mounted engine (`plan`),
+//! with the request audited before its handler runs and after (`audit_log`).
+
+pub mod metrics;
+mod setup;
+
+use crate::audit::devices::AuditDevices;
+use crate::audit::trail::AuditTrail;
+use crate::ceremony::generate_root::GenerateRootAttempt;
+use crate::ceremony::rekey::RekeyAttempt;
+use crate::ceremony::unseal::UnsealProgress;
+use crate::clock::Clock;
+use crate::engine::{EngineFactory, Request, Response};
+use crate::error::{CoreError, CoreResult};
+use crate::login::lockout::{LOCKED_USERS_PREFIX, UserLockouts};
+use crate::mount::router::RouterTable;
+use crate::policy::store::{POLICY_STORE_PREFIX, PolicyStore};
+use crate::seal::rewrap::RewrapStatus;
+use crate::seal::wrap::{SealWrapper, WrapRule};
+use crate::seal::{Seal, ShamirSeal};
+use crate::storage::SharedBackend;
+use crate::storage::barrier::Barrier;
+use crate::storage::view::View;
+use crate::token::expiration::{LEASE_STORE_PREFIX, Leases};
+use crate::token::{ResolvedToken, TOKEN_SEAL_WRAPPED, TOKEN_STORE_PREFIX, TokenStore, TokenUse};
+use crate::wrapping::key::{WRAPPING_KEY_PREFIX, WRAPPING_SEAL_WRAPPED, WrappingKey};
+use coffer_crypto::Entropy;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, RwLock, Weak};
+
+/// Cluster identity, created at init and stored in the barrier.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClusterInfo {
+    /// `cluster_name` (config, or `vault-cluster-<hex>`).
+    pub name: String,
+    /// `cluster_id` (a UUID).
+    pub id: String,
+}
+
+pub(crate) const CLUSTER_INFO_PATH: &str = "core/cluster/local/info";
+
+/// How the node is built.
+pub struct CoreOptions {
+    /// Physical storage.
+    pub backend: SharedBackend,
+    /// The seal that protects the root key.
+    pub seal: Arc<dyn Seal>,
+    /// Set when `seal` is the Shamir seal (the same object), so the core can
+    /// install the key rebuilt from unseal shares.
+    pub shamir: Option<Arc<ShamirSeal>>,
+    /// The old seal of a migration away from an auto-unseal seal: the seal
+    /// stanza marked `disabled = "true"`, which still unwraps the stored keys
+    /// until `sys/unseal` with `migrate` has moved them to `seal`. `None`
+    /// otherwise; a migration away from Shamir needs no object here (the
+    /// unseal keys entered with `migrate` are the old seal).
+    pub migration_from: Option<Arc<dyn Seal>>,
+    /// Randomness for critical security parameters: root key, keyring
+    /// terms, recovery key, unseal/recovery shares, root tokens, and keys of
+    /// mounts with `external_entropy_access`. With `entropy "seal"` this is
+    /// the augmented handle (OS CSPRNG mixed with HSM randomness).
+    pub entropy: Arc<dyn Entropy>,
+    /// Set exactly when `entropy` is augmented with a seal's randomness: the
+    /// OS CSPRNG, used for barrier nonces and by mounts without
+    /// `external_entropy_access` (as Vault gives plain mounts system
+    /// entropy), so the data path keeps working while the HSM is away.
+    /// `None`: `entropy` serves everything and mounts asking for
+    /// `external_entropy_access` are refused.
+    pub system_entropy: Option<Arc<dyn Entropy>>,
+    /// Wall-clock time.
+    pub clock: Arc<dyn Clock>,
+    /// Engine types that can be mounted.
+    pub factories: Vec<Arc<dyn EngineFactory>>,
+    /// `cluster_name` from the config, if any.
+    pub cluster_name: Option<String>,
+}
+
+/// One Coffer node.
+pub struct Core {
+    /// This node, for background work (seal re-wrap) it starts itself.
+    pub(crate) me: Weak<Core>,
+    pub(crate) barrier: Arc<Barrier>,
+    pub(crate) seal: Arc<dyn Seal>,
+    pub(crate) shamir: Option<Arc<ShamirSeal>>,
+    pub(crate) migration_from: Option<Arc<dyn Seal>>,
+    pub(crate) entropy: Arc<dyn Entropy>,
+    /// OS randomness for non-CSP draws (the same object as `entropy` when
+    /// augmentation is off).
+    pub(crate) system_entropy: Arc<dyn Entropy>,
+    /// Whether `entropy` mixes in a seal's randomness (`entropy "seal"`).
+    pub(crate) augmented: bool,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) factories: BTreeMap<&'static str, Arc<dyn EngineFactory>>,
+    pub(crate) router: RwLock<Arc<RouterTable>>,
+    pub(crate) mount_changes: tokio::sync::Mutex<()>,
+    /// Seal-state changes (init, unseal, seal) hold this exclusively; work
+    /// that needs the barrier open (requests, rotation, mount changes,
+    /// generate-root) holds it shared, so a seal waits for in-flight work and
+    /// nothing can re-open the barrier behind a seal.
+    pub(crate) state: tokio::sync::RwLock<()>,
+    pub(crate) tokens: TokenStore,
+    /// The key that signs response-wrapping tokens (loaded while unsealed).
+    pub(crate) wrapping_key: WrappingKey,
+    /// The leases of expiring tokens (shared with the token store).
+    pub(crate) leases: Arc<Leases>,
+    pub(crate) policies: PolicyStore,
+    /// Failed-login counts and stored locks of every auth mount.
+    pub(crate) lockouts: UserLockouts,
+    pub(crate) unseal_progress: Mutex<UnsealProgress>,
+    pub(crate) generate_root: Mutex<Option<GenerateRootAttempt>>,
+    pub(crate) rekey: Mutex<Option<RekeyAttempt>>,
+    pub(crate) cluster: RwLock<Option<ClusterInfo>>,
+    pub(crate) cluster_name: Option<String>,
+    pub(crate) rewrap: Mutex<RewrapStatus>,
+    /// Audit table and broker (empty while sealed).
+    pub(crate) audit: AuditDevices,
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core")
+            .field("seal", &self.seal.kind())
+            .field("sealed", &self.barrier.is_sealed())
+            .finish()
+    }
+}
+
+impl Core {
+    /// A sealed node over the given storage and seal.
+    pub fn new(opts: CoreOptions) -> Arc<Self> {
+        let augmented = opts.system_entropy.is_some();
+        let system_entropy = opts.system_entropy.unwrap_or_else(|| opts.entropy.clone());
+        let wrapper = Arc::new(SealWrapper::new(
+            opts.seal.clone(),
+            opts.migration_from.clone(),
+        ));
+        let core_rule = |wrapped: &'static [&'static str]| {
+            if wrapper.active() {
+                WrapRule::Prefixes(wrapped)
+            } else {
+                WrapRule::Nothing
+            }
+        };
+        let token_rule = core_rule(TOKEN_SEAL_WRAPPED);
+        let wrapping_key_rule = core_rule(WRAPPING_SEAL_WRAPPED);
+        let barrier = Arc::new(
+            Barrier::new(opts.backend, opts.entropy.clone())
+                .with_nonce_entropy(system_entropy.clone())
+                .with_seal_wrap(wrapper),
+        );
+        let leases = Arc::new(Leases::new(View::new(barrier.clone(), LEASE_STORE_PREFIX)));
+        let tokens = TokenStore::new(
+            View::new(barrier.clone(), TOKEN_STORE_PREFIX).with_wrap_rule(token_rule),
+            opts.clock.clone(),
+            leases.clone(),
+        );
+        let wrapping_key = WrappingKey::new(
+            View::new(barrier.clone(), WRAPPING_KEY_PREFIX).with_wrap_rule(wrapping_key_rule),
+        );
+        let policies = PolicyStore::new(View::new(barrier.clone(), POLICY_STORE_PREFIX));
+        let lockouts = UserLockouts::new(View::new(barrier.clone(), LOCKED_USERS_PREFIX));
+        Arc::new_cyclic(|me| Self {
+            me: me.clone(),
+            barrier,
+            seal: opts.seal,
+            shamir: opts.shamir,
+            migration_from: opts.migration_from,
+            entropy: opts.entropy,
+            system_entropy,
+            augmented,
+            clock: opts.clock,
+            factories: opts
+                .factories
+                .into_iter()
+                .map(|f| (f.engine_type(), f))
+                .collect(),
+            router: RwLock::new(Arc::new(RouterTable::default())),
+            mount_changes: tokio::sync::Mutex::new(()),
+            state: tokio::sync::RwLock::new(()),
+            tokens,
+            wrapping_key,
+            leases,
+            policies,
+            lockouts,
+            unseal_progress: Mutex::new(UnsealProgress::default()),
+            generate_root: Mutex::new(None),
+            rekey: Mutex::new(None),
+            cluster: RwLock::new(None),
+            cluster_name: opts.cluster_name,
+            rewrap: Mutex::new(RewrapStatus::default()),
+            audit: AuditDevices::new(),
+        })
+    }
+
+    /// The storage type (`sys/seal-status` `storage_type`).
+    pub fn storage_kind(&self) -> &'static str {
+        self.barrier.backend().kind()
+    }
+
+    /// The seal in use.
+    pub fn seal(&self) -> &Arc<dyn Seal> {
+        &self.seal
+    }
+
+    /// Whether the barrier is sealed.
+    pub fn is_sealed(&self) -> bool {
+        self.barrier.is_sealed()
+    }
+
+    /// Whether `sys/init` has completed.
+    pub async fn is_initialized(&self) -> CoreResult<bool> {
+        self.barrier.is_initialized().await
+    }
+
+    /// Cluster name and id, known only while unsealed.
+    pub fn cluster(&self) -> Option<ClusterInfo> {
+        self.cluster
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Runs long, many-step work (auth method removal, tidies) on its own
+    /// task, so that a client that gives up waiting does not cancel it
+    /// half-way: the request still waits for, and answers with, the outcome;
+    /// without a client the work carries on to the end. Each step checks the
+    /// barrier itself, so a seal in between stops it with `Sealed`.
+    pub(crate) async fn run_detached<T, Fut>(
+        &self,
+        what: &'static str,
+        work: impl FnOnce(Arc<Core>) -> Fut,
+    ) -> CoreResult<T>
+    where
+        T: Send + 'static,
+        Fut: std::future::Future<Output = CoreResult<T>> + Send + 'static,
+    {
+        let core = self
+            .me
+            .upgrade()
+            .ok_or_else(|| CoreError::Internal("the core is shutting down".to_owned()))?;
+        tokio::spawn(work(core))
+            .await
+            .map_err(|e| CoreError::Internal(format!("{what} stopped unexpectedly: {e}")))?
+    }
+
+    /// Resolves a token presented from an unknown address; errors with
+    /// `PermissionDenied` when missing, unknown, expired or revoked (an
+    /// expired one is revoked on the spot), and for a token bound to CIDR
+    /// blocks, since no address can be checked against them.
+    pub async fn authenticate(&self, token: Option<&str>) -> CoreResult<ResolvedToken> {
+        self.authenticate_from(token, None).await
+    }
+
+    /// [`Core::authenticate`] for a client at `remote`: a token with
+    /// `bound_cidrs` is refused unless `remote` lies inside one of them.
+    pub async fn authenticate_from(
+        &self,
+        token: Option<&str>,
+        remote: Option<IpAddr>,
+    ) -> CoreResult<ResolvedToken> {
+        let _shared = self.state.read().await;
+        if self.barrier.is_sealed() {
+            return Err(CoreError::Sealed);
+        }
+        let token = token
+            .filter(|t| !t.is_empty())
+            .ok_or(CoreError::PermissionDenied)?;
+        let resolved = self
+            .resolve_token(token)
+            .await?
+            .ok_or(CoreError::PermissionDenied)?;
+        if !crate::token::cidr::allows(&resolved.entry.bound_cidrs, remote)? {
+            tracing::info!(
+                accessor = %resolved.entry.accessor,
+                remote = ?remote,
+                "token refused: the client address is outside the token's bound CIDRs"
+            );
+            return Err(CoreError::PermissionDenied);
+        }
+        Ok(resolved)
+    }
+
+    /// [`Core::authenticate`] for a request about to be served: a refused
+    /// token is recorded in the audit devices with the error, as Vault
+    /// records requests that fail its token check. `req` may still lack its
+    /// body (the server authenticates before reading it).
+    ///
+    /// A wrapping JWT that is not (or no longer) valid, presented to unwrap
+    /// or rewrap, is a 400 "wrapping token is not valid or does not exist",
+    /// as Vault answers, rather than a 403.
+    pub async fn authenticate_request(
+        &self,
+        req: &Request,
+        token: Option<&str>,
+    ) -> CoreResult<ResolvedToken> {
+        match self
+            .authenticate_from(token, req.remote_addr.map(|a| a.ip()))
+            .await
+        {
+            Err(CoreError::PermissionDenied) => {
+                let error = if crate::wrapping::is_wrapping_token_path(&req.path)
+                    && token.is_some_and(crate::wrapping::key::looks_like_jwt)
+                {
+                    CoreError::invalid(crate::wrapping::INVALID_WRAPPING_TOKEN)
+                } else {
+                    CoreError::PermissionDenied
+                };
+                Err(self.audit_rejected(req, token, error).await)
+            }
+            other => other,
+        }
+    }
+
+    /// Serves a logical request for `path` (no `/v1/` prefix) with `token`.
+    /// Login paths of auth methods are served without the token.
+    pub async fn handle(&self, req: Request, token: Option<&str>) -> CoreResult<Option<Response>> {
+        if self.is_login_path(&req.path) {
+            return self.handle_login(req, token).await;
+        }
+        let resolved = self.authenticate_request(&req, token).await?;
+        self.handle_as(req, &resolved, token.unwrap_or_default())
+            .await
+    }
+
+    /// Serves a logical request for a token already resolved with
+    /// [`Core::authenticate_request`] (the server authenticates before
+    /// reading a request body). `raw_token` is what the client presented.
+    ///
+    /// The token's use is counted first (as Vault does, even when the ACL
+    /// then denies); a token on its last use is revoked after the request.
+    /// The request is audited around its dispatch (see `audit_log`).
+    pub async fn handle_as(
+        &self,
+        mut req: Request,
+        resolved: &ResolvedToken,
+        raw_token: &str,
+    ) -> CoreResult<Option<Response>> {
+        let _shared = self.state.read().await;
+        if self.barrier.is_sealed() {
+            return Err(CoreError::Sealed);
+        }
+        if req.id.is_empty() {
+            req.id = self.new_uuid()?;
+        }
+        // A wrapping JWT is audited as the token inside, as Vault audits it,
+        // so sys/audit-hash of the wrap's token finds its use.
+        let inner = self.jwt_inner_token(raw_token);
+        let raw_token = inner.as_deref().map_or(raw_token, String::as_str);
+        if let Ok(path) = canonical_path(&req.path) {
+            self.plain_wrapping_token_field(&path, &mut req);
+        }
+        let mut trail = self.audit_trail(&req, Some(resolved), Some(raw_token));
+        req.path = match canonical_path(&req.path) {
+            Ok(p) => p,
+            Err(e) => return Err(self.audit_refused(trail, e).await),
+        };
+        trail.set_path(&req.path);
+        req.token_id = resolved.id.clone();
+        let (used, resolved) = match self.tokens.use_once(resolved).await {
+            Ok(u) => u,
+            Err(e) => return Err(self.audit_refused(trail, e).await),
+        };
+        let result = self
+            .audited_dispatch(req, &resolved, raw_token, trail)
+            .await;
+        if used == TokenUse::Last {
+            self.revoke_spent(&resolved.id).await;
+        }
+        result
+    }
+
+    /// The ACL check and routing, the request entry (fail closed), the
+    /// handler, response wrapping when asked, the response entry.
+    async fn audited_dispatch(
+        &self,
+        mut req: Request,
+        resolved: &ResolvedToken,
+        raw_token: &str,
+        mut trail: AuditTrail,
+    ) -> CoreResult<Option<Response>> {
+        let request_id = req.id.clone();
+        let full_path = req.path.clone();
+        let wrap_ttl = req.wrap_ttl;
+        let plan = match self.plan(&mut req, resolved).await {
+            Ok(plan) => plan,
+            Err(e) => return Err(self.audit_refused(trail, e).await),
+        };
+        trail.authorised(plan.operation, &plan.mount, &plan.granting_policies);
+        self.audit_request(&mut trail).await?;
+        let result = self.execute(plan, req, resolved, raw_token).await;
+        let result = self
+            .wrap_if_asked(&request_id, &full_path, wrap_ttl, result)
+            .await;
+        self.audit_response(trail, result).await
+    }
+
+    /// Records a request whose token was refused before it could be served.
+    async fn audit_rejected(
+        &self,
+        req: &Request,
+        token: Option<&str>,
+        error: CoreError,
+    ) -> CoreError {
+        let _shared = self.state.read().await;
+        if self.barrier.is_sealed() || self.audit.broker.is_empty() {
+            return error;
+        }
+        let mut req = req.clone();
+        if req.id.is_empty() {
+            req.id = self.new_uuid().unwrap_or_default();
+        }
+        if let Ok(path) = canonical_path(&req.path) {
+            req.path = path;
+        }
+        let trail = self.audit_trail(&req, None, token);
+        self.audit_refused(trail, error).await
+    }
+
+    pub(crate) fn router_table(&self) -> Arc<RouterTable> {
+        self.router
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn set_router_table(&self, table: RouterTable) {
+        *self
+            .router
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(table);
+    }
+}
+
+/// Paths ending in a name that its handler normalises (trimmed, lowercase):
+/// policies and token roles. The name is normalised before the ACL sees the
+/// path, so a rule on `sys/policies/acl/admin` covers `.../ADMIN` too.
+const NAMED_PREFIXES: [&str; 4] = [
+    "sys/policies/acl/",
+    "sys/policy/",
+    "auth/token/roles/",
+    "auth/token/create/",
+];
+
+/// The request path as the router and the ACL both see it: no leading `/`,
+/// no empty, `.` or `..` segment except a trailing `/` (a LIST), and names in
+/// [`NAMED_PREFIXES`] normalised. Odd segments are refused rather than
+/// cleaned, so no spelling of a path can reach a handler under a name the
+/// ACL did not check.
+pub(crate) fn canonical_path(path: &str) -> CoreResult<String> {
+    let path = path.trim_start_matches('/');
+    let body = path.strip_suffix('/').unwrap_or(path);
+    let bad = path.contains('\0')
+        || (!body.is_empty()
+            && body
+                .split('/')
+                .any(|s| s.is_empty() || s == "." || s == ".."));
+    if bad {
+        return Err(CoreError::invalid(format!(
+            "invalid request path {path:?}: empty, '.' or '..' segments are not allowed"
+        )));
+    }
+    for prefix in NAMED_PREFIXES {
+        if let Some(name) = path.strip_prefix(prefix) {
+            return Ok(format!("{prefix}{}", crate::policy::normalize_name(name)));
+        }
+    }
+    Ok(path.to_owned())
+}
+
+impl Core {
+    /// A random UUID (request ids, nonces).
+    pub fn new_uuid(&self) -> CoreResult<String> {
+        Ok(uuid::Builder::from_random_bytes(self.random_16()?)
+            .into_uuid()
+            .to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::plan::sys_subpath;
+
+    #[test]
+    fn request_paths_with_odd_segments_are_refused() {
+        assert_eq!(canonical_path("/secret/a").expect("ok"), "secret/a");
+        assert_eq!(
+            canonical_path("secret/meta/").expect("list"),
+            "secret/meta/"
+        );
+        for bad in ["secret//a", "secret/./a", "secret/../sys/x", "a/..", "x/\0"] {
+            assert!(canonical_path(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            canonical_path("sys/policies/acl/ADMIN").expect("name"),
+            "sys/policies/acl/admin"
+        );
+        assert_eq!(
+            canonical_path("auth/token/create/Web").expect("role"),
+            "auth/token/create/web"
+        );
+        assert_eq!(
+            canonical_path("secret/data/ABC").expect("kv"),
+            "secret/data/ABC"
+        );
+        assert_eq!(sys_subpath("sys/mounts"), Some("mounts"));
+        assert_eq!(sys_subpath("sys"), Some(""));
+        assert_eq!(sys_subpath("system/x"), None);
+    }
+}

@@ -1,0 +1,517 @@
+//! The barrier: AES-256-GCM over every value and every path segment that
+//! passes to storage, keyed by the keyring.
+//!
+//! Physical layout: the few bootstrap records the seal needs before the
+//! barrier can open live in the clear-text `core/` namespace (their values are
+//! encrypted by the seal or the root key, see `crate::seal`); everything else
+//! lives under `barrier/` with each path segment encrypted by the path cipher
+//! and each value by the active key term, with the logical path as associated
+//! data. A storage dump therefore shows neither secret values nor key names.
+//!
+//! With a seal that can seal-wrap (pkcs11), the keyring record and the values
+//! written with [`Barrier::put_wrapped`] get a second, outer layer made by
+//! the seal (`crate::seal::wrap`); reads unwrap it transparently.
+
+use crate::error::{CoreError, CoreResult};
+use crate::seal::wrap::{self as seal_wrap, SealWrapper};
+use crate::storage::keyring::Keyring;
+use crate::storage::locks::KeyLocks;
+use crate::storage::{SharedBackend, validate_key, validate_prefix};
+use coffer_crypto::envelope;
+use coffer_crypto::path_cipher::PathCipher;
+use coffer_crypto::{Entropy, Key256};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::SystemTime;
+use zeroize::Zeroizing;
+
+/// Physical key of the keyring (encrypted with the root key).
+pub const KEYRING_PATH: &str = "core/keyring";
+const BARRIER_PREFIX: &str = "barrier/";
+/// Write locks, striped by physical key: a re-wrap replaces a record only
+/// if no write or delete changed it since it was read.
+const WRITE_STRIPES: usize = 256;
+/// Seal-wrap records whose unwrapped form (barrier ciphertext, not secret)
+/// is kept in memory, so reading a wrapped value again costs no HSM call.
+const UNWRAPPED_CACHE_ENTRIES: usize = 8192;
+
+struct Open {
+    keyring: Keyring,
+    paths: PathCipher,
+}
+
+/// `sys/key-status` figures.
+#[derive(Debug, Clone)]
+pub struct KeyStatus {
+    /// Active term.
+    pub term: u32,
+    /// When it was installed.
+    pub install_time: SystemTime,
+    /// Encryptions with it since this process unsealed or rotated.
+    pub encryptions: u64,
+}
+
+/// The encrypting layer between the core and the storage backend.
+pub struct Barrier {
+    backend: SharedBackend,
+    /// Key terms and the keyring's own encryption.
+    entropy: Arc<dyn Entropy>,
+    /// Nonces of value encryption.
+    nonces: Arc<dyn Entropy>,
+    open: RwLock<Option<Arc<Open>>>,
+    rotation: tokio::sync::Mutex<()>,
+    encryptions: AtomicU64,
+    wrapper: Option<Arc<SealWrapper>>,
+    stripes: KeyLocks,
+    unwrapped: Mutex<HashMap<String, Unwrapped>>,
+}
+
+/// A seal-wrap record as stored and the barrier ciphertext inside it. Only
+/// used when the stored bytes are still exactly `record`, so tampering or a
+/// concurrent rewrite always goes back to the seal.
+struct Unwrapped {
+    record: Arc<[u8]>,
+    inner: Arc<[u8]>,
+}
+
+/// What [`Barrier::reconcile`] did to one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reconciled {
+    /// Already in the wanted form (or gone).
+    Unchanged,
+    /// Seal-wrapped now (was barrier-only, or wrapped by an old key or seal).
+    Wrapped,
+    /// Barrier-only now (the seal can no longer wrap).
+    Unwrapped,
+}
+
+impl std::fmt::Debug for Barrier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Barrier")
+            .field("sealed", &self.is_sealed())
+            .finish()
+    }
+}
+
+impl Barrier {
+    /// A sealed barrier over `backend`, drawing keys and nonces from `entropy`.
+    pub fn new(backend: SharedBackend, entropy: Arc<dyn Entropy>) -> Self {
+        Self {
+            backend,
+            nonces: entropy.clone(),
+            entropy,
+            open: RwLock::new(None),
+            rotation: tokio::sync::Mutex::new(()),
+            encryptions: AtomicU64::new(0),
+            wrapper: None,
+            stripes: KeyLocks::new(WRITE_STRIPES),
+            unwrapped: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Enables the seal-wrap layer: records made by the seal are unwrapped on
+    /// read, and, when the seal can wrap, the keyring and
+    /// [`Barrier::put_wrapped`] values are wrapped on write.
+    pub fn with_seal_wrap(mut self, wrapper: Arc<SealWrapper>) -> Self {
+        self.wrapper = Some(wrapper);
+        self
+    }
+
+    /// Whether new values can be seal-wrapped.
+    pub fn seal_wraps(&self) -> bool {
+        self.wrapper.as_ref().is_some_and(|w| w.active())
+    }
+
+    /// Draws value-encryption nonces from `nonces` instead: with entropy
+    /// augmentation the keys come from the augmented handle while nonces
+    /// (which need uniqueness, not secrecy) stay on the OS CSPRNG, so reads
+    /// and writes keep working while the HSM is away.
+    pub fn with_nonce_entropy(mut self, nonces: Arc<dyn Entropy>) -> Self {
+        self.nonces = nonces;
+        self
+    }
+
+    /// The backend underneath (for the unencrypted `core/` bootstrap records).
+    pub fn backend(&self) -> &SharedBackend {
+        &self.backend
+    }
+
+    /// Whether the barrier has been set up (`core/keyring` exists).
+    pub async fn is_initialized(&self) -> CoreResult<bool> {
+        Ok(self.backend.get(KEYRING_PATH).await?.is_some())
+    }
+
+    /// Creates a keyring protected by `root_key` and opens the barrier with
+    /// it, in memory only: nothing is written until
+    /// [`Barrier::commit_keyring`], so `sys/init` can write everything else
+    /// first and make the keyring its commit point.
+    pub fn initialize(&self, root_key: Key256, now: SystemTime) -> CoreResult<()> {
+        let keyring = Keyring::generate(root_key, self.entropy.as_ref(), now)?;
+        self.install(keyring);
+        Ok(())
+    }
+
+    /// Writes the open keyring to `core/keyring` (encrypted with the root key).
+    pub async fn commit_keyring(&self) -> CoreResult<()> {
+        let open = self.opened()?;
+        self.persist(&open.keyring).await
+    }
+
+    /// Decrypts the keyring with `root_key` and opens the barrier.
+    pub async fn unseal(&self, root_key: &Key256) -> CoreResult<()> {
+        let blob = self
+            .backend
+            .get(KEYRING_PATH)
+            .await?
+            .ok_or(CoreError::NotInitialized)?;
+        let blob = self.outer_unwrap(KEYRING_PATH, blob).await?;
+        let plain = envelope::open(root_key, KEYRING_PATH.as_bytes(), &blob).map_err(|source| {
+            CoreError::Integrity {
+                path: KEYRING_PATH.to_owned(),
+                source,
+            }
+        })?;
+        self.install(Keyring::from_bytes(&plain)?);
+        Ok(())
+    }
+
+    /// Forgets every key; the barrier is sealed afterwards.
+    pub fn seal(&self) {
+        let mut guard = self
+            .open
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *guard = None;
+        drop(guard);
+        self.cache().clear();
+    }
+
+    /// Whether the barrier is sealed.
+    pub fn is_sealed(&self) -> bool {
+        self.open
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_none()
+    }
+
+    /// Reads and decrypts one value.
+    pub async fn get(&self, path: &str) -> CoreResult<Option<Zeroizing<Vec<u8>>>> {
+        let open = self.opened()?;
+        let physical = physical_key(&open, path)?;
+        let Some(blob) = self.backend.get(&physical).await? else {
+            return Ok(None);
+        };
+        let blob = self.outer_unwrap(&physical, blob).await?;
+        let integrity = |source| CoreError::Integrity {
+            path: physical.clone(),
+            source,
+        };
+        let term = envelope::term_of(&blob).map_err(integrity)?;
+        let key = open
+            .keyring
+            .term(term)
+            .ok_or_else(|| integrity(coffer_crypto::CryptoError::UnknownTerm(term)))?;
+        envelope::open(&key.key, path.as_bytes(), &blob)
+            .map(Some)
+            .map_err(integrity)
+    }
+
+    /// Encrypts and writes one value.
+    pub async fn put(&self, path: &str, value: &[u8]) -> CoreResult<()> {
+        self.write(path, value, false).await
+    }
+
+    /// Encrypts, seal-wraps and writes one value. Without a seal that can
+    /// wrap this is [`Barrier::put`]; callers decide with a
+    /// [`crate::seal::wrap::WrapRule`], which is empty in that case.
+    pub async fn put_wrapped(&self, path: &str, value: &[u8]) -> CoreResult<()> {
+        self.write(path, value, self.seal_wraps()).await
+    }
+
+    async fn write(&self, path: &str, value: &[u8], wrap: bool) -> CoreResult<()> {
+        let open = self.opened()?;
+        let physical = physical_key(&open, path)?;
+        let active = open.keyring.active_key();
+        let mut blob = envelope::seal(
+            &active.key,
+            open.keyring.active_term(),
+            self.nonces.as_ref(),
+            path.as_bytes(),
+            value,
+        )?;
+        self.encryptions.fetch_add(1, Ordering::Relaxed);
+        let mut inner = None;
+        if wrap && let Some(w) = &self.wrapper {
+            let record = w.wrap(&blob).await?;
+            inner = Some(std::mem::replace(&mut blob, record));
+        }
+        let _stripe = self.stripes.lock(&physical).await;
+        self.backend.put(&physical, &blob).await?;
+        match inner {
+            Some(inner) => self.remember(&physical, &blob, &inner),
+            None => self.forget(&physical),
+        }
+        Ok(())
+    }
+
+    /// Deletes one value.
+    pub async fn delete(&self, path: &str) -> CoreResult<()> {
+        let open = self.opened()?;
+        let physical = physical_key(&open, path)?;
+        let _stripe = self.stripes.lock(&physical).await;
+        self.backend.delete(&physical).await?;
+        self.forget(&physical);
+        Ok(())
+    }
+
+    /// Brings one stored value into the wanted form: seal-wrapped by the
+    /// current seal key (`wrapped`), or barrier-only. Wrapping works on the
+    /// stored ciphertext, so no keyring is needed beyond locating the path.
+    /// A concurrent write wins: the record is replaced only if unchanged.
+    pub async fn reconcile(&self, path: &str, wrapped: bool) -> CoreResult<Reconciled> {
+        let open = self.opened()?;
+        let physical = physical_key(&open, path)?;
+        self.reconcile_physical(&physical, wrapped).await
+    }
+
+    /// [`Barrier::reconcile`] for the keyring record (wrapped exactly when
+    /// the seal can wrap).
+    pub async fn reconcile_keyring(&self) -> CoreResult<Reconciled> {
+        self.reconcile_physical(KEYRING_PATH, self.seal_wraps())
+            .await
+    }
+
+    /// Whether the keyring record is in the form the seal wants: a cheap
+    /// sign that stored values need re-wrapping (after an HSM key rotation
+    /// or a seal migration, the keyring is the first record to go stale).
+    pub async fn keyring_needs_reconcile(&self) -> CoreResult<bool> {
+        let Some(record) = self.backend.get(KEYRING_PATH).await? else {
+            return Ok(false);
+        };
+        Ok(self.wanted_change(&record, self.seal_wraps()))
+    }
+
+    fn wanted_change(&self, record: &[u8], wrapped: bool) -> bool {
+        match (&self.wrapper, seal_wrap::is_wrapped(record)) {
+            (Some(w), true) => !wrapped || w.is_stale(record),
+            (_, false) => wrapped,
+            (None, true) => true,
+        }
+    }
+
+    async fn reconcile_physical(&self, physical: &str, wrapped: bool) -> CoreResult<Reconciled> {
+        let Some(record) = self.backend.get(physical).await? else {
+            return Ok(Reconciled::Unchanged);
+        };
+        if !self.wanted_change(&record, wrapped) {
+            return Ok(Reconciled::Unchanged);
+        }
+        let inner = self.outer_unwrap(physical, record.clone()).await?;
+        let (replacement, outcome) = match &self.wrapper {
+            Some(w) if wrapped => (w.wrap(&inner).await?, Reconciled::Wrapped),
+            _ => (inner.to_vec(), Reconciled::Unwrapped),
+        };
+        let _stripe = self.stripes.lock(physical).await;
+        match self.backend.get(physical).await? {
+            Some(now) if now == record => {
+                self.backend.put(physical, &replacement).await?;
+                match outcome {
+                    Reconciled::Wrapped => self.remember(physical, &replacement, &inner),
+                    _ => self.forget(physical),
+                }
+                Ok(outcome)
+            }
+            _ => Ok(Reconciled::Unchanged),
+        }
+    }
+
+    async fn outer_unwrap(&self, physical: &str, record: Vec<u8>) -> CoreResult<Vec<u8>> {
+        if !seal_wrap::is_wrapped(&record) {
+            return Ok(record);
+        }
+        if let Some(hit) = self.cache().get(physical)
+            && *hit.record == *record
+        {
+            return Ok(hit.inner.to_vec());
+        }
+        let w = self.wrapper.as_ref().ok_or_else(|| {
+            CoreError::Seal(format!(
+                "the value at physical key {physical:?} is seal-wrapped, but no seal is \
+                 configured to unwrap it"
+            ))
+        })?;
+        let inner = w.unwrap(physical, &record).await?.to_vec();
+        self.remember(physical, &record, &inner);
+        Ok(inner)
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, Unwrapped>> {
+        self.unwrapped
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Keeps the barrier ciphertext inside `record`. At capacity an
+    /// arbitrary entry makes room: a miss only costs one HSM call.
+    fn remember(&self, physical: &str, record: &[u8], inner: &[u8]) {
+        let mut cache = self.cache();
+        if cache.len() >= UNWRAPPED_CACHE_ENTRIES
+            && !cache.contains_key(physical)
+            && let Some(victim) = cache.keys().next().cloned()
+        {
+            cache.remove(&victim);
+        }
+        cache.insert(
+            physical.to_owned(),
+            Unwrapped {
+                record: record.into(),
+                inner: inner.into(),
+            },
+        );
+    }
+
+    fn forget(&self, physical: &str) {
+        self.cache().remove(physical);
+    }
+
+    /// Lists the direct children of a logical prefix (empty or ending in `/`).
+    pub async fn list(&self, prefix: &str) -> CoreResult<Vec<String>> {
+        let open = self.opened()?;
+        validate_prefix(prefix).map_err(path_error)?;
+        let parent = prefix.trim_end_matches('/');
+        let physical_prefix = if parent.is_empty() {
+            BARRIER_PREFIX.to_owned()
+        } else {
+            format!("{}/", physical_key(&open, parent)?)
+        };
+        let mut names = Vec::new();
+        for child in self.backend.list(&physical_prefix).await? {
+            let (stored, folder) = match child.strip_suffix('/') {
+                Some(s) => (s, true),
+                None => (child.as_str(), false),
+            };
+            let name = open
+                .paths
+                .decrypt_segment(parent, stored)
+                .map_err(|source| CoreError::Integrity {
+                    path: format!("{physical_prefix}{child}"),
+                    source,
+                })?;
+            names.push(if folder { format!("{name}/") } else { name });
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// Adds a key term and makes it active (`sys/rotate`).
+    pub async fn rotate(&self, now: SystemTime) -> CoreResult<u32> {
+        let _serialised = self.rotation.lock().await;
+        let open = self.opened()?;
+        let next = open.keyring.rotated(self.entropy.as_ref(), now)?;
+        let term = next.active_term();
+        self.persist(&next).await?;
+        let mut guard = self
+            .open
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match guard.as_ref() {
+            Some(current) if Arc::ptr_eq(current, &open) => {
+                let paths = PathCipher::new(next.path_key());
+                *guard = Some(Arc::new(Open {
+                    keyring: next,
+                    paths,
+                }));
+                self.encryptions.store(0, Ordering::Relaxed);
+                Ok(term)
+            }
+            _ => Err(CoreError::Sealed),
+        }
+    }
+
+    /// `sys/key-status`.
+    pub fn key_status(&self) -> CoreResult<KeyStatus> {
+        let open = self.opened()?;
+        Ok(KeyStatus {
+            term: open.keyring.active_term(),
+            install_time: open.keyring.active_key().install_time,
+            encryptions: self.encryptions.load(Ordering::Relaxed),
+        })
+    }
+
+    /// The root key, for re-wrapping by the seal (`sys/rotate` of the root key,
+    /// seal migration). Fails when sealed.
+    pub fn root_key(&self) -> CoreResult<Key256> {
+        Ok(self.opened()?.keyring.root_key().duplicate())
+    }
+
+    async fn persist(&self, keyring: &Keyring) -> CoreResult<()> {
+        let plain = keyring.to_bytes()?;
+        let blob = envelope::seal(
+            keyring.root_key(),
+            0,
+            self.entropy.as_ref(),
+            KEYRING_PATH.as_bytes(),
+            &plain,
+        )?;
+        let blob = match &self.wrapper {
+            Some(w) if w.active() => w.wrap(&blob).await?,
+            _ => blob,
+        };
+        let _stripe = self.stripes.lock(KEYRING_PATH).await;
+        self.backend.put(KEYRING_PATH, &blob).await?;
+        Ok(())
+    }
+
+    fn install(&self, keyring: Keyring) {
+        let paths = PathCipher::new(keyring.path_key());
+        let mut guard = self
+            .open
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *guard = Some(Arc::new(Open { keyring, paths }));
+        self.encryptions.store(0, Ordering::Relaxed);
+    }
+
+    fn opened(&self) -> CoreResult<Arc<Open>> {
+        self.open
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .ok_or(CoreError::Sealed)
+    }
+}
+
+/// An invalid logical path, described without echoing it: logical paths
+/// carry secret names and per-token ids that errors and logs must not show.
+fn path_error(e: crate::storage::StorageError) -> CoreError {
+    match e {
+        crate::storage::StorageError::InvalidKey { reason, .. } => {
+            CoreError::invalid(format!("invalid path: {reason}"))
+        }
+        other => other.into(),
+    }
+}
+
+fn physical_key(open: &Open, path: &str) -> CoreResult<String> {
+    validate_key(path).map_err(path_error)?;
+    let mut out = String::from(BARRIER_PREFIX);
+    let mut parent_len = 0;
+    for (i, seg) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        let parent = &path[..parent_len];
+        let enc = open
+            .paths
+            .encrypt_segment(parent, seg)
+            .map_err(|e| CoreError::invalid(format!("invalid path: {e}")))?;
+        out.push_str(&enc);
+        parent_len = if i == 0 {
+            seg.len()
+        } else {
+            parent_len + 1 + seg.len()
+        };
+    }
+    Ok(out)
+}
