@@ -126,10 +126,7 @@ impl Core {
         otp: Option<String>,
         pgp_key: Option<String>,
     ) -> CoreResult<GenerateRootStatus> {
-        let _shared = self.state.read().await;
-        if self.barrier.is_sealed() {
-            return Err(CoreError::Sealed);
-        }
+        let _unsealed = self.unsealed().await?;
         let required = self.required_keys().await?;
         let otp = otp.filter(|o| !o.is_empty());
         let pgp_key = pgp_key.filter(|k| !k.is_empty());
@@ -194,10 +191,7 @@ impl Core {
         key: &str,
         nonce: &str,
     ) -> CoreResult<GenerateRootStatus> {
-        let _shared = self.state.read().await;
-        if self.barrier.is_sealed() {
-            return Err(CoreError::Sealed);
-        }
+        let _unsealed = self.unsealed().await?;
         let required = self.required_keys().await?;
         let share = decode_key(key)?;
         let (shares, encoding, attempt_nonce) = {

@@ -59,7 +59,7 @@ impl Core {
     /// afterwards and the unseal keys are returned; with an auto-unseal seal
     /// (pkcs11) the node stays unsealed and recovery keys are returned.
     pub async fn initialize(&self, params: InitParams) -> CoreResult<InitResult> {
-        let _exclusive = self.state.write().await;
+        let _exclusive = self.changing_seal_state().await;
         if self.barrier.is_initialized().await? {
             return Err(CoreError::AlreadyInitialized);
         }

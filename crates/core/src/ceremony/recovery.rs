@@ -15,7 +15,7 @@ impl Core {
     /// unsealed. After an HSM key rotation the stored keys are re-wrapped
     /// with the new key.
     pub async fn unseal_with_stored_keys(&self) -> CoreResult<bool> {
-        let _exclusive = self.state.write().await;
+        let _exclusive = self.changing_seal_state().await;
         if !self.seal.stored_keys() || !self.barrier.is_initialized().await? {
             return Ok(false);
         }

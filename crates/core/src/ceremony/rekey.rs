@@ -24,6 +24,7 @@
 use crate::ceremony::unseal::decode_key;
 use crate::error::{CoreError, CoreResult};
 use crate::node::Core;
+use crate::node::state::Unsealed;
 use crate::seal::{
     RECOVERY_KEY_PATH, ROOT_KEY_PATH, SEAL_CONFIG_PATH, Seal, SealConfig, SealError, ShamirSeal,
 };
@@ -131,8 +132,7 @@ impl std::fmt::Debug for RekeyAttempt {
 impl Core {
     /// The attempt in progress for `target`, if any.
     pub async fn rekey_status(&self, target: RekeyTarget) -> CoreResult<RekeyStatus> {
-        let _shared = self.state.read().await;
-        let config = self.rekey_preconditions(target).await?;
+        let (_unsealed, config) = self.rekey_preconditions(target).await?;
         let required = required_shares(target, &config);
         let guard = self.lock_rekey();
         Ok(match guard.as_ref().filter(|a| a.target == target) {
@@ -152,8 +152,7 @@ impl Core {
         target: RekeyTarget,
         params: RekeyParams,
     ) -> CoreResult<RekeyStatus> {
-        let _shared = self.state.read().await;
-        let config = self.rekey_preconditions(target).await?;
+        let (_unsealed, config) = self.rekey_preconditions(target).await?;
         if !params.pgp_keys.is_empty() {
             return Err(CoreError::NotSupported(
                 "PGP encryption of the new keys (pgp_keys)".to_owned(),
@@ -195,8 +194,7 @@ impl Core {
     /// Cancels the attempt. A non-empty `nonce` must match it. Cancelling
     /// when nothing is in progress succeeds, as in Vault.
     pub async fn rekey_cancel(&self, target: RekeyTarget, nonce: Option<&str>) -> CoreResult<()> {
-        let _shared = self.state.read().await;
-        self.rekey_preconditions(target).await?;
+        let (_unsealed, _) = self.rekey_preconditions(target).await?;
         let mut guard = self.lock_rekey();
         let Some(attempt) = guard.as_ref().filter(|a| a.target == target) else {
             return Ok(());
@@ -227,8 +225,7 @@ impl Core {
         key: &str,
         nonce: &str,
     ) -> CoreResult<RekeyUpdate> {
-        let _shared = self.state.read().await;
-        let config = self.rekey_preconditions(target).await?;
+        let (_unsealed, config) = self.rekey_preconditions(target).await?;
         let required = required_shares(target, &config);
         if key.trim().is_empty() {
             return Err(CoreError::invalid(
@@ -299,15 +296,18 @@ impl Core {
         *self.lock_rekey() = None;
     }
 
-    /// Unsealed, the right kind of keys for this seal; returns the seal config.
-    async fn rekey_preconditions(&self, target: RekeyTarget) -> CoreResult<SealConfig> {
-        if self.barrier.is_sealed() {
-            return Err(if self.barrier.is_initialized().await? {
-                CoreError::Sealed
-            } else {
-                CoreError::NotInitialized
-            });
-        }
+    /// Unsealed (held open for the caller), the right kind of keys for this
+    /// seal; returns the seal config.
+    async fn rekey_preconditions(
+        &self,
+        target: RekeyTarget,
+    ) -> CoreResult<(Unsealed<'_>, SealConfig)> {
+        let unsealed = match self.unsealed().await {
+            Err(CoreError::Sealed) if !self.barrier.is_initialized().await? => {
+                return Err(CoreError::NotInitialized);
+            }
+            other => other?,
+        };
         let kind = self.seal.kind();
         match (target, self.seal.stored_keys()) {
             (RekeyTarget::RecoveryKeys, false) => {
@@ -330,9 +330,11 @@ impl Core {
             }
             _ => {}
         }
-        self.seal_config()
+        let config = self
+            .seal_config()
             .await?
-            .ok_or_else(|| CoreError::Internal("seal configuration is missing".to_owned()))
+            .ok_or_else(|| CoreError::Internal("seal configuration is missing".to_owned()))?;
+        Ok((unsealed, config))
     }
 
     /// Checks the unseal shares against the stored root key, then stores the

@@ -114,7 +114,7 @@ impl Core {
     }
 
     async fn submit_key(&self, key: &str, migrate: bool) -> CoreResult<SealStatus> {
-        let _exclusive = self.state.write().await;
+        let _exclusive = self.changing_seal_state().await;
         if !self.barrier.is_initialized().await? {
             return Err(CoreError::invalid("Vault is not initialized"));
         }
@@ -215,7 +215,7 @@ impl Core {
 
     /// Seals the node: every key leaves memory.
     pub async fn seal_now(&self) {
-        let _exclusive = self.state.write().await;
+        let _exclusive = self.changing_seal_state().await;
         self.pre_seal();
         tracing::info!("vault is sealed");
     }

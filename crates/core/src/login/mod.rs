@@ -20,8 +20,9 @@ use crate::engine::{Auth, Engine, EngineContext, EngineKind, Pattern, Request, R
 use crate::error::{CoreError, CoreResult};
 use crate::login::lockout::LockoutConfig;
 use crate::mount::MountEntry;
-use crate::node::{Core, canonical_path};
+use crate::node::Core;
 use crate::policy::{AclOperation, DEFAULT_POLICY, ROOT_POLICY};
+use crate::request::path::canonical_path;
 use crate::token::create::{auth_block, sanitize_policies};
 use crate::token::ttl::{TtlRequest, calculate};
 use crate::token::{ACCESSOR_LEN, TokenEntry, generate_token, random_base62, unix_secs};
@@ -69,10 +70,7 @@ impl Core {
         mut req: Request,
         token: Option<&str>,
     ) -> CoreResult<Option<Response>> {
-        let _shared = self.state.read().await;
-        if self.barrier.is_sealed() {
-            return Err(CoreError::Sealed);
-        }
+        let _unsealed = self.unsealed().await?;
         if req.id.is_empty() {
             req.id = self.new_uuid()?;
         }

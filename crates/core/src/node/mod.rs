@@ -5,14 +5,14 @@
 
 pub mod metrics;
 mod setup;
+pub(crate) mod state;
 
 use crate::audit::devices::AuditDevices;
-use crate::audit::trail::AuditTrail;
 use crate::ceremony::generate_root::GenerateRootAttempt;
 use crate::ceremony::rekey::RekeyAttempt;
 use crate::ceremony::unseal::UnsealProgress;
 use crate::clock::Clock;
-use crate::engine::{EngineFactory, Request, Response};
+use crate::engine::EngineFactory;
 use crate::error::{CoreError, CoreResult};
 use crate::login::lockout::{LOCKED_USERS_PREFIX, UserLockouts};
 use crate::mount::router::RouterTable;
@@ -24,12 +24,11 @@ use crate::storage::SharedBackend;
 use crate::storage::barrier::Barrier;
 use crate::storage::view::View;
 use crate::token::expiration::{LEASE_STORE_PREFIX, Leases};
-use crate::token::{ResolvedToken, TOKEN_SEAL_WRAPPED, TOKEN_STORE_PREFIX, TokenStore, TokenUse};
+use crate::token::{TOKEN_SEAL_WRAPPED, TOKEN_STORE_PREFIX, TokenStore};
 use crate::wrapping::key::{WRAPPING_KEY_PREFIX, WRAPPING_SEAL_WRAPPED, WrappingKey};
 use coffer_crypto::Entropy;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock, Weak};
 
 /// Cluster identity, created at init and stored in the barrier.
@@ -96,11 +95,8 @@ pub struct Core {
     pub(crate) factories: BTreeMap<&'static str, Arc<dyn EngineFactory>>,
     pub(crate) router: RwLock<Arc<RouterTable>>,
     pub(crate) mount_changes: tokio::sync::Mutex<()>,
-    /// Seal-state changes (init, unseal, seal) hold this exclusively; work
-    /// that needs the barrier open (requests, rotation, mount changes,
-    /// generate-root) holds it shared, so a seal waits for in-flight work and
-    /// nothing can re-open the barrier behind a seal.
-    pub(crate) state: tokio::sync::RwLock<()>,
+    /// The seal-state lock; taken only through `state`'s guards.
+    state: tokio::sync::RwLock<()>,
     pub(crate) tokens: TokenStore,
     /// The key that signs response-wrapping tokens (loaded while unsealed).
     pub(crate) wrapping_key: WrappingKey,
@@ -246,179 +242,6 @@ impl Core {
             .map_err(|e| CoreError::Internal(format!("{what} stopped unexpectedly: {e}")))?
     }
 
-    /// Resolves a token presented from an unknown address; errors with
-    /// `PermissionDenied` when missing, unknown, expired or revoked (an
-    /// expired one is revoked on the spot), and for a token bound to CIDR
-    /// blocks, since no address can be checked against them.
-    pub async fn authenticate(&self, token: Option<&str>) -> CoreResult<ResolvedToken> {
-        self.authenticate_from(token, None).await
-    }
-
-    /// [`Core::authenticate`] for a client at `remote`: a token with
-    /// `bound_cidrs` is refused unless `remote` lies inside one of them.
-    pub async fn authenticate_from(
-        &self,
-        token: Option<&str>,
-        remote: Option<IpAddr>,
-    ) -> CoreResult<ResolvedToken> {
-        let _shared = self.state.read().await;
-        if self.barrier.is_sealed() {
-            return Err(CoreError::Sealed);
-        }
-        let token = token
-            .filter(|t| !t.is_empty())
-            .ok_or(CoreError::PermissionDenied)?;
-        let resolved = self
-            .resolve_token(token)
-            .await?
-            .ok_or(CoreError::PermissionDenied)?;
-        if !crate::token::cidr::allows(&resolved.entry.bound_cidrs, remote)? {
-            tracing::info!(
-                accessor = %resolved.entry.accessor,
-                remote = ?remote,
-                "token refused: the client address is outside the token's bound CIDRs"
-            );
-            return Err(CoreError::PermissionDenied);
-        }
-        Ok(resolved)
-    }
-
-    /// [`Core::authenticate`] for a request about to be served: a refused
-    /// token is recorded in the audit devices with the error, as Vault
-    /// records requests that fail its token check. `req` may still lack its
-    /// body (the server authenticates before reading it).
-    ///
-    /// A wrapping JWT that is not (or no longer) valid, presented to unwrap
-    /// or rewrap, is a 400 "wrapping token is not valid or does not exist",
-    /// as Vault answers, rather than a 403.
-    pub async fn authenticate_request(
-        &self,
-        req: &Request,
-        token: Option<&str>,
-    ) -> CoreResult<ResolvedToken> {
-        match self
-            .authenticate_from(token, req.remote_addr.map(|a| a.ip()))
-            .await
-        {
-            Err(CoreError::PermissionDenied) => {
-                let error = if crate::wrapping::is_wrapping_token_path(&req.path)
-                    && token.is_some_and(crate::wrapping::key::looks_like_jwt)
-                {
-                    CoreError::invalid(crate::wrapping::INVALID_WRAPPING_TOKEN)
-                } else {
-                    CoreError::PermissionDenied
-                };
-                Err(self.audit_rejected(req, token, error).await)
-            }
-            other => other,
-        }
-    }
-
-    /// Serves a logical request for `path` (no `/v1/` prefix) with `token`.
-    /// Login paths of auth methods are served without the token.
-    pub async fn handle(&self, req: Request, token: Option<&str>) -> CoreResult<Option<Response>> {
-        if self.is_login_path(&req.path) {
-            return self.handle_login(req, token).await;
-        }
-        let resolved = self.authenticate_request(&req, token).await?;
-        self.handle_as(req, &resolved, token.unwrap_or_default())
-            .await
-    }
-
-    /// Serves a logical request for a token already resolved with
-    /// [`Core::authenticate_request`] (the server authenticates before
-    /// reading a request body). `raw_token` is what the client presented.
-    ///
-    /// The token's use is counted first (as Vault does, even when the ACL
-    /// then denies); a token on its last use is revoked after the request.
-    /// The request is audited around its dispatch (see `audit_log`).
-    pub async fn handle_as(
-        &self,
-        mut req: Request,
-        resolved: &ResolvedToken,
-        raw_token: &str,
-    ) -> CoreResult<Option<Response>> {
-        let _shared = self.state.read().await;
-        if self.barrier.is_sealed() {
-            return Err(CoreError::Sealed);
-        }
-        if req.id.is_empty() {
-            req.id = self.new_uuid()?;
-        }
-        // A wrapping JWT is audited as the token inside, as Vault audits it,
-        // so sys/audit-hash of the wrap's token finds its use.
-        let inner = self.jwt_inner_token(raw_token);
-        let raw_token = inner.as_deref().map_or(raw_token, String::as_str);
-        if let Ok(path) = canonical_path(&req.path) {
-            self.plain_wrapping_token_field(&path, &mut req);
-        }
-        let mut trail = self.audit_trail(&req, Some(resolved), Some(raw_token));
-        req.path = match canonical_path(&req.path) {
-            Ok(p) => p,
-            Err(e) => return Err(self.audit_refused(trail, e).await),
-        };
-        trail.set_path(&req.path);
-        req.token_id = resolved.id.clone();
-        let (used, resolved) = match self.tokens.use_once(resolved).await {
-            Ok(u) => u,
-            Err(e) => return Err(self.audit_refused(trail, e).await),
-        };
-        let result = self
-            .audited_dispatch(req, &resolved, raw_token, trail)
-            .await;
-        if used == TokenUse::Last {
-            self.revoke_spent(&resolved.id).await;
-        }
-        result
-    }
-
-    /// The ACL check and routing, the request entry (fail closed), the
-    /// handler, response wrapping when asked, the response entry.
-    async fn audited_dispatch(
-        &self,
-        mut req: Request,
-        resolved: &ResolvedToken,
-        raw_token: &str,
-        mut trail: AuditTrail,
-    ) -> CoreResult<Option<Response>> {
-        let request_id = req.id.clone();
-        let full_path = req.path.clone();
-        let wrap_ttl = req.wrap_ttl;
-        let plan = match self.plan(&mut req, resolved).await {
-            Ok(plan) => plan,
-            Err(e) => return Err(self.audit_refused(trail, e).await),
-        };
-        trail.authorised(plan.operation, &plan.mount, &plan.granting_policies);
-        self.audit_request(&mut trail).await?;
-        let result = self.execute(plan, req, resolved, raw_token).await;
-        let result = self
-            .wrap_if_asked(&request_id, &full_path, wrap_ttl, result)
-            .await;
-        self.audit_response(trail, result).await
-    }
-
-    /// Records a request whose token was refused before it could be served.
-    async fn audit_rejected(
-        &self,
-        req: &Request,
-        token: Option<&str>,
-        error: CoreError,
-    ) -> CoreError {
-        let _shared = self.state.read().await;
-        if self.barrier.is_sealed() || self.audit.broker.is_empty() {
-            return error;
-        }
-        let mut req = req.clone();
-        if req.id.is_empty() {
-            req.id = self.new_uuid().unwrap_or_default();
-        }
-        if let Ok(path) = canonical_path(&req.path) {
-            req.path = path;
-        }
-        let trail = self.audit_trail(&req, None, token);
-        self.audit_refused(trail, error).await
-    }
-
     pub(crate) fn router_table(&self) -> Arc<RouterTable> {
         self.router
             .read()
@@ -434,80 +257,11 @@ impl Core {
     }
 }
 
-/// Paths ending in a name that its handler normalises (trimmed, lowercase):
-/// policies and token roles. The name is normalised before the ACL sees the
-/// path, so a rule on `sys/policies/acl/admin` covers `.../ADMIN` too.
-const NAMED_PREFIXES: [&str; 4] = [
-    "sys/policies/acl/",
-    "sys/policy/",
-    "auth/token/roles/",
-    "auth/token/create/",
-];
-
-/// The request path as the router and the ACL both see it: no leading `/`,
-/// no empty, `.` or `..` segment except a trailing `/` (a LIST), and names in
-/// [`NAMED_PREFIXES`] normalised. Odd segments are refused rather than
-/// cleaned, so no spelling of a path can reach a handler under a name the
-/// ACL did not check.
-pub(crate) fn canonical_path(path: &str) -> CoreResult<String> {
-    let path = path.trim_start_matches('/');
-    let body = path.strip_suffix('/').unwrap_or(path);
-    let bad = path.contains('\0')
-        || (!body.is_empty()
-            && body
-                .split('/')
-                .any(|s| s.is_empty() || s == "." || s == ".."));
-    if bad {
-        return Err(CoreError::invalid(format!(
-            "invalid request path {path:?}: empty, '.' or '..' segments are not allowed"
-        )));
-    }
-    for prefix in NAMED_PREFIXES {
-        if let Some(name) = path.strip_prefix(prefix) {
-            return Ok(format!("{prefix}{}", crate::policy::normalize_name(name)));
-        }
-    }
-    Ok(path.to_owned())
-}
-
 impl Core {
     /// A random UUID (request ids, nonces).
     pub fn new_uuid(&self) -> CoreResult<String> {
         Ok(uuid::Builder::from_random_bytes(self.random_16()?)
             .into_uuid()
             .to_string())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::request::plan::sys_subpath;
-
-    #[test]
-    fn request_paths_with_odd_segments_are_refused() {
-        assert_eq!(canonical_path("/secret/a").expect("ok"), "secret/a");
-        assert_eq!(
-            canonical_path("secret/meta/").expect("list"),
-            "secret/meta/"
-        );
-        for bad in ["secret//a", "secret/./a", "secret/../sys/x", "a/..", "x/\0"] {
-            assert!(canonical_path(bad).is_err(), "{bad}");
-        }
-        assert_eq!(
-            canonical_path("sys/policies/acl/ADMIN").expect("name"),
-            "sys/policies/acl/admin"
-        );
-        assert_eq!(
-            canonical_path("auth/token/create/Web").expect("role"),
-            "auth/token/create/web"
-        );
-        assert_eq!(
-            canonical_path("secret/data/ABC").expect("kv"),
-            "secret/data/ABC"
-        );
-        assert_eq!(sys_subpath("sys/mounts"), Some("mounts"));
-        assert_eq!(sys_subpath("sys"), Some(""));
-        assert_eq!(sys_subpath("system/x"), None);
     }
 }

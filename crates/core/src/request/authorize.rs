@@ -48,10 +48,7 @@ impl Core {
     /// revoked at once: raw handlers dispatch nothing that could still need it.
     pub async fn authorize(&self, token: Option<&str>, req: &Request) -> CoreResult<ResolvedToken> {
         let resolved = self.authenticate_request(req, token).await?;
-        let _shared = self.state.read().await;
-        if self.barrier.is_sealed() {
-            return Err(CoreError::Sealed);
-        }
+        let _unsealed = self.unsealed().await?;
         let mut req = req.clone();
         if req.id.is_empty() {
             req.id = self.new_uuid()?;

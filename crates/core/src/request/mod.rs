@@ -2,4 +2,6 @@
 //! request may run and where it goes, `authorize` is the ACL gate it uses.
 
 pub(crate) mod authorize;
+mod handle;
+pub(crate) mod path;
 pub(crate) mod plan;

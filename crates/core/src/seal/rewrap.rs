@@ -19,6 +19,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::mount::router::RouterTable;
 use crate::mount::{MountEntry, MountTable};
 use crate::node::Core;
+use crate::node::state::Unsealed;
 use crate::seal::wrap::WrapRule;
 use crate::token::{TOKEN_SEAL_WRAPPED, TOKEN_STORE_PREFIX};
 use crate::wrapping::key::{WRAPPING_KEY_PREFIX, WRAPPING_SEAL_WRAPPED};
@@ -228,14 +229,14 @@ impl Core {
     async fn walk(&self, locking: Locking) -> CoreResult<()> {
         let mounts = self.stored_mounts(locking).await?;
         let keyring = {
-            let _shared = self.shared_state(locking).await;
+            let _unsealed = self.shared_state(locking).await?;
             self.barrier.reconcile_keyring().await
         };
         self.count(keyring);
         let mut stack = vec![String::new()];
         while let Some(prefix) = stack.pop() {
             let children = {
-                let _shared = self.shared_state(locking).await;
+                let _unsealed = self.shared_state(locking).await?;
                 self.barrier.list(&prefix).await?
             };
             for child in children {
@@ -246,10 +247,7 @@ impl Core {
                 }
                 let want = self.wants_wrapped(&path, &mounts);
                 let result = {
-                    let _shared = self.shared_state(locking).await;
-                    if self.barrier.is_sealed() {
-                        return Err(CoreError::Sealed);
-                    }
+                    let _unsealed = self.shared_state(locking).await?;
                     self.barrier.reconcile(&path, want).await
                 };
                 if let Err(e) = &result {
@@ -264,7 +262,7 @@ impl Core {
     /// The mount table as stored (the router is not built yet during a
     /// migration).
     async fn stored_mounts(&self, locking: Locking) -> CoreResult<MountTable> {
-        let _shared = self.shared_state(locking).await;
+        let _unsealed = self.shared_state(locking).await?;
         let table: Arc<RouterTable> = self.router_table();
         if !table.mounts.entries.is_empty() {
             let mut all = table.mounts.clone();
@@ -284,11 +282,13 @@ impl Core {
         Ok(all)
     }
 
-    async fn shared_state(&self, locking: Locking) -> Option<tokio::sync::RwLockReadGuard<'_, ()>> {
-        match locking {
-            Locking::PerValue => Some(self.state.read().await),
+    /// Per value, the barrier held open for that value (`Sealed` once a
+    /// seal came in between); nothing when the caller holds the state.
+    async fn shared_state(&self, locking: Locking) -> CoreResult<Option<Unsealed<'_>>> {
+        Ok(match locking {
+            Locking::PerValue => Some(self.unsealed().await?),
             Locking::Held => None,
-        }
+        })
     }
 
     fn count(&self, result: CoreResult<crate::storage::barrier::Reconciled>) {

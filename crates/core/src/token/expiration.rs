@@ -270,18 +270,12 @@ impl Core {
     pub async fn expire_due(&self) -> CoreResult<usize> {
         let now = self.tokens.now();
         let due = {
-            let _shared = self.state.read().await;
-            if self.barrier.is_sealed() {
-                return Err(CoreError::Sealed);
-            }
+            let _unsealed = self.unsealed().await?;
             self.leases.due(now)
         };
         let mut revoked = 0;
         for lease_id in due {
-            let _shared = self.state.read().await;
-            if self.barrier.is_sealed() {
-                return Err(CoreError::Sealed);
-            }
+            let _unsealed = self.unsealed().await?;
             match self.expire_lease(&lease_id).await {
                 Ok(true) => revoked += 1,
                 Ok(false) => {}
