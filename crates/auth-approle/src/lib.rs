@@ -21,6 +21,10 @@
 //! or a narrower list on a secret id) binds the issued token: the core
 //! refuses a login from outside them and every later use of the token from
 //! outside them.
+//!
+//! Like every auth method, it sees only its mount's `View`, the `Clock` and
+//! the `Entropy` from `EngineContext`; this crate must never depend on the
+//! server, a storage backend, the barrier or another engine or auth method.
 
 mod role;
 mod secret_id;

@@ -16,6 +16,10 @@
 //! (`coffer_core::login`), this method names the user
 //! ([`Engine::login_alias`]) and reports wrong passwords as
 //! `InvalidCredentials`; its only mount options are the lockout ones.
+//!
+//! Like every auth method, it sees only its mount's `View`, the `Clock` and
+//! the `Entropy` from `EngineContext`; this crate must never depend on the
+//! server, a storage backend, the barrier or another engine or auth method.
 
 mod password;
 mod user;

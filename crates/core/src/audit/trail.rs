@@ -14,7 +14,20 @@
 //! it runs on tokio's blocking pool, so a device that blocks (a full pipe
 //! behind `file_path=stdout`, a hung network filesystem) stalls the requests
 //! that are being recorded, as in Vault, but not the runtime's workers, which
-//! keep serving `sys/health`, `sys/seal-status` and the rest.
+//! keep serving `sys/health`, `sys/seal-status` and the rest. Those
+//! stalled requests still hold the node's state lock shared, so a seal waits
+//! for them.
+//!
+//! Fail closed has one operator-facing consequence: disabling a broken last
+//! device is a request too, and is refused like any other. The fix is to make
+//! the device's path writable again; the file device reopens its path on the
+//! next write after a failure.
+//!
+//! The server's raw `sys/` handlers are not logical requests: `sys/init`,
+//! `sys/seal-status`, `sys/unseal`, `sys/health`, `sys/leader` and
+//! `sys/rekey*` are not audited (nor in Vault), and neither, yet, is
+//! `sys/generate-root/*` (which Vault audits). `sys/seal` and `sys/metrics`
+//! take a token and get one request entry (`crate::request::authorize`).
 //!
 //! Raw values (the client token, request and response data) go into the
 //! [`LogInput`] as they are; the devices' formatters hash them.

@@ -1,7 +1,10 @@
-//! What happens right after the barrier opens: load (or create, on first
-//! unseal) the cluster identity, the token salt, the `default` policy and
-//! the mount table, build the engines of every mount, and open the audit
-//! devices.
+//! What happens right after the barrier opens (at unseal, and at init with
+//! the keyring still in memory only): load (or create, on first unseal) the
+//! cluster identity, the token salt, the response-wrapping key and the
+//! `default` policy; load the leases and the user locks; build the engines of
+//! every mount and auth method and finish deleting any whose removal was
+//! interrupted; open the audit devices; start a seal re-wrap pass if records
+//! are stale and the lease sweep. A failure here leaves the node sealed.
 
 use crate::error::{CoreError, CoreResult};
 use crate::mount::router::RouterTable;

@@ -1,6 +1,6 @@
 //! `sys/audit` (list), `sys/audit/:path` (enable, disable) and
 //! `sys/audit-hash/:path`, in Vault's shapes. Listing, enabling and disabling
-//! need `sudo` (root-protected paths); the work is in `audit_devices`.
+//! need `sudo` (root-protected paths); the work is in `crate::audit::devices`.
 
 use crate::engine::{Operation, Request, Response};
 use crate::error::{CoreError, CoreResult};

@@ -1,5 +1,5 @@
 //! `sys/locked-users`: the users the auth methods' lockout
-//! (`user_lockout`) holds locked, and lifting a lock.
+//! (`crate::login::lockout`) holds locked, and lifting a lock.
 //!
 //! - `GET sys/locked-users` (optional `mount_accessor`): Vault's shape, one
 //!   `by_namespace` entry for the root namespace (Coffer has no others) with

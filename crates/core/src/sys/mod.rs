@@ -1,7 +1,7 @@
 //! The built-in `sys/` backend for logical requests: mounts and tuning,
 //! keyring rotation and status, ACL policies, capabilities, audit devices,
-//! response wrapping, leases (`system_leases`), locked users
-//! (`system_locked_users`), and the UI mount lookup the
+//! response wrapping, leases (`leases`), locked users
+//! (`locked_users`), and the UI mount lookup the
 //! `vault kv` command uses. The unauthenticated endpoints (init, unseal,
 //! seal-status, health, leader, generate-root) are raw handlers in the
 //! server; `sys/wrapping/lookup` is served without a token (see `login`).

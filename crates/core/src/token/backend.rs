@@ -1,8 +1,7 @@
 //! The built-in token auth backend (`auth/token/`): create, look up, renew
 //! and revoke tokens (by token, by accessor, or the caller itself), token
 //! roles, the accessor listing and tidy. Creation rules live in
-//! `token_create`, lifetimes in `token_ttl`, revocation in `token_revoke`,
-//! tidy in `token_tidy`.
+//! `create`, lifetimes in `ttl`, revocation in `revoke`, tidy in `tidy`.
 //!
 //! The ACL check has already happened when a handler runs (root-protected
 //! paths such as `revoke-orphan` and `accessors` needed `sudo`).

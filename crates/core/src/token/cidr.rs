@@ -2,6 +2,14 @@
 //! a client address falls inside one, and whether one list of blocks stays
 //! within another. Used by AppRole's `secret_id_bound_cidrs` / `cidr_list`
 //! and by every token's `bound_cidrs` (`token_bound_cidrs` of roles).
+//!
+//! A token's `bound_cidrs` are checked at login (a login from outside them is
+//! refused) and at every presentation of the token: from outside them, or
+//! from a request with no known address, the token is refused with 403
+//! before a use is taken, and is neither spent nor revoked. The address is
+//! the TCP peer's; `X-Forwarded-For` is not read, so behind a reverse proxy
+//! every client has the proxy's address. IPv4-mapped IPv6 addresses and
+//! blocks compare as IPv4.
 
 use crate::error::{CoreError, CoreResult};
 use std::net::IpAddr;

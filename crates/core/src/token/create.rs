@@ -10,7 +10,7 @@
 //! - Needing `sudo` on the create path (or root): `no_parent`, `period`
 //!   and a chosen `id`. `create-orphan` and roles with `orphan`/`period`
 //!   grant those without it.
-//! - Lifetime: see `token_ttl`. A root token created without TTL, period or
+//! - Lifetime: see `ttl`. A root token created without TTL, period or
 //!   explicit maximum never expires.
 
 use crate::engine::field::{opt_bool, opt_duration_secs, opt_string_list, opt_string_map, opt_u64};

@@ -10,7 +10,7 @@
 //! | `id/<hash>` | the [`TokenEntry`] |
 //! | `accessor/<accessor>` | the hash: the accessor index |
 //! | `parent/<parent hash>/<child hash>` | empty: the revocation tree |
-//! | `roles/<name>` | token roles (`token_role`) |
+//! | `roles/<name>` | token roles (`role`) |
 //!
 //! Whether a stored token may still be used (expiry, exhausted uses, an
 //! ancestor gone or expired) is decided at every resolution with the core's

@@ -13,7 +13,7 @@
 //! sweep retries it too); a child created while its parent is being revoked
 //! finds its parent gone at its first use and is revoked then. Index
 //! entries an interruption leaves pointing at nothing are removed by
-//! `auth/token/tidy` (`token_tidy`).
+//! `auth/token/tidy` (`tidy`).
 
 use crate::error::{CoreError, CoreResult};
 use crate::node::Core;

@@ -5,7 +5,7 @@
 //! received, at `cubbyhole/response` of a fresh single-use token (policy
 //! `response-wrapping`, no parent, TTL = the wrap TTL, `path` = the request
 //! path that produced it). The client gets only `wrap_info`: that token as a
-//! JWT signed with the wrapping key (`wrapping_key`), its accessor, TTL,
+//! JWT signed with the wrapping key (`key`), its accessor, TTL,
 //! creation time and path. Unwrapping takes the token's one use before the
 //! response is read, so of two concurrent unwraps exactly one gets it, and
 //! revoking the token empties its cubbyhole.
