@@ -97,7 +97,12 @@ fn augmented_node(hsm: &Arc<FakeHsm>) -> Arc<Core> {
     node(augmented, Some(os))
 }
 
-async fn mount(core: &Core, token: &str, path: &str, body: serde_json::Value) -> CoreResult<()> {
+async fn mount(
+    core: &Arc<Core>,
+    token: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> CoreResult<()> {
     core.handle(
         Request::new(Operation::Update, format!("sys/mounts/{path}")).with_data(body),
         Some(token),
@@ -106,7 +111,7 @@ async fn mount(core: &Core, token: &str, path: &str, body: serde_json::Value) ->
     .map(|_| ())
 }
 
-async fn probe(core: &Core, token: &str, path: &str) -> CoreResult<String> {
+async fn probe(core: &Arc<Core>, token: &str, path: &str) -> CoreResult<String> {
     let r = core
         .handle(Request::new(Operation::Read, path), Some(token))
         .await?

@@ -14,6 +14,7 @@ use common::{
     FailingWrites, SoftSeal, assert_data, auto_node, b64, generate_root_works, inmem,
     recovery_params, shamir_init_and_unseal, shamir_node, write_data,
 };
+use std::sync::Arc;
 
 fn params(shares: u32, threshold: u32) -> RekeyParams {
     RekeyParams {
@@ -23,7 +24,7 @@ fn params(shares: u32, threshold: u32) -> RekeyParams {
     }
 }
 
-async fn unseal(core: &Core, keys: &[String]) -> Result<(), CoreError> {
+async fn unseal(core: &Arc<Core>, keys: &[String]) -> Result<(), CoreError> {
     for k in keys {
         core.submit_unseal_key(k).await?;
     }
@@ -35,7 +36,7 @@ async fn unseal(core: &Core, keys: &[String]) -> Result<(), CoreError> {
 
 /// Feeds `keys` to the attempt; returns the new keys when it completes.
 async fn rekey_with(
-    core: &Core,
+    core: &Arc<Core>,
     target: RekeyTarget,
     nonce: &str,
     keys: &[String],
@@ -256,7 +257,7 @@ async fn cancel_discards_the_attempt_and_a_second_start_is_refused() {
     unseal_still_works_after_seal(&core, &old).await;
 }
 
-async fn unseal_still_works_after_seal(core: &Core, keys: &[String]) {
+async fn unseal_still_works_after_seal(core: &Arc<Core>, keys: &[String]) {
     core.seal_now().await;
     unseal(core, &keys[1..])
         .await

@@ -134,7 +134,7 @@ async fn stored_config(backend: &CrashingBackend) -> SealConfig {
     serde_json::from_slice(&raw).expect("json")
 }
 
-async fn migrate(node: &Core, keys: &[String]) {
+async fn migrate(node: &Arc<Core>, keys: &[String]) {
     for k in keys {
         node.submit_migration_key(k).await.expect("migration key");
     }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 const WRAP_MAGIC: &[u8] = b"CSW\x01\x06pkcs11";
 
-async fn enable(core: &Core, token: &str, path: &str, body: serde_json::Value) {
+async fn enable(core: &Arc<Core>, token: &str, path: &str, body: serde_json::Value) {
     core.handle(
         Request::new(Operation::Update, format!("sys/mounts/{path}")).with_data(body),
         Some(token),
@@ -28,7 +28,7 @@ async fn enable(core: &Core, token: &str, path: &str, body: serde_json::Value) {
     .unwrap_or_else(|e| panic!("mount {path}: {e}"));
 }
 
-async fn put(core: &Core, token: &str, path: &str) {
+async fn put(core: &Arc<Core>, token: &str, path: &str) {
     core.handle(
         Request::new(Operation::Update, path).with_data(json!({"password": "my-long-password"})),
         Some(token),
@@ -37,7 +37,7 @@ async fn put(core: &Core, token: &str, path: &str) {
     .unwrap_or_else(|e| panic!("write {path}: {e}"));
 }
 
-async fn read(core: &Core, token: &str, path: &str) -> Result<String, CoreError> {
+async fn read(core: &Arc<Core>, token: &str, path: &str) -> Result<String, CoreError> {
     let r = core
         .handle(Request::new(Operation::Read, path), Some(token))
         .await?

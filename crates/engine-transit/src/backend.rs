@@ -10,7 +10,6 @@ use crate::{
 use async_trait::async_trait;
 use coffer_core::CoreResult;
 use coffer_core::engine::{Engine, EngineContext, Operation, Request, Response, Route, dispatch};
-use coffer_crypto::OsEntropy;
 use std::collections::BTreeMap;
 
 /// Path parameters captured by a route.
@@ -43,10 +42,6 @@ pub(crate) struct Transit {
     routes: Vec<Route<Handler>>,
     /// Decrypted key rings and per-key locks.
     pub(crate) keys: KeyStore,
-    /// Per-message nonces and `random` with `source=platform`: the OS
-    /// CSPRNG, deliberately not `EngineContext::entropy`, so that encrypting
-    /// with existing keys does not depend on the HSM.
-    pub(crate) os_random: OsEntropy,
 }
 
 impl Transit {
@@ -83,7 +78,6 @@ impl Transit {
         Self {
             routes,
             keys: KeyStore::new(),
-            os_random: OsEntropy::new(),
         }
     }
 }
@@ -114,7 +108,7 @@ impl Engine for Transit {
             Handler::Sign => path_sign::sign(self, ctx, &req, &params, name).await,
             Handler::Verify => path_sign::verify(self, ctx, &req, &params, name).await,
             Handler::Hash => path_hash::hash(&req, &params),
-            Handler::Random => path_random::random(self, ctx, &req, &params).await,
+            Handler::Random => path_random::random(ctx, &req, &params).await,
         }
     }
 

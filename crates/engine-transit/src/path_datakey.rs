@@ -72,7 +72,7 @@ pub(crate) async fn datakey(
         &context,
         &key,
         &[],
-        &t.os_random,
+        ctx.nonces.as_ref(),
     )?;
     let mut data = json!({ "ciphertext": ciphertext, "key_version": version });
     if with_plaintext && let serde_json::Value::Object(m) = &mut data {

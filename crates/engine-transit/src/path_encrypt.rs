@@ -10,6 +10,7 @@ use crate::path_keys::{NewKey, create};
 use coffer_core::engine::field::{opt_bool, opt_u64};
 use coffer_core::engine::{EngineContext, Request, Response};
 use coffer_core::{CoreError, CoreResult};
+use coffer_crypto::Entropy;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -109,7 +110,7 @@ pub(crate) async fn encrypt(
     let results: Vec<(ItemResult, Option<String>)> = items
         .into_iter()
         .map(|item| {
-            let result = encrypt_item(t, &ring, &item);
+            let result = encrypt_item(ctx.nonces.as_ref(), &ring, &item);
             (result, item.reference)
         })
         .collect();
@@ -161,7 +162,7 @@ pub(crate) fn check_padding(ring: &KeyRing, padding: Option<&str>) -> CoreResult
     }
 }
 
-fn encrypt_item(t: &Transit, ring: &KeyRing, item: &Item) -> ItemResult {
+fn encrypt_item(nonces: &dyn Entropy, ring: &KeyRing, item: &Item) -> ItemResult {
     let Some(plaintext) = item.plaintext.as_deref() else {
         return Err(CoreError::invalid("missing plaintext to encrypt"));
     };
@@ -177,7 +178,7 @@ fn encrypt_item(t: &Transit, ring: &KeyRing, item: &Item) -> ItemResult {
         &context,
         &plaintext,
         &aad,
-        &t.os_random,
+        nonces,
     )?;
     Ok(fields([
         ("ciphertext", json!(ciphertext)),

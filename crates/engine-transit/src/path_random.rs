@@ -6,12 +6,11 @@
 //! HSM is unavailable; the OS CSPRNG on other mounts (as Vault, whose reader
 //! falls back to `crypto/rand` there). `all` XORs `platform` and `seal`.
 
-use crate::backend::{Params, Transit};
+use crate::backend::Params;
 use crate::fields::opt_string;
 use coffer_core::engine::field::opt_u64;
 use coffer_core::engine::{EngineContext, Request, Response};
 use coffer_core::{CoreError, CoreResult};
-use coffer_crypto::Entropy;
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
@@ -41,7 +40,6 @@ fn url_bytes(s: &str) -> CoreResult<u64> {
 
 /// `POST random[/:source][/:bytes]`.
 pub(crate) async fn random(
-    t: &Transit,
     ctx: &EngineContext,
     req: &Request,
     params: &Params,
@@ -88,7 +86,7 @@ pub(crate) async fn random(
     let n = bytes as usize;
     let mut out = Zeroizing::new(vec![0u8; n]);
     if source != "seal" {
-        t.os_random.fill(out.as_mut_slice())?;
+        ctx.nonces.fill(out.as_mut_slice())?;
     }
     if source != "platform" {
         let entropy = Arc::clone(&ctx.entropy);

@@ -8,6 +8,7 @@ use crate::keyring::KeyRing;
 use crate::path_encrypt::{Body, ERR_NONCE_NOT_ALLOWED, Item};
 use coffer_core::engine::{EngineContext, Request, Response};
 use coffer_core::{CoreError, CoreResult};
+use coffer_crypto::Entropy;
 use serde_json::json;
 
 /// `POST rewrap/:name`.
@@ -27,7 +28,12 @@ pub(crate) async fn rewrap(
     };
     let results: Vec<(ItemResult, Option<String>)> = items
         .into_iter()
-        .map(|item| (rewrap_item(t, &ring, &item), item.reference))
+        .map(|item| {
+            (
+                rewrap_item(ctx.nonces.as_ref(), &ring, &item),
+                item.reference,
+            )
+        })
         .collect();
     if is_batch {
         return Ok(Some(batch::respond(results, partial_code, Vec::new())));
@@ -39,7 +45,7 @@ pub(crate) async fn rewrap(
     batch::single(result, Vec::new())
 }
 
-fn rewrap_item(t: &Transit, ring: &KeyRing, item: &Item) -> ItemResult {
+fn rewrap_item(nonces: &dyn Entropy, ring: &KeyRing, item: &Item) -> ItemResult {
     let Some(ciphertext) = item.ciphertext.as_deref() else {
         return Err(CoreError::invalid("missing ciphertext to decrypt"));
     };
@@ -54,7 +60,7 @@ fn rewrap_item(t: &Transit, ring: &KeyRing, item: &Item) -> ItemResult {
         &context,
         &plaintext,
         &aad,
-        &t.os_random,
+        nonces,
     )?;
     Ok(fields([
         ("ciphertext", json!(ciphertext)),

@@ -13,6 +13,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::node::Core;
 use crate::seal::{RECOVERY_KEY_PATH, ROOT_KEY_PATH, SEAL_CONFIG_PATH, SealConfig};
 use coffer_crypto::{Key256, SecretBytes, shamir};
+use std::sync::Arc;
 use zeroize::Zeroizing;
 
 /// Parameters of `sys/init` (already parsed at the HTTP edge).
@@ -58,7 +59,7 @@ impl Core {
     /// Initialises storage. With the Shamir seal the node is sealed
     /// afterwards and the unseal keys are returned; with an auto-unseal seal
     /// (pkcs11) the node stays unsealed and recovery keys are returned.
-    pub async fn initialize(&self, params: InitParams) -> CoreResult<InitResult> {
+    pub async fn initialize(self: &Arc<Self>, params: InitParams) -> CoreResult<InitResult> {
         let _exclusive = self.changing_seal_state().await;
         if self.barrier.is_initialized().await? {
             return Err(CoreError::AlreadyInitialized);

@@ -6,6 +6,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::node::Core;
 use crate::seal::{RECOVERY_KEY_PATH, ROOT_KEY_PATH};
 use coffer_crypto::{Key256, SecretBytes, shamir};
+use std::sync::Arc;
 
 impl Core {
     /// Unseals with the root key stored wrapped by an auto-unseal seal.
@@ -14,7 +15,7 @@ impl Core {
     /// `sys/unseal` with `migrate` may open the node); `Ok(true)` once
     /// unsealed. After an HSM key rotation the stored keys are re-wrapped
     /// with the new key.
-    pub async fn unseal_with_stored_keys(&self) -> CoreResult<bool> {
+    pub async fn unseal_with_stored_keys(self: &Arc<Self>) -> CoreResult<bool> {
         let _exclusive = self.changing_seal_state().await;
         if !self.seal.stored_keys() || !self.barrier.is_initialized().await? {
             return Ok(false);

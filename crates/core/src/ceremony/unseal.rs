@@ -6,6 +6,7 @@ use crate::seal::ROOT_KEY_PATH;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use coffer_crypto::{Key256, SecretBytes, shamir};
+use std::sync::Arc;
 
 /// Shares entered so far in the current unseal attempt.
 #[derive(Debug, Default)]
@@ -99,7 +100,7 @@ impl Core {
     /// Adds one unseal share; unseals when the threshold is reached. While a
     /// seal migration is pending this is refused: use
     /// [`Core::submit_migration_key`].
-    pub async fn submit_unseal_key(&self, key: &str) -> CoreResult<SealStatus> {
+    pub async fn submit_unseal_key(self: &Arc<Self>, key: &str) -> CoreResult<SealStatus> {
         self.submit_key(key, false).await
     }
 
@@ -109,11 +110,11 @@ impl Core {
     /// at the threshold the root key moves to the configured seal and the
     /// node unseals (see `seal_migration.rs`). Refused when no migration is
     /// pending.
-    pub async fn submit_migration_key(&self, key: &str) -> CoreResult<SealStatus> {
+    pub async fn submit_migration_key(self: &Arc<Self>, key: &str) -> CoreResult<SealStatus> {
         self.submit_key(key, true).await
     }
 
-    async fn submit_key(&self, key: &str, migrate: bool) -> CoreResult<SealStatus> {
+    async fn submit_key(self: &Arc<Self>, key: &str, migrate: bool) -> CoreResult<SealStatus> {
         let _exclusive = self.changing_seal_state().await;
         if !self.barrier.is_initialized().await? {
             return Err(CoreError::invalid("Vault is not initialized"));
@@ -191,7 +192,7 @@ impl Core {
     }
 
     /// Opens the barrier with a quorum of Shamir unseal shares.
-    async fn unseal_with_shares(&self, shares: &[SecretBytes]) -> CoreResult<()> {
+    async fn unseal_with_shares(self: &Arc<Self>, shares: &[SecretBytes]) -> CoreResult<()> {
         let root = self.root_key_from_shares(shares).await.map_err(|e| {
             CoreError::invalid(format!(
                 "unseal failed, progress was reset: the entered keys do not open the root key \

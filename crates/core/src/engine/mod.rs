@@ -295,6 +295,10 @@ pub struct EngineContext {
     /// CSPRNG mixed with HSM randomness, fail-closed) when the mount has
     /// `external_entropy_access`, else the OS CSPRNG.
     pub entropy: Arc<dyn Entropy>,
+    /// Randomness that must keep flowing while the HSM is away: per-message
+    /// nonces and other non-key draws. The node's system handle (the OS
+    /// CSPRNG), whatever the mount's `external_entropy_access`.
+    pub nonces: Arc<dyn Entropy>,
 }
 
 /// A mounted secrets engine instance.

@@ -29,7 +29,7 @@ use crate::wrapping::key::{WRAPPING_KEY_PREFIX, WRAPPING_SEAL_WRAPPED, WrappingK
 use coffer_crypto::Entropy;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// Cluster identity, created at init and stored in the barrier.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -79,8 +79,6 @@ pub struct CoreOptions {
 
 /// One Coffer node.
 pub struct Core {
-    /// This node, for background work (seal re-wrap) it starts itself.
-    pub(crate) me: Weak<Core>,
     pub(crate) barrier: Arc<Barrier>,
     pub(crate) seal: Arc<dyn Seal>,
     pub(crate) shamir: Option<Arc<ShamirSeal>>,
@@ -158,8 +156,7 @@ impl Core {
         );
         let policies = PolicyStore::new(View::new(barrier.clone(), POLICY_STORE_PREFIX));
         let lockouts = UserLockouts::new(View::new(barrier.clone(), LOCKED_USERS_PREFIX));
-        Arc::new_cyclic(|me| Self {
-            me: me.clone(),
+        Arc::new(Self {
             barrier,
             seal: opts.seal,
             shamir: opts.shamir,
@@ -225,7 +222,7 @@ impl Core {
     /// without a client the work carries on to the end. Each step checks the
     /// barrier itself, so a seal in between stops it with `Sealed`.
     pub(crate) async fn run_detached<T, Fut>(
-        &self,
+        self: &Arc<Self>,
         what: &'static str,
         work: impl FnOnce(Arc<Core>) -> Fut,
     ) -> CoreResult<T>
@@ -233,10 +230,7 @@ impl Core {
         T: Send + 'static,
         Fut: std::future::Future<Output = CoreResult<T>> + Send + 'static,
     {
-        let core = self
-            .me
-            .upgrade()
-            .ok_or_else(|| CoreError::Internal("the core is shutting down".to_owned()))?;
+        let core = Arc::clone(self);
         tokio::spawn(work(core))
             .await
             .map_err(|e| CoreError::Internal(format!("{what} stopped unexpectedly: {e}")))?

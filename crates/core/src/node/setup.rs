@@ -12,9 +12,10 @@ use crate::mount::{AUTH_TABLE_PATH, MOUNT_TABLE_PATH, MountConfig, MountEntry, M
 use crate::node::{CLUSTER_INFO_PATH, ClusterInfo, Core};
 use crate::storage::view::View;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 impl Core {
-    pub(crate) async fn post_unseal(&self) -> CoreResult<()> {
+    pub(crate) async fn post_unseal(self: &Arc<Self>) -> CoreResult<()> {
         let system = View::new(self.barrier.clone(), "");
         let cluster = match system.get_json::<ClusterInfo>(CLUSTER_INFO_PATH).await? {
             Some(c) => c,

@@ -10,6 +10,7 @@ use crate::node::Core;
 use crate::request::path::canonical_path;
 use crate::token::{ResolvedToken, TokenUse};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 impl Core {
     /// Resolves a token presented from an unknown address; errors with
@@ -79,7 +80,11 @@ impl Core {
 
     /// Serves a logical request for `path` (no `/v1/` prefix) with `token`.
     /// Login paths of auth methods are served without the token.
-    pub async fn handle(&self, req: Request, token: Option<&str>) -> CoreResult<Option<Response>> {
+    pub async fn handle(
+        self: &Arc<Self>,
+        req: Request,
+        token: Option<&str>,
+    ) -> CoreResult<Option<Response>> {
         if self.is_login_path(&req.path) {
             return self.handle_login(req, token).await;
         }
@@ -96,7 +101,7 @@ impl Core {
     /// then denies); a token on its last use is revoked after the request.
     /// The request is audited around its dispatch (see `audit_log`).
     pub async fn handle_as(
-        &self,
+        self: &Arc<Self>,
         mut req: Request,
         resolved: &ResolvedToken,
         raw_token: &str,
@@ -135,7 +140,7 @@ impl Core {
     /// The ACL check and routing, the request entry (fail closed), the
     /// handler, response wrapping when asked, the response entry.
     async fn audited_dispatch(
-        &self,
+        self: &Arc<Self>,
         mut req: Request,
         resolved: &ResolvedToken,
         raw_token: &str,

@@ -149,7 +149,7 @@ impl Core {
 
     /// Runs an authorised request's handler.
     pub(crate) async fn execute(
-        &self,
+        self: &Arc<Self>,
         plan: Plan,
         req: Request,
         token: &ResolvedToken,
@@ -177,8 +177,9 @@ impl Core {
     }
 
     /// What the engine of `mount` may touch: its view (with the mount's seal
-    /// wrap rule), the clock, and the CSP entropy when the mount has
-    /// `external_entropy_access` (else the OS CSPRNG).
+    /// wrap rule), the clock, the CSP entropy when the mount has
+    /// `external_entropy_access` (else the OS CSPRNG), and the OS CSPRNG for
+    /// nonces.
     pub(crate) fn engine_context(&self, mount: &MountEntry) -> EngineContext {
         EngineContext {
             view: View::new(self.barrier.clone(), mount.storage_prefix())
@@ -189,6 +190,7 @@ impl Core {
             } else {
                 self.system_entropy.clone()
             },
+            nonces: self.system_entropy.clone(),
         }
     }
 

@@ -160,7 +160,7 @@ impl Core {
     /// lock exclusively and has checked that the node is sealed). On success
     /// the node is unsealed under the new seal.
     pub(crate) async fn migrate_seal(
-        &self,
+        self: &Arc<Self>,
         config: &SealConfig,
         m: &SealMigration,
         shares: &[SecretBytes],

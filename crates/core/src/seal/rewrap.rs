@@ -132,10 +132,8 @@ impl Core {
 
     /// Starts a background pass unless one is running; returns whether it
     /// started.
-    pub fn start_rewrap(&self) -> bool {
-        let Some(core) = self.me.upgrade() else {
-            return false;
-        };
+    pub fn start_rewrap(self: &Arc<Self>) -> bool {
+        let core = Arc::clone(self);
         if !core.claim_rewrap() {
             return false;
         }
@@ -148,7 +146,7 @@ impl Core {
     /// After an unseal: starts a pass when the keyring record is not in the
     /// form the seal wants, and warns about `seal_wrap` mounts a seal that
     /// cannot wrap leaves barrier-only.
-    pub(crate) async fn after_unseal_seal_wrap(&self, mounts: &MountTable) {
+    pub(crate) async fn after_unseal_seal_wrap(self: &Arc<Self>, mounts: &MountTable) {
         if !self.barrier.seal_wraps() {
             for m in mounts.entries.iter().filter(|m| m.seal_wrap) {
                 tracing::warn!(

@@ -20,6 +20,7 @@ use crate::sys::{
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 #[derive(Debug, Deserialize, Default)]
 struct AuthConfigInput {
@@ -72,7 +73,7 @@ struct TuneAuthInput {
 impl Core {
     /// `sys/auth` (list) and `sys/auth/*path` (enable, disable, tune).
     pub(crate) async fn auth_request(
-        &self,
+        self: &Arc<Self>,
         req: &Request,
         path: Option<&str>,
     ) -> CoreResult<Option<Response>> {

@@ -15,6 +15,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::node::Core;
 use serde::Deserialize;
 use serde_json::json;
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 /// The body of lookup, renew and revoke requests (`increment` is accepted
@@ -149,7 +150,7 @@ impl Core {
     /// `PUT sys/leases/tidy`: runs the lease tidy now and answers 202 with
     /// what it did (Vault starts it in the background and answers 202 with
     /// a warning; here the request waits, so the warning can say more).
-    pub(crate) async fn lease_tidy(&self) -> CoreResult<Option<Response>> {
+    pub(crate) async fn lease_tidy(self: &Arc<Self>) -> CoreResult<Option<Response>> {
         let report = self
             .run_detached("lease tidy", |core| async move { core.tidy_leases().await })
             .await?;

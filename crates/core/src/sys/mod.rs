@@ -27,6 +27,7 @@ use crate::storage::view::View;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Vault's system-wide default and maximum lease TTL (32 days).
 pub const SYSTEM_MAX_LEASE_TTL: u64 = 32 * 24 * 3600;
@@ -214,7 +215,7 @@ struct TuneInput {
 
 impl Core {
     pub(crate) async fn handle_sys(
-        &self,
+        self: &Arc<Self>,
         req: Request,
         caller: &Caller<'_>,
     ) -> CoreResult<Option<Response>> {
@@ -523,7 +524,7 @@ impl Core {
 
     /// `GET sys/sealwrap/rewrap` (progress) and `POST` (start a pass: 204
     /// when started, 200 with the progress when one is already running).
-    fn sealwrap_rewrap(&self, op: Operation) -> CoreResult<Option<Response>> {
+    fn sealwrap_rewrap(self: &Arc<Self>, op: Operation) -> CoreResult<Option<Response>> {
         let progress = |s: crate::seal::rewrap::RewrapStatus| {
             Response::data(json!({
                 "is_running": s.is_running,

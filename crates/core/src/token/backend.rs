@@ -16,6 +16,7 @@ use crate::token::ttl::{TtlRequest, calculate};
 use crate::token::{ResolvedToken, TokenEntry};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 use zeroize::Zeroizing;
 
@@ -105,7 +106,7 @@ impl Core {
     }
 
     pub(crate) async fn handle_auth_token(
-        &self,
+        self: &Arc<Self>,
         req: &Request,
         caller: &Caller<'_>,
     ) -> CoreResult<Option<Response>> {

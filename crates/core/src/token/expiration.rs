@@ -30,6 +30,7 @@ use crate::storage::view::View;
 use crate::token::{Resolution, TokenEntry};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -242,8 +243,8 @@ impl Core {
     /// Starts the background sweep (at the end of unseal): about once a
     /// second, [`Core::expire_due`]. The task holds only a weak reference,
     /// so it ends with the node; a seal aborts it.
-    pub(crate) fn start_lease_sweep(&self) {
-        let node = self.me.clone();
+    pub(crate) fn start_lease_sweep(self: &Arc<Self>) {
+        let node = Arc::downgrade(self);
         let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(SWEEP_INTERVAL);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -30,6 +30,7 @@ use crate::error::CoreResult;
 use crate::node::Core;
 use crate::token::expiration::{LeaseRecord, LeaseTidy};
 use crate::token::{Resolution, SPENT_GRACE_SECS};
+use std::sync::Arc;
 
 /// What one `auth/token/tidy` pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -50,7 +51,7 @@ pub(crate) struct TokenTidy {
 
 impl Core {
     /// `PUT auth/token/tidy`.
-    pub(crate) async fn token_tidy_request(&self) -> CoreResult<Option<Response>> {
+    pub(crate) async fn token_tidy_request(self: &Arc<Self>) -> CoreResult<Option<Response>> {
         let r = self
             .run_detached("token tidy", |core| async move { core.tidy_tokens().await })
             .await?;

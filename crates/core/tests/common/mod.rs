@@ -242,7 +242,7 @@ pub(crate) fn recovery_params(shares: u32, threshold: u32) -> InitParams {
 
 /// Initialises a Shamir node with 3 shares / threshold 2 and unseals it with
 /// the first two; returns the keys (base64) and the root token.
-pub(crate) async fn shamir_init_and_unseal(core: &Core) -> (Vec<String>, String) {
+pub(crate) async fn shamir_init_and_unseal(core: &Arc<Core>) -> (Vec<String>, String) {
     let init = core.initialize(shamir_params(3, 2)).await.expect("init");
     let keys: Vec<String> = init.keys.iter().map(b64).collect();
     for k in &keys[..2] {
@@ -253,7 +253,7 @@ pub(crate) async fn shamir_init_and_unseal(core: &Core) -> (Vec<String>, String)
 }
 
 /// Mounts `kv/` and writes `kv/a` = {"v": "1"}.
-pub(crate) async fn write_data(core: &Core, token: &str) {
+pub(crate) async fn write_data(core: &Arc<Core>, token: &str) {
     core.handle(
         Request::new(Operation::Update, "sys/mounts/kv")
             .with_data(serde_json::json!({"type": "kv"})),
@@ -270,7 +270,7 @@ pub(crate) async fn write_data(core: &Core, token: &str) {
 }
 
 /// The node is unsealed and `kv/a` reads back as written by [`write_data`].
-pub(crate) async fn assert_data(core: &Core, token: &str) {
+pub(crate) async fn assert_data(core: &Arc<Core>, token: &str) {
     assert!(!core.is_sealed(), "node is sealed");
     let r = core
         .handle(Request::new(Operation::Read, "kv/a"), Some(token))
@@ -282,7 +282,7 @@ pub(crate) async fn assert_data(core: &Core, token: &str) {
 
 /// Runs a whole generate-root with `keys`: Ok once a token came out, else the
 /// attempt is cancelled and the error (or "not complete") returned.
-pub(crate) async fn generate_root_with(core: &Core, keys: &[String]) -> Result<(), String> {
+pub(crate) async fn generate_root_with(core: &Arc<Core>, keys: &[String]) -> Result<(), String> {
     let start = core.generate_root_start(None, None).await.expect("start");
     for k in keys {
         match core.generate_root_update(k, &start.nonce).await {
@@ -299,13 +299,13 @@ pub(crate) async fn generate_root_with(core: &Core, keys: &[String]) -> Result<(
 }
 
 /// [`generate_root_with`]: true when a token came out.
-pub(crate) async fn generate_root_works(core: &Core, keys: &[String]) -> bool {
+pub(crate) async fn generate_root_works(core: &Arc<Core>, keys: &[String]) -> bool {
     generate_root_with(core, keys).await.is_ok()
 }
 
 /// Waits (at most 10 s) until no seal re-wrap pass is running, and returns
 /// its final status.
-pub(crate) async fn wait_for_rewrap(core: &Core) -> coffer_core::seal::RewrapStatus {
+pub(crate) async fn wait_for_rewrap(core: &Arc<Core>) -> coffer_core::seal::RewrapStatus {
     for _ in 0..1000 {
         let status = core.rewrap_status();
         if !status.is_running {

@@ -90,7 +90,8 @@ impl Harness {
         let ctx = EngineContext {
             view: View::new(Arc::new(barrier), entry.storage_prefix()),
             clock: clock.clone(),
-            entropy,
+            entropy: entropy.clone(),
+            nonces: entropy,
         };
         Self {
             engine,

@@ -1,6 +1,8 @@
 //! Key material comes from the mount's entropy (HSM-augmented on
 //! `external_entropy_access` mounts); when that fails, making keys fails
-//! closed while using existing keys keeps working (nonces come from the OS).
+//! closed while using existing keys keeps working: per-message nonces come
+//! from the context's nonce handle (the node's OS CSPRNG), never from an
+//! engine-made source.
 
 use crate::support::{Harness, b64};
 use coffer_core::CoreError;
@@ -97,4 +99,35 @@ async fn failing_entropy_stops_key_creation_and_rotation_but_not_encryption() {
         h.write("keys/k/rotate", json!({})).await["latest_version"],
         2
     );
+}
+
+#[tokio::test]
+async fn nonces_and_platform_randomness_come_from_the_context_nonce_handle() {
+    let h = Harness::new().await;
+    h.create("k", json!({})).await;
+    let keys = h.entropy.drawn();
+    let ct = h.encrypt("k", b"x").await;
+    // One 96-bit GCM nonce, and no key entropy.
+    assert_eq!(h.nonces.drawn(), 12);
+    h.write("rewrap/k", json!({"ciphertext": ct})).await;
+    assert_eq!(h.nonces.drawn(), 24);
+    h.write("random/platform/16", json!({})).await;
+    assert_eq!(h.nonces.drawn(), 40);
+    assert_eq!(h.entropy.drawn(), keys);
+
+    h.nonces.fail(true);
+    for (path, body) in [
+        ("encrypt/k", json!({"plaintext": b64(b"x")})),
+        ("random/platform/8", json!({})),
+    ] {
+        match h.call(Operation::Update, path, body).await {
+            Err(CoreError::Crypto(e)) => {
+                assert!(e.to_string().contains("CKR_DEVICE_REMOVED"), "{path}: {e}");
+            }
+            other => panic!("{path}: expected the nonce source's error, got {other:?}"),
+        }
+    }
+    // Key material still comes from the mount entropy.
+    h.create("k2", json!({})).await;
+    assert!(h.entropy.drawn() > keys);
 }

@@ -127,6 +127,8 @@ pub(crate) struct Harness {
     pub(crate) ctx: EngineContext,
     pub(crate) clock: Arc<TestClock>,
     pub(crate) entropy: Arc<TestEntropy>,
+    /// The context's nonce handle, apart from the key entropy.
+    pub(crate) nonces: Arc<TestEntropy>,
     pub(crate) backend: Arc<CountingBackend>,
 }
 
@@ -159,16 +161,19 @@ impl Harness {
             .expect("initialise barrier");
         let clock = Arc::new(TestClock::new());
         let entropy = Arc::new(TestEntropy::default());
+        let nonces = Arc::new(TestEntropy::default());
         let ctx = EngineContext {
             view: View::new(Arc::new(barrier), entry.storage_prefix()),
             clock: clock.clone(),
             entropy: entropy.clone(),
+            nonces: nonces.clone(),
         };
         Self {
             engine,
             ctx,
             clock,
             entropy,
+            nonces,
             backend,
         }
     }
