@@ -6,22 +6,22 @@
 //! or the attempt names an operator's OpenPGP key (`pgp_key`) and the token
 //! comes back encrypted to it, base64-encoded (`base64 -d | gpg -d`).
 
-use crate::ceremony::unseal::decode_key;
+use crate::ceremony::shares::ShareCollector;
 use crate::error::{CoreError, CoreResult};
 use crate::node::Core;
 use crate::token::{TOKEN_LEN, random_base62};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::engine::general_purpose::STANDARD_NO_PAD as B64_RAW;
-use coffer_crypto::SecretBytes;
 use coffer_crypto::pgp_key::PgpRecipient;
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
+/// The root generation in progress.
 pub(crate) struct GenerateRootAttempt {
     nonce: String,
     encoding: TokenEncoding,
-    shares: Vec<SecretBytes>,
+    shares: ShareCollector,
 }
 
 /// How the new token is protected on its way out.
@@ -99,7 +99,7 @@ impl Core {
     /// Current attempt, if any.
     pub async fn generate_root_status(&self) -> CoreResult<GenerateRootStatus> {
         let required = self.required_keys().await?;
-        let guard = self.lock_attempt();
+        let guard = self.ceremonies.generate_root();
         Ok(match guard.as_ref() {
             None => GenerateRootStatus {
                 required,
@@ -109,7 +109,7 @@ impl Core {
             Some(a) => GenerateRootStatus {
                 started: true,
                 nonce: a.nonce.clone(),
-                progress: a.shares.len() as u32,
+                progress: a.shares.progress(),
                 required,
                 pgp_fingerprint: a.encoding.fingerprint(),
                 otp_length: TOKEN_LEN,
@@ -152,7 +152,7 @@ impl Core {
         let nonce = uuid::Builder::from_random_bytes(self.random_16()?)
             .into_uuid()
             .to_string();
-        let mut guard = self.lock_attempt();
+        let mut guard = self.ceremonies.generate_root();
         if guard.is_some() {
             return Err(CoreError::invalid(
                 "root generation is already in progress; cancel it first (DELETE sys/generate-root/attempt)",
@@ -175,14 +175,14 @@ impl Core {
         *guard = Some(GenerateRootAttempt {
             nonce,
             encoding,
-            shares: Vec::new(),
+            shares: ShareCollector::default(),
         });
         Ok(status)
     }
 
     /// Cancels the attempt.
     pub fn generate_root_cancel(&self) {
-        *self.lock_attempt() = None;
+        *self.ceremonies.generate_root() = None;
     }
 
     /// Adds one unseal key to the attempt; mints the token at the threshold.
@@ -193,9 +193,8 @@ impl Core {
     ) -> CoreResult<GenerateRootStatus> {
         let _unsealed = self.unsealed().await?;
         let required = self.required_keys().await?;
-        let share = decode_key(key)?;
         let (shares, encoding, attempt_nonce) = {
-            let mut guard = self.lock_attempt();
+            let mut guard = self.ceremonies.generate_root();
             let attempt = guard
                 .as_mut()
                 .ok_or_else(|| CoreError::invalid("no root generation in progress"))?;
@@ -204,29 +203,23 @@ impl Core {
                     "incorrect nonce {nonce:?}: it does not match the root generation in progress"
                 )));
             }
-            if attempt.shares.iter().any(|s| s.ct_eq(share.expose())) {
-                return Err(CoreError::invalid(
-                    "this key was already entered in the current attempt; enter a different key",
-                ));
-            }
-            attempt.shares.push(share);
-            if (attempt.shares.len() as u32) < required {
+            let Some(shares) = attempt.shares.add(key, required, "root generation")? else {
                 return Ok(GenerateRootStatus {
                     started: true,
                     nonce: attempt.nonce.clone(),
-                    progress: attempt.shares.len() as u32,
+                    progress: attempt.shares.progress(),
                     required,
                     pgp_fingerprint: attempt.encoding.fingerprint(),
                     otp_length: TOKEN_LEN,
                     ..GenerateRootStatus::default()
                 });
-            }
+            };
             let Some(done) = guard.take() else {
                 return Err(CoreError::Internal(
                     "root generation attempt vanished".to_owned(),
                 ));
             };
-            (done.shares, done.encoding, done.nonce)
+            (shares, done.encoding, done.nonce)
         };
         self.verify_operator_shares(&shares).await.map_err(|e| {
             CoreError::invalid(format!(
@@ -269,11 +262,5 @@ impl Core {
         } else {
             config.secret_threshold
         })
-    }
-
-    fn lock_attempt(&self) -> std::sync::MutexGuard<'_, Option<GenerateRootAttempt>> {
-        self.generate_root
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

@@ -21,7 +21,7 @@
 //! Only one attempt exists at a time (the seal decides which kind applies).
 //! It is authorised by the shares alone, like unseal: no token.
 
-use crate::ceremony::unseal::decode_key;
+use crate::ceremony::shares::ShareCollector;
 use crate::error::{CoreError, CoreResult};
 use crate::node::Core;
 use crate::node::state::Unsealed;
@@ -107,13 +107,13 @@ pub enum RekeyUpdate {
     Complete(RekeyResult),
 }
 
-/// The attempt in progress (a field of [`Core`]).
+/// The attempt in progress.
 pub(crate) struct RekeyAttempt {
     target: RekeyTarget,
     nonce: String,
     shares: u8,
     threshold: u8,
-    progress: Vec<SecretBytes>,
+    progress: ShareCollector,
     /// The threshold was reached and the new keys are being stored: no
     /// other update, start or cancel may interleave with the writes.
     committing: bool,
@@ -123,7 +123,7 @@ impl std::fmt::Debug for RekeyAttempt {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RekeyAttempt")
             .field("target", &self.target)
-            .field("progress", &self.progress.len())
+            .field("progress", &self.progress)
             .field("committing", &self.committing)
             .finish_non_exhaustive()
     }
@@ -134,7 +134,7 @@ impl Core {
     pub async fn rekey_status(&self, target: RekeyTarget) -> CoreResult<RekeyStatus> {
         let (_unsealed, config) = self.rekey_preconditions(target).await?;
         let required = required_shares(target, &config);
-        let guard = self.lock_rekey();
+        let guard = self.ceremonies.rekey();
         Ok(match guard.as_ref().filter(|a| a.target == target) {
             Some(a) => a.status(required),
             None => RekeyStatus {
@@ -170,7 +170,7 @@ impl Core {
         }
         let (shares, threshold) = share_params(params.secret_shares, params.secret_threshold)?;
         let nonce = self.new_uuid()?;
-        let mut guard = self.lock_rekey();
+        let mut guard = self.ceremonies.rekey();
         if let Some(a) = guard.as_ref() {
             return Err(CoreError::invalid(format!(
                 "rekey already in progress; cancel it first (DELETE {}/init)",
@@ -182,7 +182,7 @@ impl Core {
             nonce,
             shares,
             threshold,
-            progress: Vec::new(),
+            progress: ShareCollector::default(),
             committing: false,
         };
         let status = attempt.status(required_shares(target, &config));
@@ -195,7 +195,7 @@ impl Core {
     /// when nothing is in progress succeeds, as in Vault.
     pub async fn rekey_cancel(&self, target: RekeyTarget, nonce: Option<&str>) -> CoreResult<()> {
         let (_unsealed, _) = self.rekey_preconditions(target).await?;
-        let mut guard = self.lock_rekey();
+        let mut guard = self.ceremonies.rekey();
         let Some(attempt) = guard.as_ref().filter(|a| a.target == target) else {
             return Ok(());
         };
@@ -232,9 +232,8 @@ impl Core {
                 "'key' must be specified in request body as JSON",
             ));
         }
-        let share = decode_key(key)?;
         let (shares, new_shares, new_threshold, attempt_nonce) = {
-            let mut guard = self.lock_rekey();
+            let mut guard = self.ceremonies.rekey();
             let attempt = guard
                 .as_mut()
                 .filter(|a| a.target == target)
@@ -249,18 +248,12 @@ impl Core {
                     "incorrect nonce {nonce:?}: it does not match the rekey in progress"
                 )));
             }
-            if attempt.progress.iter().any(|s| s.ct_eq(share.expose())) {
-                return Err(CoreError::invalid(
-                    "this key was already entered in the current rekey; enter a different key",
-                ));
-            }
-            attempt.progress.push(share);
-            if (attempt.progress.len() as u32) < required {
+            let Some(shares) = attempt.progress.add(key, required, "rekey")? else {
                 return Ok(RekeyUpdate::Progress(attempt.status(required)));
-            }
+            };
             attempt.committing = true;
             (
-                std::mem::take(&mut attempt.progress),
+                shares,
                 attempt.shares,
                 attempt.threshold,
                 attempt.nonce.clone(),
@@ -288,12 +281,6 @@ impl Core {
             nonce: attempt_nonce,
             keys,
         }))
-    }
-
-    /// Forgets the attempt and the shares it holds. Sealing must call this
-    /// (from `pre_seal`), as Vault clears rekey progress in `preSeal`.
-    pub(crate) fn rekey_reset(&self) {
-        *self.lock_rekey() = None;
     }
 
     /// Unsealed (held open for the caller), the right kind of keys for this
@@ -446,12 +433,6 @@ impl Core {
         }
         Ok(())
     }
-
-    fn lock_rekey(&self) -> std::sync::MutexGuard<'_, Option<RekeyAttempt>> {
-        self.rekey
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
 }
 
 impl RekeyAttempt {
@@ -461,7 +442,7 @@ impl RekeyAttempt {
             nonce: self.nonce.clone(),
             threshold: u32::from(self.threshold),
             shares: u32::from(self.shares),
-            progress: self.progress.len() as u32,
+            progress: self.progress.progress(),
             required,
         }
     }
@@ -476,13 +457,13 @@ struct Committing<'a> {
 
 impl Committing<'_> {
     fn finish(self) {
-        self.core.rekey_reset();
+        *self.core.ceremonies.rekey() = None;
     }
 }
 
 impl Drop for Committing<'_> {
     fn drop(&mut self) {
-        if let Some(a) = self.core.lock_rekey().as_mut() {
+        if let Some(a) = self.core.ceremonies.rekey().as_mut() {
             a.committing = false;
         }
     }

@@ -1,5 +1,6 @@
 //! Unsealing with Shamir shares, sealing, and `sys/seal-status`.
 
+use crate::ceremony::shares::ShareCollector;
 use crate::error::{CoreError, CoreResult};
 use crate::node::{ClusterInfo, Core};
 use crate::seal::ROOT_KEY_PATH;
@@ -11,7 +12,7 @@ use std::sync::Arc;
 /// Shares entered so far in the current unseal attempt.
 #[derive(Debug, Default)]
 pub(crate) struct UnsealProgress {
-    shares: Vec<SecretBytes>,
+    shares: ShareCollector,
     nonce: String,
 }
 
@@ -69,8 +70,8 @@ impl Core {
         let initialized = self.barrier.is_initialized().await?;
         let sealed = self.barrier.is_sealed();
         let (progress, nonce) = {
-            let p = self.lock_progress();
-            (p.shares.len() as u32, p.nonce.clone())
+            let p = self.ceremonies.unseal();
+            (p.shares.progress(), p.nonce.clone())
         };
         let migration = config
             .as_ref()
@@ -161,25 +162,15 @@ impl Core {
         let threshold = migration
             .as_ref()
             .map_or(config.secret_threshold, |m| m.threshold);
-        let share = decode_key(key)?;
+        let nonce = self.new_uuid()?;
         let ready = {
-            let mut p = self.lock_progress();
-            if p.shares.iter().any(|s| s.ct_eq(share.expose())) {
-                return Err(CoreError::invalid(
-                    "this unseal key was already entered in the current attempt; enter a different key",
-                ));
+            let mut p = self.ceremonies.unseal();
+            let first = p.shares.is_empty();
+            let ready = p.shares.add(key, threshold, "unseal attempt")?;
+            if first {
+                p.nonce = nonce;
             }
-            if p.shares.is_empty() {
-                p.nonce = uuid::Builder::from_random_bytes(self.random_16()?)
-                    .into_uuid()
-                    .to_string();
-            }
-            p.shares.push(share);
-            if (p.shares.len() as u32) < threshold {
-                None
-            } else {
-                Some(std::mem::take(&mut p.shares))
-            }
+            ready
         };
         if let Some(shares) = ready {
             self.reset_unseal();
@@ -211,7 +202,7 @@ impl Core {
 
     /// Discards the shares entered so far.
     pub fn reset_unseal(&self) {
-        *self.lock_progress() = UnsealProgress::default();
+        *self.ceremonies.unseal() = UnsealProgress::default();
     }
 
     /// Seals the node: every key leaves memory.
@@ -259,18 +250,7 @@ impl Core {
             .cluster
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
-        *self
-            .generate_root
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
-        self.rekey_reset();
-        self.reset_unseal();
-    }
-
-    fn lock_progress(&self) -> std::sync::MutexGuard<'_, UnsealProgress> {
-        self.unseal_progress
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.ceremonies.clear();
     }
 
     /// Bytes for identifiers (request ids, mount UUIDs and accessors,

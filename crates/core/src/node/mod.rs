@@ -8,9 +8,7 @@ mod setup;
 pub(crate) mod state;
 
 use crate::audit::devices::AuditDevices;
-use crate::ceremony::generate_root::GenerateRootAttempt;
-use crate::ceremony::rekey::RekeyAttempt;
-use crate::ceremony::unseal::UnsealProgress;
+use crate::ceremony::Ceremonies;
 use crate::clock::Clock;
 use crate::engine::EngineFactory;
 use crate::error::{CoreError, CoreResult};
@@ -103,9 +101,8 @@ pub struct Core {
     pub(crate) policies: PolicyStore,
     /// Failed-login counts and stored locks of every auth mount.
     pub(crate) lockouts: UserLockouts,
-    pub(crate) unseal_progress: Mutex<UnsealProgress>,
-    pub(crate) generate_root: Mutex<Option<GenerateRootAttempt>>,
-    pub(crate) rekey: Mutex<Option<RekeyAttempt>>,
+    /// Unseal, generate-root and rekey attempts in progress.
+    pub(crate) ceremonies: Ceremonies,
     pub(crate) cluster: RwLock<Option<ClusterInfo>>,
     pub(crate) cluster_name: Option<String>,
     pub(crate) rewrap: Mutex<RewrapStatus>,
@@ -178,9 +175,7 @@ impl Core {
             leases,
             policies,
             lockouts,
-            unseal_progress: Mutex::new(UnsealProgress::default()),
-            generate_root: Mutex::new(None),
-            rekey: Mutex::new(None),
+            ceremonies: Ceremonies::default(),
             cluster: RwLock::new(None),
             cluster_name: opts.cluster_name,
             rewrap: Mutex::new(RewrapStatus::default()),
