@@ -63,11 +63,6 @@ impl SoftHsm {
         }
     }
 
-    /// The folder holding the configuration.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     /// The `softhsm2.conf` to hand out as `SOFTHSM2_CONF`.
     pub fn conf(&self) -> PathBuf {
         self.root.join("softhsm2.conf")
