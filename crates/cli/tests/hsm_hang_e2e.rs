@@ -6,6 +6,7 @@
 
 mod common;
 
+use coffer_testkit::softhsm::PIN;
 use common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -4,6 +4,7 @@
 
 mod common;
 
+use coffer_testkit::softhsm::PIN;
 use common::*;
 use std::path::PathBuf;
 
@@ -15,7 +16,7 @@ struct Unplug {
 
 impl Unplug {
     fn new(hsm: &Hsm) -> Self {
-        let tokens = hsm.dir.path().join("tokens");
+        let tokens = coffer_testkit::softhsm::SoftHsm::at(hsm.dir.path()).tokendir();
         let token = std::fs::read_dir(&tokens)
             .expect("tokens dir")
             .flatten()

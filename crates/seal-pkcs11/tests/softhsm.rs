@@ -454,7 +454,7 @@ async fn a_module_path_that_does_not_exist_is_an_error_naming_it() {
     let o = coffer_seal_pkcs11::Pkcs11Options::new(
         "/nonexistent/libpkcs11.so",
         "t",
-        SecretString::from("1234"),
+        SecretString::from(coffer_testkit::softhsm::PIN),
         "k",
     );
     let err = Pkcs11Seal::open(o).await.expect_err("no module");
@@ -467,5 +467,5 @@ async fn a_module_path_that_does_not_exist_is_an_error_naming_it() {
 #[test]
 fn the_module_under_test_exists() {
     // Fails (never skips) on a machine without SoftHSM2.
-    common::module_path();
+    coffer_testkit::softhsm::module_path();
 }

@@ -6,6 +6,7 @@
 
 mod banner;
 pub mod config;
+pub mod engines;
 pub mod http;
 pub mod listener;
 mod logging;

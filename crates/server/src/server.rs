@@ -3,6 +3,7 @@
 
 use crate::banner;
 use crate::config::{self, Config, ListenerConfig, StorageConfig, TlsMinVersion};
+use crate::engines;
 use crate::http::{self, AppState};
 use crate::listener::{ListenerSpec, RunningListener};
 use crate::logging::{self, LogControl};
@@ -82,13 +83,7 @@ impl Server {
             entropy: csp_entropy,
             system_entropy,
             clock: Arc::new(SystemClock),
-            factories: vec![
-                Arc::new(coffer_engine_kv::KvFactory::new()),
-                Arc::new(coffer_engine_kv::CubbyholeFactory::new()),
-                Arc::new(coffer_engine_transit::TransitFactory::new()),
-                Arc::new(coffer_auth_userpass::UserpassFactory::new()),
-                Arc::new(coffer_auth_approle::AppRoleFactory::new()),
-            ],
+            factories: engines::factories(),
             cluster_name: config.cluster_name.clone(),
         });
         report_seal_migration(&core, config).await?;

@@ -9,9 +9,8 @@ use axum::Extension;
 use axum::extract::ConnectInfo;
 use axum::http::StatusCode;
 use coffer_server::http::DEFAULT_MAX_REQUEST_SIZE;
-use common::{
-    app_and_core, call, expect_error, expect_status, first_error, init_and_unseal, inmem,
-};
+use coffer_testkit::storage::inmem;
+use common::{app_and_core, call, expect_error, expect_status, first_error, init_and_unseal};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 

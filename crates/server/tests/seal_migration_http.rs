@@ -8,7 +8,9 @@ mod common;
 use axum::http::StatusCode;
 use coffer_core::storage::SharedBackend;
 use coffer_server::http::DEFAULT_MAX_REQUEST_SIZE;
-use common::{SoftSeal, app_on, call, first_error, init, inmem};
+use coffer_testkit::soft_seal::SoftSeal;
+use coffer_testkit::storage::inmem;
+use common::{app_on, call, first_error, init};
 use serde_json::json;
 
 #[tokio::test]

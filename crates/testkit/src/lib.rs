@@ -1,8 +1,19 @@
-//! Test-only helpers for Coffer: the storage backend conformance suite and its
-//! crash-consistency harness (later also the `TestServer` and SoftHSM2 fixtures).
+//! Test-only helpers for Coffer: the node harness ([`node`], [`auth_node`]) with
+//! its software seal, test clock and test storage, the default engine list
+//! ([`engines`]), the SoftHSM2 token fixture ([`softhsm`]), and the storage
+//! backend conformance suite with its crash-consistency harness
+//! ([`conformance`]).
 //!
-//! This crate is only ever a `[dev-dependencies]` entry. Production crates must
-//! never depend on it, and it must never depend on a concrete backend, engine
-//! or the server: backends come in through [`coffer_core::storage::Backend`].
+//! This crate is only ever a `[dev-dependencies]` entry: production crates must
+//! never depend on it. It runs real nodes, so it depends on the engine and auth
+//! crates and on in-memory storage, but never on the server or a seal crate
+//! (the HSM is reached through `softhsm2-util` and the module path alone).
 
+pub mod auth_node;
+pub mod clock;
 pub mod conformance;
+pub mod engines;
+pub mod node;
+pub mod soft_seal;
+pub mod softhsm;
+pub mod storage;

@@ -1,28 +1,21 @@
-//! Shared end-to-end harness: a throwaway SoftHSM2 token per test (its own
-//! SOFTHSM2_CONF, handed only to the child processes), a seed-004-style
-//! config, the real `coffer` server process, and the `coffer` CLI.
-//! The module path comes from COFFER_TEST_PKCS11_MODULE; a missing module
-//! fails the test, it is never skipped.
+//! Shared end-to-end harness: a throwaway SoftHSM2 token per test
+//! (`coffer_testkit::softhsm`; its SOFTHSM2_CONF is handed only to the child
+//! processes), a seed-004-style config, the real `coffer` server process, and
+//! the `coffer` CLI.
 
 #![allow(
     dead_code,
     reason = "each test binary uses a different part of the harness"
 )]
 
+use coffer_testkit::softhsm::{PIN, SoftHsm, module_path};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-pub(crate) const PIN: &str = "4321";
-
+/// The PKCS#11 module under test, as a string for configs and command lines.
 pub(crate) fn module() -> String {
-    let m = std::env::var("COFFER_TEST_PKCS11_MODULE")
-        .unwrap_or_else(|_| "/usr/lib/softhsm/libsofthsm2.so".to_owned());
-    assert!(
-        Path::new(&m).exists(),
-        "PKCS#11 module {m} not found: install softhsm2 (scripts/setup does) or set COFFER_TEST_PKCS11_MODULE"
-    );
-    m
+    module_path().display().to_string()
 }
 
 /// A SoftHSM2 token directory of its own, and a data directory.
@@ -34,40 +27,13 @@ pub(crate) struct Hsm {
 impl Hsm {
     pub(crate) fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::create_dir(dir.path().join("tokens")).expect("tokens dir");
-        std::fs::write(
-            dir.path().join("softhsm2.conf"),
-            format!(
-                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n",
-                dir.path().join("tokens").display()
-            ),
-        )
-        .expect("conf");
         let label = format!("coffer-e2e-{}", std::process::id());
-        let out = Command::new("softhsm2-util")
-            .args([
-                "--init-token",
-                "--free",
-                "--label",
-                &label,
-                "--pin",
-                PIN,
-                "--so-pin",
-                PIN,
-            ])
-            .env("SOFTHSM2_CONF", dir.path().join("softhsm2.conf"))
-            .output()
-            .expect("softhsm2-util (install softhsm2)");
-        assert!(
-            out.status.success(),
-            "init token: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        SoftHsm::configure(dir.path()).init_token(&label);
         Self { dir, label }
     }
 
     pub(crate) fn conf(&self) -> PathBuf {
-        self.dir.path().join("softhsm2.conf")
+        SoftHsm::at(self.dir.path()).conf()
     }
 
     pub(crate) fn data(&self) -> PathBuf {

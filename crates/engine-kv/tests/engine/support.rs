@@ -1,7 +1,6 @@
 //! Test harness: an initialised barrier over `InmemBackend`, a mount view,
 //! a settable clock, and shorthand for calling an engine.
 
-use coffer_core::clock::Clock;
 use coffer_core::engine::{
     Engine, EngineContext, EngineFactory, Operation, Request, Response, ResponseStatus,
 };
@@ -13,35 +12,11 @@ use coffer_core::{CoreError, CoreResult};
 use coffer_crypto::{Key256, OsEntropy};
 use coffer_engine_kv::{CubbyholeFactory, KvFactory};
 use coffer_storage_inmem::InmemBackend;
+use coffer_testkit::clock::TestClock;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
-
-/// A clock that only moves when told to.
-#[derive(Debug)]
-pub(crate) struct TestClock(Mutex<SystemTime>);
-
-impl TestClock {
-    /// Starts at 2024-01-01T00:00:00Z.
-    pub(crate) fn new() -> Self {
-        Self(Mutex::new(
-            SystemTime::UNIX_EPOCH + Duration::from_secs(1_704_067_200),
-        ))
-    }
-
-    /// Moves time forward.
-    pub(crate) fn advance(&self, by: Duration) {
-        let mut now = self.0.lock().expect("clock lock");
-        *now += by;
-    }
-}
-
-impl Clock for TestClock {
-    fn now(&self) -> SystemTime {
-        *self.0.lock().expect("clock lock")
-    }
-}
+use std::sync::Arc;
+use std::time::SystemTime;
 
 /// One mounted engine with its context.
 pub(crate) struct Harness {
@@ -86,7 +61,7 @@ impl Harness {
         barrier
             .initialize(root, SystemTime::now())
             .expect("initialise barrier");
-        let clock = Arc::new(TestClock::new());
+        let clock = TestClock::new();
         let ctx = EngineContext {
             view: View::new(Arc::new(barrier), entry.storage_prefix()),
             clock: clock.clone(),

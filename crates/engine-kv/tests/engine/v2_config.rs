@@ -8,7 +8,6 @@ use coffer_core::mount::{MountConfig, MountEntry};
 use coffer_engine_kv::KvFactory;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 #[tokio::test]
 async fn config_defaults_are_vaults() {
@@ -76,14 +75,14 @@ async fn delete_version_after_expires_versions_as_the_clock_moves() {
         .await;
     let written = h.put("app", json!({"v": 1})).await;
     assert_eq!(written["deletion_time"], "2024-01-01T01:00:00.000000000Z");
-    h.clock.advance(Duration::from_secs(3599));
+    h.clock.advance(3599);
     let live = h.data(Read, "data/app", json!({})).await;
     assert_eq!(live["data"], json!({"v": 1}));
     assert_eq!(
         live["metadata"]["deletion_time"],
         "2024-01-01T01:00:00.000000000Z"
     );
-    h.clock.advance(Duration::from_secs(1));
+    h.clock.advance(1);
     let expired = h.ok(Read, "data/app", json!({})).await.expect("body");
     assert_eq!(expired.status, ResponseStatus::NotFound);
     let body = expired.data.expect("data");
@@ -106,7 +105,7 @@ async fn shorter_key_delete_version_after_wins_over_the_mounts() {
     )
     .await;
     h.put("app", json!({"v": 1})).await;
-    h.clock.advance(Duration::from_secs(30 * 60));
+    h.clock.advance(30 * 60);
     let resp = h.ok(Read, "data/app", json!({})).await.expect("body");
     assert_eq!(resp.status, ResponseStatus::NotFound);
 }

@@ -76,7 +76,7 @@ async fn unknown_key_or_version_is_not_found() {
 async fn deleted_version_reads_as_not_found_with_metadata() {
     let h = Harness::kv("2").await;
     h.put("app", json!({"a": 1})).await;
-    h.clock.advance(std::time::Duration::from_secs(5));
+    h.clock.advance(5);
     assert!(
         h.ok(Delete, "data/app", json!(null)).await.is_none(),
         "delete answers 204"
@@ -95,7 +95,7 @@ async fn deleted_version_reads_as_not_found_with_metadata() {
     );
     assert_eq!(body["metadata"]["destroyed"], false);
     // Deleting again changes nothing.
-    h.clock.advance(std::time::Duration::from_secs(5));
+    h.clock.advance(5);
     h.ok(Delete, "data/app", json!(null)).await;
     let again = h
         .ok(Read, "data/app", json!({}))

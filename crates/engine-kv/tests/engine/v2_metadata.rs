@@ -4,13 +4,12 @@ use crate::support::{Harness, keys_of};
 use coffer_core::engine::Operation::{Delete, List, Patch, Read, Update};
 use coffer_core::engine::ResponseStatus;
 use serde_json::{Value, json};
-use std::time::Duration;
 
 #[tokio::test]
 async fn metadata_read_shows_versions_and_settings() {
     let h = Harness::kv("2").await;
     h.put("app", json!({"v": 1})).await;
-    h.clock.advance(Duration::from_secs(60));
+    h.clock.advance(60);
     h.put("app", json!({"v": 2})).await;
     let meta = h.data(Read, "metadata/app", json!({})).await;
     assert_eq!(

@@ -249,7 +249,7 @@ async fn rotate_adds_a_version_that_new_ciphertexts_use() {
     let h = Harness::new().await;
     h.create("k", json!({})).await;
     let old = h.encrypt("k", b"x").await;
-    h.clock.advance(std::time::Duration::from_secs(60));
+    h.clock.advance(60);
     let d = h.write("keys/k/rotate", json!({})).await;
     assert_eq!(d["latest_version"], 2);
     assert_eq!(d["keys"]["2"], 1_704_067_260);

@@ -10,7 +10,6 @@
 use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use coffer_core::clock::Clock;
 use coffer_core::engine::{
     Engine, EngineContext, EngineFactory, Operation, Request, Response, ResponseStatus,
 };
@@ -22,32 +21,11 @@ use coffer_core::{CoreError, CoreResult};
 use coffer_crypto::{CryptoError, Entropy, Key256, OsEntropy};
 use coffer_engine_transit::TransitFactory;
 use coffer_storage_inmem::InmemBackend;
+use coffer_testkit::clock::TestClock;
 use serde_json::Value;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
-
-/// A clock that only moves when told to; starts at 2024-01-01T00:00:00Z.
-#[derive(Debug)]
-pub(crate) struct TestClock(Mutex<SystemTime>);
-
-impl TestClock {
-    pub(crate) fn new() -> Self {
-        Self(Mutex::new(
-            SystemTime::UNIX_EPOCH + Duration::from_secs(1_704_067_200),
-        ))
-    }
-
-    pub(crate) fn advance(&self, by: Duration) {
-        *self.0.lock().expect("clock lock") += by;
-    }
-}
-
-impl Clock for TestClock {
-    fn now(&self) -> SystemTime {
-        *self.0.lock().expect("clock lock")
-    }
-}
+use std::time::SystemTime;
 
 /// Key entropy that counts the bytes it hands out and can be switched to
 /// fail, as the augmented (HSM) source does when the HSM is gone.
@@ -159,7 +137,7 @@ impl Harness {
         barrier
             .initialize(root, SystemTime::now())
             .expect("initialise barrier");
-        let clock = Arc::new(TestClock::new());
+        let clock = TestClock::new();
         let entropy = Arc::new(TestEntropy::default());
         let nonces = Arc::new(TestEntropy::default());
         let ctx = EngineContext {

@@ -1,4 +1,5 @@
-//! SoftHSM2 fixture for the seal's integration tests.
+//! Process isolation for the seal's SoftHSM2 tests, on the token fixture of
+//! `coffer_testkit::softhsm`.
 //!
 //! SoftHSM reads `SOFTHSM2_CONF` once, at `C_Initialize`, and a PKCS#11
 //! module is a per-process singleton; setting the variable from inside the
@@ -19,11 +20,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use coffer_seal_pkcs11::{Pkcs11Options, SecretString};
+use coffer_testkit::softhsm::{PIN, SoftHsm, module_path};
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::session::{Session, UserType};
-
-/// The user PIN (and SO PIN) of every test token.
-pub(crate) const PIN: &str = "1234";
 
 /// Marks the child process and names the test it runs.
 const CHILD_ENV: &str = "COFFER_SEAL_PKCS11_TEST_CHILD";
@@ -31,21 +30,6 @@ const CHILD_ENV: &str = "COFFER_SEAL_PKCS11_TEST_CHILD";
 const DIR_ENV: &str = "COFFER_SEAL_PKCS11_TEST_DIR";
 /// Upper bound for one test, so a hung HSM call fails the run instead of stalling CI.
 const CHILD_TIMEOUT: Duration = Duration::from_secs(120);
-
-/// The PKCS#11 module under test: `COFFER_TEST_PKCS11_MODULE`, or Debian's
-/// SoftHSM2. A missing module fails the test; HSM tests are never skipped.
-pub(crate) fn module_path() -> PathBuf {
-    let path = std::env::var_os("COFFER_TEST_PKCS11_MODULE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/lib/softhsm/libsofthsm2.so"));
-    assert!(
-        path.is_file(),
-        "PKCS#11 module {} not found: install SoftHSM2 (apt-get install softhsm2) or set \
-         COFFER_TEST_PKCS11_MODULE",
-        path.display()
-    );
-    path
-}
 
 /// Declares a test that runs in its own process against a fresh token.
 #[macro_export]
@@ -81,18 +65,7 @@ where
 fn run_child(name: &str) {
     let lib = module_path();
     let dir = tempfile::tempdir().expect("temp dir");
-    let tokens = dir.path().join("tokens");
-    std::fs::create_dir(&tokens).expect("token dir");
-    let conf = dir.path().join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n\
-             slots.removable = false\n",
-            tokens.display()
-        ),
-    )
-    .expect("write softhsm2.conf");
+    let conf = SoftHsm::configure(dir.path()).conf();
     let exe = std::env::current_exe().expect("current test binary");
     let mut child = Command::new(exe)
         .args([name, "--exact", "--nocapture", "--test-threads=1"])
@@ -161,26 +134,12 @@ impl Token {
     fn create() -> Self {
         let dir = PathBuf::from(std::env::var_os(DIR_ENV).expect("child knows its dir"));
         let label = format!("coffer-{}", std::process::id());
-        let out = Command::new("softhsm2-util")
-            .args(["--init-token", "--free", "--label", &label])
-            .args(["--pin", PIN, "--so-pin", PIN])
-            .output()
-            .expect("softhsm2-util (apt-get install softhsm2)");
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "softhsm2-util --init-token failed: {text}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let slot = text
-            .split("reassigned to slot ")
-            .nth(1)
-            .and_then(|s| s.trim().parse().ok())
-            .expect("softhsm2-util names the new slot");
+        let hsm = SoftHsm::at(&dir);
+        let slot = hsm.init_token(&label);
         Self {
             label,
             slot,
-            tokendir: dir.join("tokens"),
+            tokendir: hsm.tokendir(),
             dir,
             lib: module_path(),
         }

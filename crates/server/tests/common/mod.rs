@@ -1,69 +1,26 @@
-//! Shared HTTP-tier harness: the real axum router over a core on in-memory
-//! storage, driven without a socket, and a software auto-unseal seal that
-//! stands in for the pkcs11 one.
+//! Shared HTTP-tier harness: the real axum router over a test node
+//! (`coffer_testkit::node`), driven without a socket.
 
 #![allow(
     dead_code,
     reason = "each test binary uses a different part of the harness"
 )]
 
-use async_trait::async_trait;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use coffer_core::clock::SystemClock;
-use coffer_core::seal::{Seal, SealError, SealHealth, ShamirSeal};
+use coffer_core::Core;
+use coffer_core::seal::Seal;
 use coffer_core::storage::SharedBackend;
-use coffer_core::{Core, CoreOptions};
-use coffer_crypto::{Entropy, Key256, OsEntropy, SecretBytes, envelope};
 use coffer_server::http::{AppState, DEFAULT_MAX_REQUEST_SIZE, router};
+use coffer_testkit::node::node_options;
+use coffer_testkit::soft_seal::SoftSeal;
+use coffer_testkit::storage::inmem;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use tower::ServiceExt as _;
 
-/// A software stand-in for the HSM seal: one AES key, kind "pkcs11".
-pub(crate) struct SoftSeal {
-    key: Key256,
-    entropy: Arc<dyn Entropy>,
-}
-
-impl SoftSeal {
-    pub(crate) fn new() -> Arc<Self> {
-        let entropy: Arc<dyn Entropy> = Arc::new(OsEntropy::new());
-        Arc::new(Self {
-            key: Key256::generate(entropy.as_ref()).expect("rng"),
-            entropy,
-        })
-    }
-}
-
-#[async_trait]
-impl Seal for SoftSeal {
-    fn kind(&self) -> &'static str {
-        "pkcs11"
-    }
-    fn stored_keys(&self) -> bool {
-        true
-    }
-    async fn wrap(&self, plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
-        envelope::seal(&self.key, 0, self.entropy.as_ref(), b"", plaintext)
-            .map_err(|e| SealError::Unavailable(e.to_string()))
-    }
-    async fn unwrap(&self, blob: &[u8]) -> Result<SecretBytes, SealError> {
-        envelope::open(&self.key, b"", blob)
-            .map(|p| SecretBytes::from_slice(&p))
-            .map_err(|e| SealError::Integrity(e.to_string()))
-    }
-    async fn health(&self) -> SealHealth {
-        SealHealth::Healthy
-    }
-}
-
-pub(crate) fn inmem() -> SharedBackend {
-    Arc::new(coffer_storage_inmem::InmemBackend::new())
-}
-
 /// The router over a new core on `backend`: the Shamir seal when `seal` is
-/// `None`, else that (auto-unseal) seal; KV and cubbyhole engines.
+/// `None`, else that (auto-unseal) seal; the default engines.
 pub(crate) fn app_on(
     backend: SharedBackend,
     seal: Option<Arc<dyn Seal>>,
@@ -79,31 +36,7 @@ pub(crate) fn app_and_core(
     seal: Option<Arc<dyn Seal>>,
     max_request_size: usize,
 ) -> (axum::Router, Arc<Core>) {
-    let entropy: Arc<dyn Entropy> = Arc::new(OsEntropy::new());
-    let (seal, shamir): (Arc<dyn Seal>, _) = match seal {
-        Some(s) => (s, None),
-        None => {
-            let shamir = Arc::new(ShamirSeal::new(entropy.clone()));
-            (shamir.clone(), Some(shamir))
-        }
-    };
-    let core = Core::new(CoreOptions {
-        backend,
-        seal,
-        shamir,
-        migration_from: None,
-        entropy,
-        system_entropy: None,
-        clock: Arc::new(SystemClock),
-        factories: vec![
-            Arc::new(coffer_engine_kv::KvFactory::new()),
-            Arc::new(coffer_engine_kv::CubbyholeFactory::new()),
-            Arc::new(coffer_engine_transit::TransitFactory::new()),
-            Arc::new(coffer_auth_userpass::UserpassFactory::new()),
-            Arc::new(coffer_auth_approle::AppRoleFactory::new()),
-        ],
-        cluster_name: None,
-    });
+    let core = Core::new(node_options(backend, seal));
     let app = router(
         AppState {
             core: core.clone(),

@@ -3,17 +3,17 @@
 //! here is a software stand-in that wraps the way the PKCS#11 seal does; the
 //! HSM itself is exercised end to end in the CLI tests.
 
-mod common;
-
 use coffer_core::ceremony::{RekeyParams, RekeyTarget, RekeyUpdate};
 use coffer_core::seal::SEAL_CONFIG_PATH;
 use coffer_core::storage::SharedBackend;
 use coffer_core::{Core, CoreError};
 use coffer_crypto::SecretBytes;
-use common::{
-    FailingWrites, SoftSeal, assert_data, auto_node, b64, generate_root_works, inmem,
-    recovery_params, shamir_init_and_unseal, shamir_node, write_data,
+use coffer_testkit::node::{
+    assert_data, auto_node, b64, generate_root_works, recovery_params, shamir_init_and_unseal,
+    shamir_node, write_data,
 };
+use coffer_testkit::soft_seal::SoftSeal;
+use coffer_testkit::storage::{FailingWrites, inmem};
 use std::sync::Arc;
 
 fn params(shares: u32, threshold: u32) -> RekeyParams {

@@ -3,12 +3,10 @@
 //! unlocks them, AppRole logins are counted by role id, and disabling a
 //! method forgets its locks.
 
-mod common;
-
 use coffer_core::CoreError;
 use coffer_core::engine::Operation::{Read, Update};
 use coffer_core::engine::Request;
-use common::AuthNode;
+use coffer_testkit::auth_node::AuthNode;
 use serde_json::{Value, json};
 
 async fn login(n: &AuthNode, user: &str, password: &str) -> Result<(), CoreError> {

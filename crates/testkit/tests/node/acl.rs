@@ -2,11 +2,9 @@
 //! deny precedence, create vs update (existence checks), sudo paths,
 //! parameter constraints, capabilities endpoints and the UI mount lookup.
 
-mod common;
-
 use coffer_core::engine::Operation::{Delete, List, Patch, Read, Update};
 use coffer_core::engine::Request;
-use common::AuthNode;
+use coffer_testkit::auth_node::AuthNode;
 use serde_json::{Value, json};
 
 async fn with_secret(n: &AuthNode) {

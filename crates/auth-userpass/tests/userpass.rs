@@ -2,12 +2,10 @@
 //! listing, tuning and disabling, users CRUD, login without a token, the
 //! token it issues, failed logins, lockout, and revocation on disable.
 
-mod common;
-
 use coffer_core::CoreError;
 use coffer_core::engine::Operation::{Delete, List, Read, Update};
 use coffer_core::engine::{Operation, Request};
-use common::AuthNode;
+use coffer_testkit::auth_node::AuthNode;
 use serde_json::{Value, json};
 
 async fn login(

@@ -3,14 +3,14 @@
 //! way the PKCS#11 seal does. The HSM itself is exercised end to end in the
 //! seal-pkcs11 and server tests.
 
-mod common;
-
 use coffer_core::CoreError;
 use coffer_core::ceremony::InitParams;
 use coffer_core::seal::ROOT_KEY_PATH;
 use coffer_core::storage::SharedBackend;
 use coffer_crypto::SecretBytes;
-use common::{SoftSeal, assert_data, auto_node, b64, inmem, recovery_params, write_data};
+use coffer_testkit::node::{assert_data, auto_node, b64, recovery_params, write_data};
+use coffer_testkit::soft_seal::SoftSeal;
+use coffer_testkit::storage::inmem;
 
 #[tokio::test]
 async fn auto_seal_init_returns_recovery_keys_and_stays_unsealed() {

@@ -6,12 +6,10 @@
 //! methods' routes are enumerated too: their login paths and
 //! `sys/wrapping/lookup` are the only ones served without a token.
 
-mod common;
-
 use coffer_core::CoreError;
 use coffer_core::engine::Operation::{self, Delete, List, Patch, Read, Update};
 use coffer_core::engine::Request;
-use common::AuthNode;
+use coffer_testkit::auth_node::AuthNode;
 use serde_json::json;
 
 /// What the `default` policy lets a token do (see `DEFAULT_POLICY_TEXT`)

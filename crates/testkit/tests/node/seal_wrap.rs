@@ -3,17 +3,17 @@
 //! re-wrap after a key rotation, and the Shamir refusal. The real HSM and
 //! the file storage are exercised in `crates/cli/tests/seal_wrap_e2e.rs`.
 
-mod common;
-
 use coffer_core::CoreError;
 use coffer_core::engine::{Operation, Request};
 use coffer_core::storage::KEYRING_PATH;
 use coffer_core::storage::SharedBackend;
 use coffer_core::{Core, CoreOptions};
-use common::{
-    SoftSeal, all_keys, auto_node, b64, inmem, node_options, recovery_params,
-    shamir_init_and_unseal, shamir_node, wait_for_rewrap,
+use coffer_testkit::node::{
+    auto_node, b64, node_options, recovery_params, shamir_init_and_unseal, shamir_node,
+    wait_for_rewrap,
 };
+use coffer_testkit::soft_seal::SoftSeal;
+use coffer_testkit::storage::{all_keys, inmem};
 use serde_json::json;
 use std::sync::Arc;
 

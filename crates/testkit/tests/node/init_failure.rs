@@ -1,9 +1,8 @@
 //! Crate tier: a storage failure in the middle of `sys/init` leaves the node
 //! uninitialised and initialisable again, never half-initialised.
 
-mod common;
-
-use common::{FailingWrites, shamir_node, shamir_params};
+use coffer_testkit::node::{shamir_node, shamir_params};
+use coffer_testkit::storage::FailingWrites;
 
 #[tokio::test]
 async fn disk_full_during_init_leaves_an_uninitialised_node_that_can_retry() {

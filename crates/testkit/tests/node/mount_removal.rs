@@ -2,13 +2,11 @@
 //! interrupted (a crash or a storage error part-way): the table records what
 //! is being removed, and the next unseal finishes the job.
 
-mod common;
-
 use async_trait::async_trait;
 use coffer_core::engine::{Operation, Request};
 use coffer_core::storage::{Backend, StorageError};
 use coffer_storage_inmem::InmemBackend;
-use common::{b64, node_options, shamir_params};
+use coffer_testkit::node::{b64, node_options, shamir_params};
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -128,7 +126,7 @@ async fn an_interrupted_disable_is_finished_at_the_next_unseal() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_auth_method_removal_finishes_after_the_client_hangs_up() {
     use coffer_core::engine::Operation::{Delete, Read, Update};
-    let n = common::AuthNode::new().await;
+    let n = coffer_testkit::auth_node::AuthNode::new().await;
     n.root_call(Update, "sys/auth/approle", json!({"type": "approle"}))
         .await;
     n.root_call(

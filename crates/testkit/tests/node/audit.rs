@@ -4,12 +4,13 @@
 //! closed when no device can write, devices at unseal, and the salt's
 //! storage (persisted across a reseal, seal-wrapped with an HSM seal).
 
-mod common;
-
 use coffer_core::CoreError;
 use coffer_core::engine::Operation::{Delete, Read, Update};
 use coffer_core::engine::{Request, Response};
-use common::{AuthNode, SoftSeal, all_keys, auto_node, inmem, recovery_params, wait_for_rewrap};
+use coffer_testkit::auth_node::AuthNode;
+use coffer_testkit::node::{auto_node, recovery_params, wait_for_rewrap};
+use coffer_testkit::soft_seal::SoftSeal;
+use coffer_testkit::storage::{all_keys, inmem};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 

@@ -6,14 +6,13 @@
 //! deterministic fake that can be switched off; the HSM itself is exercised
 //! end to end in the CLI tests.
 
-mod common;
-
 use async_trait::async_trait;
 use coffer_core::engine::{Engine, EngineContext, EngineFactory, Operation, Request, Response};
 use coffer_core::mount::MountEntry;
 use coffer_core::{Core, CoreError, CoreOptions, CoreResult};
 use coffer_crypto::{AugmentedEntropy, CryptoError, Entropy, ExternalRandom, OsEntropy};
-use common::{inmem, node_options, shamir_init_and_unseal};
+use coffer_testkit::node::{node_options, shamir_init_and_unseal};
+use coffer_testkit::storage::inmem;
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -351,7 +350,7 @@ async fn the_wrapping_key_is_drawn_from_the_csp_handle_not_the_system_one() {
     // The CSP handle cannot make a P-521 scalar: init fails closed, naming it.
     let core = node(refusing(), Some(Arc::new(OsEntropy::new())));
     let err = core
-        .initialize(common::shamir_params(3, 2))
+        .initialize(coffer_testkit::node::shamir_params(3, 2))
         .await
         .expect_err("no wrapping key without the CSP handle");
     assert!(

@@ -2,12 +2,10 @@
 //! single-use JWT wrapping tokens, `sys/wrapping/unwrap|lookup|rewrap|wrap`,
 //! expiry on the test clock, forged tokens, and `min/max_wrapping_ttl`.
 
-mod common;
-
 use coffer_core::CoreError;
 use coffer_core::engine::Operation::{Delete, Read, Update};
 use coffer_core::engine::{Operation, Request, Response, WrapInfo};
-use common::AuthNode;
+use coffer_testkit::auth_node::AuthNode;
 use serde_json::{Value, json};
 
 /// Calls as `token` asking for the response wrapped for `ttl` seconds.

@@ -4,12 +4,10 @@
 //! periodic, `token_explicit_max_ttl` caps them, and
 //! `token_no_default_policy` leaves out `default`.
 
-mod common;
-
 use coffer_core::CoreError;
 use coffer_core::engine::Operation::{Read, Update};
 use coffer_core::engine::{Operation, Request, Response};
-use common::AuthNode;
+use coffer_testkit::auth_node::AuthNode;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 

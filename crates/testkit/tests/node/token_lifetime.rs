@@ -3,11 +3,9 @@
 //! `explicit_max_ttl`, periodic tokens, use limits, and persistence across a
 //! seal.
 
-mod common;
-
 use coffer_core::CoreError;
 use coffer_core::engine::Operation::{List, Read, Update};
-use common::AuthNode;
+use coffer_testkit::auth_node::AuthNode;
 use serde_json::{Value, json};
 
 const HOUR: u64 = 3600;

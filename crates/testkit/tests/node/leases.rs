@@ -7,12 +7,10 @@
 //! checked in the token store, not through `expire_due`'s count: the
 //! background sweep may run the same pass first.
 
-mod common;
-
 use coffer_core::CoreError;
 use coffer_core::engine::Operation::{List, Read, Update};
 use coffer_core::engine::{Response, ResponseStatus};
-use common::AuthNode;
+use coffer_testkit::auth_node::AuthNode;
 use serde_json::{Value, json};
 
 const MINUTE: u64 = 60;

@@ -4,18 +4,17 @@
 //! at any step leaves a node that still unseals. The real HSM is exercised
 //! in `crates/cli/tests/seal_migration_e2e.rs`.
 
-mod common;
-
 use async_trait::async_trait;
 use coffer_core::seal::{RECOVERY_KEY_PATH, ROOT_KEY_PATH, SEAL_CONFIG_PATH, Seal, SealConfig};
 use coffer_core::storage::KEYRING_PATH;
 use coffer_core::storage::{Backend, StorageError};
 use coffer_core::{Core, CoreOptions};
 use coffer_storage_inmem::InmemBackend;
-use common::{
-    SoftSeal, assert_data, auto_node, b64, generate_root_with, node_options, recovery_params,
+use coffer_testkit::node::{
+    assert_data, auto_node, b64, generate_root_with, node_options, recovery_params,
     shamir_init_and_unseal, wait_for_rewrap, write_data,
 };
+use coffer_testkit::soft_seal::SoftSeal;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 

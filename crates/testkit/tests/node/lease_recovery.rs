@@ -5,13 +5,12 @@
 //! lease never lets a token be used past its expiry, because access is
 //! decided by the token's own entry.
 
-mod common;
-
 use async_trait::async_trait;
 use coffer_core::engine::Operation::{List, Read, Update};
 use coffer_core::storage::{Backend, SharedBackend, StorageError};
 use coffer_storage_inmem::InmemBackend;
-use common::{AuthNode, all_keys};
+use coffer_testkit::auth_node::AuthNode;
+use coffer_testkit::storage::all_keys;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::sync::Arc;

@@ -2,12 +2,10 @@
 //! CRUD, Vault's shapes, built-in policies, errors with line numbers, and
 //! edits taking effect on live tokens.
 
-mod common;
-
 use coffer_core::CoreError;
 use coffer_core::engine::Operation::{Delete, List, Read, Update};
 use coffer_core::policy::DEFAULT_POLICY_TEXT;
-use common::AuthNode;
+use coffer_testkit::auth_node::AuthNode;
 use serde_json::{Value, json};
 
 const READ_SECRET: &str = r#"path "secret/data/*" {

@@ -2,12 +2,10 @@
 //! (generation, lookup, destroy, listing by accessor), login with use
 //! limits, TTLs and CIDR bindings.
 
-mod common;
-
 use coffer_core::CoreError;
 use coffer_core::engine::Operation::{Delete, List, Read, Update};
 use coffer_core::engine::{Operation, Request};
-use common::AuthNode;
+use coffer_testkit::auth_node::AuthNode;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 

@@ -1,11 +1,10 @@
 //! Crate tier: sealing while other work runs never leaves the barrier open
 //! behind the seal (the review reproduced this with concurrent sys/rotate).
 
-mod common;
-
 use coffer_core::CoreError;
 use coffer_core::engine::{Operation, Request};
-use common::{inmem, shamir_node, shamir_params};
+use coffer_testkit::node::{shamir_node, shamir_params};
+use coffer_testkit::storage::inmem;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn seal_during_concurrent_rotations_and_mounts_always_ends_sealed() {

@@ -2,11 +2,9 @@
 //! revocation trees and orphans, roles, accessors and hashed storage
 //! (lifetimes are in `token_lifetime.rs`).
 
-mod common;
-
 use coffer_core::CoreError;
 use coffer_core::engine::Operation::{Delete, List, Read, Update};
-use common::AuthNode;
+use coffer_testkit::auth_node::AuthNode;
 use serde_json::{Value, json};
 
 const HOUR: u64 = 3600;
