@@ -7,7 +7,7 @@
 
 use crate::config::{self, Config, EntropyMode, Pkcs11SealConfig, SealConfig};
 use anyhow::Context as _;
-use coffer_core::seal::{Seal, ShamirSeal};
+use coffer_core::seal::{NodeSeal, Seal, ShamirSeal};
 use coffer_crypto::{AugmentedEntropy, Entropy};
 use coffer_seal_pkcs11::{HsmRandom, Pkcs11Options, Pkcs11Seal, SecretString};
 use std::sync::Arc;
@@ -16,8 +16,7 @@ use std::sync::Arc;
 /// old seal of a migration away from the HSM, and the HSM's banner lines
 /// when an HSM is open.
 pub(crate) struct SealSetup {
-    pub(crate) seal: Arc<dyn Seal>,
-    pub(crate) shamir: Option<Arc<ShamirSeal>>,
+    pub(crate) seal: NodeSeal,
     pub(crate) migration_from: Option<Arc<dyn Seal>>,
     pub(crate) banner: Vec<(String, String)>,
     /// With `entropy "seal"`: the augmented handle for critical security
@@ -47,7 +46,7 @@ pub(crate) async fn build(config: &Config, entropy: Arc<dyn Entropy>) -> anyhow:
     }
     let mut banner = Vec::new();
     let mut augmentation = None;
-    let (seal, shamir): (Arc<dyn Seal>, _) = match config.enabled_seal() {
+    let seal = match config.enabled_seal() {
         None | Some(SealConfig::Shamir(_)) => {
             // The config loader already refuses `entropy "seal"` here; keep
             // the invariant local too, so no path silently drops the stanza.
@@ -57,8 +56,7 @@ pub(crate) async fn build(config: &Config, entropy: Arc<dyn Entropy>) -> anyhow:
                      seal has none"
                 );
             }
-            let shamir = Arc::new(ShamirSeal::new(entropy));
-            (shamir.clone(), Some(shamir))
+            NodeSeal::Shamir(Arc::new(ShamirSeal::new(entropy)))
         }
         Some(SealConfig::Pkcs11(p)) => {
             let seal = Pkcs11Seal::open(pkcs11_options(p)?)
@@ -83,7 +81,7 @@ pub(crate) async fn build(config: &Config, entropy: Arc<dyn Entropy>) -> anyhow:
                     }
                 }
             }
-            (Arc::new(seal), None)
+            NodeSeal::Auto(Arc::new(seal))
         }
     };
     // The old Shamir seal of a migration needs no object: the unseal keys
@@ -104,7 +102,6 @@ pub(crate) async fn build(config: &Config, entropy: Arc<dyn Entropy>) -> anyhow:
     };
     Ok(SealSetup {
         seal,
-        shamir,
         migration_from,
         banner,
         augmentation,

@@ -64,7 +64,6 @@ impl Server {
         let entropy: Arc<dyn Entropy> = Arc::new(OsEntropy::new());
         let SealSetup {
             seal,
-            shamir,
             migration_from,
             banner: hsm_banner,
             augmentation,
@@ -78,7 +77,6 @@ impl Server {
         let core = Core::new(CoreOptions {
             backend,
             seal,
-            shamir,
             migration_from,
             entropy: csp_entropy,
             system_entropy,

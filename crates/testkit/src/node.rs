@@ -9,30 +9,26 @@ use base64::Engine as _;
 use coffer_core::ceremony::InitParams;
 use coffer_core::clock::SystemClock;
 use coffer_core::engine::{Operation, Request};
-use coffer_core::seal::{RewrapStatus, Seal, ShamirSeal};
+use coffer_core::seal::{NodeSeal, RewrapStatus, Seal, ShamirSeal};
 use coffer_core::storage::SharedBackend;
 use coffer_core::{Core, CoreOptions};
 use coffer_crypto::{Entropy, OsEntropy, SecretBytes};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The options of a test node on `backend`: the Shamir seal (as `seal` and
-/// `shamir`) when `seal` is `None`, else that auto seal alone; no migration,
+/// The options of a test node on `backend`: the Shamir seal when `seal` is
+/// `None`, else that auto seal; no migration,
 /// the default engines, the system clock. Change a field with
 /// `CoreOptions { migration_from, ..node_options(..) }`.
 pub fn node_options(backend: SharedBackend, seal: Option<Arc<dyn Seal>>) -> CoreOptions {
     let entropy: Arc<dyn Entropy> = Arc::new(OsEntropy::new());
-    let (seal, shamir): (Arc<dyn Seal>, _) = match seal {
-        Some(s) => (s, None),
-        None => {
-            let shamir = Arc::new(ShamirSeal::new(entropy.clone()));
-            (shamir.clone(), Some(shamir))
-        }
+    let seal = match seal {
+        Some(s) => NodeSeal::Auto(s),
+        None => NodeSeal::Shamir(Arc::new(ShamirSeal::new(entropy.clone()))),
     };
     CoreOptions {
         backend,
         seal,
-        shamir,
         migration_from: None,
         entropy,
         system_entropy: None,
@@ -78,7 +74,7 @@ pub fn recovery_params(shares: u32, threshold: u32) -> InitParams {
 
 /// Initialises a Shamir node with 3 shares / threshold 2 and unseals it with
 /// the first two; returns the keys (base64) and the root token.
-pub async fn shamir_init_and_unseal(core: &Core) -> (Vec<String>, String) {
+pub async fn shamir_init_and_unseal(core: &Arc<Core>) -> (Vec<String>, String) {
     let init = core.initialize(shamir_params(3, 2)).await.expect("init");
     let keys: Vec<String> = init.keys.iter().map(b64).collect();
     for k in &keys[..2] {
@@ -89,7 +85,7 @@ pub async fn shamir_init_and_unseal(core: &Core) -> (Vec<String>, String) {
 }
 
 /// Mounts `kv/` and writes `kv/a` = {"v": "1"}.
-pub async fn write_data(core: &Core, token: &str) {
+pub async fn write_data(core: &Arc<Core>, token: &str) {
     core.handle(
         Request::new(Operation::Update, "sys/mounts/kv")
             .with_data(serde_json::json!({"type": "kv"})),
@@ -106,7 +102,7 @@ pub async fn write_data(core: &Core, token: &str) {
 }
 
 /// The node is unsealed and `kv/a` reads back as written by [`write_data`].
-pub async fn assert_data(core: &Core, token: &str) {
+pub async fn assert_data(core: &Arc<Core>, token: &str) {
     assert!(!core.is_sealed(), "node is sealed");
     let r = core
         .handle(Request::new(Operation::Read, "kv/a"), Some(token))

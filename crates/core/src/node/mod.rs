@@ -17,7 +17,7 @@ use crate::mount::router::RouterTable;
 use crate::policy::store::{POLICY_STORE_PREFIX, PolicyStore};
 use crate::seal::rewrap::RewrapStatus;
 use crate::seal::wrap::{SealWrapper, WrapRule};
-use crate::seal::{Seal, ShamirSeal};
+use crate::seal::{NodeSeal, Seal, ShamirSeal};
 use crate::storage::SharedBackend;
 use crate::storage::barrier::Barrier;
 use crate::storage::view::View;
@@ -45,10 +45,7 @@ pub struct CoreOptions {
     /// Physical storage.
     pub backend: SharedBackend,
     /// The seal that protects the root key.
-    pub seal: Arc<dyn Seal>,
-    /// Set when `seal` is the Shamir seal (the same object), so the core can
-    /// install the key rebuilt from unseal shares.
-    pub shamir: Option<Arc<ShamirSeal>>,
+    pub seal: NodeSeal,
     /// The old seal of a migration away from an auto-unseal seal: the seal
     /// stanza marked `disabled = "true"`, which still unwraps the stored keys
     /// until `sys/unseal` with `migrate` has moved them to `seal`. `None`
@@ -124,10 +121,8 @@ impl Core {
     pub fn new(opts: CoreOptions) -> Arc<Self> {
         let augmented = opts.system_entropy.is_some();
         let system_entropy = opts.system_entropy.unwrap_or_else(|| opts.entropy.clone());
-        let wrapper = Arc::new(SealWrapper::new(
-            opts.seal.clone(),
-            opts.migration_from.clone(),
-        ));
+        let seal = opts.seal.seal();
+        let wrapper = Arc::new(SealWrapper::new(seal.clone(), opts.migration_from.clone()));
         let core_rule = |wrapped: &'static [&'static str]| {
             if wrapper.active() {
                 WrapRule::Prefixes(wrapped)
@@ -155,8 +150,8 @@ impl Core {
         let lockouts = UserLockouts::new(View::new(barrier.clone(), LOCKED_USERS_PREFIX));
         Arc::new(Self {
             barrier,
-            seal: opts.seal,
-            shamir: opts.shamir,
+            shamir: opts.seal.shamir(),
+            seal,
             migration_from: opts.migration_from,
             entropy: opts.entropy,
             system_entropy,

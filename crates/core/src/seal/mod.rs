@@ -90,6 +90,37 @@ pub struct SealConfig {
     pub recovery_threshold: u32,
 }
 
+/// The seal a node is built with. Which kind it is decides how the core gets
+/// at the root key, so the choice is one value rather than two fields that
+/// must agree.
+#[derive(Clone)]
+pub enum NodeSeal {
+    /// The Shamir seal: operators hold unseal key shares, and the core
+    /// installs the key they rebuild in this seal to unwrap the root key.
+    Shamir(Arc<ShamirSeal>),
+    /// A seal that keeps its own key (pkcs11): the node unseals itself, and
+    /// operators hold recovery key shares.
+    Auto(Arc<dyn Seal>),
+}
+
+impl NodeSeal {
+    /// The seal, as the core wraps and unwraps with it.
+    pub fn seal(&self) -> Arc<dyn Seal> {
+        match self {
+            Self::Shamir(s) => s.clone(),
+            Self::Auto(s) => s.clone(),
+        }
+    }
+
+    /// The Shamir seal, when it is one.
+    pub fn shamir(&self) -> Option<Arc<ShamirSeal>> {
+        match self {
+            Self::Shamir(s) => Some(s.clone()),
+            Self::Auto(_) => None,
+        }
+    }
+}
+
 /// The Shamir seal: the root key is wrapped by a key-encryption key that is
 /// itself split into operator-held shares. The KEK exists in memory only
 /// between combining the shares and finishing the unwrap.
