@@ -1,7 +1,10 @@
 //! Mount entries and the mount table, persisted through the barrier at
 //! `core/mounts`.
 
+mod path;
 pub(crate) mod router;
+
+pub use path::MountPath;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

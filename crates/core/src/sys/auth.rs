@@ -11,12 +11,10 @@
 use crate::engine::field::{opt_bool, opt_duration_secs};
 use crate::engine::{EngineKind, Operation, Request, Response};
 use crate::error::{CoreError, CoreResult};
-use crate::mount::{AUTH_PREFIX, AUTH_TABLE_PATH, MountEntry, MountTable};
+use crate::mount::{AUTH_PREFIX, AUTH_TABLE_PATH, MountEntry, MountPath, MountTable};
 use crate::node::Core;
 use crate::storage::view::View;
-use crate::sys::{
-    SYSTEM_MAX_LEASE_TTL, check_ttls, normalize_mount_path, options_json, string_options,
-};
+use crate::sys::{SYSTEM_MAX_LEASE_TTL, check_ttls, options_json, string_options};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -82,14 +80,18 @@ impl Core {
         };
         if let Some(mount) = path.strip_suffix("/tune").or(path.strip_suffix("/tune/")) {
             return match req.operation {
-                Operation::Read => self.read_auth_tune(mount).map(Some),
-                Operation::Update => self.tune_auth(req, mount).await.map(|()| None),
+                Operation::Read => self.read_auth_tune(&MountPath::parse(mount)?).map(Some),
+                Operation::Update => self
+                    .tune_auth(req, &MountPath::parse(mount)?)
+                    .await
+                    .map(|()| None),
                 _ => Err(CoreError::UnsupportedOperation),
             };
         }
+        let path = MountPath::parse(path)?;
         match req.operation {
             Operation::Read => {
-                let key = normalize_mount_path(path)?;
+                let key = path.as_str();
                 let table = self.router_table();
                 let entry = table
                     .auth
@@ -97,15 +99,13 @@ impl Core {
                     .ok_or_else(|| CoreError::invalid(format!("no auth mount at {key}")))?;
                 Ok(Some(Response::data(auth_json(entry))))
             }
-            Operation::Update => self.enable_auth(req, path).await.map(|()| None),
-            Operation::Delete => {
-                let path = path.to_owned();
-                self.run_detached("disabling an auth method", move |core| async move {
+            Operation::Update => self.enable_auth(req, &path).await.map(|()| None),
+            Operation::Delete => self
+                .run_detached("disabling an auth method", move |core| async move {
                     core.disable_auth(&path).await
                 })
                 .await
-                .map(|()| None)
-            }
+                .map(|()| None),
             _ => Err(CoreError::UnsupportedOperation),
         }
     }
@@ -120,8 +120,8 @@ impl Core {
         Value::Object(map)
     }
 
-    async fn enable_auth(&self, req: &Request, path: &str) -> CoreResult<()> {
-        let key = normalize_mount_path(path)?;
+    async fn enable_auth(&self, req: &Request, path: &MountPath) -> CoreResult<()> {
+        let key = path.as_str();
         if key == "token/" {
             return Err(CoreError::invalid(
                 "token credential backend cannot be instantiated",
@@ -188,8 +188,8 @@ impl Core {
         Ok(())
     }
 
-    async fn disable_auth(&self, path: &str) -> CoreResult<()> {
-        let key = normalize_mount_path(path)?;
+    async fn disable_auth(&self, path: &MountPath) -> CoreResult<()> {
+        let key = path.as_str();
         if key == "token/" {
             return Err(CoreError::invalid(
                 "token credential backend cannot be disabled",
@@ -241,8 +241,8 @@ impl Core {
         self.commit_auth(auth).await
     }
 
-    fn read_auth_tune(&self, path: &str) -> CoreResult<Response> {
-        let key = normalize_mount_path(path)?;
+    fn read_auth_tune(&self, path: &MountPath) -> CoreResult<Response> {
+        let key = path.as_str();
         let effective = |v: u64| if v == 0 { SYSTEM_MAX_LEASE_TTL } else { v };
         if key == "token/" {
             return Ok(Response::data(json!({
@@ -272,8 +272,8 @@ impl Core {
         Ok(Response::data(body))
     }
 
-    async fn tune_auth(&self, req: &Request, path: &str) -> CoreResult<()> {
-        let key = normalize_mount_path(path)?;
+    async fn tune_auth(&self, req: &Request, path: &MountPath) -> CoreResult<()> {
+        let key = path.as_str();
         if key == "token/" {
             return Err(CoreError::NotSupported(
                 "tuning the token auth method".to_owned(),

@@ -20,7 +20,7 @@ mod policies;
 use crate::engine::field::{opt_bool, opt_duration_secs};
 use crate::engine::{Operation, Request, Response, Route, dispatch};
 use crate::error::{CoreError, CoreResult};
-use crate::mount::{MOUNT_TABLE_PATH, MountEntry, MountTable};
+use crate::mount::{MOUNT_TABLE_PATH, MountEntry, MountPath, MountTable};
 use crate::node::Core;
 use crate::request::authorize::Caller;
 use crate::storage::view::View;
@@ -232,14 +232,15 @@ impl Core {
                     .strip_suffix("/tune")
                     .or(path_param.strip_suffix("/tune/"))
                 {
-                    return self.tune(&req, mount).await;
+                    return self.tune(&req, &MountPath::parse(mount)?).await;
                 }
+                let path = MountPath::parse(&path_param)?;
                 match req.operation {
-                    Operation::Read => self.read_mount(&path_param),
-                    Operation::Update => self.enable_mount(&req, &path_param).await.map(|()| None),
+                    Operation::Read => self.read_mount(&path),
+                    Operation::Update => self.enable_mount(&req, &path).await.map(|()| None),
                     _ => self
                         .run_detached("disabling a secrets engine", move |core| async move {
-                            core.disable_mount(&path_param).await
+                            core.disable_mount(&path).await
                         })
                         .await
                         .map(|()| None),
@@ -338,18 +339,18 @@ impl Core {
         Value::Object(map)
     }
 
-    fn read_mount(&self, path: &str) -> CoreResult<Option<Response>> {
-        let path = normalize_mount_path(path)?;
+    fn read_mount(&self, path: &MountPath) -> CoreResult<Option<Response>> {
+        let path = path.as_str();
         let table = self.router_table();
         let mount = table
             .mounts
-            .get(&path)
+            .get(path)
             .ok_or_else(|| CoreError::invalid(format!("No secret engine mount at {path}")))?;
         Ok(Some(Response::data(mount_json(mount))))
     }
 
-    async fn enable_mount(&self, req: &Request, path: &str) -> CoreResult<()> {
-        let path = normalize_mount_path(path)?;
+    async fn enable_mount(&self, req: &Request, path: &MountPath) -> CoreResult<()> {
+        let path = path.as_str();
         let input: EnableInput = req.parse()?;
         let mut engine_type = input
             .engine_type
@@ -408,14 +409,14 @@ impl Core {
         let options = factory.normalize_options(options)?;
         let _one_at_a_time = self.mount_changes.lock().await;
         let current = self.router_table();
-        if let Some(existing) = current.mounts.conflicts(&path) {
+        if let Some(existing) = current.mounts.conflicts(path) {
             return Err(CoreError::invalid(format!(
                 "path is already in use at {}",
                 existing.path
             )));
         }
         let description = input.description.unwrap_or_default();
-        let mut entry = self.new_mount_entry(&path, &engine_type, &description, options)?;
+        let mut entry = self.new_mount_entry(path, &engine_type, &description, options)?;
         entry.local = input.local.unwrap_or(false);
         entry.external_entropy_access = external_entropy_access;
         entry.seal_wrap = seal_wrap;
@@ -432,8 +433,8 @@ impl Core {
         Ok(())
     }
 
-    async fn disable_mount(&self, path: &str) -> CoreResult<()> {
-        let path = normalize_mount_path(path)?;
+    async fn disable_mount(&self, path: &MountPath) -> CoreResult<()> {
+        let path = path.as_str();
         if path == "sys/" || path == "cubbyhole/" {
             return Err(CoreError::invalid(format!(
                 "cannot unmount {path:?}: it is built in"
@@ -441,7 +442,7 @@ impl Core {
         }
         let _one_at_a_time = self.mount_changes.lock().await;
         let current = self.router_table();
-        let Some(entry) = current.mounts.get(&path).cloned() else {
+        let Some(entry) = current.mounts.get(path).cloned() else {
             return Ok(());
         };
         let mut mounts = current.mounts.clone();
@@ -463,13 +464,13 @@ impl Core {
         self.commit_mounts(mounts).await
     }
 
-    async fn tune(&self, req: &Request, path: &str) -> CoreResult<Option<Response>> {
-        let path = normalize_mount_path(path)?;
+    async fn tune(&self, req: &Request, path: &MountPath) -> CoreResult<Option<Response>> {
+        let path = path.as_str();
         if req.operation == Operation::Read {
             let table = self.router_table();
             let m = table
                 .mounts
-                .get(&path)
+                .get(path)
                 .ok_or_else(|| CoreError::invalid(format!("no mount at {path}")))?;
             let effective = |v: u64| if v == 0 { SYSTEM_MAX_LEASE_TTL } else { v };
             let mut body = json!({
@@ -567,20 +568,6 @@ pub(crate) fn check_ttls(default: u64, max: u64) -> CoreResult<()> {
         )));
     }
     Ok(())
-}
-
-pub(crate) fn normalize_mount_path(path: &str) -> CoreResult<String> {
-    let trimmed = path.trim_matches('/');
-    if trimmed.is_empty() {
-        return Err(CoreError::invalid("missing mount path"));
-    }
-    if trimmed
-        .split('/')
-        .any(|s| s.is_empty() || s == "." || s == "..")
-    {
-        return Err(CoreError::invalid(format!("invalid mount path {path:?}")));
-    }
-    Ok(format!("{trimmed}/"))
 }
 
 pub(crate) fn string_options(
