@@ -30,9 +30,8 @@ mod role;
 mod secret_id;
 
 use async_trait::async_trait;
-use coffer_core::engine::field::{
-    opt_bool, opt_duration_secs, opt_string_list, opt_string_map, opt_u64,
-};
+use coffer_core::Ttl;
+use coffer_core::engine::field::{opt_bool, opt_string_list, opt_string_map, opt_u64};
 use coffer_core::engine::{
     Engine, EngineContext, EngineFactory, EngineKind, Operation, Request, Response, Route, dispatch,
 };
@@ -173,8 +172,8 @@ struct RoleInput {
     secret_id_bound_cidrs: Option<Vec<String>>,
     #[serde(default, deserialize_with = "opt_u64")]
     secret_id_num_uses: Option<u64>,
-    #[serde(default, deserialize_with = "opt_duration_secs")]
-    secret_id_ttl: Option<u64>,
+    #[serde(default)]
+    secret_id_ttl: Option<Ttl>,
     #[serde(default)]
     role_id: Option<String>,
 }
@@ -465,8 +464,8 @@ impl AppRole {
         let entry = SecretIdEntry {
             accessor: accessor.clone(),
             creation_time: now,
-            expiration_time: if r.secret_id_ttl > 0 {
-                now.saturating_add(r.secret_id_ttl)
+            expiration_time: if !r.secret_id_ttl.is_zero() {
+                now.saturating_add(r.secret_id_ttl.as_secs())
             } else {
                 0
             },

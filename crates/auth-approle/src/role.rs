@@ -2,6 +2,7 @@
 //! (`role_id/<hmac>` → name), so a login finds its role without scanning
 //! and the stored index reveals no role id.
 
+use coffer_core::Ttl;
 use coffer_core::token::TokenParams;
 use serde::{Deserialize, Serialize};
 
@@ -20,7 +21,7 @@ pub(crate) struct Role {
     pub(crate) secret_id_num_uses: u64,
     /// Lifetime of each new secret id in seconds; 0 for never expiring.
     #[serde(default)]
-    pub(crate) secret_id_ttl: u64,
+    pub(crate) secret_id_ttl: Ttl,
     /// Settings of the issued tokens.
     #[serde(default)]
     pub(crate) token: TokenParams,

@@ -2,6 +2,7 @@
 //! (`secret_id/<role>/<hmac>`), with an accessor index
 //! (`accessor/<role>/<accessor>` → hmac) for listing and destroying.
 
+use coffer_core::Ttl;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -15,7 +16,7 @@ pub(crate) struct SecretIdEntry {
     /// Expiry, unix seconds; 0 for never.
     pub(crate) expiration_time: u64,
     /// TTL at creation, seconds.
-    pub(crate) ttl: u64,
+    pub(crate) ttl: Ttl,
     /// Uses left; 0 for unlimited.
     pub(crate) num_uses: u64,
     /// Client addresses allowed to use it.

@@ -152,7 +152,7 @@ async fn login_with_role_and_secret_id_issues_a_token() {
     let (role_id, secret_id, _) = ids(&n, "web").await;
     let auth = login(&n, &role_id, &secret_id, None).await.expect("login");
     assert_eq!(auth.policies, vec!["default".to_owned(), "dev".to_owned()]);
-    assert_eq!(auth.lease_duration, 300);
+    assert_eq!(auth.lease_duration.as_secs(), 300);
     assert_eq!(
         auth.metadata.get("role_name").map(String::as_str),
         Some("web")

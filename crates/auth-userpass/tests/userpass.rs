@@ -264,7 +264,7 @@ async fn login_issues_a_working_token_with_the_users_policies() {
         .expect("response");
     let auth = resp.auth.expect("auth");
     assert_eq!(auth.policies, vec!["default".to_owned(), "dev".to_owned()]);
-    assert_eq!(auth.lease_duration, 600);
+    assert_eq!(auth.lease_duration.as_secs(), 600);
     assert_eq!(
         auth.metadata.get("username").map(String::as_str),
         Some("alice")

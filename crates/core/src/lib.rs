@@ -23,7 +23,9 @@ pub mod seal;
 pub mod storage;
 pub mod sys;
 pub mod token;
+mod ttl;
 mod wrapping;
 
 pub use error::{CoreError, CoreResult};
 pub use node::{ClusterInfo, Core, CoreOptions, metrics};
+pub use ttl::Ttl;

@@ -3,7 +3,7 @@
 //! version lists (`[1, 2]`, `"1,2"`, `3`) and string maps whose values the
 //! CLI or a script may send as numbers or booleans.
 
-use coffer_core::engine::field::parse_duration_secs;
+use coffer_core::Ttl;
 use serde::Deserialize;
 use serde::de::{Deserializer, Error as _};
 use serde_json::Value;
@@ -67,15 +67,18 @@ pub(crate) fn opt_string_patch<'de, D: Deserializer<'de>>(
 }
 
 /// The advisory TTL a KV v1 secret carries in its `ttl` (or legacy `lease`)
-/// field, in seconds; unparsable values are ignored, as in Vault.
-pub(crate) fn stored_ttl_secs(ttl: &Value) -> Option<u64> {
+/// field; unparsable values are ignored, as in Vault.
+pub(crate) fn stored_ttl(ttl: &Value) -> Option<Ttl> {
     match ttl {
-        Value::Number(n) => n.as_u64().or_else(|| {
-            n.as_f64()
-                .filter(|f| f.is_finite() && *f >= 0.0)
-                .map(|f| f as u64)
-        }),
-        Value::String(s) => parse_duration_secs(s).ok(),
+        Value::Number(n) => n
+            .as_u64()
+            .or_else(|| {
+                n.as_f64()
+                    .filter(|f| f.is_finite() && *f >= 0.0)
+                    .map(|f| f as u64)
+            })
+            .map(Ttl::from_secs),
+        Value::String(s) => Ttl::parse(s).ok(),
         _ => None,
     }
 }
@@ -182,10 +185,11 @@ mod tests {
 
     #[test]
     fn stored_ttl_reads_numbers_and_duration_strings() {
-        assert_eq!(stored_ttl_secs(&json!(90)), Some(90));
-        assert_eq!(stored_ttl_secs(&json!("1h")), Some(3600));
-        assert_eq!(stored_ttl_secs(&json!("30")), Some(30));
-        assert_eq!(stored_ttl_secs(&json!("soon")), None);
-        assert_eq!(stored_ttl_secs(&json!(-5)), None);
+        let s = |n| Some(Ttl::from_secs(n));
+        assert_eq!(stored_ttl(&json!(90)), s(90));
+        assert_eq!(stored_ttl(&json!("1h")), s(3600));
+        assert_eq!(stored_ttl(&json!("30")), s(30));
+        assert_eq!(stored_ttl(&json!("soon")), None);
+        assert_eq!(stored_ttl(&json!(-5)), None);
     }
 }

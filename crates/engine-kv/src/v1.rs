@@ -2,9 +2,10 @@
 //! per path, stored as sent, no versions and no metadata.
 
 use crate::cubbyhole;
-use crate::fields::stored_ttl_secs;
+use crate::fields::stored_ttl;
 use crate::key_path::{KeyPath, list_prefix};
 use async_trait::async_trait;
+use coffer_core::Ttl;
 use coffer_core::engine::{Engine, EngineContext, Operation, Request, Response, Route, dispatch};
 use coffer_core::storage::View;
 use coffer_core::{CoreError, CoreResult};
@@ -108,9 +109,9 @@ impl KvV1 {
             Scope::Mount => data
                 .get("ttl")
                 .or_else(|| data.get("lease"))
-                .and_then(stored_ttl_secs)
-                .unwrap_or(0),
-            Scope::PerToken => 0,
+                .and_then(stored_ttl)
+                .unwrap_or_default(),
+            Scope::PerToken => Ttl::ZERO,
         };
         Ok(Some(Response {
             lease_duration,

@@ -5,7 +5,8 @@
 use crate::backend::Transit;
 use crate::keyring::{KeyRing, KeyVersion};
 use crate::path_keys::refuse_auto_rotate;
-use coffer_core::engine::field::{opt_bool, opt_duration_secs, opt_u64};
+use coffer_core::Ttl;
+use coffer_core::engine::field::{opt_bool, opt_u64};
 use coffer_core::engine::{EngineContext, Request, Response};
 use coffer_core::{CoreError, CoreResult};
 use serde::Deserialize;
@@ -23,8 +24,8 @@ struct ConfigBody {
     exportable: Option<bool>,
     #[serde(default, deserialize_with = "opt_bool")]
     allow_plaintext_backup: Option<bool>,
-    #[serde(default, deserialize_with = "opt_duration_secs")]
-    auto_rotate_period: Option<u64>,
+    #[serde(default)]
+    auto_rotate_period: Option<Ttl>,
 }
 
 /// `POST keys/:name/config`.

@@ -5,7 +5,8 @@ use crate::fields::{b64_opt, opt_string};
 use crate::key_type::KeyType;
 use crate::keyring::{HMAC_DEFAULT_SIZE, HMAC_MAX_SIZE, HMAC_MIN_SIZE, KeyRing, KeyVersion};
 use crate::stored::{KeyConfig, StoredVersion};
-use coffer_core::engine::field::{opt_bool, opt_duration_secs, opt_u64};
+use coffer_core::Ttl;
+use coffer_core::engine::field::{opt_bool, opt_u64};
 use coffer_core::engine::{EngineContext, Operation, Request, Response};
 use coffer_core::{CoreError, CoreResult};
 use serde::Deserialize;
@@ -85,8 +86,8 @@ struct CreateBody {
     exportable: Option<bool>,
     #[serde(default, deserialize_with = "opt_bool")]
     allow_plaintext_backup: Option<bool>,
-    #[serde(default, deserialize_with = "opt_duration_secs")]
-    auto_rotate_period: Option<u64>,
+    #[serde(default)]
+    auto_rotate_period: Option<Ttl>,
     #[serde(default, deserialize_with = "opt_u64")]
     key_size: Option<u64>,
 }
@@ -99,9 +100,9 @@ struct ReadQuery {
 
 /// Refuses a non-zero `auto_rotate_period`: accepted silently it would
 /// promise rotations that never happen.
-pub(crate) fn refuse_auto_rotate(period: Option<u64>) -> CoreResult<()> {
+pub(crate) fn refuse_auto_rotate(period: Option<Ttl>) -> CoreResult<()> {
     match period {
-        Some(p) if p > 0 => Err(CoreError::NotSupported(
+        Some(p) if !p.is_zero() => Err(CoreError::NotSupported(
             "automatic key rotation (auto_rotate_period); rotate with keys/:name/rotate".to_owned(),
         )),
         _ => Ok(()),

@@ -37,6 +37,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::node::Core;
 use crate::policy::AclOperation;
 use crate::token::ResolvedToken;
+use crate::ttl::Ttl;
 use coffer_audit::{
     AuditAuth, AuditBroker, AuditRequest, AuditResponse, AuditWrapInfo, LogInput, PolicyResults,
     SecretText,
@@ -133,7 +134,7 @@ impl Core {
                 .map(|a| a.ip().to_string())
                 .unwrap_or_default(),
             remote_port: req.remote_addr.map(|a| a.port()),
-            wrap_ttl: req.wrap_ttl.map(Duration::from_secs),
+            wrap_ttl: req.wrap_ttl.map(Ttl::as_duration),
             ..AuditRequest::default()
         };
         let mut input = LogInput::new(self.clock.now(), request);
@@ -241,7 +242,7 @@ fn token_auth(t: &ResolvedToken, raw_token: Option<&str>) -> AuditAuth {
         token_policies: e.policies.clone(),
         metadata: e.meta.clone(),
         token_type: "service".to_owned(),
-        token_ttl: Duration::from_secs(e.ttl),
+        token_ttl: e.ttl.as_duration(),
         token_issue_time: Some(UNIX_EPOCH + Duration::from_secs(e.creation_time)),
         remaining_uses: e.num_uses,
         ..AuditAuth::default()
@@ -258,7 +259,7 @@ fn issued_auth(a: &Auth) -> AuditAuth {
         token_policies: a.policies.clone(),
         metadata: a.metadata.clone(),
         token_type: "service".to_owned(),
-        token_ttl: Duration::from_secs(a.lease_duration),
+        token_ttl: a.lease_duration.as_duration(),
         num_uses: a.num_uses,
         ..AuditAuth::default()
     }
@@ -272,7 +273,7 @@ fn audit_response(resp: &Response, req: &AuditRequest) -> AuditResponse {
         wrap_info: resp.wrap_info.as_ref().map(|w| AuditWrapInfo {
             token: SecretText::new(w.inner_token.as_str()),
             accessor: w.accessor.clone(),
-            ttl: Duration::from_secs(w.ttl),
+            ttl: w.ttl.as_duration(),
             creation_time: UNIX_EPOCH + Duration::from_secs(w.creation_time),
             creation_path: w.creation_path.clone(),
             wrapped_accessor: w.wrapped_accessor.clone(),

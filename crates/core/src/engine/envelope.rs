@@ -7,6 +7,7 @@
 
 use crate::engine::{Auth, Response, WrapInfo};
 use crate::error::{CoreError, CoreResult};
+use crate::ttl::Ttl;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::{Duration, UNIX_EPOCH};
@@ -111,10 +112,11 @@ pub fn from_logical(envelope: &Value) -> CoreResult<Response> {
     Ok(Response {
         data: obj.get("data").filter(|d| !d.is_null()).cloned(),
         warnings,
-        lease_duration: obj
-            .get("lease_duration")
-            .and_then(Value::as_u64)
-            .unwrap_or(0),
+        lease_duration: Ttl::from_secs(
+            obj.get("lease_duration")
+                .and_then(Value::as_u64)
+                .unwrap_or(0),
+        ),
         mount_type: obj
             .get("mount_type")
             .and_then(Value::as_str)
@@ -135,7 +137,7 @@ fn auth_from_json(a: &Value) -> Option<Auth> {
             None | Some(Value::Null) => BTreeMap::new(),
             Some(m) => serde_json::from_value(m.clone()).ok()?,
         },
-        lease_duration: a.get("lease_duration")?.as_u64()?,
+        lease_duration: Ttl::from_secs(a.get("lease_duration")?.as_u64()?),
         renewable: a.get("renewable")?.as_bool()?,
         orphan: a.get("orphan")?.as_bool()?,
         num_uses: a.get("num_uses")?.as_u64()?,
@@ -165,7 +167,7 @@ mod tests {
             client_token: zeroize::Zeroizing::new("hvs.x".to_owned()),
             accessor: "acc".into(),
             policies: vec!["default".into()],
-            lease_duration: 60,
+            lease_duration: Ttl::from_secs(60),
             renewable: true,
             ..Auth::default()
         };
@@ -192,7 +194,7 @@ mod tests {
             accessor: "acc".into(),
             policies: vec!["default".into(), "dev".into()],
             metadata: BTreeMap::from([("team".to_owned(), "a".to_owned())]),
-            lease_duration: 3600,
+            lease_duration: Ttl::from_secs(3600),
             renewable: true,
             orphan: false,
             num_uses: 3,
@@ -200,13 +202,16 @@ mod tests {
         };
         let mut resp = Response::data(json!({"k": "v"})).warn("careful");
         resp.auth = Some(auth.clone());
-        resp.lease_duration = 7;
+        resp.lease_duration = Ttl::from_secs(7);
         resp.mount_type = "kv".into();
         let back = from_logical(&logical("id", "secret/x", resp)).expect("parses");
         assert_eq!(back.data, Some(json!({"k": "v"})));
         assert_eq!(back.warnings, vec!["careful".to_owned()]);
         assert_eq!(back.auth, Some(auth));
-        assert_eq!((back.lease_duration, back.mount_type.as_str()), (7, "kv"));
+        assert_eq!(
+            (back.lease_duration.as_secs(), back.mount_type.as_str()),
+            (7, "kv")
+        );
         let empty = from_logical(&logical("id", "x", Response::default())).expect("parses");
         assert!(empty.data.is_none() && empty.auth.is_none() && empty.warnings.is_empty());
         assert!(from_logical(&json!("nope")).is_err());
@@ -220,7 +225,7 @@ mod tests {
                 token: zeroize::Zeroizing::new("eyJ.x.y".to_owned()),
                 inner_token: zeroize::Zeroizing::new("hvs.inner".to_owned()),
                 accessor: "wacc".into(),
-                ttl: 60,
+                ttl: Ttl::from_secs(60),
                 creation_time: 1_700_000_000,
                 creation_path: "secret/data/x".into(),
                 wrapped_accessor: String::new(),

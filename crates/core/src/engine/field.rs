@@ -1,7 +1,8 @@
 //! Weakly-typed request fields, as Vault's framework accepts them: the
 //! `vault` CLI sends every value as a string (`"true"`, `"5"`, `"1h"`), hvac
 //! sends JSON `null` for unset options. Use with `#[serde(default,
-//! deserialize_with = "...")]` on `Option<_>` fields.
+//! deserialize_with = "...")]` on `Option<_>` fields. Durations need none
+//! of these: [`crate::Ttl`] parses every form itself.
 
 use serde::Deserialize;
 use serde::de::{Deserializer, Error as _};
@@ -38,22 +39,6 @@ pub fn opt_u64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error>
         }
         Some(other) => Err(D::Error::custom(format!(
             "expected an integer, got {other}"
-        ))),
-    }
-}
-
-/// A duration in seconds: a number of seconds, a decimal string, or a Go-style
-/// duration string (`"1h"`, `"30m"`, `"1h30m"`, `"768h"`), or null.
-pub fn opt_duration_secs<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    match Option::<Value>::deserialize(d)? {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .map(Some)
-            .ok_or_else(|| D::Error::custom(format!("expected a non-negative duration, got {n}"))),
-        Some(Value::String(s)) => parse_duration_secs(&s).map(Some).map_err(D::Error::custom),
-        Some(other) => Err(D::Error::custom(format!(
-            "expected a duration, got {other}"
         ))),
     }
 }
@@ -116,36 +101,6 @@ pub fn opt_string_map<'de, D: Deserializer<'de>>(
     }
 }
 
-/// Parses `"90"`, `"90s"`, `"1h30m"`, `"768h"` into seconds. Empty is 0.
-pub fn parse_duration_secs(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    if s.is_empty() {
-        return Ok(0);
-    }
-    if let Ok(n) = s.parse::<u64>() {
-        return Ok(n);
-    }
-    humantime::parse_duration(s)
-        .map(|d| d.as_secs())
-        .map_err(|e| format!("cannot parse {s:?} as a duration: {e}"))
-}
-
-/// Formats seconds the way Go's `time.Duration.String()` does (`"0s"`,
-/// `"1h0m0s"`, `"1m30s"`), which Vault uses in several responses.
-pub fn go_duration(secs: u64) -> String {
-    if secs == 0 {
-        return "0s".to_owned();
-    }
-    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
-    if h > 0 {
-        format!("{h}h{m}m{s}s")
-    } else if m > 0 {
-        format!("{m}m{s}s")
-    } else {
-        format!("{s}s")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,8 +111,6 @@ mod tests {
         b: Option<bool>,
         #[serde(default, deserialize_with = "opt_u64")]
         n: Option<u64>,
-        #[serde(default, deserialize_with = "opt_duration_secs")]
-        d: Option<u64>,
     }
 
     fn parse(v: Value) -> Result<Body, serde_json::Error> {
@@ -166,12 +119,12 @@ mod tests {
 
     #[test]
     fn cli_strings_and_json_types_both_parse() {
-        let a = parse(serde_json::json!({"b": "true", "n": "5", "d": "1h"})).expect("strings");
-        assert_eq!((a.b, a.n, a.d), (Some(true), Some(5), Some(3600)));
-        let b = parse(serde_json::json!({"b": false, "n": 7, "d": 90})).expect("json types");
-        assert_eq!((b.b, b.n, b.d), (Some(false), Some(7), Some(90)));
+        let a = parse(serde_json::json!({"b": "true", "n": "5"})).expect("strings");
+        assert_eq!((a.b, a.n), (Some(true), Some(5)));
+        let b = parse(serde_json::json!({"b": false, "n": 7})).expect("json types");
+        assert_eq!((b.b, b.n), (Some(false), Some(7)));
         let c = parse(serde_json::json!({"b": null, "n": null})).expect("nulls");
-        assert_eq!((c.b, c.n, c.d), (None, None, None));
+        assert_eq!((c.b, c.n), (None, None));
     }
 
     #[test]
@@ -183,7 +136,6 @@ mod tests {
         assert!(e.contains("\"abc\""), "{e}");
         assert!(parse(serde_json::json!({"n": -1})).is_err());
         assert!(parse(serde_json::json!({"b": "maybe"})).is_err());
-        assert!(parse(serde_json::json!({"d": "soon"})).is_err());
     }
 
     #[derive(Deserialize)]
@@ -207,13 +159,5 @@ mod tests {
         assert!(b.m.is_none());
         assert!(serde_json::from_value::<Lists>(serde_json::json!({"l": [1]})).is_err());
         assert!(serde_json::from_value::<Lists>(serde_json::json!({"m": {"k": []}})).is_err());
-    }
-
-    #[test]
-    fn go_duration_format_matches_vault_output() {
-        assert_eq!(go_duration(0), "0s");
-        assert_eq!(go_duration(3600), "1h0m0s");
-        assert_eq!(go_duration(90), "1m30s");
-        assert_eq!(parse_duration_secs("1h30m").expect("dur"), 5400);
     }
 }

@@ -11,6 +11,7 @@ use crate::clock::Clock;
 use crate::error::{CoreError, CoreResult};
 use crate::mount::MountEntry;
 use crate::storage::view::View;
+use crate::ttl::Ttl;
 use async_trait::async_trait;
 use coffer_crypto::Entropy;
 use serde::de::DeserializeOwned;
@@ -70,7 +71,7 @@ pub struct Request {
     /// `X-Vault-Wrap-TTL` in seconds: the client asks for the response to be
     /// wrapped in a single-use token living this long. The core does the
     /// wrapping; engines never see a wrapped request differently.
-    pub wrap_ttl: Option<u64>,
+    pub wrap_ttl: Option<Ttl>,
 }
 
 impl std::fmt::Debug for Request {
@@ -105,7 +106,7 @@ impl Request {
 
     /// Asks for the response to be wrapped for `ttl` seconds.
     #[must_use]
-    pub fn with_wrap_ttl(mut self, ttl: Option<u64>) -> Self {
+    pub fn with_wrap_ttl(mut self, ttl: Option<Ttl>) -> Self {
         self.wrap_ttl = ttl;
         self
     }
@@ -153,7 +154,7 @@ pub struct Response {
     /// The `warnings` field.
     pub warnings: Vec<String>,
     /// Advisory lease duration in seconds (KV v1 `ttl`).
-    pub lease_duration: u64,
+    pub lease_duration: Ttl,
     /// Found or not-found-with-body.
     pub status: ResponseStatus,
     /// Engine type of the mount that answered (`mount_type` in the
@@ -178,7 +179,7 @@ pub struct WrapInfo {
     /// Its accessor.
     pub accessor: String,
     /// Its lifetime in seconds.
-    pub ttl: u64,
+    pub ttl: Ttl,
     /// When it was made, unix seconds.
     pub creation_time: u64,
     /// The request path whose response it holds.
@@ -213,7 +214,7 @@ pub struct Auth {
     /// `metadata`.
     pub metadata: BTreeMap<String, String>,
     /// Seconds until it expires; 0 for never.
-    pub lease_duration: u64,
+    pub lease_duration: Ttl,
     /// Whether it can be renewed.
     pub renewable: bool,
     /// Whether it has no parent.
@@ -226,10 +227,10 @@ pub struct Auth {
     /// Set by an auth engine's login: the token's maximum lifetime in seconds
     /// (the lower of `token_max_ttl` and `token_explicit_max_ttl`, or only
     /// the latter for a periodic token); 0 for the mount's. Unused in answers.
-    pub explicit_max_ttl: u64,
+    pub explicit_max_ttl: Ttl,
     /// Set by an auth engine's login: the token's period (`token_period`);
     /// 0 for a token that is not periodic. Unused in answers.
-    pub period: u64,
+    pub period: Ttl,
     /// Set by an auth engine's login: leave out the `default` policy
     /// (`token_no_default_policy`). Unused in answers.
     pub no_default_policy: bool,

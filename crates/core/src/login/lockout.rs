@@ -25,10 +25,10 @@
 //! `sys/locked-users/:mount_accessor/unlock/:alias` lifts one. Time comes
 //! from the core `Clock`.
 
-use crate::engine::field::parse_duration_secs;
 use crate::error::{CoreError, CoreResult};
 use crate::storage::locks::KeyLocks;
 use crate::storage::view::View;
+use crate::ttl::Ttl;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -50,9 +50,9 @@ pub(crate) struct LockoutConfig {
     /// Failures that lock a user.
     pub threshold: u64,
     /// Seconds a lock lasts.
-    pub duration: u64,
+    pub duration: Ttl,
     /// Seconds after which the failure count starts again.
-    pub counter_reset: u64,
+    pub counter_reset: Ttl,
     /// No lockout at all.
     pub disabled: bool,
 }
@@ -61,8 +61,8 @@ impl Default for LockoutConfig {
     fn default() -> Self {
         Self {
             threshold: 5,
-            duration: 15 * 60,
-            counter_reset: 15 * 60,
+            duration: Ttl::from_secs(15 * 60),
+            counter_reset: Ttl::from_secs(15 * 60),
             disabled: false,
         }
     }
@@ -74,7 +74,7 @@ impl LockoutConfig {
     pub(crate) fn from_options(options: &BTreeMap<String, String>) -> CoreResult<Self> {
         let mut cfg = Self::default();
         let duration = |k: &str, v: &str| {
-            parse_duration_secs(v).map_err(|e| CoreError::invalid(format!("option {k}: {e}")))
+            Ttl::parse(v).map_err(|e| CoreError::invalid(format!("option {k}: {e}")))
         };
         if let Some(v) = options.get("lockout_threshold") {
             cfg.threshold = v.parse().map_err(|_| {
@@ -225,7 +225,7 @@ impl UserLockouts {
         let key = (accessor.to_owned(), alias.to_owned());
         let locked_at = self.state().locked.get(&key).copied();
         match locked_at {
-            Some(at) if now < at.saturating_add(cfg.duration) => Ok(true),
+            Some(at) if now < at.saturating_add(cfg.duration.as_secs()) => Ok(true),
             Some(at) => {
                 self.view.delete(&record_key(accessor, alias)).await?;
                 let mut state = self.state();
@@ -254,7 +254,7 @@ impl UserLockouts {
         let reached = {
             let mut state = self.state();
             let f = state.failures.entry(key.clone()).or_default();
-            if f.count > 0 && now.saturating_sub(f.last) >= cfg.counter_reset {
+            if f.count > 0 && now.saturating_sub(f.last) >= cfg.counter_reset.as_secs() {
                 f.count = 0;
             }
             f.count += 1;
@@ -324,7 +324,7 @@ impl UserLockouts {
             let Some(cfg) = mounts.get(accessor) else {
                 continue;
             };
-            if !cfg.disabled && now < at.saturating_add(cfg.duration) {
+            if !cfg.disabled && now < at.saturating_add(cfg.duration.as_secs()) {
                 out.entry(accessor.clone()).or_default().push(alias.clone());
             }
         }
@@ -349,7 +349,7 @@ mod tests {
         let cfg = LockoutConfig::from_options(&opts).expect("cfg");
         assert_eq!(
             (cfg.threshold, cfg.duration, cfg.counter_reset),
-            (2, 60, 900)
+            (2, Ttl::from_secs(60), Ttl::from_secs(900))
         );
         let off: BTreeMap<String, String> =
             [("lockout_disable".to_owned(), "true".to_owned())].into();

@@ -26,6 +26,7 @@ use crate::request::path::canonical_path;
 use crate::token::create::{auth_block, sanitize_policies};
 use crate::token::ttl::{TtlRequest, calculate};
 use crate::token::{ACCESSOR_LEN, TokenEntry, generate_token, random_base62, unix_secs};
+use crate::ttl::Ttl;
 use std::net::IpAddr;
 
 /// The wrapping-token lookup, served without a token.
@@ -211,19 +212,19 @@ impl Core {
             policies.sort();
         }
         let now = self.tokens.now();
-        let requested = nonzero_or(auth.lease_duration, mount.config.default_lease_ttl);
+        let requested = auth.lease_duration.or(mount.config.default_lease_ttl);
         // A periodic token's period is capped by the mount's maximum, but
         // the token outlives it (as Vault's do): only its own explicit
         // maximum ends it.
-        let period = if auth.period > 0 {
-            min_nonzero(auth.period, mount.config.max_lease_ttl)
+        let period = if auth.period.is_zero() {
+            Ttl::ZERO
         } else {
-            0
+            auth.period.tighter(mount.config.max_lease_ttl)
         };
-        let explicit_max = if period > 0 {
-            auth.explicit_max_ttl
+        let explicit_max = if period.is_zero() {
+            auth.explicit_max_ttl.tighter(mount.config.max_lease_ttl)
         } else {
-            min_nonzero(auth.explicit_max_ttl, mount.config.max_lease_ttl)
+            auth.explicit_max_ttl
         };
         let granted = calculate(TtlRequest {
             requested,
@@ -258,7 +259,8 @@ impl Core {
             num_uses: auth.num_uses,
             exhausted: false,
             exhausted_at: None,
-            expire_time: (granted.ttl > 0).then(|| now.saturating_add(granted.ttl)),
+            expire_time: (!granted.ttl.is_zero())
+                .then(|| now.saturating_add(granted.ttl.as_secs())),
             last_renewal_time: None,
             role: String::new(),
             bound_cidrs: auth.bound_cidrs,
@@ -267,16 +269,5 @@ impl Core {
         let stored = self.tokens.insert(&token, entry).await?;
         tracing::debug!(accessor = %stored.entry.accessor, mount = %mount.path, "login token issued");
         Ok(auth_block(token, &stored.entry, now))
-    }
-}
-
-fn nonzero_or(a: u64, b: u64) -> u64 {
-    if a > 0 { a } else { b }
-}
-
-fn min_nonzero(a: u64, b: u64) -> u64 {
-    match (a, b) {
-        (0, x) | (x, 0) => x,
-        (x, y) => x.min(y),
     }
 }

@@ -6,6 +6,7 @@ pub(crate) mod router;
 
 pub use path::MountPath;
 
+use crate::ttl::Ttl;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -20,9 +21,9 @@ pub const AUTH_PREFIX: &str = "auth/";
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MountConfig {
     /// `default_lease_ttl` in seconds.
-    pub default_lease_ttl: u64,
+    pub default_lease_ttl: Ttl,
     /// `max_lease_ttl` in seconds.
-    pub max_lease_ttl: u64,
+    pub max_lease_ttl: Ttl,
     /// `force_no_cache`.
     pub force_no_cache: bool,
 }

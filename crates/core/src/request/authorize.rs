@@ -13,6 +13,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::node::Core;
 use crate::policy::{Acl, AclOperation, AclRequest, Decision, is_root_protected};
 use crate::token::{ResolvedToken, TokenEntry, TokenUse};
+use crate::ttl::Ttl;
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -89,7 +90,7 @@ pub(crate) fn permit(
     operation: AclOperation,
     path: &str,
     data: &Value,
-    wrap_ttl: Option<u64>,
+    wrap_ttl: Option<Ttl>,
 ) -> CoreResult<Decision> {
     let path = path.trim_start_matches('/');
     let listed;
@@ -101,7 +102,7 @@ pub(crate) fn permit(
     };
     let mut request = AclRequest::new(operation, path, data);
     if let Some(ttl) = wrap_ttl {
-        request = request.wrapped(std::time::Duration::from_secs(ttl));
+        request = request.wrapped(ttl.as_duration());
     }
     let decision = acl.check(&request).require_sudo_if(is_root_protected(path));
     if decision.allowed {

@@ -8,13 +8,14 @@
 //! entropy handle). Disabling a method revokes every token it issued (those
 //! whose `path` starts with its mount) before its data is deleted.
 
-use crate::engine::field::{opt_bool, opt_duration_secs};
+use crate::engine::field::opt_bool;
 use crate::engine::{EngineKind, Operation, Request, Response};
 use crate::error::{CoreError, CoreResult};
 use crate::mount::{AUTH_PREFIX, AUTH_TABLE_PATH, MountEntry, MountPath, MountTable};
 use crate::node::Core;
 use crate::storage::view::View;
 use crate::sys::{SYSTEM_MAX_LEASE_TTL, check_ttls, options_json, string_options};
+use crate::ttl::Ttl;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -22,10 +23,10 @@ use std::sync::Arc;
 
 #[derive(Debug, Deserialize, Default)]
 struct AuthConfigInput {
-    #[serde(default, deserialize_with = "opt_duration_secs")]
-    default_lease_ttl: Option<u64>,
-    #[serde(default, deserialize_with = "opt_duration_secs")]
-    max_lease_ttl: Option<u64>,
+    #[serde(default)]
+    default_lease_ttl: Option<Ttl>,
+    #[serde(default)]
+    max_lease_ttl: Option<Ttl>,
     #[serde(default)]
     token_type: Option<String>,
 }
@@ -50,10 +51,10 @@ struct EnableAuthInput {
 
 #[derive(Debug, Deserialize)]
 struct TuneAuthInput {
-    #[serde(default, deserialize_with = "opt_duration_secs")]
-    default_lease_ttl: Option<u64>,
-    #[serde(default, deserialize_with = "opt_duration_secs")]
-    max_lease_ttl: Option<u64>,
+    #[serde(default)]
+    default_lease_ttl: Option<Ttl>,
+    #[serde(default)]
+    max_lease_ttl: Option<Ttl>,
     #[serde(default)]
     description: Option<String>,
     #[serde(default)]
@@ -177,8 +178,8 @@ impl Core {
         entry.external_entropy_access = external_entropy_access;
         if let Some(c) = input.config {
             check_token_type(c.token_type.as_deref())?;
-            entry.config.default_lease_ttl = c.default_lease_ttl.unwrap_or(0);
-            entry.config.max_lease_ttl = c.max_lease_ttl.unwrap_or(0);
+            entry.config.default_lease_ttl = c.default_lease_ttl.unwrap_or_default();
+            entry.config.max_lease_ttl = c.max_lease_ttl.unwrap_or_default();
             check_ttls(entry.config.default_lease_ttl, entry.config.max_lease_ttl)?;
         }
         let mut auth = current.auth.clone();
@@ -243,7 +244,7 @@ impl Core {
 
     fn read_auth_tune(&self, path: &MountPath) -> CoreResult<Response> {
         let key = path.as_str();
-        let effective = |v: u64| if v == 0 { SYSTEM_MAX_LEASE_TTL } else { v };
+        let effective = |v: Ttl| v.or(SYSTEM_MAX_LEASE_TTL);
         if key == "token/" {
             return Ok(Response::data(json!({
                 "default_lease_ttl": SYSTEM_MAX_LEASE_TTL,

@@ -13,6 +13,7 @@ use crate::engine::field::opt_bool;
 use crate::engine::{Request, Response, ResponseStatus};
 use crate::error::{CoreError, CoreResult};
 use crate::node::Core;
+use crate::ttl::Ttl;
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
@@ -70,7 +71,7 @@ impl Core {
             "expire_time": token.expire_time.map(time),
             "last_renewal": token.last_renewal_time.map(time),
             "renewable": token.can_renew() && !expired && !lease.revoke_queued,
-            "ttl": if lease.revoke_queued { 0 } else { token.ttl_left(now) },
+            "ttl": if lease.revoke_queued { Ttl::ZERO } else { token.ttl_left(now) },
         }))))
     }
 

@@ -17,20 +17,21 @@ mod leases;
 mod locked_users;
 mod policies;
 
-use crate::engine::field::{opt_bool, opt_duration_secs};
+use crate::engine::field::opt_bool;
 use crate::engine::{Operation, Request, Response, Route, dispatch};
 use crate::error::{CoreError, CoreResult};
 use crate::mount::{MOUNT_TABLE_PATH, MountEntry, MountPath, MountTable};
 use crate::node::Core;
 use crate::request::authorize::Caller;
 use crate::storage::view::View;
+use crate::ttl::Ttl;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Vault's system-wide default and maximum lease TTL (32 days).
-pub const SYSTEM_MAX_LEASE_TTL: u64 = 32 * 24 * 3600;
+pub const SYSTEM_MAX_LEASE_TTL: Ttl = Ttl::from_secs(32 * 24 * 3600);
 const RESERVED_PREFIXES: [&str; 3] = ["auth/", "identity/", "sys/"];
 
 #[derive(Debug, Clone, Copy)]
@@ -169,10 +170,10 @@ pub(crate) fn is_ui_mounts(path: &str) -> bool {
 
 #[derive(Debug, Deserialize, Default)]
 struct MountConfigInput {
-    #[serde(default, deserialize_with = "opt_duration_secs")]
-    default_lease_ttl: Option<u64>,
-    #[serde(default, deserialize_with = "opt_duration_secs")]
-    max_lease_ttl: Option<u64>,
+    #[serde(default)]
+    default_lease_ttl: Option<Ttl>,
+    #[serde(default)]
+    max_lease_ttl: Option<Ttl>,
     #[serde(default, deserialize_with = "opt_bool")]
     force_no_cache: Option<bool>,
 }
@@ -199,10 +200,10 @@ struct EnableInput {
 
 #[derive(Debug, Deserialize)]
 struct TuneInput {
-    #[serde(default, deserialize_with = "opt_duration_secs")]
-    default_lease_ttl: Option<u64>,
-    #[serde(default, deserialize_with = "opt_duration_secs")]
-    max_lease_ttl: Option<u64>,
+    #[serde(default)]
+    default_lease_ttl: Option<Ttl>,
+    #[serde(default)]
+    max_lease_ttl: Option<Ttl>,
     #[serde(default)]
     description: Option<String>,
     #[serde(default)]
@@ -421,8 +422,8 @@ impl Core {
         entry.external_entropy_access = external_entropy_access;
         entry.seal_wrap = seal_wrap;
         if let Some(c) = input.config {
-            entry.config.default_lease_ttl = c.default_lease_ttl.unwrap_or(0);
-            entry.config.max_lease_ttl = c.max_lease_ttl.unwrap_or(0);
+            entry.config.default_lease_ttl = c.default_lease_ttl.unwrap_or_default();
+            entry.config.max_lease_ttl = c.max_lease_ttl.unwrap_or_default();
             entry.config.force_no_cache = c.force_no_cache.unwrap_or(false);
             check_ttls(entry.config.default_lease_ttl, entry.config.max_lease_ttl)?;
         }
@@ -472,7 +473,7 @@ impl Core {
                 .mounts
                 .get(path)
                 .ok_or_else(|| CoreError::invalid(format!("no mount at {path}")))?;
-            let effective = |v: u64| if v == 0 { SYSTEM_MAX_LEASE_TTL } else { v };
+            let effective = |v: Ttl| v.or(SYSTEM_MAX_LEASE_TTL);
             let mut body = json!({
                 "default_lease_ttl": effective(m.config.default_lease_ttl),
                 "max_lease_ttl": effective(m.config.max_lease_ttl),
@@ -560,11 +561,13 @@ impl Core {
     }
 }
 
-pub(crate) fn check_ttls(default: u64, max: u64) -> CoreResult<()> {
-    let max_eff = if max == 0 { SYSTEM_MAX_LEASE_TTL } else { max };
+pub(crate) fn check_ttls(default: Ttl, max: Ttl) -> CoreResult<()> {
+    let max_eff = max.or(SYSTEM_MAX_LEASE_TTL);
     if default > max_eff {
         return Err(CoreError::invalid(format!(
-            "default_lease_ttl ({default}s) cannot be greater than max_lease_ttl ({max_eff}s)"
+            "default_lease_ttl ({}s) cannot be greater than max_lease_ttl ({}s)",
+            default.as_secs(),
+            max_eff.as_secs()
         )));
     }
     Ok(())

@@ -6,7 +6,6 @@
 //! The ACL check has already happened when a handler runs (root-protected
 //! paths such as `revoke-orphan` and `accessors` needed `sudo`).
 
-use crate::engine::field::opt_duration_secs;
 use crate::engine::{Operation, Request, Response, Route, dispatch};
 use crate::error::{CoreError, CoreResult};
 use crate::node::Core;
@@ -14,6 +13,7 @@ use crate::request::authorize::Caller;
 use crate::token::create::{CreateKind, auth_block};
 use crate::token::ttl::{TtlRequest, calculate};
 use crate::token::{ResolvedToken, TokenEntry};
+use crate::ttl::Ttl;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -85,8 +85,8 @@ struct Target {
     token: Option<Zeroizing<String>>,
     #[serde(default)]
     accessor: Option<String>,
-    #[serde(default, deserialize_with = "opt_duration_secs")]
-    increment: Option<u64>,
+    #[serde(default)]
+    increment: Option<Ttl>,
 }
 
 impl Core {
@@ -140,17 +140,17 @@ impl Core {
                 Ok(Some(self.lookup_response(&token, "")))
             }
             TokenPath::RenewSelf => {
-                let increment = req.parse::<Target>()?.increment.unwrap_or(0);
+                let increment = req.parse::<Target>()?.increment.unwrap_or_default();
                 let raw = Zeroizing::new(caller.raw_token.to_owned());
                 self.renew(&caller.token.id, increment, raw).await
             }
             TokenPath::Renew => {
-                let increment = req.parse::<Target>()?.increment.unwrap_or(0);
+                let increment = req.parse::<Target>()?.increment.unwrap_or_default();
                 let (token, raw) = self.target_by_token(req).await?;
                 self.renew(&token.id, increment, raw).await
             }
             TokenPath::RenewAccessor => {
-                let increment = req.parse::<Target>()?.increment.unwrap_or(0);
+                let increment = req.parse::<Target>()?.increment.unwrap_or_default();
                 let token = self.target_by_accessor(req).await?;
                 self.renew(&token.id, increment, Zeroizing::default()).await
             }
@@ -234,7 +234,7 @@ impl Core {
     async fn renew(
         &self,
         id: &str,
-        increment: u64,
+        increment: Ttl,
         raw: Zeroizing<String>,
     ) -> CoreResult<Option<Response>> {
         let now = self.tokens.now();
@@ -253,7 +253,7 @@ impl Core {
                     now,
                 })?;
                 warnings = granted.warnings;
-                e.expire_time = Some(now.saturating_add(granted.ttl));
+                e.expire_time = Some(now.saturating_add(granted.ttl.as_secs()));
                 e.last_renewal_time = Some(now);
                 Ok(())
             })
@@ -291,7 +291,7 @@ fn lookup_data(e: &TokenEntry, raw: &str, now: u64) -> Value {
         "ttl": e.ttl_left(now),
         "type": "service",
     });
-    if e.period > 0 {
+    if !e.period.is_zero() {
         data["period"] = json!(e.period);
     }
     if !e.bound_cidrs.is_empty() {

@@ -13,7 +13,7 @@
 //! - Lifetime: see `ttl`. A root token created without TTL, period or
 //!   explicit maximum never expires.
 
-use crate::engine::field::{opt_bool, opt_duration_secs, opt_string_list, opt_string_map, opt_u64};
+use crate::engine::field::{opt_bool, opt_string_list, opt_string_map, opt_u64};
 use crate::engine::{Auth, Request, Response};
 use crate::error::{CoreError, CoreResult};
 use crate::node::Core;
@@ -22,6 +22,7 @@ use crate::request::authorize::Caller;
 use crate::token::role::{TokenRole, batch_not_supported};
 use crate::token::ttl::{TtlRequest, calculate};
 use crate::token::{ACCESSOR_LEN, TokenEntry, generate_token, random_base62};
+use crate::ttl::Ttl;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use zeroize::Zeroizing;
@@ -54,12 +55,12 @@ struct CreateInput {
     no_default_policy: Option<bool>,
     #[serde(default, deserialize_with = "opt_bool")]
     renewable: Option<bool>,
-    #[serde(default, deserialize_with = "opt_duration_secs")]
-    ttl: Option<u64>,
-    #[serde(default, deserialize_with = "opt_duration_secs")]
-    explicit_max_ttl: Option<u64>,
-    #[serde(default, deserialize_with = "opt_duration_secs")]
-    period: Option<u64>,
+    #[serde(default)]
+    ttl: Option<Ttl>,
+    #[serde(default)]
+    explicit_max_ttl: Option<Ttl>,
+    #[serde(default)]
+    period: Option<Ttl>,
     #[serde(default, rename = "type")]
     token_type: Option<String>,
     #[serde(default)]
@@ -122,10 +123,10 @@ impl Core {
             ));
         }
         let period = match &role {
-            Some(r) if r.period > 0 => r.period,
-            _ => input.period.unwrap_or(0),
+            Some(r) if !r.period.is_zero() => r.period,
+            _ => input.period.unwrap_or_default(),
         };
-        if period > 0 && role.as_ref().is_none_or(|r| r.period == 0) && !caller.sudo {
+        if !period.is_zero() && role.as_ref().is_none_or(|r| r.period.is_zero()) && !caller.sudo {
             return Err(CoreError::invalid(
                 "root or sudo privileges required to create periodic token",
             ));
@@ -143,10 +144,10 @@ impl Core {
                 ));
             }
         }
-        let explicit_max_ttl = lower_nonzero(
-            input.explicit_max_ttl.unwrap_or(0),
-            role.as_ref().map_or(0, |r| r.explicit_max_ttl),
-        );
+        let explicit_max_ttl = input
+            .explicit_max_ttl
+            .unwrap_or_default()
+            .tighter(role.as_ref().map_or(Ttl::ZERO, |r| r.explicit_max_ttl));
         let no_default = input.no_default_policy.unwrap_or(false)
             || role.as_ref().is_some_and(|r| r.no_default_policy);
         let policies = token_policies(
@@ -158,11 +159,12 @@ impl Core {
         let warnings = self.missing_policy_warnings(&policies).await?;
 
         let now = self.tokens.now();
-        let ttl_requested = input.ttl.unwrap_or(0);
+        let ttl_requested = input.ttl.unwrap_or_default();
         let is_root = policies.iter().any(|p| p == ROOT_POLICY);
         let (ttl, mut ttl_warnings) =
-            if is_root && ttl_requested == 0 && period == 0 && explicit_max_ttl == 0 {
-                (0, Vec::new())
+            if is_root && ttl_requested.is_zero() && period.is_zero() && explicit_max_ttl.is_zero()
+            {
+                (Ttl::ZERO, Vec::new())
             } else {
                 let g = calculate(TtlRequest {
                     requested: ttl_requested,
@@ -202,7 +204,7 @@ impl Core {
                 .unwrap_or(0),
             exhausted: false,
             exhausted_at: None,
-            expire_time: (ttl > 0).then(|| now.saturating_add(ttl)),
+            expire_time: (!ttl.is_zero()).then(|| now.saturating_add(ttl.as_secs())),
             last_renewal_time: None,
             role: role.as_ref().map(|r| r.name.clone()).unwrap_or_default(),
             bound_cidrs: role
@@ -355,13 +357,6 @@ fn display_name(requested: Option<&str>) -> String {
 }
 
 /// The lower of two limits where 0 means "none".
-fn lower_nonzero(a: u64, b: u64) -> u64 {
-    match (a, b) {
-        (0, x) | (x, 0) => x,
-        (a, b) => a.min(b),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

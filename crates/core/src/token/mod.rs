@@ -37,6 +37,7 @@ use crate::clock::Clock;
 use crate::error::{CoreError, CoreResult};
 use crate::storage::view::View;
 use crate::token::expiration::{LeaseRecord, Leases, token_lease_id};
+use crate::ttl::Ttl;
 use coffer_crypto::hash::hmac_sha256;
 use coffer_crypto::{Entropy, SecretBytes};
 use serde::{Deserialize, Serialize};
@@ -83,13 +84,13 @@ pub struct TokenEntry {
     pub parent: Option<String>,
     /// TTL given at creation (`creation_ttl`); 0 for a token that never expires.
     #[serde(default)]
-    pub ttl: u64,
+    pub ttl: Ttl,
     /// Hard limit on the lifetime from creation; 0 for none.
     #[serde(default)]
-    pub explicit_max_ttl: u64,
+    pub explicit_max_ttl: Ttl,
     /// Period of a periodic token (every renewal resets the TTL to it); 0 for none.
     #[serde(default)]
-    pub period: u64,
+    pub period: Ttl,
     /// Whether the token may be renewed.
     #[serde(default)]
     pub renewable: bool,
@@ -129,9 +130,9 @@ impl TokenEntry {
         self.expire_time.is_some_and(|t| now >= t)
     }
 
-    /// Seconds left at `now` (0 for a token that never expires).
-    pub fn ttl_left(&self, now: u64) -> u64 {
-        self.expire_time.map_or(0, |t| t.saturating_sub(now))
+    /// Time left at `now` (zero for a token that never expires).
+    pub fn ttl_left(&self, now: u64) -> Ttl {
+        Ttl::from_secs(self.expire_time.map_or(0, |t| t.saturating_sub(now)))
     }
 
     /// Whether a renewal can succeed at all: renewable and expiring.
@@ -628,8 +629,8 @@ mod tests {
         };
         assert!(!e.expired_at(99));
         assert!(e.expired_at(100));
-        assert_eq!(e.ttl_left(40), 60);
-        assert_eq!(e.ttl_left(140), 0);
+        assert_eq!(e.ttl_left(40), Ttl::from_secs(60));
+        assert_eq!(e.ttl_left(140), Ttl::ZERO);
         assert!(e.can_renew());
         let forever = TokenEntry::default();
         assert!(!forever.expired_at(u64::MAX));

@@ -7,8 +7,9 @@
 //! asking for them is refused.
 
 use crate::engine::Auth;
-use crate::engine::field::{opt_bool, opt_duration_secs, opt_string_list, opt_u64};
+use crate::engine::field::{opt_bool, opt_string_list, opt_u64};
 use crate::error::{CoreError, CoreResult};
+use crate::ttl::Ttl;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -20,19 +21,19 @@ pub struct TokenParams {
     pub policies: Vec<String>,
     /// TTL of issued tokens in seconds; 0 for the mount default.
     #[serde(default)]
-    pub ttl: u64,
+    pub ttl: Ttl,
     /// Maximum lifetime in seconds; 0 for the mount maximum.
     #[serde(default)]
-    pub max_ttl: u64,
+    pub max_ttl: Ttl,
     /// Uses of issued tokens; 0 for unlimited.
     #[serde(default)]
     pub num_uses: u64,
     /// Hard lifetime limit of issued tokens in seconds; 0 for none.
     #[serde(default)]
-    pub explicit_max_ttl: u64,
+    pub explicit_max_ttl: Ttl,
     /// Period of issued tokens in seconds; 0 for tokens that are not periodic.
     #[serde(default)]
-    pub period: u64,
+    pub period: Ttl,
     /// Issued tokens do not get the `default` policy.
     #[serde(default)]
     pub no_default_policy: bool,
@@ -48,26 +49,26 @@ pub struct TokenParamsInput {
     token_policies: Option<Vec<String>>,
     #[serde(default, deserialize_with = "opt_string_list")]
     policies: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "opt_duration_secs")]
-    token_ttl: Option<u64>,
-    #[serde(default, deserialize_with = "opt_duration_secs")]
-    ttl: Option<u64>,
-    #[serde(default, deserialize_with = "opt_duration_secs")]
-    token_max_ttl: Option<u64>,
-    #[serde(default, deserialize_with = "opt_duration_secs")]
-    max_ttl: Option<u64>,
+    #[serde(default)]
+    token_ttl: Option<Ttl>,
+    #[serde(default)]
+    ttl: Option<Ttl>,
+    #[serde(default)]
+    token_max_ttl: Option<Ttl>,
+    #[serde(default)]
+    max_ttl: Option<Ttl>,
     #[serde(default, deserialize_with = "opt_u64")]
     token_num_uses: Option<u64>,
-    #[serde(default, deserialize_with = "opt_duration_secs")]
-    token_explicit_max_ttl: Option<u64>,
+    #[serde(default)]
+    token_explicit_max_ttl: Option<Ttl>,
     #[serde(default, deserialize_with = "opt_string_list")]
     token_bound_cidrs: Option<Vec<String>>,
     #[serde(default, deserialize_with = "opt_string_list")]
     bound_cidrs: Option<Vec<String>>,
-    #[serde(default, deserialize_with = "opt_duration_secs")]
-    token_period: Option<u64>,
-    #[serde(default, deserialize_with = "opt_duration_secs")]
-    period: Option<u64>,
+    #[serde(default)]
+    token_period: Option<Ttl>,
+    #[serde(default)]
+    period: Option<Ttl>,
     #[serde(default, deserialize_with = "opt_bool")]
     token_no_default_policy: Option<bool>,
     #[serde(default)]
@@ -115,7 +116,7 @@ impl TokenParamsInput {
         if let Some(n) = self.token_num_uses {
             params.num_uses = n;
         }
-        if params.max_ttl > 0 && params.ttl > params.max_ttl {
+        if !params.max_ttl.is_zero() && params.ttl > params.max_ttl {
             return Err(CoreError::invalid(
                 "\"token_ttl\" must be less than or equal to \"token_max_ttl\"",
             ));
@@ -149,14 +150,10 @@ impl TokenParams {
     /// and its lifetime only by `token_explicit_max_ttl`; any other token's
     /// lifetime by the lower of the two.
     pub fn to_auth(&self, display_name: &str) -> Auth {
-        let lower = |a: u64, b: u64| match (a, b) {
-            (0, x) | (x, 0) => x,
-            (a, b) => a.min(b),
-        };
-        let (explicit_max_ttl, period) = if self.period > 0 {
-            (self.explicit_max_ttl, lower(self.period, self.max_ttl))
+        let (explicit_max_ttl, period) = if self.period.is_zero() {
+            (self.max_ttl.tighter(self.explicit_max_ttl), Ttl::ZERO)
         } else {
-            (lower(self.max_ttl, self.explicit_max_ttl), 0)
+            (self.explicit_max_ttl, self.period.tighter(self.max_ttl))
         };
         Auth {
             policies: self.policies.clone(),

@@ -3,10 +3,11 @@
 //! (policies outside the caller's, orphan or periodic tokens without sudo).
 //! Stored under `sys/token/roles/<name>`.
 
-use crate::engine::field::{opt_bool, opt_duration_secs, opt_string_list, opt_u64};
+use crate::engine::field::{opt_bool, opt_string_list, opt_u64};
 use crate::engine::{Request, Response};
 use crate::error::{CoreError, CoreResult};
 use crate::token::TokenStore;
+use crate::ttl::Ttl;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -25,9 +26,9 @@ pub struct TokenRole {
     /// Tokens may be renewed.
     pub renewable: bool,
     /// Tokens are periodic with this period (no sudo needed); 0 for none.
-    pub period: u64,
+    pub period: Ttl,
     /// Hard lifetime limit of the tokens; 0 for none.
-    pub explicit_max_ttl: u64,
+    pub explicit_max_ttl: Ttl,
     /// Appended to the token path (`auth/token/create/<role>/<suffix>`).
     pub path_suffix: String,
     /// Tokens do not get the `default` policy.
@@ -47,8 +48,8 @@ impl TokenRole {
             disallowed_policies: Vec::new(),
             orphan: false,
             renewable: true,
-            period: 0,
-            explicit_max_ttl: 0,
+            period: Ttl::ZERO,
+            explicit_max_ttl: Ttl::ZERO,
             path_suffix: String::new(),
             no_default_policy: false,
             num_uses: 0,
@@ -91,14 +92,14 @@ struct RoleInput {
     orphan: Option<bool>,
     #[serde(default, deserialize_with = "opt_bool")]
     renewable: Option<bool>,
-    #[serde(default, deserialize_with = "opt_duration_secs")]
-    period: Option<u64>,
-    #[serde(default, deserialize_with = "opt_duration_secs")]
-    token_period: Option<u64>,
-    #[serde(default, deserialize_with = "opt_duration_secs")]
-    explicit_max_ttl: Option<u64>,
-    #[serde(default, deserialize_with = "opt_duration_secs")]
-    token_explicit_max_ttl: Option<u64>,
+    #[serde(default)]
+    period: Option<Ttl>,
+    #[serde(default)]
+    token_period: Option<Ttl>,
+    #[serde(default)]
+    explicit_max_ttl: Option<Ttl>,
+    #[serde(default)]
+    token_explicit_max_ttl: Option<Ttl>,
     #[serde(default)]
     path_suffix: Option<String>,
     #[serde(default, deserialize_with = "opt_bool")]

@@ -10,19 +10,19 @@
 //! - Any other token gets the requested TTL (or increment), else the default
 //!   (32 days), and never lives past creation + the effective maximum.
 
-use crate::engine::field::go_duration;
 use crate::error::{CoreError, CoreResult};
 use crate::sys::SYSTEM_MAX_LEASE_TTL;
+use crate::ttl::Ttl;
 
 /// The inputs of one TTL computation, in seconds.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct TtlRequest {
     /// The TTL asked for at creation, or the increment at renewal; 0 for the default.
-    pub(crate) requested: u64,
+    pub(crate) requested: Ttl,
     /// The token's period; 0 for a non-periodic token.
-    pub(crate) period: u64,
+    pub(crate) period: Ttl,
     /// The token's `explicit_max_ttl`; 0 for none.
-    pub(crate) explicit_max: u64,
+    pub(crate) explicit_max: Ttl,
     /// Creation time (unix seconds): limits count from here.
     pub(crate) start: u64,
     /// The current time (unix seconds).
@@ -33,7 +33,7 @@ pub(crate) struct TtlRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Granted {
     /// Seconds from `now`.
-    pub(crate) ttl: u64,
+    pub(crate) ttl: Ttl,
     /// Vault's wording when a value was capped.
     pub(crate) warnings: Vec<String>,
 }
@@ -42,44 +42,41 @@ pub(crate) struct Granted {
 /// maximum lifetime.
 pub(crate) fn calculate(req: TtlRequest) -> CoreResult<Granted> {
     let mut max = SYSTEM_MAX_LEASE_TTL;
-    if req.explicit_max > 0 && req.explicit_max < max {
+    if !req.explicit_max.is_zero() && req.explicit_max < max {
         max = req.explicit_max;
     }
     let mut warnings = Vec::new();
-    let (mut ttl, max_valid) = if req.period > 0 {
+    let (mut ttl, max_valid) = if req.period.is_zero() {
+        let ttl = req.requested.or(SYSTEM_MAX_LEASE_TTL);
+        (ttl, Some(req.start.saturating_add(max.as_secs())))
+    } else {
         let mut period = req.period;
         if period > max {
             warnings.push(format!(
                 "period of {:?} exceeded the effective max_ttl of {:?}; period value is capped \
                  accordingly",
-                go_duration(period),
-                go_duration(max)
+                period.go_string(),
+                max.go_string()
             ));
             period = max;
         }
-        let max_valid = (req.explicit_max > 0).then(|| req.start.saturating_add(req.explicit_max));
+        let max_valid = (!req.explicit_max.is_zero())
+            .then(|| req.start.saturating_add(req.explicit_max.as_secs()));
         (period, max_valid)
-    } else {
-        let ttl = if req.requested > 0 {
-            req.requested
-        } else {
-            SYSTEM_MAX_LEASE_TTL
-        };
-        (ttl, Some(req.start.saturating_add(max)))
     };
     if let Some(max_valid) = max_valid {
-        let left = max_valid.saturating_sub(req.now);
-        if left == 0 {
+        let left = Ttl::from_secs(max_valid.saturating_sub(req.now));
+        if left.is_zero() {
             return Err(CoreError::invalid("past the max TTL, cannot renew"));
         }
         if ttl > left {
             // Only a value the caller chose is worth a warning.
-            if req.requested > 0 || req.period > 0 {
+            if !req.requested.is_zero() || !req.period.is_zero() {
                 warnings.push(format!(
                     "TTL of {:?} exceeded the effective max_ttl of {:?}; TTL value is capped \
                      accordingly",
-                    go_duration(ttl),
-                    go_duration(left)
+                    ttl.go_string(),
+                    left.go_string()
                 ));
             }
             ttl = left;
@@ -94,6 +91,10 @@ mod tests {
 
     const HOUR: u64 = 3600;
 
+    fn h(n: u64) -> Ttl {
+        Ttl::from_secs(n * HOUR)
+    }
+
     fn at(now: u64) -> TtlRequest {
         TtlRequest {
             start: 1000,
@@ -105,11 +106,11 @@ mod tests {
     #[test]
     fn requested_ttl_is_granted_and_the_default_is_32_days() {
         let g = calculate(TtlRequest {
-            requested: HOUR,
+            requested: h(1),
             ..at(1000)
         })
         .expect("ttl");
-        assert_eq!(g.ttl, HOUR);
+        assert_eq!(g.ttl, h(1));
         assert!(g.warnings.is_empty());
         assert_eq!(calculate(at(1000)).expect("ttl").ttl, SYSTEM_MAX_LEASE_TTL);
     }
@@ -117,16 +118,16 @@ mod tests {
     #[test]
     fn explicit_max_caps_from_creation_with_a_warning() {
         let g = calculate(TtlRequest {
-            requested: 2 * HOUR,
-            explicit_max: 3 * HOUR,
+            requested: h(2),
+            explicit_max: h(3),
             ..at(1000 + 2 * HOUR)
         })
         .expect("ttl");
-        assert_eq!(g.ttl, HOUR);
+        assert_eq!(g.ttl, h(1));
         assert!(g.warnings[0].contains("capped"), "{:?}", g.warnings);
         let past = calculate(TtlRequest {
-            requested: HOUR,
-            explicit_max: HOUR,
+            requested: h(1),
+            explicit_max: h(1),
             ..at(1000 + HOUR)
         });
         assert!(past.is_err());
@@ -136,18 +137,18 @@ mod tests {
     fn periodic_tokens_get_the_period_and_outlive_the_mount_maximum() {
         let late = 1000 + 40 * 24 * HOUR;
         let g = calculate(TtlRequest {
-            requested: 5 * HOUR,
-            period: HOUR,
+            requested: h(5),
+            period: h(1),
             ..at(late)
         })
         .expect("ttl");
-        assert_eq!(g.ttl, HOUR);
+        assert_eq!(g.ttl, h(1));
         let capped = calculate(TtlRequest {
-            period: 10 * HOUR,
-            explicit_max: 4 * HOUR,
+            period: h(10),
+            explicit_max: h(4),
             ..at(1000 + 3 * HOUR)
         })
         .expect("ttl");
-        assert_eq!(capped.ttl, HOUR);
+        assert_eq!(capped.ttl, h(1));
     }
 }

@@ -13,6 +13,7 @@
 
 use crate::error::{CoreError, CoreResult};
 use crate::storage::view::View;
+use crate::ttl::Ttl;
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::signature::{
     ECDSA_P521_SHA512_FIXED, ECDSA_P521_SHA512_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _,
@@ -79,18 +80,18 @@ impl std::fmt::Debug for WrappingClaims {
 }
 
 impl WrappingClaims {
-    /// Claims for a wrapping token issued at `now` for `ttl` seconds;
+    /// Claims for a wrapping token issued at `now` for `ttl`;
     /// `wrapped_accessor` is the accessor of a token inside, if any.
     pub(crate) fn new(
         token: Zeroizing<String>,
         wrapped_accessor: &str,
         now: u64,
-        ttl: u64,
+        ttl: Ttl,
     ) -> Self {
         Self {
             accessor: wrapped_accessor.to_owned(),
             addr: String::new(),
-            exp: now.saturating_add(ttl),
+            exp: now.saturating_add(ttl.as_secs()),
             iat: now,
             jti: token,
             nbf: now.saturating_sub(5),
@@ -238,7 +239,12 @@ mod tests {
     }
 
     fn claims() -> WrappingClaims {
-        WrappingClaims::new(Zeroizing::new("hvs.inner".to_owned()), "acc", 100, 60)
+        WrappingClaims::new(
+            Zeroizing::new("hvs.inner".to_owned()),
+            "acc",
+            100,
+            Ttl::from_secs(60),
+        )
     }
 
     #[test]

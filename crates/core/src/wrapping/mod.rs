@@ -21,6 +21,7 @@ use crate::request::authorize::Caller;
 use crate::storage::view::View;
 use crate::token::random_base62;
 use crate::token::{ACCESSOR_LEN, ResolvedToken, TokenEntry, TokenUse, generate_token};
+use crate::ttl::Ttl;
 use crate::wrapping::key::{WrappingClaims, looks_like_jwt};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -62,7 +63,7 @@ impl Core {
         &self,
         request_id: &str,
         path: &str,
-        wrap_ttl: Option<u64>,
+        wrap_ttl: Option<Ttl>,
         result: CoreResult<Option<Response>>,
     ) -> CoreResult<Option<Response>> {
         match (wrap_ttl, result?) {
@@ -80,15 +81,15 @@ impl Core {
         }
     }
 
-    /// Stores `envelope` behind a new wrapping token living `ttl` seconds.
+    /// Stores `envelope` behind a new wrapping token living `ttl`.
     async fn wrap_envelope(
         &self,
         envelope: &Value,
-        ttl: u64,
+        ttl: Ttl,
         creation_path: &str,
         wrapped_accessor: String,
     ) -> CoreResult<Response> {
-        if ttl == 0 {
+        if ttl.is_zero() {
             return Err(CoreError::invalid(
                 "the wrap TTL must be at least one second",
             ));
@@ -103,7 +104,7 @@ impl Core {
             ttl,
             explicit_max_ttl: ttl,
             num_uses: 1,
-            expire_time: Some(now.saturating_add(ttl)),
+            expire_time: Some(now.saturating_add(ttl.as_secs())),
             ..TokenEntry::default()
         };
         let token = generate_token(self.entropy.as_ref())?;
@@ -126,7 +127,7 @@ impl Core {
         }
         let claims = WrappingClaims::new(token.clone(), &wrapped_accessor, now, ttl);
         let jwt = signer.sign(&claims)?;
-        tracing::debug!(accessor = %stored.entry.accessor, ttl, "response wrapped");
+        tracing::debug!(accessor = %stored.entry.accessor, ttl = ttl.as_secs(), "response wrapped");
         Ok(Response {
             wrap_info: Some(WrapInfo {
                 token: jwt,

@@ -11,12 +11,12 @@
 //! collide.
 
 use crate::key_path::KeyPath;
+use coffer_core::Ttl;
 use coffer_core::clock::rfc3339;
-use coffer_core::engine::field::go_duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 /// The user's secret: an arbitrary JSON object, stored as sent.
 pub(crate) type SecretData = Map<String, Value>;
@@ -53,7 +53,7 @@ pub(crate) struct KvConfig {
     /// Every write must carry `options.cas`.
     pub(crate) cas_required: bool,
     /// Seconds after which a new version reads as deleted; 0 is never.
-    pub(crate) delete_version_after: u64,
+    pub(crate) delete_version_after: Ttl,
 }
 
 impl KvConfig {
@@ -62,7 +62,7 @@ impl KvConfig {
         json!({
             "max_versions": self.max_versions,
             "cas_required": self.cas_required,
-            "delete_version_after": go_duration(self.delete_version_after),
+            "delete_version_after": self.delete_version_after.go_string(),
         })
     }
 }
@@ -83,7 +83,7 @@ pub(crate) struct KeyMetadata {
     /// Per-key check-and-set requirement (ORed with the mount's).
     pub(crate) cas_required: bool,
     /// Per-key automatic deletion delay in seconds; 0 defers to the mount.
-    pub(crate) delete_version_after: u64,
+    pub(crate) delete_version_after: Ttl,
     /// User-supplied, non-secret annotations.
     pub(crate) custom_metadata: BTreeMap<String, String>,
     /// Every kept version, by number.
@@ -131,7 +131,7 @@ impl KeyMetadata {
             oldest_version: 0,
             max_versions: 0,
             cas_required: false,
-            delete_version_after: 0,
+            delete_version_after: Ttl::ZERO,
             custom_metadata: BTreeMap::new(),
             versions: BTreeMap::new(),
         }
@@ -194,7 +194,7 @@ impl KeyMetadata {
             "created_time": rfc3339(self.created_time),
             "current_version": self.current_version,
             "custom_metadata": self.custom_metadata_json(),
-            "delete_version_after": go_duration(self.delete_version_after),
+            "delete_version_after": self.delete_version_after.go_string(),
             "max_versions": self.max_versions,
             "oldest_version": self.oldest_version,
             "updated_time": rfc3339(self.updated_time),
@@ -225,13 +225,12 @@ impl KeyMetadata {
 
 /// When a version written at `now` expires: the shorter of the mount's and
 /// the key's non-zero `delete_version_after`, or never.
-fn deletion_time(now: SystemTime, mount_secs: u64, key_secs: u64) -> Option<SystemTime> {
-    let secs = match (mount_secs, key_secs) {
-        (0, 0) => return None,
-        (0, s) | (s, 0) => s,
-        (m, k) => m.min(k),
-    };
-    now.checked_add(Duration::from_secs(secs))
+fn deletion_time(now: SystemTime, mount: Ttl, key: Ttl) -> Option<SystemTime> {
+    let after = mount.tighter(key);
+    if after.is_zero() {
+        return None;
+    }
+    now.checked_add(after.as_duration())
 }
 
 fn time_or_empty(t: Option<SystemTime>) -> String {
@@ -243,7 +242,7 @@ mod tests {
     use super::*;
 
     fn t(secs: u64) -> SystemTime {
-        SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000 + secs)
+        SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000 + secs)
     }
 
     #[test]
@@ -277,10 +276,11 @@ mod tests {
 
     #[test]
     fn shorter_non_zero_deletion_delay_wins() {
-        assert_eq!(deletion_time(t(0), 0, 0), None);
-        assert_eq!(deletion_time(t(0), 60, 0), Some(t(60)));
-        assert_eq!(deletion_time(t(0), 0, 30), Some(t(30)));
-        assert_eq!(deletion_time(t(0), 60, 30), Some(t(30)));
+        let s = Ttl::from_secs;
+        assert_eq!(deletion_time(t(0), s(0), s(0)), None);
+        assert_eq!(deletion_time(t(0), s(60), s(0)), Some(t(60)));
+        assert_eq!(deletion_time(t(0), s(0), s(30)), Some(t(30)));
+        assert_eq!(deletion_time(t(0), s(60), s(30)), Some(t(30)));
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! only the fields sent.
 
 use super::model::{KeyMetadata, KvConfig};
-use coffer_core::engine::field::{opt_bool, opt_duration_secs, opt_u64};
+use coffer_core::Ttl;
+use coffer_core::engine::field::{opt_bool, opt_u64};
 use coffer_core::{CoreError, CoreResult};
 use serde::Deserialize;
 
@@ -16,8 +17,8 @@ pub(super) struct SettingsBody {
     max_versions: Option<u64>,
     #[serde(default, deserialize_with = "opt_bool")]
     cas_required: Option<bool>,
-    #[serde(default, deserialize_with = "opt_duration_secs")]
-    delete_version_after: Option<u64>,
+    #[serde(default)]
+    delete_version_after: Option<Ttl>,
 }
 
 /// A checked [`SettingsBody`], ready to apply.
@@ -25,7 +26,7 @@ pub(super) struct SettingsBody {
 pub(super) struct SettingsChange {
     max_versions: Option<u32>,
     cas_required: Option<bool>,
-    delete_version_after: Option<u64>,
+    delete_version_after: Option<Ttl>,
 }
 
 impl SettingsBody {
@@ -58,15 +59,15 @@ impl SettingsChange {
         );
     }
 
-    fn apply(&self, max_versions: &mut u32, cas_required: &mut bool, delete_after: &mut u64) {
+    fn apply(&self, max_versions: &mut u32, cas_required: &mut bool, delete_after: &mut Ttl) {
         if let Some(n) = self.max_versions {
             *max_versions = n;
         }
         if let Some(b) = self.cas_required {
             *cas_required = b;
         }
-        if let Some(secs) = self.delete_version_after {
-            *delete_after = secs;
+        if let Some(after) = self.delete_version_after {
+            *delete_after = after;
         }
     }
 }

@@ -15,7 +15,7 @@ async fn v1_write_then_read_returns_the_object_as_stored() {
     );
     let resp = h.ok(Read, "app/db", json!({})).await.expect("found");
     assert_eq!(resp.data, Some(secret));
-    assert_eq!(resp.lease_duration, 0);
+    assert_eq!(resp.lease_duration.as_secs(), 0);
 }
 
 #[tokio::test]
@@ -71,7 +71,8 @@ async fn v1_ttl_field_sets_the_lease_duration() {
         h.ok(Read, "s", json!({}))
             .await
             .expect("found")
-            .lease_duration,
+            .lease_duration
+            .as_secs(),
         3600
     );
     h.ok(Update, "n", json!({"v": 1, "ttl": 90})).await;
@@ -79,7 +80,8 @@ async fn v1_ttl_field_sets_the_lease_duration() {
         h.ok(Read, "n", json!({}))
             .await
             .expect("found")
-            .lease_duration,
+            .lease_duration
+            .as_secs(),
         90
     );
     h.ok(Update, "junk", json!({"v": 1, "ttl": "soon"})).await;
@@ -87,7 +89,8 @@ async fn v1_ttl_field_sets_the_lease_duration() {
         h.ok(Read, "junk", json!({}))
             .await
             .expect("found")
-            .lease_duration,
+            .lease_duration
+            .as_secs(),
         0
     );
 }

@@ -8,7 +8,7 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
-use coffer_core::engine::field::{go_duration, parse_duration_secs};
+use coffer_core::Ttl;
 use coffer_core::engine::{Operation, Request, ResponseStatus};
 use coffer_core::sys::SYSTEM_MAX_LEASE_TTL;
 use serde_json::Value;
@@ -113,7 +113,7 @@ pub(crate) async fn handle(
 /// wrapping, as in Vault), bounded by the system's maximum lease TTL.
 /// Wrapping tokens are always JWTs; `X-Vault-Wrap-Format` is ignored, as
 /// Vault ignores formats it does not know.
-fn wrap_ttl(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
+fn wrap_ttl(headers: &HeaderMap) -> Result<Option<Ttl>, ApiError> {
     let Some(raw) = headers.get("x-vault-wrap-ttl") else {
         return Ok(None);
     };
@@ -124,16 +124,16 @@ fn wrap_ttl(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     if text.is_empty() {
         return Ok(None);
     }
-    let secs = parse_duration_secs(text)
+    let ttl = Ttl::parse(text)
         .map_err(|e| ApiError::bad_request(format!("invalid X-Vault-Wrap-TTL {text:?}: {e}")))?;
-    if secs == 0 {
+    if ttl.is_zero() {
         return Ok(None);
     }
-    if secs > SYSTEM_MAX_LEASE_TTL {
+    if ttl > SYSTEM_MAX_LEASE_TTL {
         return Err(ApiError::bad_request(format!(
             "X-Vault-Wrap-TTL {text:?} is longer than the system maximum TTL ({})",
-            go_duration(SYSTEM_MAX_LEASE_TTL)
+            SYSTEM_MAX_LEASE_TTL.go_string()
         )));
     }
-    Ok(Some(secs))
+    Ok(Some(ttl))
 }

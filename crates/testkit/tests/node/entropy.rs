@@ -7,6 +7,7 @@
 //! end to end in the CLI tests.
 
 use async_trait::async_trait;
+use coffer_core::Ttl;
 use coffer_core::engine::{Engine, EngineContext, EngineFactory, Operation, Request, Response};
 use coffer_core::mount::MountEntry;
 use coffer_core::{Core, CoreError, CoreOptions, CoreResult};
@@ -362,7 +363,7 @@ async fn the_wrapping_key_is_drawn_from_the_csp_handle_not_the_system_one() {
     let core = node(Arc::new(OsEntropy::new()), Some(refusing()));
     let (_, token) = shamir_init_and_unseal(&core).await;
     let mut req = Request::new(Operation::Update, "sys/wrapping/wrap").with_data(json!({"k": "v"}));
-    req.wrap_ttl = Some(60);
+    req.wrap_ttl = Some(Ttl::from_secs(60));
     let wrapped = core.handle(req, Some(&token)).await.expect("wrap");
     assert!(wrapped.and_then(|r| r.wrap_info).is_some(), "wrapped");
 }

@@ -135,7 +135,7 @@ async fn default_ttl_is_32_days_and_renewal_is_capped_by_explicit_max_ttl() {
         .await
         .expect("renewed");
     let auth = renewed.auth.expect("auth");
-    assert_eq!(auth.lease_duration, 2 * HOUR);
+    assert_eq!(auth.lease_duration.as_secs(), 2 * HOUR);
     assert_eq!(auth.client_token.as_str(), t);
     n.clock.advance(HOUR + HOUR / 2);
     let capped = n
@@ -148,7 +148,7 @@ async fn default_ttl_is_32_days_and_renewal_is_capped_by_explicit_max_ttl() {
         .await
         .expect("renewed");
     assert_eq!(
-        capped.auth.expect("auth").lease_duration,
+        capped.auth.expect("auth").lease_duration.as_secs(),
         HOUR,
         "capped at 3h from creation"
     );
@@ -224,7 +224,7 @@ async fn periodic_tokens_renew_to_their_period_for_ever() {
             )
             .await
             .expect("renewed");
-        assert_eq!(r.auth.expect("auth").lease_duration, 24 * HOUR);
+        assert_eq!(r.auth.expect("auth").lease_duration.as_secs(), 24 * HOUR);
     }
     // 40 renewals later (920 h, past the 32-day mount maximum) it still lives,
     // and it dies a period after the last renewal.

@@ -349,7 +349,8 @@ async fn period_explicit_max_ttl_and_no_default_policy_shape_login_tokens() {
         .and_then(|r| r.auth)
         .expect("auth");
     assert_eq!(
-        renewed.lease_duration, 2400,
+        renewed.lease_duration.as_secs(),
+        2400,
         "capped at 90 minutes from creation"
     );
     n.clock.advance(2400);

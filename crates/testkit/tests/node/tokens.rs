@@ -36,7 +36,7 @@ async fn create_returns_vault_auth_block_and_lookup_describes_the_token() {
     let auth = resp.auth.expect("auth");
     assert!(auth.client_token.starts_with("hvs.") && auth.client_token.len() == 28);
     assert_eq!(auth.policies, ["default", "dev"]);
-    assert_eq!(auth.lease_duration, HOUR);
+    assert_eq!(auth.lease_duration.as_secs(), HOUR);
     assert!(auth.renewable);
     assert!(!auth.orphan);
     assert_eq!(auth.num_uses, 5);

@@ -3,6 +3,7 @@
 //! expiry on the test clock, forged tokens, and `min/max_wrapping_ttl`.
 
 use coffer_core::CoreError;
+use coffer_core::Ttl;
 use coffer_core::engine::Operation::{Delete, Read, Update};
 use coffer_core::engine::{Operation, Request, Response, WrapInfo};
 use coffer_testkit::auth_node::AuthNode;
@@ -21,7 +22,7 @@ async fn wrapped(
         .handle(
             Request::new(op, path)
                 .with_data(body)
-                .with_wrap_ttl(Some(ttl)),
+                .with_wrap_ttl(Some(Ttl::from_secs(ttl))),
             Some(token),
         )
         .await
@@ -69,7 +70,7 @@ async fn a_wrapped_read_unwraps_once_to_the_response_the_client_would_have_had()
         !info.token.contains("hvs."),
         "the token inside is not visible"
     );
-    assert_eq!(info.ttl, 60);
+    assert_eq!(info.ttl.as_secs(), 60);
     assert_eq!(info.creation_path, "secret/data/app");
     assert!(info.wrapped_accessor.is_empty());
     let unwrapped = n
@@ -210,7 +211,7 @@ async fn rewrap_moves_the_response_to_a_new_token_and_spends_the_old_one() {
         .expect("new wrap_info");
     assert_ne!(new.token, old.token);
     assert_eq!(
-        (new.ttl, new.creation_path.as_str()),
+        (new.ttl.as_secs(), new.creation_path.as_str()),
         (60, "secret/data/app")
     );
     invalid(
@@ -292,7 +293,7 @@ async fn wrapping_ttl_bounds_in_policies_are_enforced() {
         .expect("allowed")
         .and_then(|r| r.wrap_info)
         .expect("wrapped");
-    assert_eq!(ok.ttl, 300);
+    assert_eq!(ok.ttl.as_secs(), 300);
 }
 
 #[tokio::test]
