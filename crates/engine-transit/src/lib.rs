@@ -5,10 +5,13 @@
 //! Vault's transit API: paths, fields, `vault:v<N>:` ciphertexts, batches.
 //!
 //! Key material comes only from `EngineContext::entropy` (HSM-augmented and
-//! fail-closed on `external_entropy_access` mounts); per-message nonces come
-//! from the OS CSPRNG, so encrypting with existing keys keeps working when the
-//! HSM is gone. Key policies live under `policy/` and retired versions under
-//! `archive/` in the mount's view; both prefixes are declared seal-wrapped.
+//! fail-closed on `external_entropy_access` mounts); per-message nonces and
+//! `random` with source `platform` come from `EngineContext::nonces` (the
+//! node's OS-backed system handle), so encrypting with existing keys keeps
+//! working when the HSM is gone. Signature nonces, PSS salts and OAEP seeds
+//! are drawn inside AWS-LC, which takes no caller-supplied RNG (ADR 0009).
+//! Key policies live under `policy/` and retired versions under `archive/`
+//! in the mount's view; both prefixes are declared seal-wrapped.
 //! Primitives are AWS-LC's (through `aws-lc-rs`); the `rsa` crate is used only
 //! to generate RSA keys from our entropy, never for a private-key operation.
 //!

@@ -109,7 +109,7 @@ impl Core {
     /// open the stored root key (unseal keys when migrating away from
     /// Shamir, recovery keys when migrating away from an auto-unseal seal);
     /// at the threshold the root key moves to the configured seal and the
-    /// node unseals (see `seal_migration.rs`). Refused when no migration is
+    /// node unseals (see `seal/migration.rs`). Refused when no migration is
     /// pending.
     pub async fn submit_migration_key(self: &Arc<Self>, key: &str) -> CoreResult<SealStatus> {
         self.submit_key(key, true).await

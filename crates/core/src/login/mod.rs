@@ -144,7 +144,7 @@ impl Core {
     }
 
     /// Runs an auth method's login under the user lockout
-    /// (`user_lockout`): a locked user is refused before the engine sees
+    /// (`lockout`): a locked user is refused before the engine sees
     /// the request; wrong credentials count towards a lock, and a login that
     /// grants a token clears the count.
     async fn guarded_login(

@@ -1,7 +1,8 @@
 //! `Core`: one Coffer node's state machine (uninitialised → sealed →
-//! unsealed) and the entry point for logical requests: token, then the ACL
-//! check and routing to `sys/`, `auth/token/` or a mounted engine (`plan`),
-//! with the request audited before its handler runs and after (`audit_log`).
+//! unsealed) and the entry point for logical requests (`request::handle`):
+//! token, then the ACL check and routing to `sys/`, `auth/token/` or a
+//! mounted engine (`request::plan`), with the request audited before its
+//! handler runs and after (`audit::trail`).
 
 pub mod metrics;
 mod setup;

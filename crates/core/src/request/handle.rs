@@ -99,7 +99,7 @@ impl Core {
     ///
     /// The token's use is counted first (as Vault does, even when the ACL
     /// then denies); a token on its last use is revoked after the request.
-    /// The request is audited around its dispatch (see `audit_log`).
+    /// The request is audited around its dispatch (see `audit::trail`).
     pub async fn handle_as(
         self: &Arc<Self>,
         mut req: Request,

@@ -181,6 +181,8 @@ impl Signer {
             URL_SAFE_NO_PAD.encode(JOSE_HEADER),
             URL_SAFE_NO_PAD.encode(payload.as_slice())
         ));
+        // aws-lc-rs ignores this rng: AWS-LC draws the nonce from its own
+        // DRBG, not from our `Entropy` (ADR 0009).
         let rng = aws_lc_rs::rand::SystemRandom::new();
         let sig = self.pair.sign(&rng, jwt.as_bytes()).map_err(|_| {
             CoreError::Internal("signing a response-wrapping token failed".to_owned())

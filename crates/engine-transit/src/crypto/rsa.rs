@@ -192,6 +192,8 @@ impl RsaKey {
         let mut sig = vec![0u8; self.signer.public_modulus_len()];
         let failed = || CoreError::Internal("RSA signing failed".to_owned());
         match input {
+            // The rng is ignored: AWS-LC draws PSS salts from its own DRBG,
+            // not from our `Entropy` (ADR 0009).
             Input::Message(m) => self
                 .signer
                 .sign(encoding, &SystemRandom::new(), m, &mut sig)
