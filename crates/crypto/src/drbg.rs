@@ -1,5 +1,6 @@
 //! A small deterministic expander used as the `rand_core` RNG that libraries
-//! ask for (the Shamir crate, RSA key generation in the transit engine). It is
+//! ask for (the Shamir crate, RSA key generation in the transit engine, and,
+//! through rand 0.8's traits, OpenPGP encryption). It is
 //! seeded with 32 bytes from an [`Entropy`] source and produces
 //! HMAC-SHA256(seed, counter) blocks, so everything the library draws derives
 //! from that one draw and entropy failures surface before the library starts,
@@ -71,6 +72,34 @@ impl TryRng for SeededExpander {
 }
 
 impl TryCryptoRng for SeededExpander {}
+
+/// rand 0.8's traits (rand_core 0.6), which the OpenPGP crate asks for.
+impl rand::RngCore for SeededExpander {
+    fn next_u32(&mut self) -> u32 {
+        let mut b = [0u8; 4];
+        self.fill_bytes(&mut b);
+        u32::from_le_bytes(b)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        self.fill_bytes(&mut b);
+        u64::from_le_bytes(b)
+    }
+
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        for d in dst {
+            *d = self.next_byte();
+        }
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), rand::Error> {
+        rand::RngCore::fill_bytes(self, dst);
+        Ok(())
+    }
+}
+
+impl rand::CryptoRng for SeededExpander {}
 
 impl std::fmt::Debug for SeededExpander {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

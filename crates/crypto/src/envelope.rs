@@ -15,7 +15,8 @@ use zeroize::Zeroizing;
 
 /// Format version written in the first byte.
 pub const VERSION: u8 = 1;
-const NONCE_LEN: usize = 12;
+/// Bytes of the AES-GCM nonce.
+pub const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 /// Bytes before the ciphertext.
 pub const HEADER_LEN: usize = 1 + 4 + NONCE_LEN;
@@ -32,14 +33,27 @@ pub fn seal(
 ) -> Result<Vec<u8>, CryptoError> {
     let mut nonce = [0u8; NONCE_LEN];
     entropy.fill(&mut nonce)?;
+    seal_with_nonce(key, term, &nonce, aad, plaintext)
+}
+
+/// [`seal`] with a nonce the caller drew from a source of its own (the
+/// pkcs11 seal draws it from the HSM, as its other IVs). The nonce must
+/// never repeat under `key`: use it only with a key that seals once.
+pub fn seal_with_nonce(
+    key: &Key256,
+    term: u32,
+    nonce: &[u8; NONCE_LEN],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
     let mut out = Vec::with_capacity(OVERHEAD + plaintext.len());
     out.push(VERSION);
     out.extend_from_slice(&term.to_be_bytes());
-    out.extend_from_slice(&nonce);
+    out.extend_from_slice(nonce);
     let full_aad = [&out[..HEADER_LEN], aad].concat();
     let body = cipher(key)
         .encrypt(
-            Nonce::from_slice(&nonce),
+            Nonce::from_slice(nonce),
             Payload {
                 msg: plaintext,
                 aad: &full_aad,

@@ -11,6 +11,8 @@
 //! attach their own subkey to an operator's key (whose fingerprint the key
 //! holders check) and receive the root token.
 
+use crate::drbg::SeededExpander;
+use crate::entropy::Entropy;
 use crate::error::CryptoError;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -18,7 +20,6 @@ use pgp::composed::{Deserializable, MessageBuilder, SignedPublicKey, SignedPubli
 use pgp::crypto::sym::SymmetricKeyAlgorithm;
 use pgp::packet::SignatureType;
 use pgp::types::KeyDetails;
-use rand::rngs::OsRng;
 use std::time::SystemTime;
 
 /// An operator's OpenPGP public key.
@@ -36,8 +37,8 @@ impl std::fmt::Debug for PgpRecipient {
 
 impl PgpRecipient {
     /// Parses a base64-encoded binary public key and checks it can receive
-    /// an encrypted message.
-    pub fn from_base64(b64: &str) -> Result<Self, CryptoError> {
+    /// an encrypted message (a trial encryption, randomised from `entropy`).
+    pub fn from_base64(b64: &str, entropy: &dyn Entropy) -> Result<Self, CryptoError> {
         let bad = |why: String| CryptoError::Malformed(format!("pgp_key: {why}"));
         if b64.trim_start().starts_with("keybase:") {
             return Err(bad(
@@ -63,7 +64,7 @@ impl PgpRecipient {
             )));
         }
         // A key the library cannot encrypt to fails now, not after the quorum.
-        recipient.encrypt(b"trial")?;
+        recipient.encrypt(b"trial", entropy)?;
         Ok(recipient)
     }
 
@@ -106,16 +107,19 @@ impl PgpRecipient {
             .max_by_key(|sk| SystemTime::from(sk.created_at()))
     }
 
-    /// `plaintext` as a binary OpenPGP message only this key's holder can read.
-    pub fn encrypt(&self, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
+    /// `plaintext` as a binary OpenPGP message only this key's holder can
+    /// read. The session key and every other random byte of the message
+    /// derive from one draw from `entropy` (fails closed when it does).
+    pub fn encrypt(&self, plaintext: &[u8], entropy: &dyn Entropy) -> Result<Vec<u8>, CryptoError> {
         let failed = |e: pgp::errors::Error| CryptoError::Malformed(format!("PGP encryption: {e}"));
         let subkey = self.encryption_subkey().ok_or_else(|| {
             CryptoError::Malformed("PGP encryption: the key has no usable encryption subkey".into())
         })?;
+        let mut rng = SeededExpander::from_entropy(entropy)?;
         let mut builder = MessageBuilder::from_bytes("", plaintext.to_vec())
-            .seipd_v1(OsRng, SymmetricKeyAlgorithm::AES256);
-        builder.encrypt_to_key(OsRng, subkey).map_err(failed)?;
-        builder.to_vec(OsRng).map_err(failed)
+            .seipd_v1(&mut rng, SymmetricKeyAlgorithm::AES256);
+        builder.encrypt_to_key(&mut rng, subkey).map_err(failed)?;
+        builder.to_vec(&mut rng).map_err(failed)
     }
 }
 
@@ -130,7 +134,7 @@ mod tests {
             ("!!!", "not base64"),
             ("aGVsbG8=", "not an OpenPGP public key"),
         ] {
-            let err = PgpRecipient::from_base64(input).expect_err(input);
+            let err = PgpRecipient::from_base64(input, &crate::OsEntropy::new()).expect_err(input);
             assert!(err.to_string().contains(expect), "{input}: {err}");
         }
     }

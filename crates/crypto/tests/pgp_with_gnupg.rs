@@ -4,6 +4,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use coffer_crypto::pgp_key::PgpRecipient;
+use coffer_crypto::{CryptoError, Entropy, OsEntropy};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -54,6 +55,19 @@ fn keyring(home: &Path, primary: &str, encr: &str) -> String {
     fpr
 }
 
+/// An entropy source that always fails, as an HSM that went away.
+struct NoEntropy;
+
+impl Entropy for NoEntropy {
+    fn fill(&self, _buf: &mut [u8]) -> Result<(), CryptoError> {
+        Err(CryptoError::Entropy("CKR_DEVICE_REMOVED".to_owned()))
+    }
+
+    fn source(&self) -> &'static str {
+        "seal"
+    }
+}
+
 fn round_trip(primary: &str, encr: &str) {
     let dir = tempfile::tempdir().expect("tmp");
     let home = dir.path();
@@ -61,10 +75,16 @@ fn round_trip(primary: &str, encr: &str) {
         .expect("chmod");
     let fpr = keyring(home, primary, encr);
     let exported = gpg(home, &["--export", &fpr]).stdout;
-    let recipient = PgpRecipient::from_base64(&STANDARD.encode(&exported)).expect("parses");
+    let recipient =
+        PgpRecipient::from_base64(&STANDARD.encode(&exported), &OsEntropy::new()).expect("parses");
     assert_eq!(recipient.fingerprint(), fpr.to_lowercase());
+    let refused = recipient.encrypt(b"hvs.the-new-root-token", &NoEntropy);
+    assert!(
+        matches!(refused, Err(CryptoError::Entropy(_))),
+        "a failing entropy source must stop the encryption: {refused:?}"
+    );
     let message = recipient
-        .encrypt(b"hvs.the-new-root-token")
+        .encrypt(b"hvs.the-new-root-token", &OsEntropy::new())
         .expect("encrypts");
     let file = home.join("token.gpg");
     std::fs::write(&file, &message).expect("write");
@@ -99,7 +119,8 @@ fn a_key_without_an_encryption_subkey_is_refused_naming_its_fingerprint() {
         ],
     );
     let exported = gpg(home, &["--export"]).stdout;
-    let err = PgpRecipient::from_base64(&STANDARD.encode(&exported)).expect_err("sign-only");
+    let err = PgpRecipient::from_base64(&STANDARD.encode(&exported), &OsEntropy::new())
+        .expect_err("sign-only");
     assert!(
         err.to_string().contains("no usable encryption subkey"),
         "{err}"
@@ -149,7 +170,8 @@ fn a_foreign_subkey_attached_to_the_operators_key_is_refused() {
         ..op_key
     };
     let bytes = spliced.to_bytes().expect("serialise");
-    let err = PgpRecipient::from_base64(&STANDARD.encode(bytes)).expect_err("foreign subkey");
+    let err = PgpRecipient::from_base64(&STANDARD.encode(bytes), &OsEntropy::new())
+        .expect_err("foreign subkey");
     assert!(
         err.to_string().contains("no usable encryption subkey"),
         "{err}"
@@ -195,7 +217,8 @@ fn an_expired_encryption_subkey_is_not_used() {
         ],
     );
     let exported = gpg(h, &["--export", &fpr]).stdout;
-    let err = PgpRecipient::from_base64(&STANDARD.encode(&exported)).expect_err("expired");
+    let err = PgpRecipient::from_base64(&STANDARD.encode(&exported), &OsEntropy::new())
+        .expect_err("expired");
     assert!(
         err.to_string().contains("no usable encryption subkey"),
         "{err}"

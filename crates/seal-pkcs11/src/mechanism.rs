@@ -14,7 +14,7 @@
 //!   and only the data key is OAEP-encrypted. RSA-2048 OAEP can carry at most
 //!   190–214 bytes, and seal-wrapped values are larger than that.
 
-use coffer_crypto::{Key256, OsEntropy, SecretBytes, envelope};
+use coffer_crypto::{Key256, SecretBytes, envelope};
 use cryptoki::error::RvError;
 use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource};
@@ -192,7 +192,15 @@ impl WrapMechanism {
                 })?;
                 let aad = blob.header().map_err(|e| HsmError::InvalidConfig(e.0))?;
                 let key = data_key_of(&data_key)?;
-                blob.ciphertext = envelope::seal(&key, 0, &OsEntropy::new(), &aad, plaintext)
+                // The data key seals this one blob, and its nonce comes from
+                // the HSM too, as the IVs of the other mechanisms do.
+                let nonce: [u8; envelope::NONCE_LEN] = random(held, envelope::NONCE_LEN)?
+                    .try_into()
+                    .map_err(|_| HsmError::Binding {
+                        context: "C_GenerateRandom".to_owned(),
+                        detail: "the HSM returned a nonce of the wrong length".to_owned(),
+                    })?;
+                blob.ciphertext = envelope::seal_with_nonce(&key, 0, &nonce, &aad, plaintext)
                     .map_err(|e| HsmError::Binding {
                         context: "local AES-GCM envelope".to_owned(),
                         detail: e.to_string(),

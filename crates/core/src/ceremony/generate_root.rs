@@ -13,6 +13,7 @@ use crate::token::{TOKEN_LEN, random_base62};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::engine::general_purpose::STANDARD_NO_PAD as B64_RAW;
+use coffer_crypto::Entropy;
 use coffer_crypto::pgp_key::PgpRecipient;
 use std::sync::Arc;
 use zeroize::Zeroizing;
@@ -40,8 +41,9 @@ impl TokenEncoding {
         }
     }
 
-    /// The token as `encoded_token` carries it.
-    fn encode(&self, token: &str) -> CoreResult<String> {
+    /// The token as `encoded_token` carries it; a PGP message's session key
+    /// is drawn from `entropy` (the CSP handle: it protects a root token).
+    fn encode(&self, token: &str, entropy: &dyn Entropy) -> CoreResult<String> {
         match self {
             Self::Otp(otp) => {
                 let xored: Zeroizing<Vec<u8>> = Zeroizing::new(
@@ -54,7 +56,7 @@ impl TokenEncoding {
                 );
                 Ok(B64_RAW.encode(xored.as_slice()))
             }
-            Self::Pgp(key) => Ok(B64.encode(key.encrypt(token.as_bytes())?)),
+            Self::Pgp(key) => Ok(B64.encode(key.encrypt(token.as_bytes(), entropy)?)),
         }
     }
 }
@@ -138,7 +140,8 @@ impl Core {
                 ));
             }
             (None, Some(key)) => TokenEncoding::Pgp(Arc::new(
-                PgpRecipient::from_base64(&key).map_err(|e| CoreError::invalid(e.to_string()))?,
+                PgpRecipient::from_base64(&key, self.system_entropy.as_ref())
+                    .map_err(|e| CoreError::invalid(e.to_string()))?,
             )),
             (Some(o), None) if o.len() == TOKEN_LEN => TokenEncoding::Otp(Zeroizing::new(o)),
             (Some(o), None) => {
@@ -227,7 +230,7 @@ impl Core {
             ))
         })?;
         let token = self.tokens.create_root(self.entropy.as_ref(), None).await?;
-        let encoded_token = match encoding.encode(&token) {
+        let encoded_token = match encoding.encode(&token, self.entropy.as_ref()) {
             Ok(encoded) => encoded,
             Err(e) => {
                 // Undeliverable: no root token may exist that nobody holds.
