@@ -83,8 +83,8 @@ impl Core {
         trail.set_path(&req.path);
         let full_path = req.path.clone();
         if full_path == WRAPPING_LOOKUP_PATH {
-            let inner = token.and_then(|t| self.jwt_inner_token(t));
-            let token = inner.as_deref().map(String::as_str).or(token);
+            let audited = token.map(|t| self.audited_form(t));
+            let token = audited.as_deref().map(String::as_str);
             self.plain_wrapping_token_field(&full_path, &mut req);
             let mut trail = self.audit_trail(&req, None, token);
             trail.authorised(AclOperation::Update, &self.sys_mount(), &[]);

@@ -48,13 +48,14 @@ impl Core {
     /// it, it is refused (fail closed). A token whose last use this was is
     /// revoked at once: raw handlers dispatch nothing that could still need it.
     pub async fn authorize(&self, token: Option<&str>, req: &Request) -> CoreResult<ResolvedToken> {
-        let resolved = self.authenticate_request(req, token).await?;
+        let auth = self.authenticate_request(req, token).await?;
+        let resolved = auth.resolved;
         let _unsealed = self.unsealed().await?;
         let mut req = req.clone();
         if req.id.is_empty() {
             req.id = self.new_uuid()?;
         }
-        let mut trail = self.audit_trail(&req, Some(&resolved), token);
+        let mut trail = self.audit_trail(&req, Some(&resolved), Some(auth.presented.as_str()));
         let (used, resolved) = match self.tokens.use_once(&resolved).await {
             Ok(u) => u,
             Err(e) => return Err(self.audit_refused(trail, e).await),

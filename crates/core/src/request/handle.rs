@@ -8,7 +8,7 @@ use crate::engine::{Request, Response};
 use crate::error::{CoreError, CoreResult};
 use crate::node::Core;
 use crate::request::path::canonical_path;
-use crate::token::{ResolvedToken, TokenUse};
+use crate::token::{Authenticated, ResolvedToken, TokenUse};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -18,22 +18,24 @@ impl Core {
     /// expired one is revoked on the spot), and for a token bound to CIDR
     /// blocks, since no address can be checked against them.
     pub async fn authenticate(&self, token: Option<&str>) -> CoreResult<ResolvedToken> {
-        self.authenticate_from(token, None).await
+        self.authenticate_from(token, None)
+            .await
+            .map(|auth| auth.resolved)
     }
 
     /// [`Core::authenticate`] for a client at `remote`: a token with
     /// `bound_cidrs` is refused unless `remote` lies inside one of them.
-    pub async fn authenticate_from(
+    async fn authenticate_from(
         &self,
         token: Option<&str>,
         remote: Option<IpAddr>,
-    ) -> CoreResult<ResolvedToken> {
+    ) -> CoreResult<Authenticated> {
         let _unsealed = self.unsealed().await?;
-        let token = token
-            .filter(|t| !t.is_empty())
+        let presented = self
+            .present(token.unwrap_or_default())?
             .ok_or(CoreError::PermissionDenied)?;
         let resolved = self
-            .resolve_token(token)
+            .resolve_token(&presented)
             .await?
             .ok_or(CoreError::PermissionDenied)?;
         if !crate::token::cidr::allows(&resolved.entry.bound_cidrs, remote)? {
@@ -44,7 +46,10 @@ impl Core {
             );
             return Err(CoreError::PermissionDenied);
         }
-        Ok(resolved)
+        Ok(Authenticated {
+            presented,
+            resolved,
+        })
     }
 
     /// [`Core::authenticate`] for a request about to be served: a refused
@@ -59,7 +64,7 @@ impl Core {
         &self,
         req: &Request,
         token: Option<&str>,
-    ) -> CoreResult<ResolvedToken> {
+    ) -> CoreResult<Authenticated> {
         match self
             .authenticate_from(token, req.remote_addr.map(|a| a.ip()))
             .await
@@ -88,14 +93,13 @@ impl Core {
         if self.is_login_path(&req.path) {
             return self.handle_login(req, token).await;
         }
-        let resolved = self.authenticate_request(&req, token).await?;
-        self.handle_as(req, &resolved, token.unwrap_or_default())
-            .await
+        let auth = self.authenticate_request(&req, token).await?;
+        self.handle_as(req, &auth).await
     }
 
-    /// Serves a logical request for a token already resolved with
+    /// Serves a logical request for a token already checked with
     /// [`Core::authenticate_request`] (the server authenticates before
-    /// reading a request body). `raw_token` is what the client presented.
+    /// reading a request body).
     ///
     /// The token's use is counted first (as Vault does, even when the ACL
     /// then denies); a token on its last use is revoked after the request.
@@ -103,8 +107,7 @@ impl Core {
     pub async fn handle_as(
         self: &Arc<Self>,
         mut req: Request,
-        resolved: &ResolvedToken,
-        raw_token: &str,
+        auth: &Authenticated,
     ) -> CoreResult<Option<Response>> {
         let _unsealed = self.unsealed().await?;
         if req.id.is_empty() {
@@ -112,8 +115,8 @@ impl Core {
         }
         // A wrapping JWT is audited as the token inside, as Vault audits it,
         // so sys/audit-hash of the wrap's token finds its use.
-        let inner = self.jwt_inner_token(raw_token);
-        let raw_token = inner.as_deref().map_or(raw_token, String::as_str);
+        let raw_token = auth.presented.as_str();
+        let resolved = &auth.resolved;
         if let Ok(path) = canonical_path(&req.path) {
             self.plain_wrapping_token_field(&path, &mut req);
         }

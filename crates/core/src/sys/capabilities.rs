@@ -62,7 +62,7 @@ impl Core {
                     .filter(|t| !t.is_empty())
                     .ok_or_else(|| CoreError::invalid("missing token"))?;
                 let token = self
-                    .resolve_token(raw)
+                    .resolve_raw_token(raw)
                     .await?
                     .ok_or_else(|| CoreError::invalid("invalid token"))?;
                 self.acl_for(&token.entry).await?

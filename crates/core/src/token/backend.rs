@@ -196,7 +196,7 @@ impl Core {
             .filter(|t| !t.is_empty())
             .ok_or_else(|| CoreError::invalid("missing token"))?;
         let token = self
-            .resolve_token(&raw)
+            .resolve_raw_token(&raw)
             .await?
             .ok_or(CoreError::PermissionDenied)?;
         Ok((token, raw))
@@ -226,7 +226,7 @@ impl Core {
             .token
             .filter(|t| !t.is_empty())
             .ok_or_else(|| CoreError::invalid("missing token"))?;
-        Ok(self.resolve_token(&raw).await?.map(|t| t.id))
+        Ok(self.resolve_raw_token(&raw).await?.map(|t| t.id))
     }
 
     /// Extends a token's life by `increment` (0: the default), within its

@@ -25,6 +25,7 @@ pub mod cidr;
 pub(crate) mod create;
 pub(crate) mod expiration;
 mod params;
+mod presented;
 mod revoke;
 pub(crate) mod role;
 mod tidy;
@@ -32,6 +33,7 @@ pub(crate) mod ttl;
 
 pub use backend::route_patterns;
 pub use params::{TokenParams, TokenParamsInput};
+pub use presented::{Authenticated, PresentedToken};
 
 use crate::clock::Clock;
 use crate::error::{CoreError, CoreResult};

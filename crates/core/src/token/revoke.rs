@@ -18,20 +18,26 @@
 use crate::error::{CoreError, CoreResult};
 use crate::node::Core;
 use crate::storage::view::View;
-use crate::token::{Resolution, ResolvedToken};
+use crate::token::{PresentedToken, Resolution, ResolvedToken};
 
 impl Core {
     /// Resolves a presented token to a usable one. A stored token that is no
     /// longer usable (expired, out of uses, under an expired or revoked
     /// parent) is revoked now and reported as unknown.
-    /// A response-wrapping JWT resolves to the token it carries when this
-    /// server signed it, and is unknown otherwise.
-    pub(crate) async fn resolve_token(&self, token: &str) -> CoreResult<Option<ResolvedToken>> {
-        let Some(token) = self.unwrap_jwt(token)? else {
-            return Ok(None);
-        };
-        let resolution = self.tokens.resolve(&token).await?;
+    pub(crate) async fn resolve_token(
+        &self,
+        token: &PresentedToken,
+    ) -> CoreResult<Option<ResolvedToken>> {
+        let resolution = self.tokens.resolve(token.as_str()).await?;
         self.settle(resolution).await
+    }
+
+    /// [`Core::resolve_token`] for a raw token from a request body.
+    pub(crate) async fn resolve_raw_token(&self, raw: &str) -> CoreResult<Option<ResolvedToken>> {
+        match self.present(raw)? {
+            Some(token) => self.resolve_token(&token).await,
+            None => Ok(None),
+        }
     }
 
     /// [`Core::resolve_token`] by salted hash.

@@ -22,7 +22,7 @@ use crate::storage::view::View;
 use crate::token::random_base62;
 use crate::token::{ACCESSOR_LEN, ResolvedToken, TokenEntry, TokenUse, generate_token};
 use crate::ttl::Ttl;
-use crate::wrapping::key::{WrappingClaims, looks_like_jwt};
+use crate::wrapping::key::WrappingClaims;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::time::{Duration, UNIX_EPOCH};
@@ -152,28 +152,6 @@ impl Core {
         Ok(cubbyhole.sub(&format!("{token_id}/")))
     }
 
-    /// The token a presented wrapping JWT carries; `None` when it is not one
-    /// this server signed. Plain tokens pass through unchanged.
-    pub(crate) fn unwrap_jwt(&self, presented: &str) -> CoreResult<Option<Zeroizing<String>>> {
-        if !looks_like_jwt(presented) {
-            return Ok(Some(Zeroizing::new(presented.to_owned())));
-        }
-        Ok(self
-            .wrapping_key
-            .signer()?
-            .verify(presented)
-            .map(|claims| claims.jti))
-    }
-
-    /// The token inside `presented` when it is a wrapping JWT this server
-    /// signed; `None` for anything else.
-    pub(crate) fn jwt_inner_token(&self, presented: &str) -> Option<Zeroizing<String>> {
-        if !looks_like_jwt(presented) {
-            return None;
-        }
-        self.unwrap_jwt(presented).ok().flatten()
-    }
-
     /// In the body of a `sys/wrapping/*` request (canonical `path`), a
     /// verified wrapping JWT in `token` is replaced by the token inside, so
     /// the audit log hashes the same value the wrap's entry did (Vault does
@@ -182,12 +160,12 @@ impl Core {
         if !path.starts_with("sys/wrapping/") {
             return;
         }
-        let inner = match req.data.get("token") {
-            Some(Value::String(t)) => self.jwt_inner_token(t),
-            _ => None,
+        let plain = match req.data.get("token") {
+            Some(Value::String(t)) => self.audited_form(t),
+            _ => return,
         };
-        if let (Some(inner), Value::Object(body)) = (inner, &mut req.data) {
-            body.insert("token".to_owned(), Value::String(inner.to_string()));
+        if let Value::Object(body) = &mut req.data {
+            body.insert("token".to_owned(), Value::String(plain.to_string()));
         }
     }
 
@@ -312,10 +290,7 @@ impl Core {
 
     /// A usable wrapping token, by its presented form (JWT or plain).
     async fn resolve_wrapping_token(&self, presented: &str) -> CoreResult<ResolvedToken> {
-        let Some(token) = self.unwrap_jwt(presented)? else {
-            return Err(CoreError::invalid(INVALID_WRAPPING_TOKEN));
-        };
-        match self.resolve_token(&token).await? {
+        match self.resolve_raw_token(presented).await? {
             Some(t) if is_wrapping(&t.entry) => Ok(t),
             _ => Err(CoreError::invalid(INVALID_WRAPPING_TOKEN)),
         }

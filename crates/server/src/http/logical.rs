@@ -59,7 +59,7 @@ pub(crate) async fn handle(
     // auth method's login path, which is served without a token.
     let login = st.core.is_login_path(&path);
     let presented = token::from_headers(&headers);
-    let resolved = if login {
+    let authenticated = if login {
         None
     } else {
         Some(
@@ -80,12 +80,8 @@ pub(crate) async fn handle(
         }
     }
     let req = req.with_data(data);
-    let answer = match &resolved {
-        Some(resolved) => {
-            st.core
-                .handle_as(req, resolved, presented.as_deref().unwrap_or_default())
-                .await?
-        }
+    let answer = match &authenticated {
+        Some(auth) => st.core.handle_as(req, auth).await?,
         None => st.core.handle_login(req, presented.as_deref()).await?,
     };
     match answer {

@@ -460,3 +460,21 @@ async fn dump(n: &AuthNode) -> Vec<u8> {
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
+
+#[tokio::test]
+async fn an_authenticated_request_keeps_its_token_out_of_debug_output() {
+    let n = AuthNode::new().await;
+    let req = coffer_core::engine::Request::new(Read, "auth/token/lookup-self");
+    let auth = n
+        .core
+        .authenticate_request(&req, Some(&n.root))
+        .await
+        .expect("the root token authenticates");
+    let shown = format!("{auth:?}");
+    assert!(!shown.contains(&n.root), "{shown}");
+    assert!(shown.contains("[redacted]"), "{shown}");
+    assert!(matches!(
+        n.core.authenticate_request(&req, Some("")).await,
+        Err(CoreError::PermissionDenied)
+    ));
+}
