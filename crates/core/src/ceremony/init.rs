@@ -9,6 +9,7 @@
 //! failed attempt are never handed out. Entries the failed attempt wrote
 //! under `barrier/` stay behind as unreadable ciphertext.
 
+use crate::ceremony::shares::share_params;
 use crate::error::{CoreError, CoreResult};
 use crate::node::Core;
 use crate::seal::{RECOVERY_KEY_PATH, ROOT_KEY_PATH, SEAL_CONFIG_PATH, SealConfig};
@@ -201,14 +202,4 @@ impl Core {
                 .map_err(|e| CoreError::Internal(format!("{SEAL_CONFIG_PATH} is unreadable: {e}"))),
         }
     }
-}
-
-/// Validates share parameters with Vault's rules and narrows them to bytes.
-fn share_params(shares: u32, threshold: u32) -> CoreResult<(u8, u8)> {
-    shamir::validate(shares, threshold).map_err(|e| CoreError::invalid(e.to_string()))?;
-    let shares = u8::try_from(shares)
-        .map_err(|_| CoreError::invalid("number of shares cannot exceed 255"))?;
-    let threshold =
-        u8::try_from(threshold).map_err(|_| CoreError::invalid("threshold cannot exceed 255"))?;
-    Ok((shares, threshold))
 }

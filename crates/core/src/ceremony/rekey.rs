@@ -21,7 +21,7 @@
 //! Only one attempt exists at a time (the seal decides which kind applies).
 //! It is authorised by the shares alone, like unseal: no token.
 
-use crate::ceremony::shares::ShareCollector;
+use crate::ceremony::shares::{ShareCollector, share_params};
 use crate::error::{CoreError, CoreResult};
 use crate::node::Core;
 use crate::node::state::Unsealed;
@@ -530,14 +530,4 @@ fn split_checked(
         ));
     }
     Ok(keys)
-}
-
-/// Validates share parameters with Vault's rules and narrows them to bytes.
-fn share_params(shares: u32, threshold: u32) -> CoreResult<(u8, u8)> {
-    shamir::validate(shares, threshold).map_err(|e| CoreError::invalid(e.to_string()))?;
-    let shares = u8::try_from(shares)
-        .map_err(|_| CoreError::invalid("number of shares cannot exceed 255"))?;
-    let threshold =
-        u8::try_from(threshold).map_err(|_| CoreError::invalid("threshold cannot exceed 255"))?;
-    Ok((shares, threshold))
 }

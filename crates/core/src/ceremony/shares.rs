@@ -5,7 +5,7 @@
 
 use crate::ceremony::unseal::decode_key;
 use crate::error::{CoreError, CoreResult};
-use coffer_crypto::SecretBytes;
+use coffer_crypto::{SecretBytes, shamir};
 
 /// The shares entered so far in one attempt. `Debug` shows only the count.
 #[derive(Default)]
@@ -53,6 +53,16 @@ impl ShareCollector {
     pub(crate) fn is_empty(&self) -> bool {
         self.shares.is_empty()
     }
+}
+
+/// Validates the number of shares and the threshold of a new split with Vault's rules and narrows them to bytes.
+pub(crate) fn share_params(shares: u32, threshold: u32) -> CoreResult<(u8, u8)> {
+    shamir::validate(shares, threshold).map_err(|e| CoreError::invalid(e.to_string()))?;
+    let shares = u8::try_from(shares)
+        .map_err(|_| CoreError::invalid("number of shares cannot exceed 255"))?;
+    let threshold =
+        u8::try_from(threshold).map_err(|_| CoreError::invalid("threshold cannot exceed 255"))?;
+    Ok((shares, threshold))
 }
 
 #[cfg(test)]
