@@ -131,6 +131,10 @@ def test_the_audit_log_records_the_wrapping_not_the_secret(vault, tmp_path):
     vault.client.sys.enable_audit_device("file", options={"file_path": str(log)})
     info = vault.client.read("secret/data/app", wrap_ttl="60s")["wrap_info"]
     vault.client.sys.unwrap(token=info["token"])
+    # Presented again, the spent JWT is refused at the token check; that refusal is audited
+    # under the same hash too, as it is when a request is refused later, at the ACL.
+    with pytest.raises(hvac.exceptions.InvalidRequest):
+        vault.server.client(token=info["token"]).sys.unwrap()
     text = log.read_text()
     assert "s3cret" not in text
     assert info["token"] not in text
@@ -150,6 +154,12 @@ def test_the_audit_log_records_the_wrapping_not_the_secret(vault, tmp_path):
         if e["type"] == "request" and e["request"]["path"] == "sys/wrapping/unwrap"
     ]
     assert unwraps and unwraps[0]["request"]["data"]["token"] == wrapped[0]["response"]["wrap_info"]["token"]
+    refused = [
+        e for e in entries
+        if e["type"] == "request" and e["request"]["path"] == "sys/wrapping/unwrap" and e.get("error")
+    ]
+    assert refused, [e["request"]["path"] for e in entries]
+    assert refused[-1]["request"]["client_token"] == wrapped[0]["response"]["wrap_info"]["token"]
 
 
 def test_the_cli_wraps_with_wrap_ttl_and_unwraps_once(vault, tmp_path):

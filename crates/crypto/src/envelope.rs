@@ -33,13 +33,24 @@ pub fn seal(
 ) -> Result<Vec<u8>, CryptoError> {
     let mut nonce = [0u8; NONCE_LEN];
     entropy.fill(&mut nonce)?;
-    seal_with_nonce(key, term, &nonce, aad, plaintext)
+    encrypt(key, term, &nonce, aad, plaintext)
 }
 
 /// [`seal`] with a nonce the caller drew from a source of its own (the
-/// pkcs11 seal draws it from the HSM, as its other IVs). The nonce must
-/// never repeat under `key`: use it only with a key that seals once.
+/// pkcs11 seal draws it from the HSM, as its other IVs). A nonce must never
+/// repeat under one key, so the key is taken by value: it seals this one
+/// message and is wiped when the call returns.
 pub fn seal_with_nonce(
+    key: Key256,
+    term: u32,
+    nonce: &[u8; NONCE_LEN],
+    aad: &[u8],
+    plaintext: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    encrypt(&key, term, nonce, aad, plaintext)
+}
+
+fn encrypt(
     key: &Key256,
     term: u32,
     nonce: &[u8; NONCE_LEN],

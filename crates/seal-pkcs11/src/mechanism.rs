@@ -200,7 +200,7 @@ impl WrapMechanism {
                         context: "C_GenerateRandom".to_owned(),
                         detail: "the HSM returned a nonce of the wrong length".to_owned(),
                     })?;
-                blob.ciphertext = envelope::seal_with_nonce(&key, 0, &nonce, &aad, plaintext)
+                blob.ciphertext = envelope::seal_with_nonce(key, 0, &nonce, &aad, plaintext)
                     .map_err(|e| HsmError::Binding {
                         context: "local AES-GCM envelope".to_owned(),
                         detail: e.to_string(),

@@ -162,12 +162,15 @@ impl Core {
         let threshold = migration
             .as_ref()
             .map_or(config.secret_threshold, |m| m.threshold);
-        let nonce = self.new_uuid()?;
         let ready = {
             let mut p = self.ceremonies.unseal();
-            let first = p.shares.is_empty();
+            let nonce = if p.shares.is_empty() {
+                Some(self.new_uuid()?)
+            } else {
+                None
+            };
             let ready = p.shares.add(key, threshold, "unseal attempt")?;
-            if first {
+            if let Some(nonce) = nonce {
                 p.nonce = nonce;
             }
             ready

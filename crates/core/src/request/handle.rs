@@ -185,7 +185,9 @@ impl Core {
         if let Ok(path) = canonical_path(&req.path) {
             req.path = path;
         }
-        let trail = self.audit_trail(&req, None, token);
+        // Hashed as a served request hashes it: a wrapping JWT as its token.
+        let audited = token.map(|t| self.audited_form(t));
+        let trail = self.audit_trail(&req, None, audited.as_deref().map(String::as_str));
         self.audit_refused(trail, error).await
     }
 }
