@@ -56,6 +56,11 @@ def test_cli_init_unseal_status_and_kv(server, tmp_path):
     run_cli(server.addr, home, "secrets", "enable", "-path=morekv", "kv", token=root_token)
     run_cli(server.addr, home, "kv", "put", "morekv/foo", "bar=baz", token=root_token)
 
+    # As seed 002 shows `vault kv get morekv/hello`: the data section's heading, then the table.
+    table = run_cli(server.addr, home, "kv", "get", "morekv/foo", token=root_token)
+    assert table.stdout.splitlines()[:3] == ["=== Data ===", "Key    Value", "---    -----"], table.stdout
+    assert re.search(r"^bar\s+baz\s*$", table.stdout, re.MULTILINE), table.stdout
+
     got = run_cli(server.addr, home, "kv", "get", "-format=json", "morekv/foo", token=root_token)
     secret = json.loads(got.stdout)
     # `secrets enable kv` mounts KV version 1, whose read returns the map directly under data.

@@ -13,9 +13,7 @@ use crate::api_path::sanitize;
 use crate::cli::GlobalArgs;
 use crate::context;
 use crate::data;
-use crate::format::{
-    Format, map_table, print_json, print_map_section, print_path_section, print_warnings,
-};
+use crate::format::{Format, print_json, print_map_section, print_path_section, print_warnings};
 
 /// KV subcommands.
 #[derive(Debug, Subcommand)]
@@ -221,12 +219,12 @@ async fn get(client: &Client, args: GetArgs, format: Format) -> anyhow::Result<u
     Ok(EXIT_OK)
 }
 
-/// `kv get` table output: v2 prints path, metadata and data sections; v1 a Key/Value table.
+/// `kv get` table output: v2 prints path, metadata and data sections; v1 the data section
+/// alone (`=== Data ===` over a Key/Value table, as vault prints it).
 fn print_get(target: &KvTarget, path: &str, secret: &Secret) {
     let empty = Map::new();
     if target.version != 2 {
-        let data = secret.data.as_ref().unwrap_or(&empty);
-        println!("{}", map_table(data));
+        print_map_section("Data", secret.data.as_ref().unwrap_or(&empty));
         print_warnings(secret);
         return;
     }
