@@ -47,6 +47,8 @@ seal "pkcs11" {
   key_label = "coffer-root-key"
 
   # Label of the HMAC key; needed with the AES-CBC mechanisms (0x1085, 0x1082).
+  # With generate_key it is created with any AES mechanism, so a later switch to
+  # AES-CBC needs no new key.
   hmac_key_label = "coffer-hmac-key"
 
   # Labels used to decrypt very old entries that recorded no label (Vault data

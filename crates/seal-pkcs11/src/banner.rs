@@ -24,6 +24,19 @@ pub struct HsmInfo {
     pub token_label: String,
     /// Slot id the token was found in.
     pub slot: u64,
+    /// The keys the seal uses or keeps ready, as found or created at open.
+    pub keys: Vec<SealKey>,
+}
+
+/// A key the seal found, or created (`generate_key`), on the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealKey {
+    /// `CKA_LABEL`.
+    pub label: String,
+    /// `AES`, `HMAC` or `RSA` (a key pair).
+    pub kind: &'static str,
+    /// Whether this open created it.
+    pub created: bool,
 }
 
 impl HsmInfo {
@@ -45,17 +58,33 @@ impl HsmInfo {
             token_model: token.model().trim().to_owned(),
             token_label: token.label().trim_end().to_owned(),
             slot: slot.id(),
+            keys: Vec::new(),
         })
     }
 
-    /// The banner lines, in the order Vault prints them.
+    /// The banner lines, in the order Vault prints them, then Coffer's
+    /// `HSM Keys` line: each key's label, kind, and whether it was found or
+    /// created (`hsm_demo (AES, found), hsm_hmac_demo (HMAC, created)`).
     pub fn banner_lines(&self) -> Vec<(&'static str, String)> {
-        vec![
+        let mut lines = vec![
             ("HSM PKCS#11 Version", self.pkcs11_version.clone()),
             ("HSM Library", self.library.clone()),
             ("HSM Library Version", self.library_version.clone()),
             ("HSM Manufacturer ID", self.manufacturer_id.clone()),
             ("HSM Type", self.token_model.clone()),
-        ]
+        ];
+        if !self.keys.is_empty() {
+            let keys = self
+                .keys
+                .iter()
+                .map(|k| {
+                    let how = if k.created { "created" } else { "found" };
+                    format!("{} ({}, {how})", k.label, k.kind)
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            lines.push(("HSM Keys", keys));
+        }
+        lines
     }
 }

@@ -23,7 +23,7 @@ mod random;
 mod seal;
 mod session_pool;
 
-pub use banner::HsmInfo;
+pub use banner::{HsmInfo, SealKey};
 pub use error::{HsmError, ReturnCode, code_and_name};
 pub use mechanism::{CKM_AES_CBC, CKM_AES_CBC_PAD, CKM_AES_GCM, CKM_RSA_PKCS_OAEP};
 pub use options::{CKM_SHA256_HMAC, DEFAULT_OPERATION_TIMEOUT, OaepHash, Pkcs11Options};

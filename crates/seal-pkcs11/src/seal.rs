@@ -8,7 +8,7 @@ use coffer_core::seal::{Seal, SealError, SealHealth};
 use coffer_crypto::SecretBytes;
 use zeroize::Zeroizing;
 
-use crate::banner::HsmInfo;
+use crate::banner::{HsmInfo, SealKey};
 use crate::blob::Blob;
 use crate::error::HsmError;
 use crate::keys::{self, KeyCache, KeyRef, KeyRole};
@@ -332,12 +332,21 @@ impl Plan {
             wanted,
             mechanism: mechanism.name(),
         };
+        let mut keys = Vec::new();
+        let mut note = |key: &KeyRef, kind: &'static str, created: bool| {
+            keys.push(SealKey {
+                label: key.label.clone(),
+                kind,
+                created,
+            });
+        };
         match mechanism.family() {
             KeyFamily::Aes => {
                 if aes.is_none() && rsa.is_some() {
                     return Err(mismatch("an RSA key pair", "an AES key"));
                 }
-                self.ensure(held, cache, KeyRole::Aes, &self.key, aes)?;
+                let created = self.ensure(held, cache, KeyRole::Aes, &self.key, aes)?;
+                note(&self.key, "AES", created);
             }
             KeyFamily::Rsa => {
                 if rsa.is_none() && aes.is_some() {
@@ -350,24 +359,47 @@ impl Plan {
                     cache.remember(held.generation, KeyRole::RsaPrivate, &self.key, h);
                     let public = keys::find(s, KeyRole::RsaPublic, &self.key, &self.token)?;
                     self.ensure(held, cache, KeyRole::RsaPublic, &self.key, public)?;
+                    note(&self.key, "RSA", true);
                 } else {
                     self.ensure(held, cache, KeyRole::RsaPrivate, &self.key, rsa)?;
                     self.ensure(held, cache, KeyRole::RsaPublic, &self.key, public)?;
+                    note(&self.key, "RSA", false);
                 }
             }
         }
-        if mechanism.uses_hmac() {
-            let hmac = self.hmac_key.as_ref().ok_or_else(|| {
-                HsmError::InvalidConfig(format!("{} needs hmac_key_label", mechanism.name()))
-            })?;
-            let found = keys::find(s, KeyRole::Hmac, hmac, &self.token)?;
-            self.ensure(held, cache, KeyRole::Hmac, hmac, found)?;
+        match &self.hmac_key {
+            None if mechanism.uses_hmac() => {
+                return Err(HsmError::InvalidConfig(format!(
+                    "{} needs hmac_key_label",
+                    mechanism.name()
+                )));
+            }
+            None => {}
+            Some(hmac) => {
+                let found = keys::find(s, KeyRole::Hmac, hmac, &self.token)?;
+                // A mechanism without HMAC does not need the key, but with
+                // generate_key it is created all the same (as Vault's seal
+                // does), so a later switch to AES-CBC needs no key ceremony.
+                if mechanism.uses_hmac() || found.is_some() || self.generate {
+                    let created = self.ensure(held, cache, KeyRole::Hmac, hmac, found)?;
+                    note(hmac, "HMAC", created);
+                } else {
+                    tracing::warn!(
+                        label = %hmac.label,
+                        mechanism = mechanism.name(),
+                        "hmac_key_label names no key on the token; this mechanism does not use \
+                         one, so the seal works without it (generate_key = \"true\" creates it)"
+                    );
+                }
+            }
         }
-        let info = HsmInfo::read(held.module, held.slot)?;
+        let mut info = HsmInfo::read(held.module, held.slot)?;
+        info.keys = keys;
         Ok((mechanism, info))
     }
 
-    /// Uses `found`, or generates the key when allowed, or reports it missing.
+    /// Uses `found`, or generates the key when allowed, or reports it
+    /// missing; says whether it generated the key.
     fn ensure(
         &self,
         held: &Held<'_>,
@@ -375,16 +407,16 @@ impl Plan {
         role: KeyRole,
         key: &KeyRef,
         found: Option<cryptoki::object::ObjectHandle>,
-    ) -> Result<(), HsmError> {
-        let handle = match found {
+    ) -> Result<bool, HsmError> {
+        let (handle, created) = match found {
             Some(h) => {
                 tracing::debug!(label = %key.label, role = role.describe(), "key successfully found");
-                h
+                (h, false)
             }
             None if self.generate && role != KeyRole::RsaPublic => {
                 let h = keys::generate(held.session, role, key)?;
                 tracing::info!(label = %key.label, role = role.describe(), "generated key");
-                h
+                (h, true)
             }
             None => {
                 return Err(HsmError::KeyMissing {
@@ -401,7 +433,7 @@ impl Plan {
             }
         };
         cache.remember(held.generation, role, key, handle);
-        Ok(())
+        Ok(created)
     }
 }
 

@@ -426,11 +426,20 @@ hsm_test! {
         assert_eq!(info.token_model, "SoftHSM v2");
         assert_eq!(info.token_label, token.label);
         assert_eq!(info.slot, token.slot);
-        let names: Vec<_> = info.banner_lines().into_iter().map(|(k, _)| k).collect();
+        let lines = info.banner_lines();
+        let names: Vec<_> = lines.iter().map(|(k, _)| *k).collect();
         assert_eq!(
             names,
-            ["HSM PKCS#11 Version", "HSM Library", "HSM Library Version", "HSM Manufacturer ID", "HSM Type"]
+            [
+                "HSM PKCS#11 Version",
+                "HSM Library",
+                "HSM Library Version",
+                "HSM Manufacturer ID",
+                "HSM Type",
+                "HSM Keys",
+            ]
         );
+        assert_eq!(lines[5].1, "root (AES, created)");
     }
 }
 
@@ -468,4 +477,62 @@ async fn a_module_path_that_does_not_exist_is_an_error_naming_it() {
 fn the_module_under_test_exists() {
     // Fails (never skips) on a machine without SoftHSM2.
     coffer_testkit::softhsm::module_path();
+}
+
+hsm_test! {
+    async fn generate_key_creates_the_hmac_key_with_aes_gcm_too_so_cbc_needs_no_new_key(token: Token) {
+        // Seed 002: AES-GCM with key_label and hmac_key_label and generate_key = "true".
+        let mut o = token.options("hsm_demo");
+        o.hmac_key_label = Some("hsm_hmac_demo".to_owned());
+        let seal = Pkcs11Seal::open(o).await.expect("open");
+        let keys = |seal: &Pkcs11Seal| {
+            seal.banner_info()
+                .banner_lines()
+                .into_iter()
+                .find(|(k, _)| *k == "HSM Keys")
+                .map(|(_, v)| v)
+                .expect("HSM Keys line")
+        };
+        assert_eq!(keys(&seal), "hsm_demo (AES, created), hsm_hmac_demo (HMAC, created)");
+        token.with_session(|s| {
+            let hmac = s
+                .find_objects(&[
+                    Attribute::Class(ObjectClass::SECRET_KEY),
+                    Attribute::KeyType(KeyType::GENERIC_SECRET),
+                    Attribute::Label(b"hsm_hmac_demo".to_vec()),
+                ])
+                .expect("find");
+            assert_eq!(hmac.len(), 1, "the HMAC key is on the token");
+        });
+        let blob = seal.wrap(b"root key").await.expect("wrap");
+        drop(seal);
+
+        // Opened again, both are found, not made twice.
+        let mut o = token.options("hsm_demo");
+        o.hmac_key_label = Some("hsm_hmac_demo".to_owned());
+        let again = Pkcs11Seal::open(o).await.expect("reopen");
+        assert_eq!(keys(&again), "hsm_demo (AES, found), hsm_hmac_demo (HMAC, found)");
+        assert_eq!(again.unwrap(&blob).await.expect("unwrap").expose(), b"root key");
+
+        // A later switch to AES-CBC + HMAC uses the keys that are there.
+        let mut o = token.options("hsm_demo");
+        o.generate_key = false;
+        o.mechanism = Some(CKM_AES_CBC_PAD);
+        o.hmac_key_label = Some("hsm_hmac_demo".to_owned());
+        let cbc = Pkcs11Seal::open(o).await.expect("open with AES-CBC");
+        assert_round_trips(&cbc, &[1, 32]).await;
+    }
+}
+
+hsm_test! {
+    async fn aes_gcm_opens_without_the_named_hmac_key_when_not_generating(token: Token) {
+        let _made = Pkcs11Seal::open(token.options("gcm-only")).await.expect("make the AES key");
+        let mut o = token.options("gcm-only");
+        o.generate_key = false;
+        o.hmac_key_label = Some("absent-hmac".to_owned());
+        let seal = Pkcs11Seal::open(o).await.expect("AES-GCM does not need the HMAC key");
+        assert_round_trips(&seal, &[16]).await;
+        let keys: Vec<_> = seal.banner_info().keys.iter().map(|k| k.label.as_str()).collect();
+        assert_eq!(keys, ["gcm-only"]);
+    }
 }
