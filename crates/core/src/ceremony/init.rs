@@ -194,6 +194,16 @@ impl Core {
         Ok(())
     }
 
+    /// A key record the seal wrapped (`core/seal/root-key` or
+    /// `core/seal/recovery-key`), which an initialised node must have.
+    pub(crate) async fn stored_key_record(&self, path: &str) -> CoreResult<Vec<u8>> {
+        self.barrier
+            .backend()
+            .get(path)
+            .await?
+            .ok_or_else(|| CoreError::Internal(format!("{path} is missing")))
+    }
+
     pub(crate) async fn seal_config(&self) -> CoreResult<Option<SealConfig>> {
         match self.barrier.backend().get(SEAL_CONFIG_PATH).await? {
             None => Ok(None),

@@ -35,11 +35,7 @@ impl Core {
             return Ok(false);
         }
         tracing::info!("stored unseal keys supported, attempting fetch");
-        let backend = self.barrier.backend().clone();
-        let wrapped_root = backend
-            .get(ROOT_KEY_PATH)
-            .await?
-            .ok_or_else(|| CoreError::Internal(format!("{ROOT_KEY_PATH} is missing")))?;
+        let wrapped_root = self.stored_key_record(ROOT_KEY_PATH).await?;
         let root =
             self.seal.unwrap(&wrapped_root).await.map_err(|e| {
                 CoreError::Seal(format!("failed to unwrap the stored root key: {e}"))
@@ -94,12 +90,7 @@ impl Core {
     pub(crate) async fn verify_operator_shares(&self, shares: &[SecretBytes]) -> CoreResult<()> {
         let (candidate, expected) = if self.seal.stored_keys() {
             let combined = shamir::combine(shares)?;
-            let wrapped = self
-                .barrier
-                .backend()
-                .get(RECOVERY_KEY_PATH)
-                .await?
-                .ok_or_else(|| CoreError::Internal(format!("{RECOVERY_KEY_PATH} is missing")))?;
+            let wrapped = self.stored_key_record(RECOVERY_KEY_PATH).await?;
             let stored = self
                 .seal
                 .unwrap(&wrapped)

@@ -335,11 +335,7 @@ impl Core {
         new_shares: u8,
         new_threshold: u8,
     ) -> CoreResult<Vec<SecretBytes>> {
-        let backend = self.barrier.backend();
-        let old_blob = backend
-            .get(ROOT_KEY_PATH)
-            .await?
-            .ok_or_else(|| CoreError::Internal(format!("{ROOT_KEY_PATH} is missing")))?;
+        let old_blob = self.stored_key_record(ROOT_KEY_PATH).await?;
         let root = self.barrier.root_key()?;
         let old_kek = shamir::combine(shares)
             .ok()
@@ -376,11 +372,7 @@ impl Core {
         new_shares: u8,
         new_threshold: u8,
     ) -> CoreResult<Vec<SecretBytes>> {
-        let backend = self.barrier.backend();
-        let old_blob = backend
-            .get(RECOVERY_KEY_PATH)
-            .await?
-            .ok_or_else(|| CoreError::Internal(format!("{RECOVERY_KEY_PATH} is missing")))?;
+        let old_blob = self.stored_key_record(RECOVERY_KEY_PATH).await?;
         self.verify_operator_shares(shares)
             .await
             .map_err(|e| match e {

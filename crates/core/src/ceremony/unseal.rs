@@ -224,12 +224,7 @@ impl Core {
         let kek = shamir::combine(shares)?;
         let kek = Key256::from_slice(kek.expose())
             .ok_or_else(|| CoreError::invalid("the combined key has the wrong length"))?;
-        let wrapped = self
-            .barrier
-            .backend()
-            .get(ROOT_KEY_PATH)
-            .await?
-            .ok_or_else(|| CoreError::Internal(format!("{ROOT_KEY_PATH} is missing")))?;
+        let wrapped = self.stored_key_record(ROOT_KEY_PATH).await?;
         shamir_seal.install(kek);
         let root = self.seal.unwrap(&wrapped).await;
         shamir_seal.clear();

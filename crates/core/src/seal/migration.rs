@@ -166,12 +166,7 @@ impl Core {
         shares: &[SecretBytes],
     ) -> CoreResult<()> {
         let key = combined_key(shares)?;
-        let wrapped_root = self
-            .barrier
-            .backend()
-            .get(ROOT_KEY_PATH)
-            .await?
-            .ok_or_else(|| CoreError::Internal(format!("{ROOT_KEY_PATH} is missing")))?;
+        let wrapped_root = self.stored_key_record(ROOT_KEY_PATH).await?;
         tracing::info!(from = %m.from, to = m.to, "seal migration: keys accepted, migrating");
         let old = self.migration_source(m)?;
         let root = match &old {
@@ -248,12 +243,7 @@ impl Core {
         wrapped: &[u8],
     ) -> CoreResult<Key256> {
         let kind = old.kind();
-        let stored = self
-            .barrier
-            .backend()
-            .get(RECOVERY_KEY_PATH)
-            .await?
-            .ok_or_else(|| CoreError::Internal(format!("{RECOVERY_KEY_PATH} is missing")))?;
+        let stored = self.stored_key_record(RECOVERY_KEY_PATH).await?;
         let stored = old.unwrap(&stored).await.map_err(|e| {
             CoreError::Seal(format!(
                 "the disabled {kind} seal could not unwrap the stored recovery key: {e}"
