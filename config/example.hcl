@@ -152,6 +152,13 @@ listener "tcp" {
 # never reach swap). Set true where mlock is not permitted, e.g. in containers.
 disable_mlock = true
 
+# Serve sys/raw/<logical path> (default false): read and list the stored form
+# of values, as they lie on disk (barrier ciphertext, and the seal-wrap record
+# with its HSM key labels for seal-wrapped values), found by logical path, for
+# example sys/raw/logical/<mount uuid>/<key>. Needs a token with sudo. Coffer's
+# sys/raw never decrypts and never writes.
+# raw_storage_endpoint = true
+
 # Address clients are told to use (redirects, wrapped responses); the
 # VAULT_API_ADDR environment variable wins. Default: the first listener's address.
 api_addr = "http://127.0.0.1:8200"

@@ -49,9 +49,10 @@ fn kv_get(addr: &str, token: &str, path: &str) -> std::process::Output {
 
 fn seed_002_flow(mechanism: &str) {
     let hsm = Hsm::new();
-    let (config, addr) = hsm.config(&format!(
+    let stanza = hsm.pkcs11_stanza(&format!(
         "  key_label = \"hsm_demo\"\n  hmac_key_label = \"hsm_hmac_demos\"\n  generate_key = \"true\"\n  mechanism = \"{mechanism}\"\n"
     ));
+    let (config, addr) = hsm.write_config(&format!("{stanza}raw_storage_endpoint = true\n"));
     let server = hsm.serve(&config, &addr);
     let (token, _) = init_auto(&addr, 3, 2);
     ok(&coffer(
@@ -137,6 +138,15 @@ fn seed_002_flow(mechanism: &str) {
         );
     }
 
+    raw_records_match_the_files_on_disk(
+        mechanism,
+        &addr,
+        &token,
+        &data,
+        &plain_file,
+        &wrapped_file,
+    );
+
     let mut tampered = wrapped.clone();
     let at = tampered.len() - 5;
     tampered[at] ^= 0x01;
@@ -161,6 +171,74 @@ fn seed_002_flow(mechanism: &str) {
         text(&got)
     );
     stop(server);
+}
+
+/// The seed's at-rest comparison through `sys/raw`: the two records are
+/// found by mount UUID and key name, their bytes are those of the files on
+/// disk, and only the seal-wrapped one carries the HSM key labels.
+fn raw_records_match_the_files_on_disk(
+    mechanism: &str,
+    addr: &str,
+    token: &str,
+    data: &Path,
+    plain_file: &Path,
+    wrapped_file: &Path,
+) {
+    let mounts: serde_json::Value = serde_json::from_str(&ok(&coffer(
+        addr,
+        Some(token),
+        &["secrets", "list", "-format=json"],
+    )))
+    .expect("json");
+    let uuid = |m: &str| mounts[m]["uuid"].as_str().expect("uuid").to_owned();
+    let (plain_uuid, wrapped_uuid) = (uuid("kv-unwrapped/"), uuid("kv-seal-wrapped/"));
+    let listed = ok(&coffer(addr, Some(token), &["list", "sys/raw/logical"]));
+    for u in [&plain_uuid, &wrapped_uuid] {
+        assert!(listed.contains(&format!("{u}/")), "{listed}");
+    }
+    let raw = |path: &str| -> serde_json::Value {
+        let out = ok(&coffer(addr, Some(token), &["read", "-format=json", path]));
+        serde_json::from_str::<serde_json::Value>(&out).expect("json")["data"].clone()
+    };
+    let decode = |v: &serde_json::Value| {
+        base64::engine::general_purpose::STANDARD
+            .decode(v["value"].as_str().expect("value"))
+            .expect("base64")
+    };
+    let plain = raw(&format!("sys/raw/logical/{plain_uuid}/unwrapped"));
+    let wrapped = raw(&format!("sys/raw/logical/{wrapped_uuid}/wrapped"));
+    assert_eq!(plain["seal_wrapped"], false, "{plain}");
+    assert_eq!(wrapped["seal_wrapped"], true, "{wrapped}");
+    assert_eq!(decode(&plain), stored(plain_file));
+    assert_eq!(decode(&wrapped), stored(wrapped_file));
+    let physical = wrapped["physical_path"].as_str().expect("physical_path");
+    let (folder, leaf) = physical.rsplit_once('/').expect("nested");
+    assert_eq!(
+        wrapped_file,
+        data.join(folder).join(format!("_{leaf}")),
+        "file storage keeps {physical} there"
+    );
+    assert_eq!(wrapped["seal_wrap"]["seal_type"], "pkcs11", "{wrapped}");
+    assert_eq!(wrapped["seal_wrap"]["key_label"], "hsm_demo", "{wrapped}");
+    let hmac_label = wrapped["seal_wrap"].get("hmac_key_label");
+    if mechanism == "0x1085" {
+        assert_eq!(hmac_label, Some(&"hsm_hmac_demos".into()), "{wrapped}");
+    } else {
+        assert_eq!(
+            hmac_label, None,
+            "GCM authenticates without the HMAC key: {wrapped}"
+        );
+    }
+    assert!(plain.get("seal_wrap").is_none(), "{plain}");
+    let table = ok(&coffer(
+        addr,
+        Some(token),
+        &["read", &format!("sys/raw/logical/{wrapped_uuid}/wrapped")],
+    ));
+    assert!(
+        table.contains("seal_wrapped") && table.contains("hsm_demo"),
+        "{table}"
+    );
 }
 
 #[test]

@@ -476,4 +476,27 @@ impl Seal for Pkcs11Seal {
             Err(_) => true,
         }
     }
+
+    /// The blob's clear-text header: mechanism and the labels (and ids) of
+    /// the keys that made it, which is what an operator looks for in a
+    /// seal-wrapped record at rest.
+    fn describe(&self, blob: &[u8]) -> Vec<(&'static str, String)> {
+        let Ok(b) = crate::blob::Blob::decode(blob) else {
+            return Vec::new();
+        };
+        let mut out = vec![
+            ("mechanism", b.mechanism.name().to_owned()),
+            ("key_label", b.key.label.clone()),
+        ];
+        if let Some(id) = &b.key.id {
+            out.push(("key_id", hex::encode(id)));
+        }
+        if let Some(h) = &b.hmac_key {
+            out.push(("hmac_key_label", h.label.clone()));
+            if let Some(id) = &h.id {
+                out.push(("hmac_key_id", hex::encode(id)));
+            }
+        }
+        out
+    }
 }

@@ -83,6 +83,7 @@ impl Server {
             clock: Arc::new(SystemClock),
             factories: engines::factories(),
             cluster_name: config.cluster_name.clone(),
+            raw_storage_endpoint: config.raw_storage_endpoint,
         });
         report_seal_migration(&core, config).await?;
         let mut listeners = Vec::new();

@@ -34,11 +34,20 @@ impl AuthNode {
 
     /// [`AuthNode::new`] over `backend`.
     pub async fn on(backend: SharedBackend) -> Self {
+        Self::configured(backend, |opts| opts).await
+    }
+
+    /// [`AuthNode::on`] with the node's options adjusted by `adjust` (for
+    /// settings the server config makes, such as `raw_storage_endpoint`).
+    pub async fn configured(
+        backend: SharedBackend,
+        adjust: impl FnOnce(CoreOptions) -> CoreOptions,
+    ) -> Self {
         let clock = TestClock::new();
-        let core = Core::new(CoreOptions {
+        let core = Core::new(adjust(CoreOptions {
             clock: clock.clone(),
             ..node_options(backend.clone(), None)
-        });
+        }));
         let (keys, root) = shamir_init_and_unseal(&core).await;
         let node = Self {
             core,

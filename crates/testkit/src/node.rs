@@ -35,6 +35,7 @@ pub fn node_options(backend: SharedBackend, seal: Option<Arc<dyn Seal>>) -> Core
         clock: Arc::new(SystemClock),
         factories: default_factories(),
         cluster_name: None,
+        raw_storage_endpoint: false,
     }
 }
 

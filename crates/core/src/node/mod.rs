@@ -71,6 +71,8 @@ pub struct CoreOptions {
     pub factories: Vec<Arc<dyn EngineFactory>>,
     /// `cluster_name` from the config, if any.
     pub cluster_name: Option<String>,
+    /// `raw_storage_endpoint` from the config: whether `sys/raw` answers.
+    pub raw_storage_endpoint: bool,
 }
 
 /// One Coffer node.
@@ -103,6 +105,7 @@ pub struct Core {
     pub(crate) ceremonies: Ceremonies,
     pub(crate) cluster: RwLock<Option<ClusterInfo>>,
     pub(crate) cluster_name: Option<String>,
+    pub(crate) raw_storage_endpoint: bool,
     pub(crate) rewrap: Mutex<RewrapStatus>,
     /// Audit table and broker (empty while sealed).
     pub(crate) audit: AuditDevices,
@@ -174,6 +177,7 @@ impl Core {
             ceremonies: Ceremonies::default(),
             cluster: RwLock::new(None),
             cluster_name: opts.cluster_name,
+            raw_storage_endpoint: opts.raw_storage_endpoint,
             rewrap: Mutex::new(RewrapStatus::default()),
             audit: AuditDevices::new(),
         })

@@ -70,6 +70,13 @@ pub trait Seal: Send + Sync {
     fn wrapped_with_current_key(&self, _blob: &[u8]) -> bool {
         true
     }
+    /// What a blob made by [`Seal::wrap`] says about itself in the clear
+    /// (mechanism, key labels), as (field, value) pairs for `sys/raw`. Never
+    /// key material or plaintext. Empty when the seal's blobs carry nothing
+    /// worth showing or the bytes do not decode.
+    fn describe(&self, _blob: &[u8]) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
 }
 
 /// The stored seal configuration (`core/seal-config`).

@@ -128,6 +128,19 @@ impl SealWrapper {
         }
     }
 
+    /// The seal type that made a record and what its blob says in the
+    /// clear; `None` when the bytes are not a well-formed record. The type is
+    /// read from the record, so records of a seal no longer configured still
+    /// name it (with no details).
+    pub fn describe(&self, record: &[u8]) -> Option<(String, Vec<(&'static str, String)>)> {
+        let rec = decode("", record).ok()?;
+        let details = match self.seal_for("", rec.seal_type) {
+            Ok(seal) => seal.describe(rec.blob),
+            Err(_) => Vec::new(),
+        };
+        Some((rec.seal_type.to_owned(), details))
+    }
+
     fn seal_for(&self, physical: &str, seal_type: &str) -> CoreResult<&Arc<dyn Seal>> {
         if seal_type == self.current.kind() {
             return Ok(&self.current);

@@ -75,6 +75,18 @@ struct Unwrapped {
     inner: Arc<[u8]>,
 }
 
+/// One value as it lies in storage, found by its logical path (`sys/raw`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    /// The physical key, with every segment encrypted by the path cipher.
+    pub physical: String,
+    /// The stored bytes: barrier ciphertext, or a seal-wrap record around it.
+    pub bytes: Vec<u8>,
+    /// For a seal-wrap record: the seal type and what its blob says in the
+    /// clear (mechanism, key labels). `None` for barrier-only values.
+    pub seal_wrap: Option<(String, Vec<(&'static str, String)>)>,
+}
+
 /// What [`Barrier::reconcile`] did to one record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reconciled {
@@ -215,6 +227,31 @@ impl Barrier {
         envelope::open(&key.key, path.as_bytes(), &blob)
             .map(Some)
             .map_err(integrity)
+    }
+
+    /// The stored form of one value, neither unwrapped nor decrypted: what
+    /// an operator looking at the storage directory would find for it.
+    pub async fn stored(&self, path: &str) -> CoreResult<Option<StoredRecord>> {
+        let open = self.opened()?;
+        let physical = physical_key(&open, path)?;
+        let Some(bytes) = self.backend.get(&physical).await? else {
+            return Ok(None);
+        };
+        let seal_wrap = if seal_wrap::is_wrapped(&bytes) {
+            let described = self
+                .wrapper
+                .as_ref()
+                .and_then(|w| w.describe(&bytes))
+                .unwrap_or_else(|| (String::from("unknown"), Vec::new()));
+            Some(described)
+        } else {
+            None
+        };
+        Ok(Some(StoredRecord {
+            physical,
+            bytes,
+            seal_wrap,
+        }))
     }
 
     /// Encrypts and writes one value.

@@ -10,7 +10,7 @@ pub(crate) mod keyring;
 pub(crate) mod locks;
 pub(crate) mod view;
 
-pub use barrier::{Barrier, KEYRING_PATH};
+pub use barrier::{Barrier, KEYRING_PATH, StoredRecord};
 pub use locks::KeyLocks;
 pub use view::View;
 

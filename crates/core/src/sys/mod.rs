@@ -3,10 +3,10 @@
 //! UI mount lookup the `vault kv` command uses; one file per other path
 //! group: secrets engines (`mounts`), auth methods (`auth`), ACL policies
 //! (`policies`), capabilities, audit devices (`audit`), leases, locked
-//! users. Response wrapping is `wrapping`'s. The unauthenticated endpoints
-//! (init, unseal, seal-status, health, leader, generate-root) are raw
-//! handlers in the server; `sys/wrapping/lookup` is served without a token
-//! (see `login`).
+//! users, the stored form of values (`raw`). Response wrapping is
+//! `wrapping`'s. The unauthenticated endpoints (init, unseal, seal-status,
+//! health, leader, generate-root) are plain HTTP handlers in the server;
+//! `sys/wrapping/lookup` is served without a token (see `login`).
 //!
 //! The ACL check has already happened when a handler runs, except for the
 //! UI mount lookups, which answer every token with the mounts it has some
@@ -19,6 +19,7 @@ mod leases;
 mod locked_users;
 pub(crate) mod mounts;
 mod policies;
+mod raw;
 
 use crate::engine::{Operation, Request, Response, Route, dispatch};
 use crate::error::{CoreError, CoreResult};
@@ -66,6 +67,7 @@ enum Sys {
     LeaseTidy,
     LockedUsers,
     UnlockUser,
+    Raw,
 }
 
 const READ: &[Operation] = &[Operation::Read];
@@ -142,6 +144,17 @@ fn routes() -> Vec<Route<Sys>> {
         Route::new("revoke-force/*prefix", WRITE, Sys::LeaseRevokeForce),
         Route::new("leases/tidy", WRITE, Sys::LeaseTidy),
         Route::new("locked-users", READ, Sys::LockedUsers),
+        Route::new("raw", &[Operation::List], Sys::Raw),
+        Route::new(
+            "raw/*path",
+            &[
+                Operation::Read,
+                Operation::List,
+                Operation::Update,
+                Operation::Delete,
+            ],
+            Sys::Raw,
+        ),
         Route::new(
             "locked-users/:mount_accessor/unlock/:alias_identifier",
             WRITE,
@@ -235,6 +248,7 @@ impl Core {
             Sys::LeaseRevokeForce => self.lease_revoke_prefix(&req, prefix, true).await,
             Sys::LeaseTidy => self.lease_tidy().await,
             Sys::LockedUsers => self.list_locked_users(&req),
+            Sys::Raw => self.raw_request(&req, &path_param).await,
             Sys::UnlockUser => self
                 .unlock_user(
                     params

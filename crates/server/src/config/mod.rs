@@ -58,6 +58,8 @@ pub struct Config {
     pub ui: bool,
     /// Skip `mlockall` (needed in some containers).
     pub disable_mlock: bool,
+    /// Serve `sys/raw` (read and list the stored form of values; sudo).
+    pub raw_storage_endpoint: bool,
     /// Address clients are redirected to (`VAULT_API_ADDR` wins).
     pub api_addr: Option<String>,
     /// Address for cluster traffic (`VAULT_CLUSTER_ADDR` wins).
@@ -93,6 +95,7 @@ impl Config {
             // serving a "not supported" page nobody asked for.
             ui: false,
             disable_mlock: true,
+            raw_storage_endpoint: false,
             api_addr: None,
             cluster_addr: None,
             cluster_name: None,

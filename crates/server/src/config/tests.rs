@@ -672,3 +672,13 @@ fn dev_config_is_inmem_plain_http_without_ui() {
     assert!(config.listeners[0].tls_disable);
     assert!(!config.ui);
 }
+
+#[test]
+fn raw_storage_endpoint_is_off_unless_the_config_turns_it_on() {
+    let listener = "listener \"tcp\" {\n  address = \"127.0.0.1:8200\"\n  tls_disable = true\n}\n";
+    assert!(!ok(parse_hcl(listener, &[])).raw_storage_endpoint);
+    let on = format!("{listener}raw_storage_endpoint = \"true\"\n");
+    assert!(ok(parse_hcl(&on, &[])).raw_storage_endpoint);
+    let wrong = format!("{listener}raw_storage_endpoint = \"maybe\"\n");
+    assert!(err(parse_hcl(&wrong, &[])).contains("raw_storage_endpoint"));
+}

@@ -14,6 +14,7 @@ mod leases;
 mod locked_users;
 mod mount_removal;
 mod policies;
+mod raw;
 mod rekey;
 mod route_guard;
 mod seal_migration;
