@@ -74,6 +74,36 @@ def test_cli_init_unseal_status_and_kv(server, tmp_path):
     assert client.secrets.kv.v1.read_secret(path="foo", mount_point="morekv")["data"] == {"bar": "baz"}
 
 
+def test_cli_kv_v2_get_headings_version_field_and_formats(unsealed, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    addr, root = unsealed.server.addr, unsealed.root_token
+    run_cli(addr, home, "secrets", "enable", "-path=app", "-version=2", "kv", token=root)
+    run_cli(addr, home, "kv", "put", "app/db", "password=one", token=root)
+    run_cli(addr, home, "kv", "put", "app/db", "password=two", token=root)
+
+    # vault's KV v2 table: the path section, then metadata, then data, each under its heading.
+    table = run_cli(addr, home, "kv", "get", "app/db", token=root).stdout
+    headings = [line for line in table.splitlines() if line.startswith("=")]
+    titles = [h.strip("= ") for h in headings]
+    assert titles == ["Secret Path", "Metadata", "Data"], table
+    assert all(re.fullmatch(r"(=+) [A-Za-z ]+ \1", h) for h in headings), table
+    assert "app/data/db" in table, table
+    assert re.search(r"^version\s+2\s*$", table, re.MULTILINE), table
+    assert re.search(r"^password\s+two\s*$", table, re.MULTILINE), table
+
+    old = run_cli(addr, home, "kv", "get", "-version=1", "-field=password", "app/db", token=root)
+    assert old.stdout == "one", old.stdout
+
+    as_json = json.loads(run_cli(addr, home, "kv", "get", "-format=json", "app/db", token=root).stdout)
+    assert as_json["data"]["data"] == {"password": "two"}, as_json
+    as_yaml = run_cli(addr, home, "kv", "get", "-format=yaml", "app/db", token=root).stdout
+    assert re.search(r"^data:\n  data:\n    password: two$", as_yaml, re.MULTILINE), as_yaml
+    assert re.search(r"^    version: 2$", as_yaml, re.MULTILINE), as_yaml
+    mounts = run_cli(addr, home, "-format=yaml", "secrets", "list", token=root).stdout
+    assert re.search(r"^app/:$", mounts, re.MULTILINE), mounts
+
+
 def test_cli_status_exits_1_when_server_unreachable(tmp_path):
     home = tmp_path / "home"
     home.mkdir()

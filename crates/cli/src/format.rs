@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::table::Table;
 
-/// `-format=table|json`.
+/// `-format=table|json|yaml`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub(crate) enum Format {
     /// Human-readable tables.
@@ -15,11 +15,26 @@ pub(crate) enum Format {
     Table,
     /// The server's JSON, pretty-printed.
     Json,
+    /// The same data as `json`, in YAML.
+    Yaml,
 }
 
-/// Prints `value` as indented JSON on stdout.
-pub(crate) fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+impl Format {
+    /// Whether the output is data for scripts (`json`, `yaml`) rather than
+    /// a table for people.
+    pub(crate) fn is_data(self) -> bool {
+        self != Format::Table
+    }
+}
+
+/// Prints `value` on stdout as data: YAML for `-format=yaml`, indented JSON
+/// otherwise (callers print tables themselves).
+pub(crate) fn print_data(format: Format, value: &impl Serialize) -> anyhow::Result<()> {
+    if format == Format::Yaml {
+        print!("{}", serde_yaml_ng::to_string(value)?);
+    } else {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    }
     Ok(())
 }
 
@@ -173,7 +188,7 @@ pub(crate) fn print_warnings(secret: &Secret) {
 /// Prints a logical response in the chosen format.
 pub(crate) fn print_secret(secret: &Secret, format: Format) -> anyhow::Result<()> {
     match format {
-        Format::Json => print_json(secret),
+        f @ (Format::Json | Format::Yaml) => print_data(f, secret),
         Format::Table => {
             if let Some(table) = secret_table(secret) {
                 println!("{table}");

@@ -14,7 +14,7 @@ use crate::cli::GlobalArgs;
 use crate::context;
 use crate::data;
 use crate::flags::go_bool;
-use crate::format::{Format, print_json};
+use crate::format::{Format, print_data};
 use crate::table::Table;
 
 /// Audit subcommands.
@@ -111,7 +111,7 @@ async fn list(args: &ListArgs, global: &GlobalArgs) -> anyhow::Result<u8> {
         Err(err) => return Ok(api_error("Error listing audits", &err)),
     };
     match global.format {
-        Format::Json => print_json(&devices)?,
+        f @ (Format::Json | Format::Yaml) => print_data(f, &devices)?,
         Format::Table if devices.is_empty() => {
             println!("No audit devices are enabled.");
             return Ok(EXIT_API_ERROR);

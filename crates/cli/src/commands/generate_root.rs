@@ -18,7 +18,7 @@ use super::{EXIT_ERROR, EXIT_OK, api_error, prompt};
 use crate::cli::GlobalArgs;
 use crate::context;
 use crate::flags::go_bool;
-use crate::format::{Format, print_json, wrap_at_length};
+use crate::format::{Format, print_data, wrap_at_length};
 use crate::table::Table;
 
 /// `operator generate-root` flags and the optional key share.
@@ -166,7 +166,9 @@ async fn generate_otp(client: &Client, format: Format) -> anyhow::Result<u8> {
     let otp = coffer_client::generate_otp(length)?;
     match format {
         Format::Table => println!("{}", otp.expose()),
-        Format::Json => print_json(&json!({ "otp": otp.expose(), "otp_length": length }))?,
+        f @ (Format::Json | Format::Yaml) => {
+            print_data(f, &json!({ "otp": otp.expose(), "otp_length": length }))?
+        }
     }
     Ok(EXIT_OK)
 }
@@ -203,7 +205,7 @@ fn decode(encoded: &str, otp: Option<&str>, format: Format) -> anyhow::Result<u8
     };
     match format {
         Format::Table => println!("{}", token.expose()),
-        Format::Json => print_json(&json!({ "token": token.expose() }))?,
+        f @ (Format::Json | Format::Yaml) => print_data(f, &json!({ "token": token.expose() }))?,
     }
     Ok(EXIT_OK)
 }
@@ -249,7 +251,7 @@ async fn provide(
 
 fn print_status(status: &GenerateRootStatus, format: Format) -> anyhow::Result<u8> {
     match format {
-        Format::Json => print_json(&status_json(status))?,
+        f @ (Format::Json | Format::Yaml) => print_data(f, &status_json(status))?,
         Format::Table => {
             if !status.otp.is_empty() {
                 eprintln!(

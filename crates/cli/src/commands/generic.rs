@@ -13,7 +13,7 @@ use crate::cli::GlobalArgs;
 use crate::context;
 use crate::data;
 use crate::flags::go_bool;
-use crate::format::{Format, go_value, print_json, print_secret, print_warnings, wrap_fields};
+use crate::format::{Format, go_value, print_data, print_secret, print_warnings, wrap_fields};
 use crate::table::Table;
 
 /// `read` arguments.
@@ -164,7 +164,7 @@ fn print_list(secret: Option<&Secret>, path: &str, format: Format) -> anyhow::Re
         return Ok(EXIT_SEALED_OR_MISSING);
     };
     match format {
-        Format::Json => print_json(keys)?,
+        f @ (Format::Json | Format::Yaml) => print_data(f, keys)?,
         Format::Table => {
             let mut table = Table::with_header(["Keys"]);
             for key in keys {
@@ -228,7 +228,7 @@ fn auth_field(auth: &SecretAuth, field: &str) -> Option<Value> {
 /// One `-field` value.
 fn print_field(value: &Value, format: Format) -> anyhow::Result<u8> {
     match format {
-        Format::Json => print_json(value)?,
+        f @ (Format::Json | Format::Yaml) => print_data(f, value)?,
         // Scripts capture `-field` output, so no newline unless a person is looking (vault's rule).
         Format::Table if std::io::stdout().is_terminal() => println!("{}", go_value(value)),
         Format::Table => print!("{}", go_value(value)),

@@ -13,7 +13,7 @@ use crate::api_path::sanitize;
 use crate::cli::GlobalArgs;
 use crate::context;
 use crate::data;
-use crate::format::{Format, print_json, print_map_section, print_path_section, print_warnings};
+use crate::format::{Format, print_data, print_map_section, print_path_section, print_warnings};
 
 /// KV subcommands.
 #[derive(Debug, Subcommand)]
@@ -176,8 +176,8 @@ async fn put(client: &Client, args: PutArgs, format: Format) -> anyhow::Result<u
         println!("Success! Data written to: {path}");
         return Ok(EXIT_OK);
     };
-    if format == Format::Json {
-        print_json(&secret)?;
+    if format.is_data() {
+        print_data(format, &secret)?;
         return Ok(EXIT_OK);
     }
     if target.version == 2 {
@@ -212,7 +212,7 @@ async fn get(client: &Client, args: GetArgs, format: Format) -> anyhow::Result<u
     let Some(secret) = read_existing(client, &path, &query).await? else {
         return Ok(EXIT_SEALED_OR_MISSING);
     };
-    if args.field.is_some() || format == Format::Json {
+    if args.field.is_some() || format.is_data() {
         return print_result(&secret, args.field.as_deref(), format);
     }
     print_get(&target, &path, &secret);
@@ -283,8 +283,8 @@ async fn metadata_get(client: &Client, args: PathArgs, format: Format) -> anyhow
     let Some(secret) = read_existing(client, &path, &[]).await? else {
         return Ok(EXIT_SEALED_OR_MISSING);
     };
-    if format == Format::Json {
-        print_json(&secret)?;
+    if format.is_data() {
+        print_data(format, &secret)?;
         return Ok(EXIT_OK);
     }
     let mut meta = secret.data.clone().unwrap_or_default();

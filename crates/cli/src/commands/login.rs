@@ -9,7 +9,7 @@ use super::{EXIT_OK, prompt};
 use crate::cli::GlobalArgs;
 use crate::context;
 use crate::flags::go_bool;
-use crate::format::{Format, print_json, secret_table};
+use crate::format::{print_data, secret_table};
 
 /// `login` arguments.
 #[derive(Debug, Args)]
@@ -59,8 +59,8 @@ pub(crate) async fn run(args: LoginArgs, global: &GlobalArgs) -> anyhow::Result<
         );
     }
     let summary = login_secret(&token, lookup.as_ref());
-    if global.format == Format::Json {
-        return print_json(&summary).map(|()| EXIT_OK);
+    if global.format.is_data() {
+        return print_data(global.format, &summary).map(|()| EXIT_OK);
     }
     if args.no_store {
         println!("Success! The token is valid. It was not stored (-no-store).\n");

@@ -10,7 +10,7 @@ use super::{EXIT_OK, EXIT_SEALED_OR_MISSING, generate_root, prompt, rekey, statu
 use crate::cli::GlobalArgs;
 use crate::context;
 use crate::flags::go_bool;
-use crate::format::{Format, print_json};
+use crate::format::{Format, print_data};
 
 /// Operator subcommands.
 #[derive(Debug, Subcommand)]
@@ -147,18 +147,21 @@ fn print_init(
             .map(|k| k.expose().to_owned())
             .collect::<Vec<_>>()
     };
-    if format == Format::Json {
-        return print_json(&json!({
-            "unseal_keys_b64": expose(&response.keys_base64),
-            "unseal_keys_hex": expose(&response.keys),
-            "unseal_shares": request.secret_shares.unwrap_or(0),
-            "unseal_threshold": request.secret_threshold.unwrap_or(0),
-            "recovery_keys_b64": expose(&response.recovery_keys_base64),
-            "recovery_keys_hex": expose(&response.recovery_keys),
-            "recovery_keys_shares": request.recovery_shares.unwrap_or(0),
-            "recovery_keys_threshold": request.recovery_threshold.unwrap_or(0),
-            "root_token": response.root_token.expose(),
-        }));
+    if format.is_data() {
+        return print_data(
+            format,
+            &json!({
+                "unseal_keys_b64": expose(&response.keys_base64),
+                "unseal_keys_hex": expose(&response.keys),
+                "unseal_shares": request.secret_shares.unwrap_or(0),
+                "unseal_threshold": request.secret_threshold.unwrap_or(0),
+                "recovery_keys_b64": expose(&response.recovery_keys_base64),
+                "recovery_keys_hex": expose(&response.recovery_keys),
+                "recovery_keys_shares": request.recovery_shares.unwrap_or(0),
+                "recovery_keys_threshold": request.recovery_threshold.unwrap_or(0),
+                "root_token": response.root_token.expose(),
+            }),
+        );
     }
     println!("{}", init_text(response, request));
     Ok(())

@@ -12,7 +12,7 @@ use super::policy_fmt::format_policy;
 use super::{EXIT_API_ERROR, EXIT_OK, api_error};
 use crate::cli::GlobalArgs;
 use crate::context;
-use crate::format::{Format, print_json};
+use crate::format::{Format, print_data};
 
 /// Policy subcommands.
 #[derive(Debug, Subcommand)]
@@ -76,7 +76,7 @@ async fn list(global: &GlobalArgs) -> anyhow::Result<u8> {
         Err(err) => return Ok(api_error("Error listing policies", &err)),
     };
     match global.format {
-        Format::Json => print_json(&names)?,
+        f @ (Format::Json | Format::Yaml) => print_data(f, &names)?,
         Format::Table => {
             for name in &names {
                 println!("{name}");
@@ -102,7 +102,7 @@ async fn read(name: &str, global: &GlobalArgs) -> anyhow::Result<u8> {
         }
     };
     match global.format {
-        Format::Json => print_json(&json!({ "policy": text }))?,
+        f @ (Format::Json | Format::Yaml) => print_data(f, &json!({ "policy": text }))?,
         Format::Table => println!("{}", text.trim()),
     }
     Ok(EXIT_OK)

@@ -15,7 +15,7 @@ use super::{EXIT_ERROR, EXIT_OK, api_error, prompt};
 use crate::cli::GlobalArgs;
 use crate::context;
 use crate::flags::go_bool;
-use crate::format::{Format, print_json, wrap_at_length};
+use crate::format::{Format, print_data, wrap_at_length};
 use crate::table::Table;
 
 /// `operator rekey` flags and the optional key share.
@@ -102,7 +102,7 @@ pub(crate) async fn run(args: RekeyArgs, global: &GlobalArgs) -> anyhow::Result<
             Ok(status) => status,
             Err(e) => return Ok(api_error("Error initializing rekey", &e)),
         };
-        if global.format == Format::Table {
+        if !global.format.is_data() {
             eprintln!("{}", wrap_at_length(INIT_WARNING));
             println!();
         }
@@ -199,7 +199,7 @@ async fn provide(
 
 fn print_status(status: &RekeyStatus, format: Format) -> anyhow::Result<u8> {
     match format {
-        Format::Json => print_json(status)?,
+        f @ (Format::Json | Format::Yaml) => print_data(f, status)?,
         Format::Table => println!("{}", status_table(status)),
     }
     Ok(EXIT_OK)
@@ -238,8 +238,8 @@ fn print_new_keys(
     target: RekeyTarget,
     format: Format,
 ) -> anyhow::Result<()> {
-    if format == Format::Json {
-        return print_json(&result_json(result));
+    if format.is_data() {
+        return print_data(format, &result_json(result));
     }
     println!("\n{}", new_keys_text(result, status, target));
     Ok(())

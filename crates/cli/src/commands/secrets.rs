@@ -11,7 +11,7 @@ use crate::api_path::with_trailing_slash;
 use crate::cli::GlobalArgs;
 use crate::context;
 use crate::flags::{go_bool, key_value};
-use crate::format::{Format, go_value, print_json};
+use crate::format::{Format, go_value, print_data};
 use crate::table::Table;
 
 /// Secrets-engine subcommands.
@@ -130,7 +130,7 @@ pub(crate) async fn run(command: SecretsCommand, global: &GlobalArgs) -> anyhow:
                 .await
                 .map_err(|e| anyhow!("Error listing secrets engines: {e}"))?;
             match global.format {
-                Format::Json => print_json(&mounts)?,
+                f @ (Format::Json | Format::Yaml) => print_data(f, &mounts)?,
                 Format::Table => println!("{}", mounts_table(&mounts, args.detailed)),
             }
         }

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::{EXIT_OK, EXIT_SEALED_OR_MISSING};
 use crate::cli::GlobalArgs;
 use crate::context;
-use crate::format::{Format, print_json};
+use crate::format::{Format, print_data};
 use crate::table::Table;
 
 /// Prints the status; exit 0 when unsealed, 2 when sealed.
@@ -42,7 +42,7 @@ pub(crate) fn print_status(
     format: Format,
 ) -> anyhow::Result<()> {
     match format {
-        Format::Json => print_json(&status_json(status, leader)?),
+        f @ (Format::Json | Format::Yaml) => print_data(f, &status_json(status, leader)?),
         Format::Table => {
             println!("{}", status_table(status, leader));
             Ok(())

@@ -12,7 +12,7 @@ use crate::api_path::sanitize;
 use crate::cli::GlobalArgs;
 use crate::context;
 use crate::flags::{duration_secs, go_bool, key_value};
-use crate::format::{Format, print_json, print_secret};
+use crate::format::{Format, print_data, print_secret};
 
 /// Token subcommands.
 #[derive(Debug, Subcommand)]
@@ -301,7 +301,7 @@ async fn capabilities(args: CapabilitiesArgs, global: &GlobalArgs) -> anyhow::Re
         bail!("No capabilities found");
     }
     match global.format {
-        Format::Json => print_json(&capabilities)?,
+        f @ (Format::Json | Format::Yaml) => print_data(f, &capabilities)?,
         Format::Table => {
             capabilities.sort();
             println!("{}", capabilities.join(", "));

@@ -20,8 +20,12 @@ async fn raw_node() -> AuthNode {
 async fn kv_v1_with_secret(n: &AuthNode) -> String {
     n.root_call(Update, "sys/mounts/kv", json!({"type": "kv"}))
         .await;
-    n.root_call(Update, "kv/unwrapped", json!({"password": "my-long-password"}))
-        .await;
+    n.root_call(
+        Update,
+        "kv/unwrapped",
+        json!({"password": "my-long-password"}),
+    )
+    .await;
     let mounts = n
         .root_call(Read, "sys/mounts", Value::Null)
         .await
@@ -59,7 +63,11 @@ async fn raw_read_shows_the_stored_ciphertext_found_by_logical_path() {
         "{top}"
     );
     let data = n
-        .root_call(Read, &format!("sys/raw/logical/{uuid}/unwrapped"), Value::Null)
+        .root_call(
+            Read,
+            &format!("sys/raw/logical/{uuid}/unwrapped"),
+            Value::Null,
+        )
         .await
         .and_then(|r| r.data)
         .expect("read");
@@ -79,7 +87,11 @@ async fn raw_read_shows_the_stored_ciphertext_found_by_logical_path() {
     assert!(!physical.contains(&uuid) && !physical.contains("unwrapped"));
 
     let absent = n
-        .root_call(Read, &format!("sys/raw/logical/{uuid}/nothing"), Value::Null)
+        .root_call(
+            Read,
+            &format!("sys/raw/logical/{uuid}/nothing"),
+            Value::Null,
+        )
         .await;
     assert!(absent.is_none(), "an absent record reads as 404");
 }
