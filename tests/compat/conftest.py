@@ -66,12 +66,23 @@ def resolve_coffer_bin() -> str:
 class CofferServer:
     """One `coffer server -config=...` process over a data dir that survives restarts."""
 
-    def __init__(self, binary: str, workdir: Path, listener_extra: dict[str, object] | None = None):
+    def __init__(
+        self,
+        binary: str,
+        workdir: Path,
+        listener_extra: dict[str, object] | None = None,
+        config_template: str | None = None,
+        env: dict[str, str] | None = None,
+    ):
+        """`config_template`, when given, is the whole config with `{address}` and `{data_dir}`
+        to fill in (a seed's config, say); `env` is added to the server's environment."""
         self.binary = binary
         self.workdir = workdir
         self.data_dir = workdir / "data"
         self.config_path = workdir / "config.hcl"
         self.listener_extra = dict(listener_extra or {})
+        self.config_template = config_template
+        self.extra_env = dict(env or {})
         self.proc: subprocess.Popen[bytes] | None = None
         self.addr = ""
         self.starts = 0
@@ -88,6 +99,7 @@ class CofferServer:
         self.stdout_path = self.workdir / f"server-{self.starts}.stdout"
         self.stderr_path = self.workdir / f"server-{self.starts}.stderr"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "COFFER_"))}
+        env.update(self.extra_env)
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
                 [self.binary, "server", f"-config={self.config_path}"],
@@ -138,6 +150,13 @@ class CofferServer:
     # -- internals -------------------------------------------------------------------------
 
     def _write_config(self, port: int) -> None:
+        if self.config_template is not None:
+            self.config_path.write_text(
+                self.config_template.replace("{address}", f"127.0.0.1:{port}").replace(
+                    "{data_dir}", str(self.data_dir)
+                )
+            )
+            return
         # One attribute per line: HCL2 rejects several attributes on a single line.
         listener_lines = [
             f"  address     = {_hcl_string(f'127.0.0.1:{port}')}",

@@ -161,9 +161,10 @@ fn dev_server_session_as_an_operator_would_run_it() {
     assert_eq!(json["sealed"], false);
     assert_eq!(json["initialized"], true);
 
-    // Unauthenticated requests to logical paths fail with the server's message and exit 1.
+    // Unauthenticated requests to logical paths fail with the server's message and exit 2,
+    // vault's code for an error the server returned.
     let denied = server.coffer(&["secrets", "list"]);
-    assert_eq!(denied.status.code(), Some(1));
+    assert_eq!(denied.status.code(), Some(2));
     assert!(stderr(&denied).contains("Code: 403"), "{}", stderr(&denied));
 
     // login stores the token; later commands use it without VAULT_TOKEN.
@@ -176,7 +177,7 @@ fn dev_server_session_as_an_operator_would_run_it() {
         std::fs::read_to_string(server.home.path().join(".vault-token")).expect("token file");
     assert_eq!(stored.trim(), ROOT_TOKEN);
     let bad_login = server.coffer(&["login", "-no-store", "not-a-token"]);
-    assert_eq!(bad_login.status.code(), Some(1));
+    assert_eq!(bad_login.status.code(), Some(2));
     assert!(
         !stderr(&bad_login).contains("not-a-token"),
         "tokens must not appear in errors"
@@ -343,7 +344,7 @@ fn init_unseal_seal_lifecycle_with_exit_codes() {
     assert_eq!(server.coffer(&["status"]).status.code(), Some(2));
 
     let bad = server.coffer(&["operator", "unseal", "not-a-key"]);
-    assert_eq!(bad.status.code(), Some(1));
+    assert_eq!(bad.status.code(), Some(2));
     assert!(stderr(&bad).contains("Code: 400"), "{}", stderr(&bad));
     assert!(
         !stderr(&bad).contains("not-a-key"),
@@ -431,7 +432,7 @@ fn kv_metadata_destroy_and_tune_work_as_in_vault() {
     assert_eq!(tune["data"]["default_lease_ttl"], 3600, "{tune}");
     assert_eq!(tune["data"]["max_lease_ttl"], 7200, "{tune}");
     let refused = server.root(&["secrets", "tune", "-default-lease-ttl=3h", "app"]);
-    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
     assert!(
         stderr(&refused).contains("cannot be greater than max_lease_ttl"),
         "{}",

@@ -1,5 +1,6 @@
 //! `coffer read | write | list | delete PATH`: raw access to any API path, as `vault` offers.
 
+use anyhow::Context as _;
 use std::io::IsTerminal;
 
 use anyhow::{anyhow, bail};
@@ -82,7 +83,7 @@ pub(crate) async fn write(args: WriteArgs, global: &GlobalArgs) -> anyhow::Resul
     let secret = client
         .write(&path, &Value::Object(body))
         .await
-        .map_err(|e| anyhow!("Error writing data to {path}: {e}"))?;
+        .with_context(|| format!("Error writing data to {path}"))?;
     match secret {
         Some(secret) if has_content(&secret) => {
             print_result(&secret, args.field.as_deref(), global.format)
@@ -114,10 +115,10 @@ pub(crate) async fn delete(args: DeleteArgs, global: &GlobalArgs) -> anyhow::Res
             None,
         )
         .await
-        .map_err(|e| anyhow!("Error deleting {path}: {e}"))?;
+        .with_context(|| format!("Error deleting {path}"))?;
     let secret = raw
         .into_secret()
-        .map_err(|e| anyhow!("Error deleting {path}: {e}"))?;
+        .with_context(|| format!("Error deleting {path}"))?;
     match secret {
         Some(secret) if has_content(&secret) => {
             print_secret(&secret, global.format).map(|()| EXIT_OK)
@@ -138,7 +139,7 @@ pub(crate) async fn read_existing(
     let secret = client
         .read_with_query(path, query)
         .await
-        .map_err(|e| anyhow!("Error reading {path}: {e}"))?;
+        .with_context(|| format!("Error reading {path}"))?;
     if secret.is_none() {
         eprintln!("No value found at {path}");
     }
@@ -150,7 +151,7 @@ pub(crate) async fn list_path(client: &Client, path: &str, format: Format) -> an
     let secret = client
         .list(path)
         .await
-        .map_err(|e| anyhow!("Error listing {path}: {e}"))?;
+        .with_context(|| format!("Error listing {path}"))?;
     print_list(secret.as_ref(), path, format)
 }
 

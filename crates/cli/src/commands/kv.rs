@@ -1,7 +1,8 @@
 //! `coffer kv ...`: key/value secrets with vault's KV v1/v2 handling. The mount and version
 //! come from `sys/internal/ui/mounts/<path>`; v2 paths get `data/`, `metadata/`, ... inserted.
 
-use anyhow::{anyhow, bail};
+use anyhow::Context as _;
+use anyhow::bail;
 use clap::{Args, Subcommand};
 use coffer_client::{Client, Secret};
 use serde_json::{Map, Value, json};
@@ -128,7 +129,7 @@ pub(crate) async fn run(command: KvCommand, global: &GlobalArgs) -> anyhow::Resu
             client
                 .delete(&path)
                 .await
-                .map_err(|e| anyhow!("Error deleting {path}: {e}"))?;
+                .with_context(|| format!("Error deleting {path}"))?;
             println!("Success! Data deleted (if it existed) at: {path}");
             Ok(EXIT_OK)
         }
@@ -138,7 +139,7 @@ pub(crate) async fn run(command: KvCommand, global: &GlobalArgs) -> anyhow::Resu
 /// Finds mount and version, as `vault kv` does before every command.
 async fn resolve(client: &Client, mount: Option<&str>, path: &str) -> anyhow::Result<KvTarget> {
     let probe = mount.map_or_else(|| sanitize(path), sanitize);
-    let found = client.kv_mount(&probe).await.map_err(|e| anyhow!("{e}"))?;
+    let found = client.kv_mount(&probe).await?;
     let mount_path = if found.path.is_empty() {
         mount.map(sanitize).unwrap_or_default()
     } else {
@@ -171,7 +172,7 @@ async fn put(client: &Client, args: PutArgs, format: Format) -> anyhow::Result<u
     let secret = client
         .write(&path, &body)
         .await
-        .map_err(|e| anyhow!("Error writing data to {path}: {e}"))?;
+        .with_context(|| format!("Error writing data to {path}"))?;
     let Some(secret) = secret else {
         println!("Success! Data written to: {path}");
         return Ok(EXIT_OK);
@@ -249,14 +250,14 @@ async fn delete(client: &Client, args: VersionedArgs) -> anyhow::Result<u8> {
         client
             .write(&path, &json!({ "versions": args.versions }))
             .await
-            .map_err(|e| anyhow!("Error deleting {path}: {e}"))?;
+            .with_context(|| format!("Error deleting {path}"))?;
         path
     } else {
         let path = target.api_path("data");
         client
             .delete(&path)
             .await
-            .map_err(|e| anyhow!("Error deleting {path}: {e}"))?;
+            .with_context(|| format!("Error deleting {path}"))?;
         path
     };
     println!("Success! Data deleted (if it existed) at: {path}");
@@ -272,7 +273,7 @@ async fn versions_op(client: &Client, args: VersionedArgs, op: &str) -> anyhow::
     client
         .write(&path, &json!({ "versions": args.versions }))
         .await
-        .map_err(|e| anyhow!("Error writing data to {path}: {e}"))?;
+        .with_context(|| format!("Error writing data to {path}"))?;
     println!("Success! Data written to: {path}");
     Ok(EXIT_OK)
 }

@@ -1,6 +1,6 @@
 //! `coffer login [TOKEN]`: verify a token and store it with the token helper (~/.vault-token).
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, bail};
 use clap::{ArgAction, Args};
 use coffer_client::{Client, Secret, SecretAuth, SecretString, TokenHelper};
 use serde_json::Value;
@@ -39,15 +39,11 @@ pub(crate) async fn run(args: LoginArgs, global: &GlobalArgs) -> anyhow::Result<
     };
     let mut client = context::client(global)?;
     client.set_token(Some(SecretString::from(token.expose())));
-    let lookup = verify(&client)
-        .await
-        .map_err(|e| anyhow!("Error authenticating: {e}"))?;
+    let lookup = verify(&client).await.context("Error authenticating")?;
     if !args.no_store {
         let helper = TokenHelper::default_location()
             .context("Error storing token: HOME is not set, cannot locate ~/.vault-token")?;
-        helper
-            .store(&token)
-            .map_err(|e| anyhow!("Error storing token: {e}"))?;
+        helper.store(&token).context("Error storing token")?;
     }
     if ["VAULT_TOKEN", "COFFER_TOKEN"]
         .iter()

@@ -27,8 +27,8 @@ pub(crate) const EXIT_ERROR: u8 = 1;
 /// Exit code: `status` found the server sealed, or a read found nothing (vault's code 2).
 pub(crate) const EXIT_SEALED_OR_MISSING: u8 = 2;
 
-/// Exit code: the server refused or failed an `operator generate-root | rekey` request (vault
-/// returns 2 there; flag mistakes and refusals made before any request exit 1).
+/// Exit code: the server refused or failed a request (vault's "remote error" code 2; flag
+/// mistakes and refusals made before any request exit 1).
 pub(crate) const EXIT_API_ERROR: u8 = 2;
 
 /// Prints `context: err` on stderr as vault does, and returns [`EXIT_API_ERROR`].
@@ -63,6 +63,16 @@ pub(crate) async fn run(cli: Cli) -> u8 {
     };
     outcome.unwrap_or_else(|err| {
         eprintln!("{err:#}");
-        EXIT_ERROR
+        let refused_by_server = err.chain().any(|cause| {
+            matches!(
+                cause.downcast_ref::<coffer_client::Error>(),
+                Some(coffer_client::Error::Api { .. })
+            )
+        });
+        if refused_by_server {
+            EXIT_API_ERROR
+        } else {
+            EXIT_ERROR
+        }
     })
 }

@@ -1,7 +1,7 @@
 //! `coffer operator init | unseal | seal | generate-root | rekey` (the last two live in their own
 //! modules).
 
-use anyhow::anyhow;
+use anyhow::Context as _;
 use clap::{ArgAction, Args, Subcommand};
 use coffer_client::{InitRequest, InitResponse, SecretString};
 use serde_json::json;
@@ -72,10 +72,7 @@ pub(crate) async fn run(command: OperatorCommand, global: &GlobalArgs) -> anyhow
         OperatorCommand::Rekey(args) => rekey::run(args, global).await,
         OperatorCommand::Seal => {
             let client = context::client(global)?;
-            client
-                .seal()
-                .await
-                .map_err(|e| anyhow!("Error sealing: {e}"))?;
+            client.seal().await.context("Error sealing")?;
             println!("Success! Coffer is sealed.");
             Ok(EXIT_OK)
         }
@@ -88,7 +85,7 @@ async fn init(args: InitArgs, global: &GlobalArgs) -> anyhow::Result<u8> {
         let initialized = client
             .init_status()
             .await
-            .map_err(|e| anyhow!("Error checking init status: {e}"))?;
+            .context("Error checking init status")?;
         if initialized {
             println!("Coffer is initialized");
             return Ok(EXIT_OK);
@@ -99,7 +96,7 @@ async fn init(args: InitArgs, global: &GlobalArgs) -> anyhow::Result<u8> {
     let seal = client
         .seal_status()
         .await
-        .map_err(|e| anyhow!("Error checking seal status: {e}"))?;
+        .context("Error checking seal status")?;
     let auto_seal = seal.is_auto_seal();
     if auto_seal && (args.key_shares.is_some() || args.key_threshold.is_some()) {
         eprintln!(
@@ -109,10 +106,7 @@ async fn init(args: InitArgs, global: &GlobalArgs) -> anyhow::Result<u8> {
         );
     }
     let request = init_request(&args, auto_seal);
-    let response = client
-        .init(&request)
-        .await
-        .map_err(|e| anyhow!("Error initializing: {e}"))?;
+    let response = client.init(&request).await.context("Error initializing")?;
     print_init(&response, &request, global.format)?;
     Ok(EXIT_OK)
 }
@@ -218,13 +212,13 @@ async fn unseal(args: UnsealArgs, global: &GlobalArgs) -> anyhow::Result<u8> {
         client
             .unseal_reset()
             .await
-            .map_err(|e| anyhow!("Error resetting unseal process: {e}"))?
+            .context("Error resetting unseal process")?
     } else {
         let key = prompt::key_share(args.key, "Unseal Key (will be hidden): ")?;
         client
             .unseal(&key, args.migrate)
             .await
-            .map_err(|e| anyhow!("Error unsealing: {e}"))?
+            .context("Error unsealing")?
     };
     let leader = status::leader(&client, &status).await?;
     status::print_status(&status, &leader, global.format)?;

@@ -1,8 +1,8 @@
 //! `coffer secrets enable | disable | list | tune`.
 
+use anyhow::Context as _;
 use std::collections::BTreeMap;
 
-use anyhow::anyhow;
 use clap::{ArgAction, Args, Subcommand};
 use coffer_client::{EnableMount, MountConfigInput, MountOutput, TuneMount};
 
@@ -112,7 +112,7 @@ pub(crate) async fn run(command: SecretsCommand, global: &GlobalArgs) -> anyhow:
             client
                 .enable_mount(&path, &request)
                 .await
-                .map_err(|e| anyhow!("Error enabling: {e}"))?;
+                .context("Error enabling")?;
             let shown = args.plugin_name.as_deref().unwrap_or(&args.engine_type);
             println!("Success! Enabled the {shown} secrets engine at: {path}");
         }
@@ -121,14 +121,14 @@ pub(crate) async fn run(command: SecretsCommand, global: &GlobalArgs) -> anyhow:
             client
                 .disable_mount(&path)
                 .await
-                .map_err(|e| anyhow!("Error disabling secrets engine at {path}: {e}"))?;
+                .with_context(|| format!("Error disabling secrets engine at {path}"))?;
             println!("Success! Disabled the secrets engine (if it existed) at: {path}");
         }
         SecretsCommand::List(args) => {
             let mounts = client
                 .list_mounts()
                 .await
-                .map_err(|e| anyhow!("Error listing secrets engines: {e}"))?;
+                .context("Error listing secrets engines")?;
             match global.format {
                 f @ (Format::Json | Format::Yaml) => print_data(f, &mounts)?,
                 Format::Table => println!("{}", mounts_table(&mounts, args.detailed)),
@@ -145,7 +145,7 @@ pub(crate) async fn run(command: SecretsCommand, global: &GlobalArgs) -> anyhow:
             client
                 .tune_mount(&path, &request)
                 .await
-                .map_err(|e| anyhow!("Error tuning secrets engine {path}: {e}"))?;
+                .with_context(|| format!("Error tuning secrets engine {path}"))?;
             println!("Success! Tuned the secrets engine at: {path}");
         }
     }

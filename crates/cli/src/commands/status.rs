@@ -1,5 +1,6 @@
 //! `coffer status`: the seal-status table vault operators know, plus HA information.
 
+use anyhow::Context as _;
 use anyhow::anyhow;
 use coffer_client::{Client, LeaderStatus, SealStatus};
 use serde_json::Value;
@@ -16,7 +17,7 @@ pub(crate) async fn run(global: &GlobalArgs) -> anyhow::Result<u8> {
     let status = client
         .seal_status()
         .await
-        .map_err(|e| anyhow!("Error checking seal status: {e}"))?;
+        .context("Error checking seal status")?;
     let leader = leader(&client, &status).await?;
     print_status(&status, &leader, global.format)?;
     Ok(if status.sealed {

@@ -4,6 +4,7 @@
 //! authenticates the call; with TOKEN and no current token, or without TOKEN, the wrapping
 //! token itself makes the call (vault's client does the same).
 
+use anyhow::Context as _;
 use anyhow::anyhow;
 use clap::Args;
 use coffer_client::SecretString;
@@ -44,7 +45,7 @@ pub(crate) async fn run(args: UnwrapArgs, global: &GlobalArgs) -> anyhow::Result
     let secret = client
         .write(UNWRAP_PATH, &body)
         .await
-        .map_err(|e| anyhow!("Error unwrapping: {e}"))?
+        .context("Error unwrapping")?
         .ok_or_else(|| anyhow!("Error unwrapping: the server returned no response"))?;
     print_result(&secret, args.field.as_deref(), global.format)?;
     Ok(EXIT_OK)

@@ -48,9 +48,10 @@ impl Core {
             self.pre_seal();
             return Err(e);
         }
-        tracing::info!("unsealed with stored keys");
         self.upgrade_stored_keys(&wrapped_root, &root).await;
+        // Vault's order and words, which seed 002 §6.2 shows and operators grep for.
         tracing::info!("vault is unsealed");
+        tracing::info!(stored_keys_used = 1, "unsealed with stored keys");
         Ok(true)
     }
 
@@ -62,15 +63,16 @@ impl Core {
         if self.seal.wrapped_with_current_key(wrapped_root) {
             return;
         }
-        tracing::info!("upgrading stored keys");
         let result: CoreResult<()> = async {
             let backend = self.barrier.backend();
             let seal_err = |e: crate::seal::SealError| CoreError::Seal(e.to_string());
             if let Some(old) = backend.get(RECOVERY_KEY_PATH).await? {
+                tracing::info!("upgrading recovery key");
                 let recovery = self.seal.unwrap(&old).await.map_err(seal_err)?;
                 let rewrapped = self.seal.wrap(recovery.expose()).await.map_err(seal_err)?;
                 backend.put(RECOVERY_KEY_PATH, &rewrapped).await?;
             }
+            tracing::info!("upgrading stored keys");
             let rewrapped = self.seal.wrap(root.expose()).await.map_err(seal_err)?;
             backend.put(ROOT_KEY_PATH, &rewrapped).await?;
             self.rewrap_core_records().await
