@@ -10,6 +10,12 @@ pub enum CoreError {
     /// The barrier is sealed; Vault's clients look for this exact text.
     #[error("Vault is sealed")]
     Sealed,
+    /// An HA standby was asked what only the active node serves.
+    #[error(
+        "this node is a standby: the active node serves requests (send it there, or retry once a \
+         node is active)"
+    )]
+    Standby,
     /// `sys/init` has not been run.
     #[error("Vault is not initialized")]
     NotInitialized,

@@ -2,7 +2,7 @@
 //! router, tokens, ACL policies and the engine interface, one folder per
 //! concept in the order a request meets them (`node`, `request`, `login`,
 //! `engine`, `mount`, `sys`, `token`, `policy`, `audit`, `wrapping`,
-//! `ceremony`, `seal`, `storage`).
+//! `ceremony`, `seal`, `storage`), and `ha` for nodes sharing one storage.
 //!
 //! It must never depend on HTTP, FFI (PKCS#11) or SQL: those live in the
 //! `server`, `seal-pkcs11` and `storage-*` crates, which depend on this one.
@@ -14,6 +14,7 @@ pub mod ceremony;
 pub mod clock;
 pub mod engine;
 mod error;
+pub mod ha;
 pub mod login;
 pub mod mount;
 mod node;

@@ -84,6 +84,7 @@ impl Server {
             factories: engines::factories(),
             cluster_name: config.cluster_name.clone(),
             raw_storage_endpoint: config.raw_storage_endpoint,
+            ha: None,
         });
         report_seal_migration(&core, config).await?;
         let mut listeners = Vec::new();

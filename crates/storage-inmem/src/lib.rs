@@ -5,6 +5,10 @@
 //! It must never depend on the server, an engine, a seal or another backend:
 //! only on the storage contract in `coffer-core`.
 
+mod ha_lock;
+
+pub use ha_lock::InmemHaLock;
+
 use async_trait::async_trait;
 use coffer_core::storage::{Backend, StorageError, direct_children, validate_key, validate_prefix};
 use std::collections::BTreeMap;

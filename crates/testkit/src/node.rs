@@ -36,6 +36,7 @@ pub fn node_options(backend: SharedBackend, seal: Option<Arc<dyn Seal>>) -> Core
         factories: default_factories(),
         cluster_name: None,
         raw_storage_endpoint: false,
+        ha: None,
     }
 }
 

@@ -92,6 +92,10 @@ impl Core {
         let root_token = setup.await;
         if !auto || root_token.is_err() {
             self.pre_seal();
+        } else if self.ha.is_some() {
+            // An HA node serves only once it holds the lock, like any other.
+            self.forget_served_state();
+            self.start_serving().await?;
         }
         Ok(InitResult {
             keys,

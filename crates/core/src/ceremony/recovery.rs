@@ -44,11 +44,10 @@ impl Core {
             CoreError::Internal("stored root key has the wrong length".to_owned())
         })?;
         self.barrier.unseal(&root).await?;
-        if let Err(e) = self.post_unseal().await {
+        if let Err(e) = self.start_serving().await {
             self.pre_seal();
             return Err(e);
         }
-        self.upgrade_stored_keys(&wrapped_root, &root).await;
         // Vault's order and words, which seed 002 §6.2 shows and operators grep for.
         tracing::info!("vault is unsealed");
         tracing::info!(stored_keys_used = 1, "unsealed with stored keys");
@@ -59,7 +58,7 @@ impl Core {
     /// when they were wrapped by an older seal key (other seal-wrapped values
     /// follow in the background). A failure is logged, not fatal: the old
     /// key still works.
-    async fn upgrade_stored_keys(&self, wrapped_root: &[u8], root: &Key256) {
+    pub(crate) async fn upgrade_stored_keys(&self, wrapped_root: &[u8], root: &Key256) {
         if self.seal.wrapped_with_current_key(wrapped_root) {
             return;
         }

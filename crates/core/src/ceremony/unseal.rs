@@ -194,11 +194,10 @@ impl Core {
             ))
         })?;
         self.barrier.unseal(&root).await?;
-        if let Err(e) = self.post_unseal().await {
+        if let Err(e) = self.start_serving().await {
             self.pre_seal();
             return Err(e);
         }
-        self.remove_stale_recovery_key().await;
         tracing::info!("vault is unsealed");
         Ok(())
     }
@@ -234,9 +233,16 @@ impl Core {
     }
 
     /// Forgets every in-memory secret, the routing table and the audit
-    /// devices, and stops the lease sweep.
+    /// devices, stops the lease sweep and leaves the HA election.
     pub(crate) fn pre_seal(&self) {
+        self.stop_ha();
         self.barrier.seal();
+        self.forget_served_state();
+    }
+
+    /// What an active node loaded to serve (see `node::setup`), forgotten
+    /// at seal and when an HA node stands by; the barrier stays as it is.
+    pub(crate) fn forget_served_state(&self) {
         self.audit.clear();
         self.tokens.clear();
         self.wrapping_key.clear();

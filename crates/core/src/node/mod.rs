@@ -13,6 +13,9 @@ use crate::ceremony::Ceremonies;
 use crate::clock::Clock;
 use crate::engine::EngineFactory;
 use crate::error::{CoreError, CoreResult};
+use crate::ha::HaOptions;
+use crate::ha::election::Ha;
+use crate::ha::fence::{Fence, FencedBackend};
 use crate::login::lockout::{LOCKED_USERS_PREFIX, UserLockouts};
 use crate::mount::router::RouterTable;
 use crate::policy::store::{POLICY_STORE_PREFIX, PolicyStore};
@@ -73,6 +76,9 @@ pub struct CoreOptions {
     pub cluster_name: Option<String>,
     /// `raw_storage_endpoint` from the config: whether `sys/raw` answers.
     pub raw_storage_endpoint: bool,
+    /// HA settings when the storage is shared (`ha_enabled`); `None`: this
+    /// node is alone and active whenever it is unsealed.
+    pub ha: Option<HaOptions>,
 }
 
 /// One Coffer node.
@@ -106,6 +112,7 @@ pub struct Core {
     pub(crate) cluster: RwLock<Option<ClusterInfo>>,
     pub(crate) cluster_name: Option<String>,
     pub(crate) raw_storage_endpoint: bool,
+    pub(crate) ha: Option<Ha>,
     pub(crate) rewrap: Mutex<RewrapStatus>,
     /// Audit table and broker (empty while sealed).
     pub(crate) audit: AuditDevices,
@@ -136,8 +143,17 @@ impl Core {
         };
         let token_rule = core_rule(TOKEN_SEAL_WRAPPED);
         let wrapping_key_rule = core_rule(WRAPPING_SEAL_WRAPPED);
+        let (backend, ha) = match opts.ha {
+            None => (opts.backend, None),
+            Some(ha) => {
+                let fence = Arc::new(Fence::new());
+                let fenced: SharedBackend =
+                    Arc::new(FencedBackend::new(opts.backend, fence.clone()));
+                (fenced, Some(Ha::new(ha, fence)))
+            }
+        };
         let barrier = Arc::new(
-            Barrier::new(opts.backend, opts.entropy.clone())
+            Barrier::new(backend, opts.entropy.clone())
                 .with_nonce_entropy(system_entropy.clone())
                 .with_seal_wrap(wrapper),
         );
@@ -178,6 +194,7 @@ impl Core {
             cluster: RwLock::new(None),
             cluster_name: opts.cluster_name,
             raw_storage_endpoint: opts.raw_storage_endpoint,
+            ha,
             rewrap: Mutex::new(RewrapStatus::default()),
             audit: AuditDevices::new(),
         })

@@ -10,11 +10,28 @@ use crate::error::{CoreError, CoreResult};
 use crate::mount::router::RouterTable;
 use crate::mount::{AUTH_TABLE_PATH, MOUNT_TABLE_PATH, MountConfig, MountEntry, MountTable};
 use crate::node::{CLUSTER_INFO_PATH, ClusterInfo, Core};
+use crate::seal::ROOT_KEY_PATH;
 use crate::storage::view::View;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 impl Core {
+    /// Everything a node does to serve once its barrier is open (alone, or
+    /// as the HA node that took the lock): `post_unseal`, then bring the
+    /// stored keys to the current seal key (auto-unseal seals) or remove a
+    /// recovery key an interrupted migration left behind (Shamir).
+    pub(crate) async fn activate(self: &Arc<Self>) -> CoreResult<()> {
+        self.post_unseal().await?;
+        if self.seal.stored_keys() {
+            let wrapped_root = self.stored_key_record(ROOT_KEY_PATH).await?;
+            let root = self.barrier.root_key()?;
+            self.upgrade_stored_keys(&wrapped_root, &root).await;
+        } else {
+            self.remove_stale_recovery_key().await;
+        }
+        Ok(())
+    }
+
     pub(crate) async fn post_unseal(self: &Arc<Self>) -> CoreResult<()> {
         let system = View::new(self.barrier.clone(), "");
         let cluster = match system.get_json::<ClusterInfo>(CLUSTER_INFO_PATH).await? {

@@ -2,7 +2,8 @@
 //!
 //! Seal-state changes (init, unseal, seal) hold it exclusively through
 //! [`Core::changing_seal_state`]; work that needs the barrier open holds it
-//! shared through [`Core::unsealed`], which refuses while sealed. A seal
+//! shared through [`Core::unsealed`], which refuses while sealed (and on an
+//! HA standby). A seal
 //! therefore waits for in-flight work, and nothing can re-open the barrier
 //! behind a seal. The lock itself is private to `node`, so there is no other
 //! spelling of "take the lock, refuse if sealed" to get wrong.
@@ -27,12 +28,14 @@ pub(crate) struct SealStateChange<'a> {
 
 impl Core {
     /// Waits for any seal-state change to finish, then holds the barrier
-    /// open; `Sealed` when it is not open.
+    /// open; `Sealed` when it is not open, `Standby` on an HA standby (whose
+    /// barrier is open but which serves nothing).
     pub(crate) async fn unsealed(&self) -> CoreResult<Unsealed<'_>> {
         let shared = self.state.read().await;
         if self.barrier.is_sealed() {
             return Err(CoreError::Sealed);
         }
+        self.refuse_if_standby()?;
         Ok(Unsealed { _shared: shared })
     }
 

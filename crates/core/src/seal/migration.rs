@@ -191,7 +191,7 @@ impl Core {
             self.pre_seal();
             return Err(e);
         }
-        if let Err(e) = self.post_unseal().await {
+        if let Err(e) = self.start_serving().await {
             self.pre_seal();
             return Err(e);
         }

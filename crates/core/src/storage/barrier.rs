@@ -188,6 +188,13 @@ impl Barrier {
         Ok(())
     }
 
+    /// Reads the keyring again with the root key in memory: an HA node that
+    /// takes over sees the terms the previous active added.
+    pub async fn reload_keyring(&self) -> CoreResult<()> {
+        let root = self.root_key()?;
+        self.unseal(&root).await
+    }
+
     /// Forgets every key; the barrier is sealed afterwards.
     pub fn seal(&self) {
         let mut guard = self

@@ -39,6 +39,18 @@ pub enum StorageError {
         /// The underlying error, as text.
         cause: String,
     },
+    /// An HA node's write after its hold on the election lock ran out (or
+    /// while it is a standby): refused, so two nodes never write at once.
+    #[error(
+        "storage {op} {key:?} refused: this node does not hold the HA lock (it is a standby, or \
+         its lease ran out and another node may be active); nothing was written"
+    )]
+    NotActive {
+        /// `put` or `delete`.
+        op: &'static str,
+        /// The key involved.
+        key: String,
+    },
     /// Data on disk is not in the format this backend writes.
     #[error("storage entry {key:?} is corrupt: {cause}")]
     Corrupt {

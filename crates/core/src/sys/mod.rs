@@ -68,6 +68,7 @@ enum Sys {
     LockedUsers,
     UnlockUser,
     Raw,
+    StepDown,
 }
 
 const READ: &[Operation] = &[Operation::Read];
@@ -144,6 +145,7 @@ fn routes() -> Vec<Route<Sys>> {
         Route::new("revoke-force/*prefix", WRITE, Sys::LeaseRevokeForce),
         Route::new("leases/tidy", WRITE, Sys::LeaseTidy),
         Route::new("locked-users", READ, Sys::LockedUsers),
+        Route::new("step-down", WRITE, Sys::StepDown),
         Route::new("raw", &[Operation::List], Sys::Raw),
         Route::new(
             "raw/*path",
@@ -249,6 +251,7 @@ impl Core {
             Sys::LeaseTidy => self.lease_tidy().await,
             Sys::LockedUsers => self.list_locked_users(&req),
             Sys::Raw => self.raw_request(&req, &path_param).await,
+            Sys::StepDown => self.request_step_down().map(|()| None),
             Sys::UnlockUser => self
                 .unlock_user(
                     params

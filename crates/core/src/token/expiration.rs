@@ -254,7 +254,7 @@ impl Core {
                     return;
                 };
                 match core.expire_due().await {
-                    Ok(_) | Err(CoreError::Sealed) => {}
+                    Ok(_) | Err(CoreError::Sealed | CoreError::Standby) => {}
                     Err(e) => tracing::warn!(error = %e, "lease expiry sweep failed"),
                 }
             }

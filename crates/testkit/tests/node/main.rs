@@ -8,6 +8,7 @@ mod acl;
 mod audit;
 mod auto_seal;
 mod entropy;
+mod ha;
 mod init_failure;
 mod lease_recovery;
 mod leases;

@@ -1,0 +1,349 @@
+//! The election: a standby's campaign for the lock, the active node's
+//! renewals, promotion and stepping down.
+
+use super::fence::Fence;
+use super::{Advertisement, HaOptions, HaStatus};
+use crate::error::{CoreError, CoreResult};
+use crate::node::Core;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// A node's HA machinery.
+pub(crate) struct Ha {
+    opts: HaOptions,
+    node_id: String,
+    pub(crate) fence: Arc<Fence>,
+    runtime: Mutex<Runtime>,
+    step_down_requested: AtomicBool,
+    wake: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct Runtime {
+    role: Role,
+    leader: Option<Advertisement>,
+    campaign: Option<tokio::task::JoinHandle<()>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Role {
+    /// Sealed: not competing.
+    #[default]
+    Off,
+    Standby,
+    Active,
+}
+
+/// Why an active term ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TermEnd {
+    /// `sys/step-down`: wait before competing again.
+    Requested,
+    /// The lease ran out or another node holds the lock.
+    Lost,
+    /// Sealed meanwhile: the seal cleaned up.
+    Sealed,
+}
+
+impl Ha {
+    pub(crate) fn new(opts: HaOptions, fence: Arc<Fence>) -> Self {
+        Self {
+            node_id: opts.node_id.clone(),
+            opts,
+            fence,
+            runtime: Mutex::new(Runtime::default()),
+            step_down_requested: AtomicBool::new(false),
+            wake: tokio::sync::Notify::new(),
+        }
+    }
+
+    fn runtime(&self) -> std::sync::MutexGuard<'_, Runtime> {
+        self.runtime
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn role(&self) -> Role {
+        self.runtime().role
+    }
+
+    fn set_role(&self, role: Role, leader: Option<Advertisement>) {
+        let mut rt = self.runtime();
+        rt.role = role;
+        rt.leader = leader;
+    }
+
+    /// The renewal deadline for a lease whose request left at `sent`: the
+    /// lock's clock starts the TTL no earlier than that, and a tenth of the
+    /// TTL covers clock-rate differences.
+    fn deadline(&self, sent: Instant) -> Instant {
+        sent + self.opts.lock_ttl - self.opts.lock_ttl / 10
+    }
+}
+
+impl Core {
+    /// This node's place in the cluster.
+    pub fn ha_status(&self) -> HaStatus {
+        let Some(ha) = &self.ha else {
+            return HaStatus {
+                enabled: false,
+                is_self: false,
+                standby: false,
+                leader_address: String::new(),
+                leader_cluster_address: String::new(),
+                active_time: None,
+            };
+        };
+        let rt = ha.runtime();
+        let leader = rt.leader.clone();
+        HaStatus {
+            enabled: true,
+            is_self: rt.role == Role::Active,
+            standby: rt.role == Role::Standby,
+            leader_address: leader
+                .as_ref()
+                .map(|l| l.api_addr.clone())
+                .unwrap_or_default(),
+            leader_cluster_address: leader
+                .as_ref()
+                .map(|l| l.cluster_addr.clone())
+                .unwrap_or_default(),
+            active_time: leader.map(|l| UNIX_EPOCH + Duration::from_secs(l.active_since)),
+        }
+    }
+
+    /// `Standby` when this node is an HA standby: logical requests go to
+    /// the active node.
+    pub(crate) fn refuse_if_standby(&self) -> CoreResult<()> {
+        match &self.ha {
+            Some(ha) if ha.role() != Role::Active => Err(CoreError::Standby),
+            _ => Ok(()),
+        }
+    }
+
+    /// After the barrier opened: serve (one node alone), or stand by and
+    /// compete for the lock (HA). Called with the seal state held.
+    pub(crate) async fn start_serving(self: &Arc<Self>) -> CoreResult<()> {
+        match &self.ha {
+            None => self.activate().await,
+            Some(ha) => {
+                ha.fence.close();
+                ha.set_role(Role::Standby, None);
+                tracing::info!("entering standby mode");
+                let campaign = tokio::spawn(campaign(Arc::downgrade(self)));
+                if let Some(old) = ha.runtime().campaign.replace(campaign) {
+                    old.abort();
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// At seal: stop competing, give the lock up if held, and let the
+    /// sealed node's own writes (init, unseal) through again.
+    pub(crate) fn stop_ha(&self) {
+        let Some(ha) = &self.ha else { return };
+        let was = {
+            let mut rt = ha.runtime();
+            if let Some(task) = rt.campaign.take() {
+                task.abort();
+            }
+            std::mem::replace(&mut rt.role, Role::Off)
+        };
+        ha.fence.unrestrict();
+        if was == Role::Active {
+            let lock = ha.opts.lock.clone();
+            let node_id = ha.node_id.clone();
+            tokio::spawn(async move {
+                if let Err(e) = lock.release(&node_id).await {
+                    tracing::warn!(error = %e, "could not release the HA lock at seal; it lapses by itself");
+                }
+            });
+        }
+    }
+
+    /// `sys/step-down`: the active node gives the lock up and stands by.
+    pub(crate) fn request_step_down(&self) -> CoreResult<()> {
+        let Some(ha) = &self.ha else {
+            return Err(CoreError::invalid(
+                "this node is not part of an HA cluster (its storage has ha_enabled off), so \
+                 there is nothing to step down from",
+            ));
+        };
+        if ha.role() != Role::Active {
+            return Err(CoreError::Standby);
+        }
+        ha.step_down_requested.store(true, Ordering::SeqCst);
+        ha.wake.notify_one();
+        Ok(())
+    }
+
+    /// Loads everything from storage (possibly changed by the previous
+    /// active), with the lock held, and serves. Returns false (standing by
+    /// again) when that fails.
+    async fn promote(self: &Arc<Self>, ha: &Ha, since: u64) -> bool {
+        let _exclusive = self.changing_seal_state().await;
+        if self.barrier.is_sealed() {
+            return false;
+        }
+        let loaded = async {
+            self.barrier.reload_keyring().await?;
+            self.activate().await
+        }
+        .await;
+        match loaded {
+            Ok(()) => {
+                let me = self.advertisement(ha, since);
+                ha.set_role(Role::Active, Some(me));
+                tracing::info!("acquired the HA lock; this node is now the active node");
+                true
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not take over as the active node; standing by");
+                self.forget_served_state();
+                ha.fence.close();
+                ha.set_role(Role::Standby, None);
+                false
+            }
+        }
+    }
+
+    /// Ends an active term: no more writes, forget what was loaded.
+    async fn demote(&self, ha: &Ha, end: TermEnd) {
+        ha.fence.close();
+        let _exclusive = self.changing_seal_state().await;
+        if self.barrier.is_sealed() || ha.role() != Role::Active {
+            return;
+        }
+        self.forget_served_state();
+        ha.set_role(Role::Standby, None);
+        match end {
+            TermEnd::Requested => tracing::info!("stepped down on request; entering standby mode"),
+            _ => tracing::warn!("lost the HA lock; stepped down, entering standby mode"),
+        }
+    }
+
+    fn advertisement(&self, ha: &Ha, since: u64) -> Advertisement {
+        Advertisement {
+            node_id: ha.node_id.clone(),
+            api_addr: ha.opts.api_addr.clone(),
+            cluster_addr: ha.opts.cluster_addr.clone(),
+            active_since: since,
+        }
+    }
+}
+
+/// A standby's loop: try the lock; on success serve until the term ends;
+/// otherwise note who is active and try again later. Ends when the node is
+/// sealed (the task is aborted) or dropped.
+async fn campaign(node: Weak<Core>) {
+    let mut last_error = String::new();
+    loop {
+        let pause = {
+            let Some(core) = node.upgrade() else { return };
+            let Some(ha) = core.ha.as_ref() else { return };
+            let since = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default();
+            let value = serde_json::to_string(&core.advertisement(ha, since)).unwrap_or_default();
+            let sent = Instant::now();
+            match ha
+                .opts
+                .lock
+                .acquire(&ha.node_id, &value, ha.opts.lock_ttl)
+                .await
+            {
+                Ok(true) => {
+                    last_error.clear();
+                    ha.fence.open_until(ha.deadline(sent));
+                    let end = if core.promote(ha, since).await {
+                        serve_term(&core, ha, &value).await
+                    } else {
+                        TermEnd::Lost
+                    };
+                    if end == TermEnd::Sealed {
+                        return;
+                    }
+                    core.demote(ha, end).await;
+                    if let Err(e) = ha.opts.lock.release(&ha.node_id).await {
+                        tracing::warn!(error = %e, "could not release the HA lock; it lapses by itself");
+                    }
+                    if end == TermEnd::Requested {
+                        ha.opts.step_down_backoff
+                    } else {
+                        ha.opts.retry_interval
+                    }
+                }
+                Ok(false) => {
+                    last_error.clear();
+                    let leader = match ha.opts.lock.holder().await {
+                        Ok(h) => {
+                            h.and_then(|h| serde_json::from_str::<Advertisement>(&h.value).ok())
+                        }
+                        Err(_) => None,
+                    };
+                    if ha.role() == Role::Standby {
+                        ha.set_role(Role::Standby, leader);
+                    }
+                    ha.opts.retry_interval
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    if message != last_error {
+                        tracing::warn!(error = %message, "cannot reach the HA lock; retrying");
+                        last_error = message;
+                    }
+                    ha.opts.retry_interval
+                }
+            }
+        };
+        tokio::time::sleep(pause).await;
+    }
+}
+
+/// The active node's renewals, until the lease is lost, a step-down is
+/// requested or the node is sealed.
+async fn serve_term(core: &Arc<Core>, ha: &Ha, value: &str) -> TermEnd {
+    let renew_every = ha.opts.lock_ttl / 3;
+    let mut wait = renew_every;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = ha.wake.notified() => {}
+        }
+        if core.barrier.is_sealed() {
+            return TermEnd::Sealed;
+        }
+        if ha.step_down_requested.swap(false, Ordering::SeqCst) {
+            return TermEnd::Requested;
+        }
+        let sent = Instant::now();
+        match ha
+            .opts
+            .lock
+            .acquire(&ha.node_id, value, ha.opts.lock_ttl)
+            .await
+        {
+            Ok(true) => {
+                ha.fence.open_until(ha.deadline(sent));
+                wait = renew_every;
+            }
+            Ok(false) => {
+                tracing::warn!("another node holds the HA lock; stepping down");
+                return TermEnd::Lost;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not renew the HA lock; retrying");
+                wait = ha.opts.retry_interval.min(renew_every);
+            }
+        }
+        if ha.fence.lapsed() {
+            tracing::error!(
+                "the HA lock's lease ran out before it could be renewed; stepping down"
+            );
+            return TermEnd::Lost;
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! The write fence of an HA node: storage writes pass only while the node
+//! is sure to hold the election lock (see the module docs of `ha`).
+
+use crate::storage::{Backend, SharedBackend, StorageError};
+use async_trait::async_trait;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Instant;
+
+const UNRESTRICTED: u8 = 0;
+const CLOSED: u8 = 1;
+const UNTIL_DEADLINE: u8 = 2;
+
+/// When writes may pass.
+#[derive(Debug)]
+pub(crate) struct Fence {
+    mode: AtomicU8,
+    deadline: Mutex<Option<Instant>>,
+}
+
+impl Fence {
+    /// A fence that lets everything pass (a sealed node: init and unseal
+    /// write before any election).
+    pub(crate) fn new() -> Self {
+        Self {
+            mode: AtomicU8::new(UNRESTRICTED),
+            deadline: Mutex::new(None),
+        }
+    }
+
+    /// Lets writes pass again (the node was sealed).
+    pub(crate) fn unrestrict(&self) {
+        self.mode.store(UNRESTRICTED, Ordering::SeqCst);
+    }
+
+    /// Stops every write (a standby).
+    pub(crate) fn close(&self) {
+        self.mode.store(CLOSED, Ordering::SeqCst);
+    }
+
+    /// Lets writes pass until `deadline` (the active node's lease); a later
+    /// renewal moves it on. Never moves it back.
+    pub(crate) fn open_until(&self, deadline: Instant) {
+        let mut d = self
+            .deadline
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if d.is_none_or(|old| old < deadline) || self.mode.load(Ordering::SeqCst) != UNTIL_DEADLINE
+        {
+            *d = Some(deadline);
+        }
+        self.mode.store(UNTIL_DEADLINE, Ordering::SeqCst);
+    }
+
+    /// Whether the lease has run out (or was never taken).
+    pub(crate) fn lapsed(&self) -> bool {
+        !self.allows_writes()
+    }
+
+    fn allows_writes(&self) -> bool {
+        match self.mode.load(Ordering::SeqCst) {
+            UNRESTRICTED => true,
+            UNTIL_DEADLINE => self
+                .deadline
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .is_some_and(|d| Instant::now() < d),
+            _ => false,
+        }
+    }
+
+    fn check(&self, op: &'static str, key: &str) -> Result<(), StorageError> {
+        if self.allows_writes() {
+            Ok(())
+        } else {
+            Err(StorageError::NotActive {
+                op,
+                key: key.to_owned(),
+            })
+        }
+    }
+}
+
+/// A backend whose writes pass a [`Fence`]; reads always pass.
+pub(crate) struct FencedBackend {
+    inner: SharedBackend,
+    fence: std::sync::Arc<Fence>,
+}
+
+impl FencedBackend {
+    pub(crate) fn new(inner: SharedBackend, fence: std::sync::Arc<Fence>) -> Self {
+        Self { inner, fence }
+    }
+}
+
+#[async_trait]
+impl Backend for FencedBackend {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.inner.get(key).await
+    }
+
+    async fn put(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
+        self.fence.check("put", key)?;
+        self.inner.put(key, value).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        self.fence.check("delete", key)?;
+        self.inner.delete(key).await
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        self.inner.list(prefix).await
+    }
+
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_fence_closes_by_itself_when_the_lease_runs_out() {
+        let fence = Fence::new();
+        assert!(fence.allows_writes(), "a sealed node writes freely");
+        fence.close();
+        assert!(fence.check("put", "k").is_err());
+        fence.open_until(Instant::now() + Duration::from_secs(60));
+        assert!(fence.check("put", "k").is_ok());
+        fence.open_until(Instant::now() - Duration::from_secs(1));
+        assert!(
+            fence.check("put", "k").is_ok(),
+            "a renewal never moves it back"
+        );
+        fence.close();
+        fence.open_until(Instant::now() - Duration::from_millis(1));
+        let refused = fence.check("delete", "a/b").expect_err("lapsed");
+        assert!(refused.to_string().contains("HA lock"), "{refused}");
+        assert!(fence.lapsed());
+    }
+}

@@ -1,0 +1,329 @@
+//! HA at the node tier: nodes sharing one storage and one election lock
+//! (in-process), with short lock timings. One active at a time, standbys
+//! refuse to serve, a takeover loads what the previous active wrote, and a
+//! node whose lease ran out cannot write even before it notices.
+
+use async_trait::async_trait;
+use coffer_core::engine::{Operation, Request};
+use coffer_core::ha::{HaLock, HaOptions, LockHolder};
+use coffer_core::storage::{SharedBackend, StorageError};
+use coffer_core::{Core, CoreError, CoreOptions};
+use coffer_storage_inmem::InmemHaLock;
+use coffer_testkit::node::{b64, node_options, shamir_params};
+use coffer_testkit::storage::inmem;
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+const TTL: Duration = Duration::from_millis(900);
+
+/// A lock shared by all nodes that can cut one node off (as a network
+/// partition between that node and the database would).
+struct Partitionable {
+    inner: Arc<InmemHaLock>,
+    cut: AtomicBool,
+}
+
+#[async_trait]
+impl HaLock for Partitionable {
+    async fn acquire(
+        &self,
+        holder: &str,
+        value: &str,
+        ttl: Duration,
+    ) -> Result<bool, StorageError> {
+        self.reachable()?;
+        self.inner.acquire(holder, value, ttl).await
+    }
+    async fn release(&self, holder: &str) -> Result<(), StorageError> {
+        self.reachable()?;
+        self.inner.release(holder).await
+    }
+    async fn holder(&self) -> Result<Option<LockHolder>, StorageError> {
+        self.reachable()?;
+        self.inner.holder().await
+    }
+}
+
+impl Partitionable {
+    fn reachable(&self) -> Result<(), StorageError> {
+        if self.cut.load(Ordering::SeqCst) {
+            return Err(StorageError::Io {
+                op: "lock",
+                key: "ha".to_owned(),
+                cause: "connection refused".to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
+struct Cluster {
+    nodes: Vec<Arc<Core>>,
+    locks: Vec<Arc<Partitionable>>,
+    keys: Vec<String>,
+    root: String,
+}
+
+fn ha_node(backend: &SharedBackend, lock: Arc<Partitionable>, n: usize) -> Arc<Core> {
+    let mut ha = HaOptions::new(
+        lock,
+        format!("node-{n}"),
+        format!("http://node-{n}:8200"),
+        format!("https://node-{n}:8201"),
+    );
+    ha.lock_ttl = TTL;
+    ha.retry_interval = Duration::from_millis(30);
+    ha.step_down_backoff = Duration::from_millis(400);
+    Core::new(CoreOptions {
+        ha: Some(ha),
+        ..node_options(backend.clone(), None)
+    })
+}
+
+/// `n` Shamir nodes, initialised through the first, all unsealed.
+async fn cluster(n: usize) -> Cluster {
+    let backend = inmem();
+    let shared = Arc::new(InmemHaLock::new());
+    let locks: Vec<_> = (0..n)
+        .map(|_| {
+            Arc::new(Partitionable {
+                inner: shared.clone(),
+                cut: AtomicBool::new(false),
+            })
+        })
+        .collect();
+    let nodes: Vec<_> = (0..n)
+        .map(|i| ha_node(&backend, locks[i].clone(), i))
+        .collect();
+    let init = nodes[0]
+        .initialize(shamir_params(1, 1))
+        .await
+        .expect("init");
+    let keys: Vec<String> = init.keys.iter().map(b64).collect();
+    for node in &nodes {
+        node.submit_unseal_key(&keys[0]).await.expect("unseal");
+        assert!(!node.is_sealed());
+    }
+    Cluster {
+        nodes,
+        locks,
+        keys,
+        root: init.root_token.to_string(),
+    }
+}
+
+impl Cluster {
+    /// Waits until exactly one node is active; returns its index.
+    async fn active(&self, not: Option<usize>) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let active: Vec<usize> = (0..self.nodes.len())
+                .filter(|&i| self.nodes[i].ha_status().is_self)
+                .collect();
+            if let [one] = active[..]
+                && Some(one) != not
+            {
+                return one;
+            }
+            assert!(active.len() <= 1, "two active nodes: {active:?}");
+            assert!(
+                Instant::now() < deadline,
+                "no single active node: {active:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn call(
+        &self,
+        i: usize,
+        op: Operation,
+        path: &str,
+        body: serde_json::Value,
+    ) -> Result<Option<coffer_core::engine::Response>, CoreError> {
+        self.nodes[i]
+            .handle(Request::new(op, path).with_data(body), Some(&self.root))
+            .await
+    }
+}
+
+#[tokio::test]
+async fn nodes_on_one_storage_elect_one_active_and_standbys_refuse_to_serve() {
+    let c = cluster(3).await;
+    let active = c.active(None).await;
+    c.call(
+        active,
+        Operation::Update,
+        "sys/mounts/kv",
+        json!({"type": "kv"}),
+    )
+    .await
+    .expect("mount on the active");
+    for i in (0..3).filter(|&i| i != active) {
+        let status = c.nodes[i].ha_status();
+        assert!(
+            status.enabled && status.standby && !status.is_self,
+            "{status:?}"
+        );
+        let refused = c.call(i, Operation::Read, "sys/mounts", json!(null)).await;
+        assert!(matches!(refused, Err(CoreError::Standby)), "{refused:?}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let standby = (active + 1) % 3;
+    while c.nodes[standby].ha_status().leader_address != format!("http://node-{active}:8200") {
+        assert!(
+            Instant::now() < deadline,
+            "{:?}",
+            c.nodes[standby].ha_status()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        c.nodes[standby].ha_status().leader_cluster_address,
+        format!("https://node-{active}:8201")
+    );
+    assert!(c.nodes[active].ha_status().active_time.is_some());
+}
+
+#[tokio::test]
+async fn a_node_that_takes_over_serves_what_the_previous_active_wrote() {
+    let c = cluster(2).await;
+    let first = c.active(None).await;
+    c.call(
+        first,
+        Operation::Update,
+        "sys/mounts/kv",
+        json!({"type": "kv"}),
+    )
+    .await
+    .expect("mount");
+    c.call(first, Operation::Update, "sys/rotate", json!(null))
+        .await
+        .expect("rotate the keyring");
+    c.call(
+        first,
+        Operation::Update,
+        "kv/after-rotation",
+        json!({"v": "1"}),
+    )
+    .await
+    .expect("write under the new term");
+    c.call(
+        first,
+        Operation::Update,
+        "sys/policies/acl/reader",
+        json!({"policy": "path \"kv/*\" { capabilities = [\"read\"] }"}),
+    )
+    .await
+    .expect("policy");
+
+    c.call(first, Operation::Update, "sys/step-down", json!(null))
+        .await
+        .expect("step down");
+    let second = c.active(Some(first)).await;
+    let read = c
+        .call(second, Operation::Read, "kv/after-rotation", json!(null))
+        .await
+        .expect("read")
+        .and_then(|r| r.data)
+        .expect("data");
+    assert_eq!(
+        read["v"], "1",
+        "written under a keyring term the new active had not seen"
+    );
+    let policy = c
+        .call(
+            second,
+            Operation::Read,
+            "sys/policies/acl/reader",
+            json!(null),
+        )
+        .await
+        .expect("read policy");
+    assert!(policy.is_some());
+    let refused = c
+        .call(first, Operation::Read, "kv/after-rotation", json!(null))
+        .await;
+    assert!(matches!(refused, Err(CoreError::Standby)), "{refused:?}");
+}
+
+#[tokio::test]
+async fn sealing_the_active_hands_over_to_a_standby() {
+    let c = cluster(2).await;
+    let first = c.active(None).await;
+    c.nodes[first].seal_now().await;
+    let second = c.active(Some(first)).await;
+    assert_ne!(first, second);
+    assert!(!c.nodes[first].ha_status().is_self);
+    c.nodes[first]
+        .submit_unseal_key(&c.keys[0])
+        .await
+        .expect("unseal again");
+    assert!(c.nodes[first].ha_status().standby, "rejoins as a standby");
+}
+
+#[tokio::test]
+async fn an_active_cut_off_from_the_lock_stops_writing_before_another_takes_over() {
+    let c = cluster(2).await;
+    let first = c.active(None).await;
+    c.call(
+        first,
+        Operation::Update,
+        "sys/mounts/kv",
+        json!({"type": "kv"}),
+    )
+    .await
+    .expect("mount");
+    c.locks[first].cut.store(true, Ordering::SeqCst);
+    let cut_at = Instant::now();
+    let second = c.active(Some(first)).await;
+    assert!(
+        cut_at.elapsed() >= TTL / 2,
+        "the other node took over before the first one's lease could have run out"
+    );
+    // Whatever the first node still believes, its writes do not reach storage.
+    match c
+        .call(first, Operation::Update, "kv/late", json!({"v": "stale"}))
+        .await
+    {
+        Err(CoreError::Standby) => {}
+        Err(CoreError::Storage(StorageError::NotActive { .. })) => {}
+        other => panic!("a write from the cut-off node: {other:?}"),
+    }
+    let late = c
+        .call(second, Operation::Read, "kv/late", json!(null))
+        .await
+        .expect("read");
+    assert!(late.is_none(), "the cut-off node's write reached storage");
+    c.locks[first].cut.store(false, Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !c.nodes[first].ha_status().standby {
+        assert!(
+            Instant::now() < deadline,
+            "{:?}",
+            c.nodes[first].ha_status()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn step_down_is_refused_on_a_node_without_ha() {
+    let n = coffer_testkit::auth_node::AuthNode::new().await;
+    match n
+        .call(
+            &n.root.clone(),
+            Operation::Update,
+            "sys/step-down",
+            json!(null),
+        )
+        .await
+    {
+        Err(CoreError::InvalidRequest(msg)) => {
+            assert!(msg.contains("not part of an HA cluster"), "{msg}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
