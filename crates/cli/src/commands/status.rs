@@ -119,6 +119,8 @@ pub(crate) fn status_table(status: &SealStatus, leader: &LeaderStatus) -> Table 
         table.pair("HA Mode", if leader.is_self { "active" } else { "standby" });
         if leader.is_self {
             table.pair("Active Since", leader.active_time.as_str());
+        } else {
+            table.pair("Active Node Address", leader.leader_address.as_str());
         }
     }
     table
@@ -216,5 +218,45 @@ mod tests {
         let value = status_json(&SealStatus::default(), &LeaderStatus::default()).expect("json");
         assert_eq!(value["ha_enabled"], Value::Bool(false));
         assert_eq!(value["sealed"], Value::Bool(false));
+    }
+
+    #[test]
+    fn a_standby_names_the_active_node_and_the_active_says_since_when() {
+        let status = SealStatus {
+            initialized: true,
+            ..SealStatus::default()
+        };
+        let standby = LeaderStatus {
+            ha_enabled: true,
+            is_self: false,
+            leader_address: "https://node1:8200".into(),
+            leader_cluster_address: "https://node1:8201".into(),
+            ..LeaderStatus::default()
+        };
+        let rendered = status_table(&status, &standby).render();
+        assert!(
+            rendered.contains("HA Enabled             true"),
+            "{rendered}"
+        );
+        assert!(
+            rendered.contains("HA Mode                standby"),
+            "{rendered}"
+        );
+        assert!(
+            rendered.contains("Active Node Address    https://node1:8200"),
+            "{rendered}"
+        );
+        let active = LeaderStatus {
+            is_self: true,
+            active_time: "2026-12-06T05:00:00Z".into(),
+            ..standby
+        };
+        let rendered = status_table(&status, &active).render();
+        assert!(rendered.contains("HA Mode"), "{rendered}");
+        assert!(
+            rendered.contains("active") && rendered.contains("Active Since"),
+            "{rendered}"
+        );
+        assert!(!rendered.contains("Active Node Address"), "{rendered}");
     }
 }

@@ -130,6 +130,7 @@ impl Core {
             Some(ha) => {
                 ha.fence.close();
                 ha.set_role(Role::Standby, None);
+                self.load_cluster_identity().await;
                 tracing::info!("entering standby mode");
                 let campaign = tokio::spawn(campaign(Arc::downgrade(self)));
                 if let Some(old) = ha.runtime().campaign.replace(campaign) {
@@ -217,6 +218,7 @@ impl Core {
             return;
         }
         self.forget_served_state();
+        self.load_cluster_identity().await;
         ha.set_role(Role::Standby, None);
         match end {
             TermEnd::Requested => tracing::info!("stepped down on request; entering standby mode"),

@@ -32,6 +32,18 @@ impl Core {
         Ok(())
     }
 
+    /// Reads the cluster's name and id without creating them: a standby
+    /// shows them in `sys/seal-status` as the active does.
+    pub(crate) async fn load_cluster_identity(&self) {
+        let system = View::new(self.barrier.clone(), "");
+        if let Ok(Some(info)) = system.get_json::<ClusterInfo>(CLUSTER_INFO_PATH).await {
+            *self
+                .cluster
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(info);
+        }
+    }
+
     pub(crate) async fn post_unseal(self: &Arc<Self>) -> CoreResult<()> {
         let system = View::new(self.barrier.clone(), "");
         let cluster = match system.get_json::<ClusterInfo>(CLUSTER_INFO_PATH).await? {

@@ -54,7 +54,11 @@ impl From<CoreError> for ApiError {
 /// Vault's status code for each domain error.
 fn status_of(e: &CoreError) -> StatusCode {
     match e {
-        CoreError::Sealed => StatusCode::SERVICE_UNAVAILABLE,
+        CoreError::Sealed
+        | CoreError::Standby
+        | CoreError::Storage(coffer_core::storage::StorageError::NotActive { .. }) => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
         CoreError::PermissionDenied => StatusCode::FORBIDDEN,
         CoreError::UnsupportedPath(_) => StatusCode::NOT_FOUND,
         CoreError::UnsupportedOperation => StatusCode::METHOD_NOT_ALLOWED,

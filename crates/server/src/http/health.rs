@@ -69,10 +69,13 @@ pub(crate) async fn health(
     let codes = HealthCodes::from_query(&q)?;
     let initialized = st.core.is_initialized().await?;
     let sealed = st.core.is_sealed();
+    let standby = !sealed && st.core.ha_status().standby;
     let code = if !initialized {
         codes.uninit
     } else if sealed {
         codes.sealed
+    } else if standby {
+        codes.standby
     } else {
         codes.active
     };
@@ -87,7 +90,7 @@ pub(crate) async fn health(
     let mut body = json!({
         "initialized": initialized,
         "sealed": sealed,
-        "standby": false,
+        "standby": standby,
         "performance_standby": false,
         "replication_performance_mode": "disabled",
         "replication_dr_mode": "disabled",
@@ -120,14 +123,19 @@ pub(crate) async fn leader(State(st): State<AppState>) -> Result<Response, ApiEr
     if st.core.is_sealed() {
         return Err(CoreError::Sealed.into());
     }
+    let ha = st.core.ha_status();
+    let active_time = ha
+        .active_time
+        .map(coffer_core::clock::rfc3339)
+        .unwrap_or_else(|| "0001-01-01T00:00:00Z".to_owned());
     Ok(envelope::json_response(
         StatusCode::OK,
         &json!({
-            "ha_enabled": false,
-            "is_self": false,
-            "active_time": "0001-01-01T00:00:00Z",
-            "leader_address": "",
-            "leader_cluster_address": "",
+            "ha_enabled": ha.enabled,
+            "is_self": ha.is_self,
+            "active_time": active_time,
+            "leader_address": ha.leader_address,
+            "leader_cluster_address": ha.leader_cluster_address,
             "performance_standby": false,
             "performance_standby_last_remote_wal": 0,
         }),

@@ -12,6 +12,7 @@ mod metrics;
 mod rekey;
 mod remote;
 mod seal_state;
+mod standby;
 mod token;
 
 use axum::Router;
@@ -95,6 +96,10 @@ pub fn router(state: AppState, ui: bool) -> Router {
             only(put(rekey::update::<true>).post(rekey::update::<true>)),
         )
         .route("/v1/{*path}", any(logical::handle))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            standby::send_to_active,
+        ))
         .with_state(state);
     if ui {
         api.route("/ui", any(ui_unavailable))
