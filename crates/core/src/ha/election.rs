@@ -131,6 +131,9 @@ impl Core {
                 ha.fence.close();
                 ha.set_role(Role::Standby, None);
                 self.load_cluster_identity().await;
+                if let Err(e) = self.load_cluster_tls().await {
+                    tracing::warn!(error = %e, "could not load the cluster TLS identity; requests will be redirected, not forwarded");
+                }
                 tracing::info!("entering standby mode");
                 let campaign = tokio::spawn(campaign(Arc::downgrade(self)));
                 if let Some(old) = ha.runtime().campaign.replace(campaign) {
@@ -190,7 +193,9 @@ impl Core {
         }
         let loaded = async {
             self.barrier.reload_keyring().await?;
-            self.activate().await
+            self.activate().await?;
+            let cluster_id = self.cluster().map(|c| c.id).unwrap_or_default();
+            self.ensure_cluster_tls(&cluster_id).await
         }
         .await;
         match loaded {
@@ -288,6 +293,10 @@ async fn campaign(node: Weak<Core>) {
                     };
                     if ha.role() == Role::Standby {
                         ha.set_role(Role::Standby, leader);
+                        if core.cluster_tls().is_none() {
+                            // The first active makes it after this node stood by.
+                            let _ = core.load_cluster_tls().await;
+                        }
                     }
                     ha.opts.retry_interval
                 }

@@ -17,6 +17,7 @@
 //! TTL, minus a margin), by the node's own monotonic clock, whether or not
 //! the renewing task ever ran again.
 
+mod cluster_tls;
 pub(crate) mod election;
 pub(crate) mod fence;
 

@@ -113,6 +113,8 @@ pub struct Core {
     pub(crate) cluster_name: Option<String>,
     pub(crate) raw_storage_endpoint: bool,
     pub(crate) ha: Option<Ha>,
+    /// The HA cluster's TLS identity while unsealed (HA nodes only).
+    pub(crate) cluster_tls: RwLock<Option<Arc<coffer_crypto::cluster_cert::ClusterCert>>>,
     pub(crate) rewrap: Mutex<RewrapStatus>,
     /// Audit table and broker (empty while sealed).
     pub(crate) audit: AuditDevices,
@@ -195,6 +197,7 @@ impl Core {
             cluster_name: opts.cluster_name,
             raw_storage_endpoint: opts.raw_storage_endpoint,
             ha,
+            cluster_tls: RwLock::new(None),
             rewrap: Mutex::new(RewrapStatus::default()),
             audit: AuditDevices::new(),
         })

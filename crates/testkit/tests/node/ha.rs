@@ -185,6 +185,26 @@ async fn nodes_on_one_storage_elect_one_active_and_standbys_refuse_to_serve() {
         format!("https://node-{active}:8201")
     );
     assert!(c.nodes[active].ha_status().active_time.is_some());
+    let made = c.nodes[active]
+        .cluster_tls()
+        .expect("the active made the cluster identity");
+    while c.nodes[standby].cluster_tls().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the standby never loaded the cluster identity"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let loaded = c.nodes[standby].cluster_tls().expect("loaded");
+    assert_eq!(
+        loaded.cert_der, made.cert_der,
+        "one identity for the whole cluster"
+    );
+    c.nodes[standby].seal_now().await;
+    assert!(
+        c.nodes[standby].cluster_tls().is_none(),
+        "its key leaves memory at seal"
+    );
 }
 
 #[tokio::test]
