@@ -117,9 +117,39 @@ entropy "seal" {
 #   storage "file"     { path = "..." }  Vault's one-file-per-entry layout (path
 #                                        required)
 #   storage "inmem"    {}                memory only, lost on restart
+#   storage "postgresql" { ... }         Vault's PostgreSQL backend (below)
 storage "file" {
   path = "/var/lib/coffer/data"
 }
+
+# Instead of the file storage above, Vault's PostgreSQL backend, with Vault's
+# table layout (docs/storage-postgresql.md has the SQL for creating the tables
+# by hand, and the TLS rules):
+# storage "postgresql" {
+#   # libpq connection string, URL or key=value form. Required unless the
+#   # VAULT_PG_CONNECTION_URL environment variable is set, which wins over this
+#   # field: keep the password there rather than here. sslmode = disable, allow,
+#   # prefer (default), require, verify-ca or verify-full; sslrootcert = a PEM
+#   # file of CA certificates, or "system". Never logged.
+#   connection_url = "postgres://coffer@db.example:5432/coffer?sslmode=verify-full&sslrootcert=/etc/coffer/db-ca.pem"
+#
+#   # Table of entries (letters, digits and _), created at start-up when
+#   # missing. Default "vault_kv_store".
+#   table = "vault_kv_store"
+#
+#   # Most connections (so statements) open at once. Default 128.
+#   max_parallel = 128
+#
+#   # How often a failed first connection is retried at start-up, waiting 1s,
+#   # 2s, 4s, ... in between. A refused login is not retried. Default 1.
+#   max_connect_retries = 1
+#
+#   # High availability is not supported yet: "true" stops the server at
+#   # start-up. Default "false". ha_table names its lock table (created with
+#   # the data table when ha_enabled is on); default "vault_ha_locks".
+#   ha_enabled = "false"
+#   ha_table = "vault_ha_locks"
+# }
 
 # ---------------------------------------------------------------------------
 # Listener: where the HTTP API answers. Repeat the stanza for several addresses.

@@ -327,6 +327,34 @@ async fn open_storage(storage: &StorageConfig) -> anyhow::Result<SharedBackend> 
             coffer_storage_file::FileBackend::new(path)
                 .with_context(|| format!("opening file storage at {}", path.display()))?,
         ),
+        StorageConfig::Postgresql {
+            connection_url,
+            table,
+            max_parallel,
+            ha_enabled,
+            ha_table,
+            max_connect_retries,
+        } => {
+            // Until leader election is built, HA must not look as if it worked:
+            // two "active" nodes on one table would overwrite each other's keyring.
+            if *ha_enabled {
+                anyhow::bail!(
+                    "storage \"postgresql\": ha_enabled on postgresql is not supported yet; \
+                     remove ha_enabled (or set it to \"false\") and run a single node"
+                );
+            }
+            let mut pg = coffer_storage_postgresql::PostgresConfig::new(connection_url.clone());
+            pg.table.clone_from(table);
+            pg.max_parallel = *max_parallel;
+            pg.ha_enabled = *ha_enabled;
+            pg.ha_table.clone_from(ha_table);
+            pg.max_connect_retries = *max_connect_retries;
+            Arc::new(
+                coffer_storage_postgresql::PostgresBackend::open(&pg)
+                    .await
+                    .context("opening postgresql storage")?,
+            )
+        }
     })
 }
 

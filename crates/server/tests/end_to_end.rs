@@ -1,10 +1,12 @@
 //! End-to-end tier, in process: the real server with real sockets, real TLS
-//! handshakes (certificates made by rcgen), and real on-disk storage.
+//! handshakes (certificates made by rcgen), and real storage: on disk, and in a
+//! private PostgreSQL server.
 
 use coffer_core::ceremony::InitParams;
 use coffer_core::engine::{Operation, Request};
 use coffer_server::config::{self, Env};
 use coffer_server::server::Server;
+use coffer_testkit::postgres::PgServer;
 use std::path::{Path, PathBuf};
 
 fn write(path: &Path, text: &str) {
@@ -145,18 +147,11 @@ fn all_files(root: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// Initialises, writes one KV v1 and one KV v2 secret, seals and restarts,
-/// unseals again and reads them back; then scans every byte on disk.
-async fn secrets_survive_restart_and_never_reach_disk_in_clear(storage_kind: &str) {
+/// unseals again and reads them back; also scans every byte under `data`
+/// (where the storage keeps its files) for the secret in clear.
+async fn secrets_survive_restart_and_never_reach_disk_in_clear(stanza: &str, data: &Path) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
-    let stanza = match storage_kind {
-        "file" => format!("storage \"file\" {{\n  path = \"{}\"\n}}", data.display()),
-        _ => format!(
-            "storage \"embedded\" {{\n  path = \"{}\"\n}}",
-            data.join("coffer.redb").display()
-        ),
-    };
-    let server = start_on(&stanza, dir.path()).await;
+    let server = start_on(stanza, dir.path()).await;
     let init = server
         .core
         .initialize(InitParams {
@@ -216,7 +211,7 @@ async fn secrets_survive_restart_and_never_reach_disk_in_clear(storage_kind: &st
     server.shutdown().await;
 
     let mut files = Vec::new();
-    all_files(&data, &mut files);
+    all_files(data, &mut files);
     assert!(!files.is_empty());
     for f in &files {
         let path_text = f.display().to_string();
@@ -233,7 +228,7 @@ async fn secrets_survive_restart_and_never_reach_disk_in_clear(storage_kind: &st
         }
     }
 
-    let server = start_on(&stanza, dir.path()).await;
+    let server = start_on(stanza, dir.path()).await;
     assert!(server.core.is_sealed());
     for k in &keys[1..] {
         server
@@ -267,10 +262,75 @@ async fn secrets_survive_restart_and_never_reach_disk_in_clear(storage_kind: &st
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_storage_keeps_secrets_across_restart_and_never_in_clear() {
-    secrets_survive_restart_and_never_reach_disk_in_clear("embedded").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let stanza = format!(
+        "storage \"embedded\" {{\n  path = \"{}\"\n}}",
+        data.join("coffer.redb").display()
+    );
+    secrets_survive_restart_and_never_reach_disk_in_clear(&stanza, &data).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn file_storage_keeps_secrets_across_restart_and_never_in_clear() {
-    secrets_survive_restart_and_never_reach_disk_in_clear("file").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let stanza = format!("storage \"file\" {{\n  path = \"{}\"\n}}", data.display());
+    secrets_survive_restart_and_never_reach_disk_in_clear(&stanza, &data).await;
+}
+
+/// Against a private PostgreSQL server; the scan covers its whole data
+/// directory, WAL included, where every committed row lands first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgresql_storage_keeps_secrets_across_restart_and_never_in_clear() {
+    let pg = PgServer::start();
+    let stanza = format!(
+        "storage \"postgresql\" {{\n  connection_url = \"{}\"\n  table = \"coffer_e2e\"\n  \
+         max_parallel = 8\n}}",
+        pg.url()
+    );
+    secrets_survive_restart_and_never_reach_disk_in_clear(&stanza, &pg.dir().join("data")).await;
+}
+
+#[tokio::test]
+async fn postgresql_with_ha_enabled_refuses_to_start_until_ha_is_built() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hcl = "storage \"postgresql\" {\n  connection_url = \"postgres://u:pw@127.0.0.1:1/db\"\n  \
+               ha_enabled = \"true\"\n}\nlistener \"tcp\" {\n  address = \"127.0.0.1:0\"\n  \
+               tls_disable = true\n}\n";
+    let config = config::parse(&dir.path().join("c.hcl"), hcl, &Env::empty()).expect("config");
+    let err = format!(
+        "{:#}",
+        Server::start(&config).await.err().expect("must refuse")
+    );
+    assert!(
+        err.contains("ha_enabled on postgresql is not supported yet"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn unreachable_postgresql_stops_startup_with_the_cause_but_not_the_password() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let hcl = "storage \"postgresql\" {\n  max_connect_retries = 0\n}\nlistener \"tcp\" {\n  \
+               address = \"127.0.0.1:0\"\n  tls_disable = true\n}\n";
+    let env = Env::from_pairs([(
+        "VAULT_PG_CONNECTION_URL",
+        format!("postgres://coffer:pg-pass-4711@127.0.0.1:{port}/vault?sslmode=disable"),
+    )]);
+    let config = config::parse(&dir.path().join("c.hcl"), hcl, &env).expect("config");
+    let err = format!(
+        "{:#}",
+        Server::start(&config).await.err().expect("must fail")
+    );
+    assert!(
+        err.contains(&format!("cannot connect to PostgreSQL at 127.0.0.1:{port}"))
+            && err.contains("Connection refused"),
+        "{err}"
+    );
+    assert!(!err.contains("pg-pass-4711"), "{err}");
 }

@@ -153,6 +153,9 @@ impl Draft {
     /// Applies defaults and the rules that span stanzas.
     pub(crate) fn finish(self) -> Result<Config, ConfigError> {
         // Stanza-level errors (with a line) come before whole-config ones.
+        if let Some((storage, at)) = &self.storage {
+            storage::check(storage, at)?;
+        }
         check_seal_set(&self.seals)?;
         let seals: Vec<SealConfig> = self
             .seals

@@ -17,6 +17,7 @@ use zeroize::Zeroizing;
 use super::draft::Draft;
 use super::error::ConfigError;
 use super::seal::{self, HsmPin, OaepHash, Pkcs11Draft, SealDraft};
+use super::storage::{PG_CONNECTION_URL_ENV, StorageConfig};
 use super::value;
 
 /// The environment variables config loading looks at (`VAULT_*`), captured once.
@@ -110,6 +111,13 @@ pub(crate) fn apply(draft: &mut Draft, env: &Env) -> Result<(), ConfigError> {
     }
     if let Some(target) = pkcs11_target(&mut draft.seals) {
         apply_hsm(target, env)?;
+    }
+    // As in Vault, the variable wins over the file's connection_url; it only
+    // applies to a postgresql storage stanza.
+    if let Some(url) = env.get(PG_CONNECTION_URL_ENV)
+        && let Some((StorageConfig::Postgresql { connection_url, .. }, _)) = &mut draft.storage
+    {
+        *connection_url = coffer_storage_postgresql::ConnectionUrl::new(url);
     }
     Ok(())
 }

@@ -7,25 +7,28 @@ use std::time::Duration;
 
 use super::*;
 
-const PLAIN_LISTENER: &str =
+/// `storage "postgresql"`: its fields, defaults and `VAULT_PG_CONNECTION_URL`.
+mod postgresql;
+
+pub(super) const PLAIN_LISTENER: &str =
     "listener \"tcp\" {\n  address = \"127.0.0.1:8200\"\n  tls_disable = true\n}\n";
 
 fn env(pairs: &[(&str, &str)]) -> Env {
     Env::from_pairs(pairs.iter().map(|(k, v)| (*k, *v)))
 }
 
-fn parse_hcl(text: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+pub(super) fn parse_hcl(text: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
     parse(Path::new("config.hcl"), text, &env(vars))
 }
 
-fn ok(result: Result<Config, ConfigError>) -> Config {
+pub(super) fn ok(result: Result<Config, ConfigError>) -> Config {
     match result {
         Ok(config) => config,
         Err(e) => panic!("expected a valid config, got: {e}"),
     }
 }
 
-fn err(result: Result<Config, ConfigError>) -> String {
+pub(super) fn err(result: Result<Config, ConfigError>) -> String {
     match result {
         Ok(config) => panic!("expected an error, got {config:?}"),
         Err(e) => e.to_string(),

@@ -16,6 +16,10 @@
 //!     });
 //! }
 //! ```
+//!
+//! A backend kept in a server the test starts (a database) uses
+//! [`acknowledged_writes_survive_kill_with_env`] to tell the writer where that
+//! server is, and [`is_writer`] to start the server in the parent only.
 
 use super::{record, runtime, temp_dir};
 use coffer_core::storage::SharedBackend;
@@ -53,10 +57,26 @@ pub fn acknowledged_writes_survive_kill(
     test_name: &str,
     open: impl AsyncFn(&Path) -> SharedBackend,
 ) {
+    acknowledged_writes_survive_kill_with_env(test_name, &[], open);
+}
+
+/// [`acknowledged_writes_survive_kill`], with `child_env` set in the writer's
+/// environment (in the parent; the writer ignores it), e.g. the address of the
+/// database server the parent started, which the writer must write to.
+pub fn acknowledged_writes_survive_kill_with_env(
+    test_name: &str,
+    child_env: &[(&str, &str)],
+    open: impl AsyncFn(&Path) -> SharedBackend,
+) {
     match std::env::var_os(WRITER_DIR_ENV) {
         Some(dir) => write_until_killed(&PathBuf::from(dir), open),
-        None => kill_writer_then_verify(test_name, open),
+        None => kill_writer_then_verify(test_name, child_env, open),
     }
+}
+
+/// Whether this process is the crash writer (the child), not the test itself.
+pub fn is_writer() -> bool {
+    std::env::var_os(WRITER_DIR_ENV).is_some()
 }
 
 /// Child side: writes one distinct key and the shared key per step, then
@@ -85,13 +105,18 @@ fn write_until_killed(dir: &Path, open: impl AsyncFn(&Path) -> SharedBackend) {
 
 /// Parent side: starts the writer, kills it after enough acknowledgements,
 /// then reopens the storage and checks it.
-fn kill_writer_then_verify(test_name: &str, open: impl AsyncFn(&Path) -> SharedBackend) {
+fn kill_writer_then_verify(
+    test_name: &str,
+    child_env: &[(&str, &str)],
+    open: impl AsyncFn(&Path) -> SharedBackend,
+) {
     let dir = temp_dir();
     let exe =
         std::env::current_exe().unwrap_or_else(|e| panic!("cannot find the test binary: {e}"));
     let mut child = Command::new(&exe)
         .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
         .env(WRITER_DIR_ENV, dir.path())
+        .envs(child_env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

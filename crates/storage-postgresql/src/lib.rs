@@ -1,0 +1,359 @@
+//! `postgresql`: a storage backend that keeps Coffer's (encrypted) entries in a
+//! PostgreSQL table laid out as HashiCorp Vault's `postgresql` storage lays it
+//! out, so the schema, the operator's SQL and the config stanza are Vault's.
+//!
+//! Key `a/b/c` is the row `(parent_path "/a/", path "/a/b/", key "c")`. A get,
+//! put or delete is one statement on the primary key `(path, key)`; a list
+//! reads the leaves of one `path` and the folders below it by a range scan of
+//! the `parent_path` index. A put is one `INSERT ... ON CONFLICT DO UPDATE`: atomic,
+//! and durable once PostgreSQL acknowledges the commit, given `fsync` and
+//! `synchronous_commit` on (PostgreSQL's defaults; a warning is logged at start-up
+//! when either is off). Missing tables are created at start-up.
+//!
+//! Connections come from a pool of at most `max_parallel`; TLS follows the
+//! connection string's `sslmode` and `sslrootcert` as libpq does (see `tls.rs`).
+//! The connection string holds the password: it lives in a [`ConnectionUrl`],
+//! whose `Debug` is redacted, and no error or log line includes it.
+//!
+//! It must never depend on the server, an engine, a seal or another backend:
+//! only on the storage contract in `coffer-core`. High availability (leader
+//! election over the lock table) is not built yet; the lock table is only created.
+
+mod config;
+mod conninfo;
+mod layout;
+mod schema;
+mod tls;
+
+pub use config::{
+    ConnectionUrl, DEFAULT_CONNECT_RETRY_DELAY, DEFAULT_HA_TABLE, DEFAULT_MAX_CONNECT_RETRIES,
+    DEFAULT_MAX_PARALLEL, DEFAULT_TABLE, PostgresConfig, validate_table_name,
+};
+
+use std::error::Error as _;
+
+use async_trait::async_trait;
+use coffer_core::storage::{Backend, StorageError, validate_key, validate_prefix};
+use deadpool_postgres::{ClientWrapper, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod};
+use tokio_postgres::Row;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+
+use crate::config::{MAX_CONNECT_RETRY_DELAY, quoted};
+
+/// The [`Backend`] that keeps entries in a PostgreSQL table.
+pub struct PostgresBackend {
+    pool: Pool,
+    table: String,
+    sql: Statements,
+}
+
+/// The four statements, with the (validated, quoted) table name spliced in.
+struct Statements {
+    get: String,
+    put: String,
+    delete: String,
+    list: String,
+}
+
+impl PostgresBackend {
+    /// Connects (retrying up to `max_connect_retries` times when the server cannot
+    /// be reached), checks the server, and creates the tables when missing.
+    ///
+    /// Fails with an error naming the cause (an unreachable server with the number
+    /// of attempts, a refused login, a TLS failure, a bad table name) and never
+    /// the password.
+    pub async fn open(config: &PostgresConfig) -> Result<Self, StorageError> {
+        let fail = |cause: String| io_error("open", &config.table, cause);
+        validate_table_name(&config.table).map_err(|e| fail(format!("table: {e}")))?;
+        if config.ha_enabled {
+            validate_table_name(&config.ha_table).map_err(|e| fail(format!("ha_table: {e}")))?;
+        }
+        if config.max_parallel == 0 {
+            return Err(fail("max_parallel must be at least 1".to_owned()));
+        }
+        if config.connection_url.is_empty() {
+            return Err(fail("no connection_url given".to_owned()));
+        }
+        let info = conninfo::parse(config.connection_url.expose()).map_err(fail)?;
+        let connector = tls::connector(&info.tls).map_err(fail)?;
+        let target = conninfo::describe_target(&info.pg);
+        let manager = Manager::from_config(
+            info.pg,
+            connector,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(config.max_parallel)
+            .build()
+            .map_err(|e| fail(format!("connection pool: {e}")))?;
+
+        let mut client = connect(&pool, config, &target).await?;
+        check_server(&client, &target).await.map_err(fail)?;
+        let setup = |e: tokio_postgres::Error| fail(format!("{target}: {}", error_chain(&e)));
+        let ha_table = config.ha_enabled.then_some(config.ha_table.as_str());
+        for created in schema::ensure_tables(&mut client, &config.table, ha_table)
+            .await
+            .map_err(&setup)?
+        {
+            tracing::info!(table = %created, server = %target, "created PostgreSQL table");
+        }
+        drop(client);
+
+        let t = quoted(&config.table);
+        Ok(Self {
+            pool,
+            table: config.table.clone(),
+            sql: Statements {
+                get: format!("SELECT value FROM {t} WHERE path = $1 AND key = $2"),
+                put: format!(
+                    "INSERT INTO {t} (parent_path, path, key, value) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (path, key) DO UPDATE \
+                     SET parent_path = EXCLUDED.parent_path, value = EXCLUDED.value"
+                ),
+                delete: format!("DELETE FROM {t} WHERE path = $1 AND key = $2"),
+                list: format!(
+                    "SELECT key FROM {t} WHERE path = $1 \
+                     UNION \
+                     SELECT split_part(substr(path, char_length($1) + 1), '/', 1) || '/' \
+                     FROM {t} WHERE parent_path >= $1 AND parent_path < $2"
+                ),
+            },
+        })
+    }
+
+    /// The entries table.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// Runs one statement on a pooled connection. A connection found dead (the
+    /// server restarted, a proxy dropped it) is replaced and the statement run
+    /// once more: every statement here is idempotent, so running it twice is
+    /// harmless.
+    async fn query(
+        &self,
+        op: &'static str,
+        key: &str,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, StorageError> {
+        let mut retried = false;
+        loop {
+            let client = self
+                .pool
+                .get()
+                .await
+                .map_err(|e| io_error(op, key, pool_error_text(&e)))?;
+            let outcome = match client.prepare_cached(sql).await {
+                Ok(stmt) => client.query(&stmt, params).await,
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok(rows) => return Ok(rows),
+                Err(e) if !retried && connection_lost(&e) => {
+                    tracing::warn!(op, error = %error_chain(&e), "PostgreSQL connection lost; retrying on a new one");
+                    retried = true;
+                }
+                Err(e) => return Err(io_error(op, key, error_chain(&e))),
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for PostgresBackend {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        validate_key(key)?;
+        let (_, path, leaf) = layout::split_key(key);
+        let rows = self
+            .query("get", key, &self.sql.get, &[&path, &leaf])
+            .await?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let value: Option<Vec<u8>> = row
+            .try_get(0)
+            .map_err(|e| io_error("get", key, error_chain(&e)))?;
+        // A NULL value (only a hand-made row can hold one) reads as empty, as in Vault.
+        Ok(Some(value.unwrap_or_default()))
+    }
+
+    async fn put(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
+        validate_key(key)?;
+        let (parent, path, leaf) = layout::split_key(key);
+        self.query("put", key, &self.sql.put, &[&parent, &path, &leaf, &value])
+            .await?;
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        validate_key(key)?;
+        let (_, path, leaf) = layout::split_key(key);
+        self.query("delete", key, &self.sql.delete, &[&path, &leaf])
+            .await?;
+        Ok(())
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        validate_prefix(prefix)?;
+        let (low, high) = layout::list_bounds(prefix);
+        let rows = self
+            .query("list", prefix, &self.sql.list, &[&low, &high])
+            .await?;
+        let mut names = Vec::with_capacity(rows.len());
+        for row in rows {
+            let name: Option<String> = row
+                .try_get(0)
+                .map_err(|e| io_error("list", prefix, error_chain(&e)))?;
+            names.extend(name.filter(|n| !n.is_empty() && n != "/"));
+        }
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    fn kind(&self) -> &'static str {
+        "postgresql"
+    }
+}
+
+/// Takes the first connection, retrying transient failures with a doubling delay.
+async fn connect(
+    pool: &Pool,
+    config: &PostgresConfig,
+    target: &str,
+) -> Result<deadpool_postgres::Client, StorageError> {
+    let attempts = config.max_connect_retries.saturating_add(1);
+    let mut delay = config.connect_retry_delay;
+    let mut attempt = 1;
+    loop {
+        let err = match pool.get().await {
+            Ok(client) => return Ok(client),
+            Err(e) => e,
+        };
+        let cause = pool_error_text(&err);
+        if attempt >= attempts || !is_transient(&err) {
+            let tries = if attempt > 1 {
+                format!(" after {attempt} attempts")
+            } else {
+                String::new()
+            };
+            return Err(io_error(
+                "open",
+                &config.table,
+                format!("cannot connect to PostgreSQL at {target}{tries}: {cause}"),
+            ));
+        }
+        tracing::warn!(
+            server = %target,
+            attempt,
+            of = attempts,
+            error = %cause,
+            "cannot connect to PostgreSQL; retrying in {delay:?}"
+        );
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(MAX_CONNECT_RETRY_DELAY);
+        attempt += 1;
+    }
+}
+
+/// Refuses servers without `ON CONFLICT` (before 9.5) and warns when the server
+/// may lose acknowledged commits in a crash.
+async fn check_server(client: &ClientWrapper, target: &str) -> Result<(), String> {
+    let settings = async {
+        let row = client
+            .query_one(
+                "SELECT current_setting('server_version_num')::int, \
+                 current_setting('fsync'), current_setting('synchronous_commit')",
+                &[],
+            )
+            .await?;
+        Ok::<(i32, String, String), tokio_postgres::Error>((
+            row.try_get(0)?,
+            row.try_get(1)?,
+            row.try_get(2)?,
+        ))
+    };
+    let (version, fsync, synchronous_commit) = settings
+        .await
+        .map_err(|e| format!("{target}: reading server settings: {}", error_chain(&e)))?;
+    if version < 90500 {
+        return Err(format!(
+            "{target} runs PostgreSQL {version}; 9.5 or later is needed (INSERT ... ON CONFLICT)"
+        ));
+    }
+    if fsync == "off" {
+        tracing::warn!(server = %target, "PostgreSQL runs with fsync = off: a crash of its machine can lose acknowledged writes");
+    }
+    if synchronous_commit == "off" {
+        tracing::warn!(server = %target, "PostgreSQL runs with synchronous_commit = off: a crash can lose the last acknowledged writes");
+    }
+    Ok(())
+}
+
+/// Whether a failed first connection may succeed if tried again: the network
+/// or a server starting up, yes; a refused login, a missing database or a
+/// certificate that does not verify, no.
+fn is_transient(e: &PoolError) -> bool {
+    let PoolError::Backend(e) = e else {
+        return matches!(e, PoolError::Timeout(_));
+    };
+    if let Some(db) = e.as_db_error() {
+        return [
+            SqlState::CANNOT_CONNECT_NOW,
+            SqlState::TOO_MANY_CONNECTIONS,
+            SqlState::ADMIN_SHUTDOWN,
+            SqlState::CRASH_SHUTDOWN,
+        ]
+        .contains(db.code());
+    }
+    let mut source = e.source();
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return io
+                .get_ref()
+                .is_none_or(|inner| !inner.is::<rustls::Error>());
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// Whether a statement failed because its connection is gone.
+fn connection_lost(e: &tokio_postgres::Error) -> bool {
+    e.is_closed() || e.source().is_some_and(|s| s.is::<std::io::Error>())
+}
+
+fn pool_error_text(e: &PoolError) -> String {
+    match e {
+        PoolError::Backend(e) => error_chain(e),
+        other => other.to_string(),
+    }
+}
+
+/// An error and its sources, joined by `: ` on one line (tokio-postgres puts
+/// the server's message, e.g. "password authentication failed", in a source).
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.ends_with(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text.replace('\n', "; ")
+}
+
+fn io_error(op: &'static str, key: &str, cause: String) -> StorageError {
+    StorageError::Io {
+        op,
+        key: key.to_owned(),
+        cause,
+    }
+}
