@@ -13,6 +13,7 @@ use anyhow::Context as _;
 use coffer_core::ceremony::InitParams;
 use coffer_core::clock::SystemClock;
 use coffer_core::engine::{Operation, Request};
+use coffer_core::ha::{HaLock, HaOptions};
 use coffer_core::storage::SharedBackend;
 use coffer_core::{Core, CoreOptions};
 use coffer_crypto::{Entropy, OsEntropy};
@@ -60,8 +61,15 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 impl Server {
     /// Builds the node and starts every listener.
     pub async fn start(config: &Config) -> anyhow::Result<Self> {
-        let backend = open_storage(&config.storage).await?;
+        let ha_addresses = ha_addresses(config)?;
+        let (backend, ha_lock) = open_storage(&config.storage).await?;
         let entropy: Arc<dyn Entropy> = Arc::new(OsEntropy::new());
+        let ha = match (ha_lock, ha_addresses) {
+            (Some(lock), Some((api_addr, cluster_addr))) => {
+                Some(ha_options(lock, api_addr, cluster_addr, entropy.as_ref())?)
+            }
+            _ => None,
+        };
         let SealSetup {
             seal,
             migration_from,
@@ -84,7 +92,7 @@ impl Server {
             factories: engines::factories(),
             cluster_name: config.cluster_name.clone(),
             raw_storage_endpoint: config.raw_storage_endpoint,
-            ha: None,
+            ha,
         });
         report_seal_migration(&core, config).await?;
         let mut listeners = Vec::new();
@@ -263,12 +271,26 @@ async fn report_seal_migration(core: &Core, config: &Config) -> anyhow::Result<(
 
 /// With an auto-unseal seal, unseals from the stored keys at start, and keeps
 /// trying while the seal cannot answer (HSM unreachable) so the node unseals
-/// by itself once it comes back. A Shamir node returns at once.
+/// by itself once it comes back. A node started before its (shared) storage
+/// was initialised keeps looking, so that HA nodes unseal once any of them
+/// was initialised. A Shamir node returns at once.
 async fn auto_unseal(core: Arc<Core>) {
     let mut delay = Duration::from_secs(1);
     loop {
+        if !core.is_sealed() {
+            return;
+        }
         match core.unseal_with_stored_keys().await {
-            Ok(_) => return,
+            Ok(true) => return,
+            Ok(false) => {
+                let waiting_for_init =
+                    core.seal().stored_keys() && matches!(core.is_initialized().await, Ok(false));
+                if !waiting_for_init {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
             Err(e) => {
                 tracing::error!(error = %e, retry_in_secs = delay.as_secs(), "unseal with stored keys failed; the node stays sealed");
             }
@@ -315,17 +337,26 @@ async fn wait_for_signals(
     }
 }
 
-async fn open_storage(storage: &StorageConfig) -> anyhow::Result<SharedBackend> {
+/// The storage backend, and its HA election lock when the stanza enables HA.
+async fn open_storage(
+    storage: &StorageConfig,
+) -> anyhow::Result<(SharedBackend, Option<Arc<dyn HaLock>>)> {
     Ok(match storage {
-        StorageConfig::Inmem => Arc::new(coffer_storage_inmem::InmemBackend::new()),
-        StorageConfig::Embedded { path } => Arc::new(
-            coffer_storage_embedded::EmbeddedBackend::open(path)
-                .await
-                .with_context(|| format!("opening embedded storage at {}", path.display()))?,
+        StorageConfig::Inmem => (Arc::new(coffer_storage_inmem::InmemBackend::new()), None),
+        StorageConfig::Embedded { path } => (
+            Arc::new(
+                coffer_storage_embedded::EmbeddedBackend::open(path)
+                    .await
+                    .with_context(|| format!("opening embedded storage at {}", path.display()))?,
+            ),
+            None,
         ),
-        StorageConfig::File { path } => Arc::new(
-            coffer_storage_file::FileBackend::new(path)
-                .with_context(|| format!("opening file storage at {}", path.display()))?,
+        StorageConfig::File { path } => (
+            Arc::new(
+                coffer_storage_file::FileBackend::new(path)
+                    .with_context(|| format!("opening file storage at {}", path.display()))?,
+            ),
+            None,
         ),
         StorageConfig::Postgresql {
             connection_url,
@@ -335,27 +366,80 @@ async fn open_storage(storage: &StorageConfig) -> anyhow::Result<SharedBackend> 
             ha_table,
             max_connect_retries,
         } => {
-            // Until leader election is built, HA must not look as if it worked:
-            // two "active" nodes on one table would overwrite each other's keyring.
-            if *ha_enabled {
-                anyhow::bail!(
-                    "storage \"postgresql\": ha_enabled on postgresql is not supported yet; \
-                     remove ha_enabled (or set it to \"false\") and run a single node"
-                );
-            }
             let mut pg = coffer_storage_postgresql::PostgresConfig::new(connection_url.clone());
             pg.table.clone_from(table);
             pg.max_parallel = *max_parallel;
             pg.ha_enabled = *ha_enabled;
             pg.ha_table.clone_from(ha_table);
             pg.max_connect_retries = *max_connect_retries;
-            Arc::new(
-                coffer_storage_postgresql::PostgresBackend::open(&pg)
-                    .await
-                    .context("opening postgresql storage")?,
-            )
+            let backend = coffer_storage_postgresql::PostgresBackend::open(&pg)
+                .await
+                .context("opening postgresql storage")?;
+            let lock = backend.ha_lock().map(|l| l as Arc<dyn HaLock>);
+            (Arc::new(backend), lock)
         }
     })
+}
+
+/// With `ha_enabled`: the node's `api_addr` (required: standbys send
+/// clients there) and `cluster_addr` (default: the API host on the next
+/// port, as Vault's). Checked before storage is opened.
+fn ha_addresses(config: &Config) -> anyhow::Result<Option<(String, String)>> {
+    if !matches!(
+        config.storage,
+        StorageConfig::Postgresql {
+            ha_enabled: true,
+            ..
+        }
+    ) {
+        return Ok(None);
+    }
+    let Some(api_addr) = config.api_addr.clone() else {
+        anyhow::bail!(
+            "storage ha_enabled needs api_addr (or VAULT_API_ADDR): the address clients use to \
+             reach this node, which standbys send them to, e.g. api_addr = \"https://10.0.0.5:8200\""
+        );
+    };
+    let cluster_addr = match &config.cluster_addr {
+        Some(c) => c.clone(),
+        None => default_cluster_addr(&api_addr)?,
+    };
+    Ok(Some((api_addr, cluster_addr)))
+}
+
+fn ha_options(
+    lock: Arc<dyn HaLock>,
+    api_addr: String,
+    cluster_addr: String,
+    entropy: &dyn Entropy,
+) -> anyhow::Result<HaOptions> {
+    let mut id = [0u8; 16];
+    entropy
+        .fill(&mut id)
+        .context("drawing this node's HA identity")?;
+    let node_id = uuid::Builder::from_random_bytes(id).into_uuid().to_string();
+    tracing::info!(node_id = %node_id, api_addr = %api_addr, cluster_addr = %cluster_addr, "HA enabled");
+    Ok(HaOptions::new(lock, node_id, api_addr, cluster_addr))
+}
+
+/// `https://<api host>:<api port + 1>`.
+fn default_cluster_addr(api_addr: &str) -> anyhow::Result<String> {
+    let url: axum::http::Uri = api_addr
+        .parse()
+        .with_context(|| format!("api_addr {api_addr:?} is not a URL"))?;
+    let host = url
+        .host()
+        .with_context(|| format!("api_addr {api_addr:?} has no host"))?;
+    let port = match (url.port_u16(), url.scheme_str()) {
+        (Some(p), _) => p,
+        (None, Some("https")) => 443,
+        (None, Some("http")) => 80,
+        _ => anyhow::bail!("api_addr {api_addr:?} has no port"),
+    };
+    let next = port
+        .checked_add(1)
+        .with_context(|| format!("api_addr {api_addr:?}: no port after {port} for cluster_addr"))?;
+    Ok(format!("https://{host}:{next}"))
 }
 
 fn listener_spec(l: &ListenerConfig) -> ListenerSpec {
@@ -440,4 +524,21 @@ fn print_dev_notice(server: &Server, creds: &DevCredentials) {
         creds.unseal_key.as_str(),
         creds.root_token.as_str()
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_cluster_addr_is_the_api_host_on_the_next_port() {
+        let d = |a: &str| default_cluster_addr(a).expect(a);
+        assert_eq!(d("http://10.0.0.5:8200"), "https://10.0.0.5:8201");
+        assert_eq!(
+            d("https://vault.example.com"),
+            "https://vault.example.com:444"
+        );
+        assert_eq!(d("http://[::1]:8200"), "https://[::1]:8201");
+        assert!(default_cluster_addr("not a url").is_err());
+    }
 }

@@ -293,7 +293,7 @@ async fn postgresql_storage_keeps_secrets_across_restart_and_never_in_clear() {
 }
 
 #[tokio::test]
-async fn postgresql_with_ha_enabled_refuses_to_start_until_ha_is_built() {
+async fn postgresql_with_ha_enabled_needs_an_api_addr_before_anything_starts() {
     let dir = tempfile::tempdir().expect("tempdir");
     let hcl = "storage \"postgresql\" {\n  connection_url = \"postgres://u:pw@127.0.0.1:1/db\"\n  \
                ha_enabled = \"true\"\n}\nlistener \"tcp\" {\n  address = \"127.0.0.1:0\"\n  \
@@ -303,10 +303,8 @@ async fn postgresql_with_ha_enabled_refuses_to_start_until_ha_is_built() {
         "{:#}",
         Server::start(&config).await.err().expect("must refuse")
     );
-    assert!(
-        err.contains("ha_enabled on postgresql is not supported yet"),
-        "{err}"
-    );
+    assert!(err.contains("ha_enabled needs api_addr"), "{err}");
+    assert!(!err.contains("pw"), "{err}");
 }
 
 #[tokio::test]

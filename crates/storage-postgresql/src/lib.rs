@@ -16,14 +16,17 @@
 //! whose `Debug` is redacted, and no error or log line includes it.
 //!
 //! It must never depend on the server, an engine, a seal or another backend:
-//! only on the storage contract in `coffer-core`. High availability (leader
-//! election over the lock table) is not built yet; the lock table is only created.
+//! only on the storage contract in `coffer-core`. With `ha_enabled`, the
+//! `ha_table` holds the HA election lock ([`PostgresHaLock`]).
 
 mod config;
 mod conninfo;
+mod ha_lock;
 mod layout;
 mod schema;
 mod tls;
+
+pub use ha_lock::PostgresHaLock;
 
 pub use config::{
     ConnectionUrl, DEFAULT_CONNECT_RETRY_DELAY, DEFAULT_HA_TABLE, DEFAULT_MAX_CONNECT_RETRIES,
@@ -45,6 +48,7 @@ use crate::config::{MAX_CONNECT_RETRY_DELAY, quoted};
 pub struct PostgresBackend {
     pool: Pool,
     table: String,
+    ha_table: Option<String>,
     sql: Statements,
 }
 
@@ -106,6 +110,7 @@ impl PostgresBackend {
         Ok(Self {
             pool,
             table: config.table.clone(),
+            ha_table: config.ha_enabled.then(|| config.ha_table.clone()),
             sql: Statements {
                 get: format!("SELECT value FROM {t} WHERE path = $1 AND key = $2"),
                 put: format!(
@@ -129,10 +134,7 @@ impl PostgresBackend {
         &self.table
     }
 
-    /// Runs one statement on a pooled connection. A connection found dead (the
-    /// server restarted, a proxy dropped it) is replaced and the statement run
-    /// once more: every statement here is idempotent, so running it twice is
-    /// harmless.
+    /// Runs one statement on a pooled connection (see [`run`]).
     async fn query(
         &self,
         op: &'static str,
@@ -140,25 +142,45 @@ impl PostgresBackend {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, StorageError> {
-        let mut retried = false;
-        loop {
-            let client = self
-                .pool
-                .get()
-                .await
-                .map_err(|e| io_error(op, key, pool_error_text(&e)))?;
-            let outcome = match client.prepare_cached(sql).await {
-                Ok(stmt) => client.query(&stmt, params).await,
-                Err(e) => Err(e),
-            };
-            match outcome {
-                Ok(rows) => return Ok(rows),
-                Err(e) if !retried && connection_lost(&e) => {
-                    tracing::warn!(op, error = %error_chain(&e), "PostgreSQL connection lost; retrying on a new one");
-                    retried = true;
-                }
-                Err(e) => return Err(io_error(op, key, error_chain(&e))),
+        run(&self.pool, op, key, sql, params).await
+    }
+
+    /// The HA election lock in `ha_table`, when the config enables HA.
+    pub fn ha_lock(&self) -> Option<std::sync::Arc<PostgresHaLock>> {
+        self.ha_table
+            .as_deref()
+            .map(|t| std::sync::Arc::new(PostgresHaLock::new(self.pool.clone(), t)))
+    }
+}
+
+/// Runs one statement on a pooled connection. A connection found dead (the
+/// server restarted, a proxy dropped it) is replaced and the statement run
+/// once more: every statement here is idempotent, so running it twice is
+/// harmless.
+pub(crate) async fn run(
+    pool: &Pool,
+    op: &'static str,
+    key: &str,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Vec<Row>, StorageError> {
+    let mut retried = false;
+    loop {
+        let client = pool
+            .get()
+            .await
+            .map_err(|e| io_error(op, key, pool_error_text(&e)))?;
+        let outcome = match client.prepare_cached(sql).await {
+            Ok(stmt) => client.query(&stmt, params).await,
+            Err(e) => Err(e),
+        };
+        match outcome {
+            Ok(rows) => return Ok(rows),
+            Err(e) if !retried && connection_lost(&e) => {
+                tracing::warn!(op, error = %error_chain(&e), "PostgreSQL connection lost; retrying on a new one");
+                retried = true;
             }
+            Err(e) => return Err(io_error(op, key, error_chain(&e))),
         }
     }
 }

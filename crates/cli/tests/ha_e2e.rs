@@ -1,0 +1,289 @@
+//! End-to-end HA: three `coffer server` processes on one real PostgreSQL
+//! (`ha_enabled`) and one SoftHSM2 token, auto-unsealing. The active node
+//! is killed with SIGKILL under concurrent KV v2 writes, several times;
+//! every acknowledged write must be readable afterwards, a standby must take
+//! over, and seal-wrapped values and transit keys must keep working. The
+//! CLI is pointed at standbys throughout (they redirect to the active).
+
+mod common;
+
+use coffer_testkit::postgres::PgServer;
+use common::*;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Kills of the active node in one run (each costs a lock TTL of waiting).
+const KILLS: usize = 2;
+const WRITERS: usize = 4;
+
+struct Node {
+    config: PathBuf,
+    addr: String,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Node {
+    fn start(&mut self, hsm: &Hsm) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("log");
+        let child = Command::new(env!("CARGO_BIN_EXE_coffer"))
+            .arg("server")
+            .arg(format!("-config={}", self.config.display()))
+            .env("SOFTHSM2_CONF", hsm.conf())
+            .env("VAULT_HSM_PIN", coffer_testkit::softhsm::PIN)
+            .stdout(Stdio::from(log.try_clone().expect("log")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn coffer server");
+        self.child = Some(child);
+    }
+
+    fn kill_9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().expect("SIGKILL");
+            c.wait().expect("reaped");
+        }
+    }
+
+    fn leader(&self) -> Option<serde_json::Value> {
+        let (code, body) = raw(&self.addr, coffer_client::Method::Get, "sys/leader", None);
+        (code == 200).then_some(body)
+    }
+
+    fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill_9();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+fn write_config(dir: &Path, i: usize, hsm: &Hsm, pg: &PgServer) -> Node {
+    let port = free_port();
+    let addr = format!("http://127.0.0.1:{port}");
+    let config = dir.join(format!("node{i}.hcl"));
+    std::fs::write(
+        &config,
+        format!(
+            "{seal}\nstorage \"postgresql\" {{\n  connection_url = \"{url}\"\n  ha_enabled = \"true\"\n}}\n\
+             listener \"tcp\" {{\n  address = \"127.0.0.1:{port}\"\n  tls_disable = \"true\"\n}}\n\
+             api_addr = \"{addr}\"\ndisable_mlock = true\n",
+            seal = hsm.pkcs11_stanza("  key_label = \"ha-root\"\n  generate_key = \"true\"\n"),
+            url = pg.url(),
+        ),
+    )
+    .expect("config");
+    Node {
+        config,
+        addr,
+        log: dir.join(format!("node{i}.log")),
+        child: None,
+    }
+}
+
+/// Waits until exactly one running node says it is active; returns it.
+fn wait_for_active(nodes: &[Node], within: Duration) -> usize {
+    let start = Instant::now();
+    loop {
+        let active: Vec<usize> = (0..nodes.len())
+            .filter(|&i| nodes[i].child.is_some())
+            .filter(|&i| nodes[i].leader().is_some_and(|l| l["is_self"] == true))
+            .collect();
+        assert!(active.len() <= 1, "two active nodes at once: {active:?}");
+        if let [one] = active[..] {
+            return one;
+        }
+        assert!(
+            start.elapsed() < within,
+            "no active node within {within:?}\n{}",
+            nodes
+                .iter()
+                .map(Node::logs)
+                .collect::<Vec<_>>()
+                .join("\n----\n")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A write that may fail (the node is down, or redirects to one that is):
+/// the status, or `None` when no answer came.
+fn try_put(addr: &str, token: &str, path: &str, body: serde_json::Value) -> Option<u16> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        api_client_with(addr, Some(token))
+            .raw(coffer_client::Method::Put, path, &[], Some(&body))
+            .await
+            .ok()
+            .map(|r| r.status)
+    })
+}
+
+#[test]
+fn killing_the_active_node_under_writes_loses_no_acknowledged_write() {
+    let pg = PgServer::start();
+    let hsm = Hsm::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut nodes: Vec<Node> = (0..3)
+        .map(|i| write_config(dir.path(), i, &hsm, &pg))
+        .collect();
+    // The first node makes the HSM key; the others find it.
+    nodes[0].start(&hsm);
+    wait_up(
+        &nodes[0].addr.clone(),
+        nodes[0].child.as_mut().expect("child"),
+    );
+    for n in &mut nodes[1..] {
+        n.start(&hsm);
+    }
+    let (root, _) = init_auto(&nodes[0].addr, 1, 1);
+    for n in &nodes {
+        wait_unsealed(&n.addr);
+    }
+    let first = wait_for_active(&nodes, Duration::from_secs(30));
+    let standby = (first + 1) % 3;
+
+    // Through a standby: the CLI follows the redirect to the active.
+    let via = nodes[standby].addr.clone();
+    ok(&coffer(
+        &via,
+        Some(&root),
+        &["secrets", "enable", "-version=2", "-path=app", "kv"],
+    ));
+    ok(&coffer(
+        &via,
+        Some(&root),
+        &["secrets", "enable", "-seal-wrap", "-path=wrapped", "kv"],
+    ));
+    ok(&coffer(
+        &via,
+        Some(&root),
+        &["secrets", "enable", "transit"],
+    ));
+    ok(&coffer(
+        &via,
+        Some(&root),
+        &["write", "-f", "transit/keys/orders"],
+    ));
+    ok(&coffer(
+        &via,
+        Some(&root),
+        &["kv", "put", "wrapped/db", "password=sealed"],
+    ));
+    let status = ok(&coffer(&via, None, &["status"]));
+    assert!(
+        status.contains("HA Mode") && status.contains("standby"),
+        "{status}"
+    );
+    assert!(status.contains("Active Node Address"), "{status}");
+
+    let acknowledged: Arc<Mutex<BTreeMap<String, String>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let addrs: Vec<String> = nodes.iter().map(|n| n.addr.clone()).collect();
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let (acknowledged, stop, addrs, root) = (
+                acknowledged.clone(),
+                stop.clone(),
+                addrs.clone(),
+                root.clone(),
+            );
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(Ordering::SeqCst) {
+                    n += 1;
+                    let key = format!("w{w}-{n}");
+                    let addr = &addrs[(n as usize + w) % addrs.len()];
+                    let code = try_put(
+                        addr,
+                        &root,
+                        &format!("app/data/{key}"),
+                        json!({"data": {"v": key}}),
+                    );
+                    if code == Some(200) {
+                        acknowledged.lock().expect("lock").insert(key.clone(), key);
+                    } else {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                }
+            })
+        })
+        .collect();
+
+    let mut takeovers = Vec::new();
+    let mut active = first;
+    for _ in 0..KILLS {
+        std::thread::sleep(Duration::from_millis(1500));
+        nodes[active].kill_9();
+        let killed_at = Instant::now();
+        let next = wait_for_active(&nodes, Duration::from_secs(60));
+        takeovers.push(killed_at.elapsed());
+        assert_ne!(next, active);
+        let (code, body) = raw_as(
+            &nodes[next].addr,
+            Some(&root),
+            coffer_client::Method::Put,
+            "transit/encrypt/orders",
+            Some(json!({"plaintext": "aGVsbG8="})),
+        );
+        assert_eq!(code, 200, "transit on the new active: {body}");
+        let got = ok(&coffer(
+            &nodes[next].addr,
+            Some(&root),
+            &["kv", "get", "-field=password", "wrapped/db"],
+        ));
+        assert_eq!(got.trim(), "sealed", "seal-wrapped value on the new active");
+        nodes[active].start(&hsm);
+        wait_unsealed(&nodes[active].addr);
+        active = next;
+    }
+    stop.store(true, Ordering::SeqCst);
+    for w in writers {
+        w.join().expect("writer");
+    }
+
+    let acknowledged = acknowledged.lock().expect("lock").clone();
+    assert!(
+        acknowledged.len() > 20,
+        "too few writes to mean anything: {}",
+        acknowledged.len()
+    );
+    let reader = nodes[(active + 1) % 3].addr.clone();
+    for (key, value) in &acknowledged {
+        let (code, body) = raw_as(
+            &reader,
+            Some(&root),
+            coffer_client::Method::Get,
+            &format!("app/data/{key}"),
+            None,
+        );
+        assert_eq!(code, 200, "acknowledged write {key} lost: {body}");
+        assert_eq!(body["data"]["data"]["v"], value.as_str());
+    }
+    eprintln!(
+        "HA: {} acknowledged writes survived {KILLS} kills of the active node; takeover times: {takeovers:?}",
+        acknowledged.len()
+    );
+}
