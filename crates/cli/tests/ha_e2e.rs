@@ -3,7 +3,8 @@
 //! is killed with SIGKILL under concurrent KV v2 writes, several times;
 //! every acknowledged write must be readable afterwards, a standby must take
 //! over, and seal-wrapped values and transit keys must keep working. The
-//! CLI is pointed at standbys throughout (they redirect to the active).
+//! CLI is pointed at standbys throughout (they forward to the active over
+//! the cluster listener).
 
 mod common;
 
@@ -78,7 +79,7 @@ fn free_port() -> u16 {
 }
 
 fn write_config(dir: &Path, i: usize, hsm: &Hsm, pg: &PgServer) -> Node {
-    let port = free_port();
+    let (port, cluster_port) = (free_port(), free_port());
     let addr = format!("http://127.0.0.1:{port}");
     let config = dir.join(format!("node{i}.hcl"));
     std::fs::write(
@@ -86,7 +87,8 @@ fn write_config(dir: &Path, i: usize, hsm: &Hsm, pg: &PgServer) -> Node {
         format!(
             "{seal}\nstorage \"postgresql\" {{\n  connection_url = \"{url}\"\n  ha_enabled = \"true\"\n}}\n\
              listener \"tcp\" {{\n  address = \"127.0.0.1:{port}\"\n  tls_disable = \"true\"\n}}\n\
-             api_addr = \"{addr}\"\ndisable_mlock = true\n",
+             api_addr = \"{addr}\"\ncluster_addr = \"https://127.0.0.1:{cluster_port}\"\n\
+             disable_mlock = true\n",
             seal = hsm.pkcs11_stanza("  key_label = \"ha-root\"\n  generate_key = \"true\"\n"),
             url = pg.url(),
         ),

@@ -5,6 +5,7 @@
 //! engines, seals or storage crates.
 
 mod banner;
+pub mod cluster;
 pub mod config;
 pub mod engines;
 pub mod http;

@@ -26,7 +26,7 @@ pub struct ListenerSpec {
 pub struct RunningListener {
     /// The address actually bound.
     pub local_addr: SocketAddr,
-    tls: Option<(RustlsConfig, TlsFiles)>,
+    tls: Option<(RustlsConfig, Option<TlsFiles>)>,
     handle: Handle<SocketAddr>,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -34,10 +34,31 @@ pub struct RunningListener {
 impl RunningListener {
     /// Binds and starts serving `app`.
     pub fn start(spec: &ListenerSpec, app: Router) -> anyhow::Result<Self> {
-        let std_listener = std::net::TcpListener::bind(&spec.address).with_context(|| {
+        let tls = match &spec.tls {
+            Some(files) => Some((tls::server_config(files)?, Some(files.clone()))),
+            None => None,
+        };
+        Self::serve(&spec.address, tls, app)
+    }
+
+    /// Binds and serves `app` with a TLS configuration made in memory (the
+    /// HA cluster listener); no files to reload.
+    pub(crate) fn start_with_config(
+        address: &str,
+        config: std::sync::Arc<rustls::ServerConfig>,
+        app: Router,
+    ) -> anyhow::Result<Self> {
+        Self::serve(address, Some((config, None)), app)
+    }
+
+    fn serve(
+        address: &str,
+        tls: Option<(std::sync::Arc<rustls::ServerConfig>, Option<TlsFiles>)>,
+        app: Router,
+    ) -> anyhow::Result<Self> {
+        let std_listener = std::net::TcpListener::bind(address).with_context(|| {
             format!(
-                "cannot listen on {}: is another server using the port, or is the address wrong?",
-                spec.address
+                "cannot listen on {address}: is another server using the port, or is the address wrong?"
             )
         })?;
         let local_addr = std_listener
@@ -46,9 +67,9 @@ impl RunningListener {
         let handle: Handle<SocketAddr> = Handle::new();
         // Connect info: the peer address reaches handlers (audit log).
         let service = app.into_make_service_with_connect_info::<SocketAddr>();
-        let (tls, task) = match &spec.tls {
-            Some(files) => {
-                let config = RustlsConfig::from_config(tls::server_config(files)?);
+        let (tls, task) = match tls {
+            Some((server_config, files)) => {
+                let config = RustlsConfig::from_config(server_config);
                 let mut server =
                     axum_server::tls_rustls::from_tcp_rustls(std_listener, config.clone())
                         .context("starting the TLS listener")?
@@ -57,10 +78,7 @@ impl RunningListener {
                     .http_builder()
                     .http1()
                     .header_read_timeout(HEADER_READ_TIMEOUT);
-                (
-                    Some((config, files.clone())),
-                    tokio::spawn(server.serve(service)),
-                )
+                (Some((config, files)), tokio::spawn(server.serve(service)))
             }
             None => {
                 let mut server = axum_server::from_tcp(std_listener)
@@ -89,7 +107,7 @@ impl RunningListener {
     /// Re-reads the certificate and key files (SIGHUP). On error the old
     /// certificate stays in use.
     pub fn reload_tls(&self) -> anyhow::Result<()> {
-        if let Some((config, files)) = &self.tls {
+        if let Some((config, Some(files))) = &self.tls {
             config.reload_from_config(tls::server_config(files)?);
         }
         Ok(())

@@ -2,9 +2,10 @@
 //! The only place where configuration turns into objects.
 
 use crate::banner;
+use crate::cluster;
 use crate::config::{self, Config, ListenerConfig, StorageConfig, TlsMinVersion};
 use crate::engines;
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, DEFAULT_MAX_REQUEST_SIZE};
 use crate::listener::{ListenerSpec, RunningListener};
 use crate::logging::{self, LogControl};
 use crate::seal_setup::{self, SealSetup};
@@ -64,6 +65,7 @@ impl Server {
         let ha_addresses = ha_addresses(config)?;
         let (backend, ha_lock) = open_storage(&config.storage).await?;
         let entropy: Arc<dyn Entropy> = Arc::new(OsEntropy::new());
+        let ha_cluster_addr = ha_addresses.as_ref().map(|(_, c)| c.clone());
         let ha = match (ha_lock, ha_addresses) {
             (Some(lock), Some((api_addr, cluster_addr))) => {
                 Some(ha_options(lock, api_addr, cluster_addr, entropy.as_ref())?)
@@ -95,11 +97,26 @@ impl Server {
             ha,
         });
         report_seal_migration(&core, config).await?;
+        let forwarder = match (&ha_cluster_addr, config.disable_clustering) {
+            (Some(cluster_addr), false) => {
+                let cluster_state = AppState {
+                    cluster: true,
+                    ..AppState::new(core.clone(), DEFAULT_MAX_REQUEST_SIZE)
+                };
+                cluster::watch_listener(
+                    core.clone(),
+                    cluster::bind_address(cluster_addr),
+                    http::router(cluster_state, false),
+                );
+                Some(Arc::new(cluster::Forwarder::default()))
+            }
+            _ => None,
+        };
         let mut listeners = Vec::new();
         for l in &config.listeners {
             let state = AppState {
-                core: core.clone(),
-                max_request_size: l.max_request_size,
+                forwarder: forwarder.clone(),
+                ..AppState::new(core.clone(), l.max_request_size)
             };
             let app = http::router(state, config.ui);
             listeners.push(RunningListener::start(&listener_spec(l), app)?);

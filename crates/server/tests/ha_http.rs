@@ -42,13 +42,7 @@ async fn two_nodes() -> (Vec<Node>, String) {
                 ha: Some(ha),
                 ..node_options(backend.clone(), None)
             });
-            let app = router(
-                AppState {
-                    core: core.clone(),
-                    max_request_size: DEFAULT_MAX_REQUEST_SIZE,
-                },
-                false,
-            );
+            let app = router(AppState::new(core.clone(), DEFAULT_MAX_REQUEST_SIZE), false);
             Node {
                 core,
                 app,
@@ -178,4 +172,214 @@ async fn a_standby_redirects_logical_requests_to_the_active_api_addr() {
     );
     let (code, _) = call(&active.app, "GET", "/v1/sys/mounts", Some(&root), None).await;
     assert_eq!(code, StatusCode::OK, "the active serves");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// Two nodes on real sockets: an API listener each that forwards, and the
+/// cluster listener (mutual TLS) each runs while unsealed.
+struct Served {
+    core: Arc<Core>,
+    api: String,
+    _listener: coffer_server::listener::RunningListener,
+}
+
+async fn two_forwarding_nodes() -> (Vec<Served>, String) {
+    let backend = inmem();
+    let lock = Arc::new(InmemHaLock::new());
+    let mut nodes = Vec::new();
+    for i in 0..2 {
+        let (api_port, cluster_port) = (free_port(), free_port());
+        let api = format!("http://127.0.0.1:{api_port}");
+        let cluster = format!("https://127.0.0.1:{cluster_port}");
+        let mut ha = HaOptions::new(
+            lock.clone(),
+            format!("node-{i}"),
+            api.clone(),
+            cluster.clone(),
+        );
+        ha.retry_interval = Duration::from_millis(30);
+        let core = Core::new(CoreOptions {
+            ha: Some(ha),
+            ..node_options(backend.clone(), None)
+        });
+        coffer_server::cluster::watch_listener(
+            core.clone(),
+            coffer_server::cluster::bind_address(&cluster),
+            router(
+                AppState {
+                    cluster: true,
+                    ..AppState::new(core.clone(), DEFAULT_MAX_REQUEST_SIZE)
+                },
+                false,
+            ),
+        );
+        let app = router(
+            AppState {
+                forwarder: Some(Arc::default()),
+                ..AppState::new(core.clone(), DEFAULT_MAX_REQUEST_SIZE)
+            },
+            false,
+        );
+        let listener = coffer_server::listener::RunningListener::start(
+            &coffer_server::listener::ListenerSpec {
+                address: format!("127.0.0.1:{api_port}"),
+                tls: None,
+            },
+            app,
+        )
+        .expect("api listener");
+        nodes.push(Served {
+            core,
+            api,
+            _listener: listener,
+        });
+    }
+    let init = nodes[0]
+        .core
+        .initialize(shamir_params(1, 1))
+        .await
+        .expect("init");
+    for n in &nodes {
+        n.core
+            .submit_unseal_key(&b64(&init.keys[0]))
+            .await
+            .expect("unseal");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !nodes.iter().all(|n| {
+        let s = n.core.ha_status();
+        n.core.cluster_tls().is_some() && (s.is_self || !s.leader_cluster_address.is_empty())
+    }) {
+        assert!(
+            Instant::now() < deadline,
+            "no active node with a cluster identity"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (nodes, init.root_token.to_string())
+}
+
+#[tokio::test]
+async fn a_standby_forwards_requests_to_the_active_over_mutual_tls() {
+    let (nodes, root) = two_forwarding_nodes().await;
+    let standby = nodes
+        .iter()
+        .find(|n| n.core.ha_status().standby)
+        .expect("a standby");
+    let client = reqwest::Client::builder()
+        .tls_backend_preconfigured(no_roots())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let call = |method: &str, path: &str, body: Option<serde_json::Value>| {
+        let mut req = client
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).expect("method"),
+                format!("{}/v1/{path}", standby.api),
+            )
+            .header("X-Vault-Token", root.as_str());
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        // The active's cluster listener starts within a watch interval.
+        let r = call("PUT", "sys/mounts/kv", Some(json!({"type": "kv"})))
+            .await
+            .expect("send");
+        if r.status() == reqwest::StatusCode::NO_CONTENT {
+            break;
+        }
+        assert_ne!(
+            r.status(),
+            reqwest::StatusCode::TEMPORARY_REDIRECT,
+            "redirected, not forwarded"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "forwarding never worked: {}",
+            r.status()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = call("PUT", "kv/app", Some(json!({"password": "fwd"})))
+        .await
+        .expect("write");
+    assert_eq!(r.status(), reqwest::StatusCode::NO_CONTENT);
+    let r = call("GET", "kv/app", None).await.expect("read");
+    assert_eq!(r.status(), reqwest::StatusCode::OK);
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(body["data"]["password"], "fwd");
+    let r = call("LIST", "kv", None).await.expect("list");
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(body["data"]["keys"], json!(["app"]));
+    let r = call("GET", "kv/nothing", None).await.expect("404");
+    assert_eq!(
+        r.status(),
+        reqwest::StatusCode::NOT_FOUND,
+        "the active's status comes back as is"
+    );
+}
+
+/// A rustls client config on the ring provider that trusts nothing (for
+/// plain HTTP) or the given CA, without a client certificate.
+fn no_roots() -> rustls::ClientConfig {
+    trusting(rustls::RootCertStore::empty())
+}
+
+fn trusting(roots: rustls::RootCertStore) -> rustls::ClientConfig {
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth()
+}
+
+#[tokio::test]
+async fn the_cluster_listener_refuses_a_client_without_the_cluster_certificate() {
+    let (nodes, _) = two_forwarding_nodes().await;
+    let active = nodes
+        .iter()
+        .find(|n| n.core.ha_status().is_self)
+        .expect("active");
+    let cert = active.core.cluster_tls().expect("identity");
+    let bind =
+        coffer_server::cluster::bind_address(&active.core.ha_status().leader_cluster_address);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::net::TcpStream::connect(&bind).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "the cluster listener never started"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // It trusts the right CA and asks for the right name, but has no client
+    // certificate: the handshake fails, no request is served.
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from(cert.ca_der.clone()))
+        .expect("ca");
+    let target: std::net::SocketAddr = bind.parse().expect("addr");
+    let name = coffer_crypto::cluster_cert::CLUSTER_SERVER_NAME;
+    let anonymous = reqwest::Client::builder()
+        .tls_backend_preconfigured(trusting(roots))
+        .resolve(name, target)
+        .build()
+        .expect("client");
+    let r = anonymous
+        .get(format!("https://{name}:{}/v1/sys/health", target.port()))
+        .send()
+        .await;
+    assert!(
+        r.is_err(),
+        "a client without the cluster certificate got an answer: {r:?}"
+    );
 }

@@ -27,6 +27,7 @@ const TOP_LEVEL_FIELDS: &[&str] = &[
     "ui",
     "disable_mlock",
     "raw_storage_endpoint",
+    "disable_clustering",
     "api_addr",
     "cluster_addr",
     "cluster_name",
@@ -45,6 +46,7 @@ pub(crate) struct Draft {
     pub(crate) ui: Option<bool>,
     pub(crate) disable_mlock: Option<bool>,
     pub(crate) raw_storage_endpoint: Option<bool>,
+    pub(crate) disable_clustering: Option<bool>,
     pub(crate) api_addr: Option<String>,
     pub(crate) cluster_addr: Option<String>,
     pub(crate) cluster_name: Option<String>,
@@ -80,6 +82,7 @@ impl Draft {
             ui: f.bool("ui")?,
             disable_mlock: f.bool("disable_mlock")?,
             raw_storage_endpoint: f.bool("raw_storage_endpoint")?,
+            disable_clustering: f.bool("disable_clustering")?,
             api_addr: f.string("api_addr")?,
             cluster_addr: f.string("cluster_addr")?,
             cluster_name: f.string("cluster_name")?,
@@ -141,6 +144,7 @@ impl Draft {
         override_with(&mut self.ui, later.ui);
         override_with(&mut self.disable_mlock, later.disable_mlock);
         override_with(&mut self.raw_storage_endpoint, later.raw_storage_endpoint);
+        override_with(&mut self.disable_clustering, later.disable_clustering);
         override_with(&mut self.api_addr, later.api_addr);
         override_with(&mut self.cluster_addr, later.cluster_addr);
         override_with(&mut self.cluster_name, later.cluster_name);
@@ -222,6 +226,7 @@ impl Draft {
             ui: self.ui.unwrap_or(false),
             disable_mlock: self.disable_mlock.unwrap_or(false),
             raw_storage_endpoint: self.raw_storage_endpoint.unwrap_or(false),
+            disable_clustering: self.disable_clustering.unwrap_or(false),
             api_addr: self.api_addr,
             cluster_addr: self.cluster_addr,
             cluster_name: self.cluster_name,

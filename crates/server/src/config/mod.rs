@@ -60,6 +60,9 @@ pub struct Config {
     pub disable_mlock: bool,
     /// Serve `sys/raw` (read and list the stored form of values; sudo).
     pub raw_storage_endpoint: bool,
+    /// HA without the cluster listener: standbys redirect clients to the
+    /// active node instead of forwarding their requests.
+    pub disable_clustering: bool,
     /// Address clients are redirected to (`VAULT_API_ADDR` wins).
     pub api_addr: Option<String>,
     /// Address for cluster traffic (`VAULT_CLUSTER_ADDR` wins).
@@ -96,6 +99,7 @@ impl Config {
             ui: false,
             disable_mlock: true,
             raw_storage_endpoint: false,
+            disable_clustering: false,
             api_addr: None,
             cluster_addr: None,
             cluster_name: None,

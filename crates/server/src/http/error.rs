@@ -22,6 +22,11 @@ impl ApiError {
         }
     }
 
+    /// 500 with the message (logged by the caller).
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+
     /// 400 with `message`.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)

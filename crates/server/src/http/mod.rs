@@ -28,6 +28,25 @@ pub struct AppState {
     pub core: Arc<Core>,
     /// Largest accepted request body in bytes (`max_request_size`).
     pub max_request_size: usize,
+    /// On an HA standby, forward what it does not serve to the active node
+    /// over the cluster listener; `None`: redirect clients there instead
+    /// (`disable_clustering`, or a router without HA).
+    pub forwarder: Option<Arc<crate::cluster::Forwarder>>,
+    /// This router serves the cluster listener: requests come from other
+    /// nodes (mutual TLS) and are never forwarded again.
+    pub cluster: bool,
+}
+
+impl AppState {
+    /// A client-facing router's state that redirects instead of forwarding.
+    pub fn new(core: Arc<Core>, max_request_size: usize) -> Self {
+        Self {
+            core,
+            max_request_size,
+            forwarder: None,
+            cluster: false,
+        }
+    }
 }
 
 /// Default `max_request_size`: 32 MiB, as Vault.

@@ -37,13 +37,7 @@ pub(crate) fn app_and_core(
     max_request_size: usize,
 ) -> (axum::Router, Arc<Core>) {
     let core = Core::new(node_options(backend, seal));
-    let app = router(
-        AppState {
-            core: core.clone(),
-            max_request_size,
-        },
-        false,
-    );
+    let app = router(AppState::new(core.clone(), max_request_size), false);
     (app, core)
 }
 
