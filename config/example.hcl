@@ -193,8 +193,14 @@ disable_mlock = true
 # VAULT_API_ADDR environment variable wins. Default: the first listener's address.
 api_addr = "http://127.0.0.1:8200"
 
-# Address for cluster traffic between nodes; VAULT_CLUSTER_ADDR wins. Default: none.
+# Address other HA nodes use to forward requests to this one (the node binds its cluster
+# listener on this host and port); VAULT_CLUSTER_ADDR wins. Only used with a storage that has
+# ha_enabled = "true", which also requires api_addr. Default: the api_addr host, next port.
 # cluster_addr = "https://127.0.0.1:8201"
+
+# HA without the cluster listener: standbys answer with a 307 redirect to the active node's
+# api_addr instead of forwarding requests to it (default false).
+# disable_clustering = true
 
 # Name shown by `coffer status`. Default: none (a name is generated).
 cluster_name = "coffer-hsm"
