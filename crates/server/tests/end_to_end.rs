@@ -293,6 +293,75 @@ async fn postgresql_storage_keeps_secrets_across_restart_and_never_in_clear() {
 }
 
 #[tokio::test]
+async fn postgresql_lost_while_serving_answers_503_and_recovers_without_restart() {
+    let pg = PgServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let stanza = format!(
+        "storage \"postgresql\" {{\n  connection_url = \"{}\"\n}}",
+        pg.url()
+    );
+    let server = start_on(&stanza, dir.path()).await;
+    let init = server
+        .core
+        .initialize(InitParams {
+            secret_shares: 1,
+            secret_threshold: 1,
+            ..InitParams::default()
+        })
+        .await
+        .expect("init");
+    server
+        .core
+        .submit_unseal_key(&hex::encode(init.keys[0].expose()))
+        .await
+        .expect("unseal");
+    let addr = format!("http://{}", server.addresses()[0].0);
+    let token = init.root_token.to_string();
+    let client = coffer_client::Client::new(
+        coffer_client::Config::from_lookup(|k| match k {
+            "VAULT_ADDR" => Some(addr.clone()),
+            "VAULT_TOKEN" => Some(token.clone()),
+            _ => None,
+        })
+        .expect("config"),
+    )
+    .expect("client");
+    let send = |method, path: &'static str, body: Option<serde_json::Value>| {
+        let client = &client;
+        async move {
+            client
+                .raw(method, path, &[], body.as_ref())
+                .await
+                .expect("an answer")
+        }
+    };
+    send(
+        coffer_client::Method::Post,
+        "sys/mounts/kv",
+        Some(serde_json::json!({"type": "kv"})),
+    )
+    .await;
+    send(
+        coffer_client::Method::Put,
+        "kv/a",
+        Some(serde_json::json!({"v": "1"})),
+    )
+    .await;
+
+    pg.crash();
+    let down = send(coffer_client::Method::Get, "kv/a", None).await;
+    assert_eq!(down.status, 503, "{:?}", down.body);
+    let message = down.body.unwrap_or_default().to_string();
+    assert!(message.contains("unreachable"), "{message}");
+    assert!(!message.contains(&pg.url()), "{message}");
+
+    pg.start_again();
+    let back = send(coffer_client::Method::Get, "kv/a", None).await;
+    assert_eq!(back.status, 200, "{:?}", back.body);
+    assert_eq!(back.body.expect("body")["data"]["v"], "1");
+}
+
+#[tokio::test]
 async fn postgresql_with_ha_enabled_needs_an_api_addr_before_anything_starts() {
     let dir = tempfile::tempdir().expect("tempdir");
     let hcl = "storage \"postgresql\" {\n  connection_url = \"postgres://u:pw@127.0.0.1:1/db\"\n  \

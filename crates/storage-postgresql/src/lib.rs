@@ -166,10 +166,11 @@ pub(crate) async fn run(
 ) -> Result<Vec<Row>, StorageError> {
     let mut retried = false;
     loop {
-        let client = pool
-            .get()
-            .await
-            .map_err(|e| io_error(op, key, pool_error_text(&e)))?;
+        let client = pool.get().await.map_err(|e| StorageError::Unavailable {
+            op,
+            key: key.to_owned(),
+            cause: pool_error_text(&e),
+        })?;
         let outcome = match client.prepare_cached(sql).await {
             Ok(stmt) => client.query(&stmt, params).await,
             Err(e) => Err(e),
@@ -179,6 +180,13 @@ pub(crate) async fn run(
             Err(e) if !retried && connection_lost(&e) => {
                 tracing::warn!(op, error = %error_chain(&e), "PostgreSQL connection lost; retrying on a new one");
                 retried = true;
+            }
+            Err(e) if connection_lost(&e) => {
+                return Err(StorageError::Unavailable {
+                    op,
+                    key: key.to_owned(),
+                    cause: error_chain(&e),
+                });
             }
             Err(e) => return Err(io_error(op, key, error_chain(&e))),
         }

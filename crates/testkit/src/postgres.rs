@@ -132,8 +132,21 @@ impl PgServer {
     /// checkpoint, WAL replayed at the next start) and starts it again on the
     /// same port. Panics when it does not come back.
     pub fn crash_and_restart(&self) {
+        self.crash();
+        self.start_again();
+    }
+
+    /// Stops the server as a crash would, and leaves it stopped (a database
+    /// outage) until [`PgServer::start_again`].
+    pub fn crash(&self) {
         let mut slot = self.child.lock().unwrap_or_else(|p| p.into_inner());
         self.stop(slot.take());
+    }
+
+    /// Starts a stopped server again on the same port. Panics when it does
+    /// not come back.
+    pub fn start_again(&self) {
+        let mut slot = self.child.lock().unwrap_or_else(|p| p.into_inner());
         let mut last = String::new();
         // The port is ours until the restart; a few tries cover a slow release.
         for _ in 0..PORT_ATTEMPTS {

@@ -39,6 +39,17 @@ pub enum StorageError {
         /// The underlying error, as text.
         cause: String,
     },
+    /// The storage cannot be reached right now (a database that is down or
+    /// unreachable); worth retrying, and the node recovers by itself.
+    #[error("storage {op} {key:?} failed: the storage is unreachable: {cause}")]
+    Unavailable {
+        /// The operation.
+        op: &'static str,
+        /// The key or prefix involved.
+        key: String,
+        /// The underlying error, as text.
+        cause: String,
+    },
     /// An HA node's write after its hold on the election lock ran out (or
     /// while it is a standby): refused, so two nodes never write at once.
     #[error(

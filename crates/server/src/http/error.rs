@@ -61,9 +61,10 @@ fn status_of(e: &CoreError) -> StatusCode {
     match e {
         CoreError::Sealed
         | CoreError::Standby
-        | CoreError::Storage(coffer_core::storage::StorageError::NotActive { .. }) => {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
+        | CoreError::Storage(
+            coffer_core::storage::StorageError::NotActive { .. }
+            | coffer_core::storage::StorageError::Unavailable { .. },
+        ) => StatusCode::SERVICE_UNAVAILABLE,
         CoreError::PermissionDenied => StatusCode::FORBIDDEN,
         CoreError::UnsupportedPath(_) => StatusCode::NOT_FOUND,
         CoreError::UnsupportedOperation => StatusCode::METHOD_NOT_ALLOWED,
