@@ -11,11 +11,12 @@ use crate::logging::{self, LogControl};
 use crate::seal_setup::{self, SealSetup};
 use crate::tls::{MinTlsVersion, TlsFiles};
 use anyhow::Context as _;
+use coffer_core::CoreError;
 use coffer_core::ceremony::InitParams;
 use coffer_core::clock::SystemClock;
 use coffer_core::engine::{Operation, Request};
 use coffer_core::ha::{HaLock, HaOptions};
-use coffer_core::storage::SharedBackend;
+use coffer_core::storage::{SharedBackend, StorageError};
 use coffer_core::{Core, CoreOptions};
 use coffer_crypto::{Entropy, OsEntropy};
 use std::net::SocketAddr;
@@ -264,10 +265,18 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
 /// Says at startup whether a seal migration is pending, and refuses to
 /// start when the stored keys need a seal the configuration lacks.
 async fn report_seal_migration(core: &Core, config: &Config) -> anyhow::Result<()> {
-    let pending = core
-        .seal_migration()
-        .await
-        .context("checking the stored seal against the configured seal")?;
+    let pending = match core.seal_migration().await {
+        Ok(p) => p,
+        Err(CoreError::Storage(StorageError::Unavailable { cause, .. })) => {
+            // Checked again at unseal, which waits for the storage too.
+            tracing::warn!(cause = %cause, "storage unreachable at start-up; the seal configuration is checked once it answers");
+            return Ok(());
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e)
+                .context("checking the stored seal against the configured seal"));
+        }
+    };
     match (pending, config.migration_source()) {
         (Some(m), _) => tracing::warn!(
             from = %m.from,
@@ -389,7 +398,7 @@ async fn open_storage(
             pg.ha_enabled = *ha_enabled;
             pg.ha_table.clone_from(ha_table);
             pg.max_connect_retries = *max_connect_retries;
-            let backend = coffer_storage_postgresql::PostgresBackend::open(&pg)
+            let backend = coffer_storage_postgresql::PostgresBackend::open_waiting(&pg)
                 .await
                 .context("opening postgresql storage")?;
             let lock = backend.ha_lock().map(|l| l as Arc<dyn HaLock>);

@@ -376,28 +376,84 @@ async fn postgresql_with_ha_enabled_needs_an_api_addr_before_anything_starts() {
     assert!(!err.contains("pw"), "{err}");
 }
 
-#[tokio::test]
-async fn unreachable_postgresql_stops_startup_with_the_cause_but_not_the_password() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
+/// A node whose storage is in the environment's `VAULT_PG_CONNECTION_URL`.
+async fn start_with_pg_url(url: String, dir: &Path) -> anyhow::Result<Server> {
     let hcl = "storage \"postgresql\" {\n  max_connect_retries = 0\n}\nlistener \"tcp\" {\n  \
-               address = \"127.0.0.1:0\"\n  tls_disable = true\n}\n";
-    let env = Env::from_pairs([(
-        "VAULT_PG_CONNECTION_URL",
-        format!("postgres://coffer:pg-pass-4711@127.0.0.1:{port}/vault?sslmode=disable"),
-    )]);
-    let config = config::parse(&dir.path().join("c.hcl"), hcl, &env).expect("config");
+               address = \"127.0.0.1:0\"\n  tls_disable = true\n}\ndisable_mlock = true\n";
+    let env = Env::from_pairs([("VAULT_PG_CONNECTION_URL", url)]);
+    let config = config::parse(&dir.join("c.hcl"), hcl, &env).expect("config");
+    Server::start(&config).await
+}
+
+async fn health(server: &Server) -> (u16, String) {
+    let addr = format!("http://{}", server.addresses()[0].0);
+    let client = coffer_client::Client::new(
+        coffer_client::Config::from_lookup(|k| (k == "VAULT_ADDR").then(|| addr.clone()))
+            .expect("config"),
+    )
+    .expect("client");
+    let r = client
+        .raw(coffer_client::Method::Get, "sys/health", &[], None)
+        .await
+        .expect("an answer");
+    (r.status, r.body.unwrap_or_default().to_string())
+}
+
+#[tokio::test]
+async fn unreachable_postgresql_at_start_is_waited_for_while_sys_health_answers_503() {
+    let pg = PgServer::start();
+    pg.crash();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = pg.url();
+    let password = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split_once('@'))
+        .and_then(|(userinfo, _)| userinfo.split_once(':'))
+        .map(|(_, p)| p.to_owned())
+        .expect("the URL has a password");
+    let server = start_with_pg_url(url, dir.path())
+        .await
+        .expect("the node starts and waits");
+    let (code, body) = health(&server).await;
+    assert_eq!(code, 503, "{body}");
+    assert!(
+        body.contains("unreachable") && body.contains(&format!("127.0.0.1:{}", pg.port())),
+        "{body}"
+    );
+    assert!(!body.contains(&password), "{body}");
+
+    pg.start_again();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (code, body) = health(&server).await;
+        if code == 501 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still {code}: {body}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    server
+        .core
+        .initialize(InitParams {
+            secret_shares: 1,
+            secret_threshold: 1,
+            ..InitParams::default()
+        })
+        .await
+        .expect("init once PostgreSQL answers");
+}
+
+#[tokio::test]
+async fn a_wrong_postgresql_password_stops_startup_at_once_without_showing_it() {
+    let pg = PgServer::start();
+    let dir = tempfile::tempdir().expect("tempdir");
     let err = format!(
         "{:#}",
-        Server::start(&config).await.err().expect("must fail")
+        start_with_pg_url(pg.url_with("not-the-pass-4711", ""), dir.path())
+            .await
+            .err()
+            .expect("must fail")
     );
-    assert!(
-        err.contains(&format!("cannot connect to PostgreSQL at 127.0.0.1:{port}"))
-            && err.contains("Connection refused"),
-        "{err}"
-    );
-    assert!(!err.contains("pg-pass-4711"), "{err}");
+    assert!(err.contains("password authentication failed"), "{err}");
+    assert!(!err.contains("not-the-pass-4711"), "{err}");
 }

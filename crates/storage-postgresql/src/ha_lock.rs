@@ -4,11 +4,12 @@
 //! upsert that only succeeds when the row is free, lapsed or already ours.
 
 use crate::config::quoted;
-use crate::run;
+use crate::{Setup, run};
 use async_trait::async_trait;
 use coffer_core::ha::{HaLock, LockHolder};
 use coffer_core::storage::StorageError;
 use deadpool_postgres::Pool;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The `ha_key` of the one lock Coffer takes (Vault's lock key).
@@ -17,16 +18,18 @@ const LOCK_KEY: &str = "core/lock";
 /// An [`HaLock`] in a PostgreSQL table.
 pub struct PostgresHaLock {
     pool: Pool,
+    setup: Arc<Setup>,
     acquire: String,
     release: String,
     holder: String,
 }
 
 impl PostgresHaLock {
-    pub(crate) fn new(pool: Pool, table: &str) -> Self {
+    pub(crate) fn new(pool: Pool, table: &str, setup: Arc<Setup>) -> Self {
         let t = quoted(table);
         Self {
             pool,
+            setup,
             acquire: format!(
                 "INSERT INTO {t} AS held (ha_key, ha_identity, ha_value, valid_until) \
                  VALUES ($1, $2, $3, now() + $4::bigint * interval '1 millisecond') \
@@ -58,6 +61,7 @@ impl HaLock for PostgresHaLock {
         value: &str,
         ttl: Duration,
     ) -> Result<bool, StorageError> {
+        self.setup.check("lock", LOCK_KEY)?;
         let millis = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
         let rows = run(
             &self.pool,
@@ -71,6 +75,7 @@ impl HaLock for PostgresHaLock {
     }
 
     async fn release(&self, holder: &str) -> Result<(), StorageError> {
+        self.setup.check("unlock", LOCK_KEY)?;
         run(
             &self.pool,
             "unlock",
@@ -83,6 +88,7 @@ impl HaLock for PostgresHaLock {
     }
 
     async fn holder(&self) -> Result<Option<LockHolder>, StorageError> {
+        self.setup.check("lock holder", LOCK_KEY)?;
         let rows = run(
             &self.pool,
             "lock holder",

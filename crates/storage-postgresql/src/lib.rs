@@ -34,6 +34,9 @@ pub use config::{
 };
 
 use std::error::Error as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use coffer_core::storage::{Backend, StorageError, validate_key, validate_prefix};
@@ -49,7 +52,32 @@ pub struct PostgresBackend {
     pool: Pool,
     table: String,
     ha_table: Option<String>,
+    setup: Arc<Setup>,
     sql: Statements,
+}
+
+/// Whether the start-up checks and table creation have run (see
+/// [`PostgresBackend::open_waiting`]).
+pub(crate) struct Setup {
+    ready: AtomicBool,
+    target: String,
+}
+
+impl Setup {
+    /// `Unavailable` until the start-up work is done.
+    pub(crate) fn check(&self, op: &'static str, key: &str) -> Result<(), StorageError> {
+        if self.ready.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        Err(StorageError::Unavailable {
+            op,
+            key: key.to_owned(),
+            cause: format!(
+                "PostgreSQL at {} has not answered since start-up; retrying in the background",
+                self.target
+            ),
+        })
+    }
 }
 
 /// The four statements, with the (validated, quoted) table name spliced in.
@@ -68,6 +96,20 @@ impl PostgresBackend {
     /// of attempts, a refused login, a TLS failure, a bad table name) and never
     /// the password.
     pub async fn open(config: &PostgresConfig) -> Result<Self, StorageError> {
+        Self::open_inner(config, false).await
+    }
+
+    /// [`PostgresBackend::open`] for a server: when the database still cannot
+    /// be reached after `max_connect_retries`, the backend is returned anyway,
+    /// answers every call with [`StorageError::Unavailable`], and keeps trying
+    /// in the background (1 s, doubling to 30 s) until it can connect and
+    /// create the tables. Failures that waiting cannot fix (a refused login, a
+    /// bad certificate, a missing database) still fail here.
+    pub async fn open_waiting(config: &PostgresConfig) -> Result<Self, StorageError> {
+        Self::open_inner(config, true).await
+    }
+
+    async fn open_inner(config: &PostgresConfig, wait: bool) -> Result<Self, StorageError> {
         let fail = |cause: String| io_error("open", &config.table, cause);
         validate_table_name(&config.table).map_err(|e| fail(format!("table: {e}")))?;
         if config.ha_enabled {
@@ -94,23 +136,43 @@ impl PostgresBackend {
             .build()
             .map_err(|e| fail(format!("connection pool: {e}")))?;
 
-        let mut client = connect(&pool, config, &target).await?;
-        check_server(&client, &target).await.map_err(fail)?;
-        let setup = |e: tokio_postgres::Error| fail(format!("{target}: {}", error_chain(&e)));
-        let ha_table = config.ha_enabled.then_some(config.ha_table.as_str());
-        for created in schema::ensure_tables(&mut client, &config.table, ha_table)
-            .await
-            .map_err(&setup)?
-        {
-            tracing::info!(table = %created, server = %target, "created PostgreSQL table");
+        let ha_table = config.ha_enabled.then(|| config.ha_table.clone());
+        let ready = match connect(&pool, config, &target).await {
+            Ok(client) => {
+                prepare(client, &config.table, ha_table.as_deref(), &target)
+                    .await
+                    .map_err(fail)?;
+                true
+            }
+            Err((e, true)) if wait => {
+                tracing::error!(
+                    server = %target,
+                    error = %e,
+                    "PostgreSQL is unreachable; serving sys/health (503) and retrying until it answers"
+                );
+                false
+            }
+            Err((e, _)) => return Err(e),
+        };
+        let setup = Arc::new(Setup {
+            ready: AtomicBool::new(ready),
+            target: target.clone(),
+        });
+        if !ready {
+            tokio::spawn(finish_setup(
+                pool.clone(),
+                setup.clone(),
+                config.table.clone(),
+                ha_table.clone(),
+            ));
         }
-        drop(client);
 
         let t = quoted(&config.table);
         Ok(Self {
             pool,
             table: config.table.clone(),
-            ha_table: config.ha_enabled.then(|| config.ha_table.clone()),
+            ha_table,
+            setup,
             sql: Statements {
                 get: format!("SELECT value FROM {t} WHERE path = $1 AND key = $2"),
                 put: format!(
@@ -134,7 +196,8 @@ impl PostgresBackend {
         &self.table
     }
 
-    /// Runs one statement on a pooled connection (see [`run`]).
+    /// Runs one statement on a pooled connection (see [`run`]); `Unavailable`
+    /// while the database has not been reached since start-up.
     async fn query(
         &self,
         op: &'static str,
@@ -142,14 +205,19 @@ impl PostgresBackend {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, StorageError> {
+        self.setup.check(op, key)?;
         run(&self.pool, op, key, sql, params).await
     }
 
     /// The HA election lock in `ha_table`, when the config enables HA.
-    pub fn ha_lock(&self) -> Option<std::sync::Arc<PostgresHaLock>> {
-        self.ha_table
-            .as_deref()
-            .map(|t| std::sync::Arc::new(PostgresHaLock::new(self.pool.clone(), t)))
+    pub fn ha_lock(&self) -> Option<Arc<PostgresHaLock>> {
+        self.ha_table.as_deref().map(|t| {
+            Arc::new(PostgresHaLock::new(
+                self.pool.clone(),
+                t,
+                self.setup.clone(),
+            ))
+        })
     }
 }
 
@@ -255,7 +323,7 @@ async fn connect(
     pool: &Pool,
     config: &PostgresConfig,
     target: &str,
-) -> Result<deadpool_postgres::Client, StorageError> {
+) -> Result<deadpool_postgres::Client, (StorageError, bool)> {
     let attempts = config.max_connect_retries.saturating_add(1);
     let mut delay = config.connect_retry_delay;
     let mut attempt = 1;
@@ -265,16 +333,20 @@ async fn connect(
             Err(e) => e,
         };
         let cause = pool_error_text(&err);
-        if attempt >= attempts || !is_transient(&err) {
+        let transient = is_transient(&err);
+        if attempt >= attempts || !transient {
             let tries = if attempt > 1 {
                 format!(" after {attempt} attempts")
             } else {
                 String::new()
             };
-            return Err(io_error(
-                "open",
-                &config.table,
-                format!("cannot connect to PostgreSQL at {target}{tries}: {cause}"),
+            return Err((
+                io_error(
+                    "open",
+                    &config.table,
+                    format!("cannot connect to PostgreSQL at {target}{tries}: {cause}"),
+                ),
+                transient,
             ));
         }
         tracing::warn!(
@@ -287,6 +359,49 @@ async fn connect(
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(MAX_CONNECT_RETRY_DELAY);
         attempt += 1;
+    }
+}
+
+/// The start-up work on a first connection: server checks, then the tables.
+async fn prepare(
+    mut client: deadpool_postgres::Client,
+    table: &str,
+    ha_table: Option<&str>,
+    target: &str,
+) -> Result<(), String> {
+    check_server(&client, target).await?;
+    let created = schema::ensure_tables(&mut client, table, ha_table)
+        .await
+        .map_err(|e| format!("{target}: {}", error_chain(&e)))?;
+    for t in created {
+        tracing::info!(table = %t, server = %target, "created PostgreSQL table");
+    }
+    Ok(())
+}
+
+/// Keeps trying [`prepare`] until it works, then marks the backend ready.
+async fn finish_setup(pool: Pool, setup: Arc<Setup>, table: String, ha_table: Option<String>) {
+    let mut delay = Duration::from_secs(1);
+    let mut last = String::new();
+    loop {
+        tokio::time::sleep(delay).await;
+        let outcome = match pool.get().await {
+            Ok(client) => prepare(client, &table, ha_table.as_deref(), &setup.target).await,
+            Err(e) => Err(pool_error_text(&e)),
+        };
+        match outcome {
+            Ok(()) => {
+                setup.ready.store(true, Ordering::Release);
+                tracing::info!(server = %setup.target, "PostgreSQL answers again; storage ready");
+                return;
+            }
+            Err(e) if e != last => {
+                tracing::warn!(server = %setup.target, error = %e, retry_in_secs = delay.as_secs(), "PostgreSQL still unreachable");
+                last = e;
+            }
+            Err(_) => {}
+        }
+        delay = (delay * 2).min(MAX_CONNECT_RETRY_DELAY);
     }
 }
 
