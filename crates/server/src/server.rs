@@ -113,10 +113,12 @@ impl Server {
             }
             _ => None,
         };
+        let config_state = Arc::new(config.sanitized());
         let mut listeners = Vec::new();
         for l in &config.listeners {
             let state = AppState {
                 forwarder: forwarder.clone(),
+                config_state: config_state.clone(),
                 ..AppState::new(core.clone(), l.max_request_size)
             };
             let app = http::router(state, config.ui);

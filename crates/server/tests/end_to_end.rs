@@ -347,6 +347,17 @@ async fn postgresql_lost_while_serving_answers_503_and_recovers_without_restart(
         Some(serde_json::json!({"v": "1"})),
     )
     .await;
+    let state = send(
+        coffer_client::Method::Get,
+        "sys/config/state/sanitized",
+        None,
+    )
+    .await;
+    assert_eq!(state.status, 200, "{:?}", state.body);
+    let state = state.body.expect("body");
+    assert_eq!(state["data"]["storage"]["type"], "postgresql", "{state}");
+    assert!(!state.to_string().contains(&pg.url()), "{state}");
+    assert!(!state.to_string().contains("connection_url"), "{state}");
 
     pg.crash();
     let down = send(coffer_client::Method::Get, "kv/a", None).await;

@@ -23,8 +23,9 @@ pub const ROOT_PROTECTED_PATHS: &[&str] = &[
     "sys/audit/*",
     // Auth methods: enable, read, disable, tune (not the `sys/auth` listing).
     "sys/auth/*",
-    // Audited request headers, CORS, UI headers.
+    // Audited request headers, CORS, UI headers, the sanitized configuration.
     "sys/config/auditing/*",
+    "sys/config/state/sanitized",
     "sys/config/cors",
     "sys/config/ui/headers/*",
     // Router internals.

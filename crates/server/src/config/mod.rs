@@ -20,6 +20,7 @@ mod hcl_syntax;
 mod json_syntax;
 mod listener;
 mod log_level;
+mod sanitized;
 mod seal;
 mod storage;
 mod value;

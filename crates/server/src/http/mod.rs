@@ -3,6 +3,7 @@
 //! request for the core.
 
 mod body;
+mod config_state;
 pub mod envelope;
 pub mod error;
 mod generate_root;
@@ -35,6 +36,8 @@ pub struct AppState {
     /// This router serves the cluster listener: requests come from other
     /// nodes (mutual TLS) and are never forwarded again.
     pub cluster: bool,
+    /// What `sys/config/state/sanitized` answers.
+    pub config_state: Arc<serde_json::Value>,
 }
 
 impl AppState {
@@ -45,6 +48,7 @@ impl AppState {
             max_request_size,
             forwarder: None,
             cluster: false,
+            config_state: Arc::new(serde_json::Value::Object(serde_json::Map::new())),
         }
     }
 }
@@ -75,6 +79,10 @@ pub fn router(state: AppState, ui: bool) -> Router {
         .route("/v1/sys/leader", only(get(health::leader)))
         .route("/v1/sys/health", only(get(health::health)))
         .route("/v1/sys/metrics", only(get(metrics::metrics)))
+        .route(
+            "/v1/sys/config/state/sanitized",
+            only(get(config_state::sanitized)),
+        )
         .route(
             "/v1/sys/generate-root/attempt",
             only(

@@ -1,0 +1,36 @@
+//! `GET /v1/sys/config/state/sanitized`: the server's configuration without
+//! anything secret (see `config::sanitized`), for a token with `read` and
+//! `sudo` on the path.
+
+use super::error::ApiError;
+use super::{AppState, envelope, remote, token};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use coffer_core::engine::{Operation, Request};
+use serde_json::json;
+
+pub(crate) async fn sanitized(
+    State(st): State<AppState>,
+    peer: remote::Peer,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let presented = token::from_headers(&headers);
+    let req = Request::new(Operation::Read, "sys/config/state/sanitized")
+        .with_remote_addr(remote::addr(peer));
+    st.core.authorize(presented.as_deref(), &req).await?;
+    let request_id = st.core.new_uuid()?;
+    Ok(envelope::json_response(
+        StatusCode::OK,
+        &json!({
+            "request_id": request_id,
+            "lease_id": "",
+            "renewable": false,
+            "lease_duration": 0,
+            "data": st.config_state.as_ref(),
+            "wrap_info": null,
+            "warnings": null,
+            "auth": null,
+        }),
+    ))
+}
