@@ -77,12 +77,16 @@ pub(crate) fn client_config(cert: &ClusterCert) -> anyhow::Result<ClientConfig> 
 }
 
 /// Serves `app` (a router whose state has `cluster: true`) on `bind` while
-/// the node holds the cluster identity.
-pub fn watch_listener(core: Arc<Core>, bind: String, app: Router) {
+/// the node holds the cluster identity, and drops `forwarder`'s client (and
+/// the key inside it) once the identity is gone (sealed).
+pub fn watch_listener(core: Arc<Core>, bind: String, app: Router, forwarder: Arc<Forwarder>) {
     tokio::spawn(async move {
         let mut running: Option<(RunningListener, Vec<u8>)> = None;
         loop {
             let current = core.cluster_tls();
+            if current.is_none() {
+                forwarder.forget();
+            }
             let same = match (&running, &current) {
                 (Some((_, der)), Some(c)) => *der == c.cert_der,
                 (None, None) => true,
@@ -122,6 +126,14 @@ pub struct Forwarder {
 }
 
 impl Forwarder {
+    /// Drops the cached client and the cluster key it holds.
+    pub fn forget(&self) {
+        *self
+            .client
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+    }
+
     /// A client that reaches `target` under the cluster name.
     pub(crate) async fn client_for(
         &self,

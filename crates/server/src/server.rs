@@ -100,6 +100,7 @@ impl Server {
         report_seal_migration(&core, config).await?;
         let forwarder = match (&ha_cluster_addr, config.disable_clustering) {
             (Some(cluster_addr), false) => {
+                let forwarder = Arc::new(cluster::Forwarder::default());
                 let cluster_state = AppState {
                     cluster: true,
                     ..AppState::new(core.clone(), DEFAULT_MAX_REQUEST_SIZE)
@@ -108,8 +109,9 @@ impl Server {
                     core.clone(),
                     cluster::bind_address(cluster_addr),
                     http::router(cluster_state, false),
+                    forwarder.clone(),
                 );
-                Some(Arc::new(cluster::Forwarder::default()))
+                Some(forwarder)
             }
             _ => None,
         };

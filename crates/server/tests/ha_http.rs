@@ -141,7 +141,6 @@ async fn a_standby_redirects_logical_requests_to_the_active_api_addr() {
         ("GET", "/v1/secret/data/app?version=2"),
         ("PUT", "/v1/sys/mounts/kv"),
         ("PUT", "/v1/sys/step-down"),
-        ("POST", "/v1/sys/seal"),
     ] {
         let resp = standby
             .app
@@ -166,10 +165,13 @@ async fn a_standby_redirects_logical_requests_to_the_active_api_addr() {
             format!("{}{path}", active.api_addr)
         );
     }
+    let (code, body) = call(&standby.app, "PUT", "/v1/sys/seal", Some(&root), None).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
     assert!(
-        !standby.core.is_sealed(),
-        "sys/seal went to the active, not here"
+        common::first_error(&body).contains("cannot seal when in standby mode"),
+        "{body}"
     );
+    assert!(!standby.core.is_sealed() && !active.core.is_sealed());
     let (code, _) = call(&active.app, "GET", "/v1/sys/mounts", Some(&root), None).await;
     assert_eq!(code, StatusCode::OK, "the active serves");
 }
@@ -208,6 +210,7 @@ async fn two_forwarding_nodes() -> (Vec<Served>, String) {
             ha: Some(ha),
             ..node_options(backend.clone(), None)
         });
+        let forwarder: Arc<coffer_server::cluster::Forwarder> = Arc::default();
         coffer_server::cluster::watch_listener(
             core.clone(),
             coffer_server::cluster::bind_address(&cluster),
@@ -218,10 +221,11 @@ async fn two_forwarding_nodes() -> (Vec<Served>, String) {
                 },
                 false,
             ),
+            forwarder.clone(),
         );
         let app = router(
             AppState {
-                forwarder: Some(Arc::default()),
+                forwarder: Some(forwarder),
                 ..AppState::new(core.clone(), DEFAULT_MAX_REQUEST_SIZE)
             },
             false,

@@ -211,6 +211,7 @@ impl Core {
     pub async fn seal_now(&self) {
         let _exclusive = self.changing_seal_state().await;
         self.pre_seal();
+        self.release_ha_lock().await;
         tracing::info!("vault is sealed");
     }
 

@@ -5,6 +5,7 @@ use super::fence::Fence;
 use super::{Advertisement, HaOptions, HaStatus};
 use crate::error::{CoreError, CoreResult};
 use crate::node::Core;
+use crate::storage::StorageError;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -42,9 +43,15 @@ enum TermEnd {
     Requested,
     /// The lease ran out or another node holds the lock.
     Lost,
+    /// Taking over failed (storage, audit device, ...): wait before
+    /// competing again, so that a healthy node can take over.
+    Failed,
     /// Sealed meanwhile: the seal cleaned up.
     Sealed,
 }
+
+/// How long giving the lock up may take before it is left to lapse.
+const RELEASE_PATIENCE: Duration = Duration::from_secs(2);
 
 impl Ha {
     pub(crate) fn new(opts: HaOptions, fence: Arc<Fence>) -> Self {
@@ -66,6 +73,12 @@ impl Ha {
 
     fn role(&self) -> Role {
         self.runtime().role
+    }
+
+    /// Active, and sure of it: the lease has not run out (whatever the
+    /// renewing task is doing).
+    fn serving(&self) -> bool {
+        self.role() == Role::Active && !self.fence.lapsed()
     }
 
     fn set_role(&self, role: Role, leader: Option<Advertisement>) {
@@ -95,12 +108,13 @@ impl Core {
                 active_time: None,
             };
         };
+        let serving = ha.serving();
         let rt = ha.runtime();
         let leader = rt.leader.clone();
         HaStatus {
             enabled: true,
-            is_self: rt.role == Role::Active,
-            standby: rt.role == Role::Standby,
+            is_self: serving,
+            standby: rt.role == Role::Standby || (rt.role == Role::Active && !serving),
             leader_address: leader
                 .as_ref()
                 .map(|l| l.api_addr.clone())
@@ -113,11 +127,12 @@ impl Core {
         }
     }
 
-    /// `Standby` when this node is an HA standby: logical requests go to
-    /// the active node.
+    /// `Standby` when this node is an HA standby, or an active node whose
+    /// lease has run out before it noticed: logical requests go to the
+    /// active node.
     pub(crate) fn refuse_if_standby(&self) -> CoreResult<()> {
         match &self.ha {
-            Some(ha) if ha.role() != Role::Active => Err(CoreError::Standby),
+            Some(ha) if !ha.serving() => Err(CoreError::Standby),
             _ => Ok(()),
         }
     }
@@ -153,10 +168,12 @@ impl Core {
             if let Some(task) = rt.campaign.take() {
                 task.abort();
             }
+            rt.leader = None;
             std::mem::replace(&mut rt.role, Role::Off)
         };
         ha.fence.unrestrict();
-        if was == Role::Active {
+        if was != Role::Off {
+            // Whatever the role: the lock may have been taken just now.
             let lock = ha.opts.lock.clone();
             let node_id = ha.node_id.clone();
             tokio::spawn(async move {
@@ -164,6 +181,15 @@ impl Core {
                     tracing::warn!(error = %e, "could not release the HA lock at seal; it lapses by itself");
                 }
             });
+        }
+    }
+
+    /// Gives the HA lock up and waits (briefly) for the storage to confirm,
+    /// so that at a seal or shutdown another node takes over at once
+    /// instead of after the lease.
+    pub(crate) async fn release_ha_lock(&self) {
+        if let Some(ha) = &self.ha {
+            release(ha).await;
         }
     }
 
@@ -195,7 +221,17 @@ impl Core {
             self.barrier.reload_keyring().await?;
             self.activate().await?;
             let cluster_id = self.cluster().map(|c| c.id).unwrap_or_default();
-            self.ensure_cluster_tls(&cluster_id).await
+            if let Err(e) = self.ensure_cluster_tls(&cluster_id).await {
+                // Without it standbys redirect instead of forwarding: worse,
+                // but no reason to leave the cluster without an active node.
+                tracing::error!(error = %e, "cannot load or make the cluster TLS identity; standbys will redirect clients instead of forwarding");
+            }
+            if ha.fence.lapsed() {
+                return Err(CoreError::Internal(
+                    "the HA lock's lease ran out while taking over (storage too slow?)".to_owned(),
+                ));
+            }
+            Ok(())
         }
         .await;
         match loaded {
@@ -256,31 +292,41 @@ async fn campaign(node: Weak<Core>) {
                 .unwrap_or_default();
             let value = serde_json::to_string(&core.advertisement(ha, since)).unwrap_or_default();
             let sent = Instant::now();
-            match ha
-                .opts
-                .lock
-                .acquire(&ha.node_id, &value, ha.opts.lock_ttl)
-                .await
-            {
+            let attempt = tokio::time::timeout(
+                ha.opts.lock_ttl,
+                ha.opts.lock.acquire(&ha.node_id, &value, ha.opts.lock_ttl),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Err(StorageError::Unavailable {
+                    op: "lock",
+                    key: "HA lock".to_owned(),
+                    cause: "no answer within the lock's lease".to_owned(),
+                })
+            });
+            match attempt {
                 Ok(true) => {
                     last_error.clear();
                     ha.fence.open_until(ha.deadline(sent));
+                    ha.step_down_requested.store(false, Ordering::SeqCst);
+                    // Renewals start now, alongside the take-over, which may
+                    // take longer than a lease.
+                    let renewals = tokio::spawn(serve_term(Arc::downgrade(&core), value.clone()));
                     let end = if core.promote(ha, since).await {
-                        serve_term(&core, ha, &value).await
+                        renewals.await.unwrap_or(TermEnd::Lost)
                     } else {
-                        TermEnd::Lost
+                        renewals.abort();
+                        TermEnd::Failed
                     };
                     if end == TermEnd::Sealed {
                         return;
                     }
                     core.demote(ha, end).await;
-                    if let Err(e) = ha.opts.lock.release(&ha.node_id).await {
-                        tracing::warn!(error = %e, "could not release the HA lock; it lapses by itself");
-                    }
-                    if end == TermEnd::Requested {
-                        ha.opts.step_down_backoff
-                    } else {
-                        ha.opts.retry_interval
+                    release(ha).await;
+                    match end {
+                        TermEnd::Lost => ha.opts.retry_interval,
+                        // Let another node take over.
+                        _ => ha.opts.step_down_backoff,
                     }
                 }
                 Ok(false) => {
@@ -314,12 +360,35 @@ async fn campaign(node: Weak<Core>) {
     }
 }
 
-/// The active node's renewals, until the lease is lost, a step-down is
-/// requested or the node is sealed.
-async fn serve_term(core: &Arc<Core>, ha: &Ha, value: &str) -> TermEnd {
-    let renew_every = ha.opts.lock_ttl / 3;
+/// Gives the lock up, waiting at most a moment for the storage.
+async fn release(ha: &Ha) {
+    match tokio::time::timeout(RELEASE_PATIENCE, ha.opts.lock.release(&ha.node_id)).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "could not release the HA lock; it lapses by itself")
+        }
+        Err(_) => tracing::warn!("releasing the HA lock timed out; it lapses by itself"),
+    }
+}
+
+/// The active node's renewals, from the moment the lock was taken until
+/// the lease is lost, a step-down is requested or the node is sealed. Each
+/// renewal may take only until the lease runs out.
+async fn serve_term(node: Weak<Core>, value: String) -> TermEnd {
+    let Some((renew_every, retry)) = node.upgrade().and_then(|c| {
+        c.ha.as_ref()
+            .map(|ha| (ha.opts.lock_ttl / 3, ha.opts.retry_interval))
+    }) else {
+        return TermEnd::Sealed;
+    };
     let mut wait = renew_every;
     loop {
+        let Some(core) = node.upgrade() else {
+            return TermEnd::Sealed;
+        };
+        let Some(ha) = core.ha.as_ref() else {
+            return TermEnd::Sealed;
+        };
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
             () = ha.wake.notified() => {}
@@ -331,24 +400,26 @@ async fn serve_term(core: &Arc<Core>, ha: &Ha, value: &str) -> TermEnd {
             return TermEnd::Requested;
         }
         let sent = Instant::now();
-        match ha
-            .opts
-            .lock
-            .acquire(&ha.node_id, value, ha.opts.lock_ttl)
-            .await
-        {
-            Ok(true) => {
+        let left = ha.fence.time_left();
+        let renewed = tokio::time::timeout(
+            left,
+            ha.opts.lock.acquire(&ha.node_id, &value, ha.opts.lock_ttl),
+        )
+        .await;
+        match renewed {
+            Ok(Ok(true)) => {
                 ha.fence.open_until(ha.deadline(sent));
                 wait = renew_every;
             }
-            Ok(false) => {
+            Ok(Ok(false)) => {
                 tracing::warn!("another node holds the HA lock; stepping down");
                 return TermEnd::Lost;
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 tracing::warn!(error = %e, "could not renew the HA lock; retrying");
-                wait = ha.opts.retry_interval.min(renew_every);
+                wait = retry.min(renew_every);
             }
+            Err(_) => {}
         }
         if ha.fence.lapsed() {
             tracing::error!(

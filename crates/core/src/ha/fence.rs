@@ -57,6 +57,19 @@ impl Fence {
         !self.allows_writes()
     }
 
+    /// How long writes may still pass (zero when they may not).
+    pub(crate) fn time_left(&self) -> std::time::Duration {
+        if self.mode.load(Ordering::SeqCst) != UNTIL_DEADLINE {
+            return std::time::Duration::ZERO;
+        }
+        self.deadline
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .map_or(std::time::Duration::ZERO, |d| {
+                d.saturating_duration_since(Instant::now())
+            })
+    }
+
     fn allows_writes(&self) -> bool {
         match self.mode.load(Ordering::SeqCst) {
             UNRESTRICTED => true,

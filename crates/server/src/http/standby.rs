@@ -15,7 +15,8 @@
 //!
 //! A standby still answers what describes the node itself: `sys/health`,
 //! `sys/leader`, `sys/seal-status`, `sys/init`, `sys/unseal` and
-//! `sys/metrics`. On the cluster listener, a request reaching a node that
+//! `sys/metrics`; `sys/seal` it refuses, as Vault does (sealing through it
+//! would seal the active node). On the cluster listener, a request reaching a node that
 //! is not (or no longer) active gets a 503 the forwarding standby retries.
 
 use super::AppState;
@@ -64,6 +65,14 @@ pub(crate) async fn send_to_active(
     let ha = st.core.ha_status();
     if !ha.standby {
         return next.run(req).await;
+    }
+    if path.trim_end_matches('/') == "/v1/sys/seal" {
+        // As Vault: a standby is not sealed through the API (that would seal
+        // the active node); stop its process instead.
+        return ApiError::bad_request(
+            "vault cannot seal when in standby mode; please restart instead",
+        )
+        .into_response();
     }
     // Only the cluster listener may say who the client was.
     req.headers_mut().remove(FORWARDED_FOR);

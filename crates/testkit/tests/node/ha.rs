@@ -23,6 +23,9 @@ const TTL: Duration = Duration::from_millis(900);
 struct Partitionable {
     inner: Arc<InmemHaLock>,
     cut: AtomicBool,
+    /// Calls never answer (a database that accepted the connection and
+    /// then went silent).
+    hang: AtomicBool,
 }
 
 #[async_trait]
@@ -33,6 +36,9 @@ impl HaLock for Partitionable {
         value: &str,
         ttl: Duration,
     ) -> Result<bool, StorageError> {
+        if self.hang.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
         self.reachable()?;
         self.inner.acquire(holder, value, ttl).await
     }
@@ -91,6 +97,7 @@ async fn cluster(n: usize) -> Cluster {
             Arc::new(Partitionable {
                 inner: shared.clone(),
                 cut: AtomicBool::new(false),
+                hang: AtomicBool::new(false),
             })
         })
         .collect();
@@ -346,4 +353,46 @@ async fn step_down_is_refused_on_a_node_without_ha() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[tokio::test]
+async fn an_active_whose_renewal_hangs_stops_serving_when_its_lease_runs_out() {
+    let c = cluster(2).await;
+    let first = c.active(None).await;
+    c.call(
+        first,
+        Operation::Update,
+        "sys/mounts/kv",
+        json!({"type": "kv"}),
+    )
+    .await
+    .expect("mount");
+    c.locks[first].hang.store(true, Ordering::SeqCst);
+    let hung_at = Instant::now();
+    // Within one lease, the node must stop calling itself active, though its
+    // renewal never returns.
+    while c.nodes[first].ha_status().is_self {
+        assert!(
+            hung_at.elapsed() < TTL * 2,
+            "still active {:?} after its renewal hung",
+            hung_at.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let refused = c
+        .call(first, Operation::Update, "kv/late", json!({"v": "x"}))
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(CoreError::Standby | CoreError::Storage(StorageError::NotActive { .. }))
+        ),
+        "{refused:?}"
+    );
+    let second = c.active(Some(first)).await;
+    let late = c
+        .call(second, Operation::Read, "kv/late", json!(null))
+        .await
+        .expect("read");
+    assert!(late.is_none(), "the hung node wrote after its lease");
 }
