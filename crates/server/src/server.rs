@@ -64,12 +64,14 @@ impl Server {
     /// Builds the node and starts every listener.
     pub async fn start(config: &Config) -> anyhow::Result<Self> {
         let ha_addresses = ha_addresses(config)?;
-        let (backend, ha_lock) = open_storage(&config.storage).await?;
         let entropy: Arc<dyn Entropy> = Arc::new(OsEntropy::new());
+        let node_id = node_id(entropy.as_ref())?;
+        let (backend, ha_lock) = open_storage(&config.storage, &node_id).await?;
         let ha_cluster_addr = ha_addresses.as_ref().map(|(_, c)| c.clone());
         let ha = match (ha_lock, ha_addresses) {
             (Some(lock), Some((api_addr, cluster_addr))) => {
-                Some(ha_options(lock, api_addr, cluster_addr, entropy.as_ref())?)
+                tracing::info!(node_id = %node_id, api_addr = %api_addr, cluster_addr = %cluster_addr, "HA enabled");
+                Some(HaOptions::new(lock, node_id, api_addr, cluster_addr))
             }
             _ => None,
         };
@@ -367,9 +369,11 @@ async fn wait_for_signals(
     }
 }
 
-/// The storage backend, and its HA election lock when the stanza enables HA.
+/// The storage backend, and its HA election lock when the stanza enables HA
+/// (the backend's writes then need `node_id` to hold that lock).
 async fn open_storage(
     storage: &StorageConfig,
+    node_id: &str,
 ) -> anyhow::Result<(SharedBackend, Option<Arc<dyn HaLock>>)> {
     Ok(match storage {
         StorageConfig::Inmem => (Arc::new(coffer_storage_inmem::InmemBackend::new()), None),
@@ -404,7 +408,8 @@ async fn open_storage(
             pg.max_connect_retries = *max_connect_retries;
             let backend = coffer_storage_postgresql::PostgresBackend::open_waiting(&pg)
                 .await
-                .context("opening postgresql storage")?;
+                .context("opening postgresql storage")?
+                .fenced_by(node_id);
             let lock = backend.ha_lock().map(|l| l as Arc<dyn HaLock>);
             (Arc::new(backend), lock)
         }
@@ -437,19 +442,13 @@ fn ha_addresses(config: &Config) -> anyhow::Result<Option<(String, String)>> {
     Ok(Some((api_addr, cluster_addr)))
 }
 
-fn ha_options(
-    lock: Arc<dyn HaLock>,
-    api_addr: String,
-    cluster_addr: String,
-    entropy: &dyn Entropy,
-) -> anyhow::Result<HaOptions> {
+/// This process's identity in the HA lock (fresh at every start).
+fn node_id(entropy: &dyn Entropy) -> anyhow::Result<String> {
     let mut id = [0u8; 16];
     entropy
         .fill(&mut id)
         .context("drawing this node's HA identity")?;
-    let node_id = uuid::Builder::from_random_bytes(id).into_uuid().to_string();
-    tracing::info!(node_id = %node_id, api_addr = %api_addr, cluster_addr = %cluster_addr, "HA enabled");
-    Ok(HaOptions::new(lock, node_id, api_addr, cluster_addr))
+    Ok(uuid::Builder::from_random_bytes(id).into_uuid().to_string())
 }
 
 /// `https://<api host>:<api port + 1>`.

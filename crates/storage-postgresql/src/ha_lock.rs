@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The `ha_key` of the one lock Coffer takes (Vault's lock key).
-const LOCK_KEY: &str = "core/lock";
+pub(crate) const LOCK_KEY: &str = "core/lock";
 
 /// An [`HaLock`] in a PostgreSQL table.
 pub struct PostgresHaLock {

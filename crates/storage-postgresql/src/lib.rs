@@ -28,6 +28,8 @@ mod tls;
 
 pub use ha_lock::PostgresHaLock;
 
+use ha_lock::LOCK_KEY;
+
 pub use config::{
     ConnectionUrl, DEFAULT_CONNECT_RETRY_DELAY, DEFAULT_HA_TABLE, DEFAULT_MAX_CONNECT_RETRIES,
     DEFAULT_MAX_PARALLEL, DEFAULT_TABLE, PostgresConfig, validate_table_name,
@@ -85,6 +87,9 @@ struct Statements {
     get: String,
     put: String,
     delete: String,
+    /// With [`PostgresBackend::fenced_by`]: the node that must hold the HA
+    /// lock for `put` and `delete` to change anything.
+    holder: Option<String>,
     list: String,
 }
 
@@ -181,6 +186,7 @@ impl PostgresBackend {
                      SET parent_path = EXCLUDED.parent_path, value = EXCLUDED.value"
                 ),
                 delete: format!("DELETE FROM {t} WHERE path = $1 AND key = $2"),
+                holder: None,
                 list: format!(
                     "SELECT key FROM {t} WHERE path = $1 \
                      UNION \
@@ -209,6 +215,42 @@ impl PostgresBackend {
         run(&self.pool, op, key, sql, params).await
     }
 
+    /// Makes every `put` and `delete` conditional on `holder` holding the HA
+    /// lock in `ha_table`, checked in the same statement with the lock row
+    /// locked `FOR SHARE`: a node that lost the lock (paused, partitioned,
+    /// its statement delayed) cannot change anything, and a node taking the
+    /// lock over waits for a write already under way. A refused write is
+    /// [`StorageError::NotActive`]. No effect without `ha_enabled`.
+    #[must_use]
+    pub fn fenced_by(mut self, holder: &str) -> Self {
+        let Some(ha) = self.ha_table.as_deref().map(quoted) else {
+            return self;
+        };
+        let t = quoted(&self.table);
+        let held = format!(
+            "held AS (SELECT 1 FROM {ha} WHERE ha_key = '{LOCK_KEY}' \
+             AND ha_identity = $HOLDER AND valid_until > now() FOR SHARE)"
+        );
+        self.sql.put = format!(
+            "WITH {held}, \
+             written AS (INSERT INTO {t} (parent_path, path, key, value) \
+               SELECT $1, $2, $3, $4 FROM held \
+               ON CONFLICT (path, key) DO UPDATE \
+               SET parent_path = EXCLUDED.parent_path, value = EXCLUDED.value RETURNING 1) \
+             SELECT count(*) FROM held",
+            held = held.replace("$HOLDER", "$5")
+        );
+        self.sql.delete = format!(
+            "WITH {held}, \
+             removed AS (DELETE FROM {t} WHERE path = $1 AND key = $2 \
+               AND EXISTS (SELECT 1 FROM held) RETURNING 1) \
+             SELECT count(*) FROM held",
+            held = held.replace("$HOLDER", "$3")
+        );
+        self.sql.holder = Some(holder.to_owned());
+        self
+    }
+
     /// The HA election lock in `ha_table`, when the config enables HA.
     pub fn ha_lock(&self) -> Option<Arc<PostgresHaLock>> {
         self.ha_table.as_deref().map(|t| {
@@ -217,6 +259,22 @@ impl PostgresBackend {
                 t,
                 self.setup.clone(),
             ))
+        })
+    }
+}
+
+/// `NotActive` unless the fenced statement found the lock held (`count` 1).
+fn fenced(op: &'static str, key: &str, rows: &[Row]) -> Result<(), StorageError> {
+    let held: i64 = rows
+        .first()
+        .and_then(|r| r.try_get(0).ok())
+        .unwrap_or_default();
+    if held == 1 {
+        Ok(())
+    } else {
+        Err(StorageError::NotActive {
+            op,
+            key: key.to_owned(),
         })
     }
 }
@@ -282,16 +340,41 @@ impl Backend for PostgresBackend {
     async fn put(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
         validate_key(key)?;
         let (parent, path, leaf) = layout::split_key(key);
-        self.query("put", key, &self.sql.put, &[&parent, &path, &leaf, &value])
-            .await?;
+        match &self.sql.holder {
+            None => {
+                self.query("put", key, &self.sql.put, &[&parent, &path, &leaf, &value])
+                    .await?;
+            }
+            Some(holder) => {
+                let rows = self
+                    .query(
+                        "put",
+                        key,
+                        &self.sql.put,
+                        &[&parent, &path, &leaf, &value, holder],
+                    )
+                    .await?;
+                fenced("put", key, &rows)?;
+            }
+        }
         Ok(())
     }
 
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
         validate_key(key)?;
         let (_, path, leaf) = layout::split_key(key);
-        self.query("delete", key, &self.sql.delete, &[&path, &leaf])
-            .await?;
+        match &self.sql.holder {
+            None => {
+                self.query("delete", key, &self.sql.delete, &[&path, &leaf])
+                    .await?;
+            }
+            Some(holder) => {
+                let rows = self
+                    .query("delete", key, &self.sql.delete, &[&path, &leaf, holder])
+                    .await?;
+                fenced("delete", key, &rows)?;
+            }
+        }
         Ok(())
     }
 

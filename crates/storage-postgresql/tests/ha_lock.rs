@@ -94,3 +94,49 @@ async fn without_ha_enabled_there_is_no_lock() {
         .expect("open");
     assert!(backend.ha_lock().is_none());
 }
+
+#[tokio::test]
+async fn a_fenced_backend_writes_only_while_its_node_holds_the_lock() {
+    use coffer_core::storage::{Backend, StorageError};
+    let server = PgServer::start();
+    let mut cfg = config(&server.url());
+    cfg.ha_enabled = true;
+    let a = PostgresBackend::open(&cfg)
+        .await
+        .expect("open a")
+        .fenced_by("node-a");
+    let b = PostgresBackend::open(&cfg)
+        .await
+        .expect("open b")
+        .fenced_by("node-b");
+    let lock = a.ha_lock().expect("lock");
+    let refused = |r: Result<(), StorageError>| matches!(r, Err(StorageError::NotActive { .. }));
+
+    assert!(
+        refused(a.put("k", b"v0").await),
+        "no one holds the lock yet"
+    );
+    let ttl = Duration::from_millis(1200);
+    assert!(lock.acquire("node-a", "{}", ttl).await.expect("a"));
+    a.put("k", b"v1").await.expect("a holds the lock");
+    assert!(refused(b.put("k", b"b").await), "b does not");
+    assert!(refused(b.delete("k").await));
+    assert_eq!(
+        b.get("k").await.expect("reads are not fenced"),
+        Some(b"v1".to_vec())
+    );
+    a.delete("gone")
+        .await
+        .expect("deleting an absent key while holding the lock");
+
+    tokio::time::sleep(ttl + Duration::from_millis(300)).await;
+    assert!(refused(a.put("k", b"late").await), "a's lease ran out");
+    assert!(
+        lock.acquire("node-b", "{}", ttl)
+            .await
+            .expect("b takes over")
+    );
+    b.put("k", b"v2").await.expect("b holds the lock");
+    assert!(refused(a.delete("k").await));
+    assert_eq!(a.get("k").await.expect("get"), Some(b"v2".to_vec()));
+}

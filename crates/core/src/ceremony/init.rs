@@ -65,6 +65,7 @@ impl Core {
         if self.barrier.is_initialized().await? {
             return Err(CoreError::AlreadyInitialized);
         }
+        self.hold_ha_lock_for("init").await?;
         if !params.pgp_keys.is_empty() || params.root_token_pgp_key.is_some() {
             return Err(CoreError::NotSupported(
                 "PGP encryption of unseal keys and root tokens (pgp_keys, root_token_pgp_key)"
@@ -92,6 +93,7 @@ impl Core {
         let root_token = setup.await;
         if !auto || root_token.is_err() {
             self.pre_seal();
+            self.release_ha_lock().await;
         } else if self.ha.is_some() {
             // An HA node serves only once it holds the lock, like any other.
             self.forget_served_state();

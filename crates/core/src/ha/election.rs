@@ -171,7 +171,7 @@ impl Core {
             rt.leader = None;
             std::mem::replace(&mut rt.role, Role::Off)
         };
-        ha.fence.unrestrict();
+        ha.fence.close();
         if was != Role::Off {
             // Whatever the role: the lock may have been taken just now.
             let lock = ha.opts.lock.clone();
@@ -182,6 +182,37 @@ impl Core {
                 }
             });
         }
+    }
+
+    /// Takes the HA lock for a ceremony of a sealed node that writes (init,
+    /// seal migration), so that it cannot write while another node is
+    /// active. No-op without HA.
+    pub(crate) async fn hold_ha_lock_for(&self, what: &str) -> CoreResult<()> {
+        let Some(ha) = &self.ha else {
+            return Ok(());
+        };
+        let value = serde_json::to_string(&self.advertisement(ha, 0)).unwrap_or_default();
+        let sent = Instant::now();
+        let taken = tokio::time::timeout(
+            ha.opts.lock_ttl,
+            ha.opts.lock.acquire(&ha.node_id, &value, ha.opts.lock_ttl),
+        )
+        .await
+        .map_err(|_| {
+            CoreError::Storage(StorageError::Unavailable {
+                op: "lock",
+                key: "HA lock".to_owned(),
+                cause: "no answer within the lock's lease".to_owned(),
+            })
+        })??;
+        if !taken {
+            return Err(CoreError::PreconditionFailed(format!(
+                "another node holds the HA lock (it is active), so this node cannot run {what}: \
+                 run it with the other nodes stopped or sealed"
+            )));
+        }
+        ha.fence.open_until(ha.deadline(sent));
+        Ok(())
     }
 
     /// Gives the HA lock up and waits (briefly) for the storage to confirm,

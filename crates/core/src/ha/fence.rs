@@ -7,7 +7,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Instant;
 
-const UNRESTRICTED: u8 = 0;
 const CLOSED: u8 = 1;
 const UNTIL_DEADLINE: u8 = 2;
 
@@ -19,18 +18,13 @@ pub(crate) struct Fence {
 }
 
 impl Fence {
-    /// A fence that lets everything pass (a sealed node: init and unseal
-    /// write before any election).
+    /// A closed fence: an HA node writes only while it holds the lock (a
+    /// sealed node's init or seal migration takes it too).
     pub(crate) fn new() -> Self {
         Self {
-            mode: AtomicU8::new(UNRESTRICTED),
+            mode: AtomicU8::new(CLOSED),
             deadline: Mutex::new(None),
         }
-    }
-
-    /// Lets writes pass again (the node was sealed).
-    pub(crate) fn unrestrict(&self) {
-        self.mode.store(UNRESTRICTED, Ordering::SeqCst);
     }
 
     /// Stops every write (a standby).
@@ -72,7 +66,6 @@ impl Fence {
 
     fn allows_writes(&self) -> bool {
         match self.mode.load(Ordering::SeqCst) {
-            UNRESTRICTED => true,
             UNTIL_DEADLINE => self
                 .deadline
                 .lock()
@@ -139,9 +132,10 @@ mod tests {
     #[test]
     fn the_fence_closes_by_itself_when_the_lease_runs_out() {
         let fence = Fence::new();
-        assert!(fence.allows_writes(), "a sealed node writes freely");
-        fence.close();
-        assert!(fence.check("put", "k").is_err());
+        assert!(
+            fence.check("put", "k").is_err(),
+            "closed until the lock is held"
+        );
         fence.open_until(Instant::now() + Duration::from_secs(60));
         assert!(fence.check("put", "k").is_ok());
         fence.open_until(Instant::now() - Duration::from_secs(1));

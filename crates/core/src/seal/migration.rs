@@ -167,6 +167,7 @@ impl Core {
     ) -> CoreResult<()> {
         let key = combined_key(shares)?;
         let wrapped_root = self.stored_key_record(ROOT_KEY_PATH).await?;
+        self.hold_ha_lock_for("a seal migration").await?;
         tracing::info!(from = %m.from, to = m.to, "seal migration: keys accepted, migrating");
         let old = self.migration_source(m)?;
         let root = match &old {

@@ -396,3 +396,35 @@ async fn an_active_whose_renewal_hangs_stops_serving_when_its_lease_runs_out() {
         .expect("read");
     assert!(late.is_none(), "the hung node wrote after its lease");
 }
+
+#[tokio::test]
+async fn a_sealed_node_cannot_initialise_while_another_holds_the_lock() {
+    let backend = inmem();
+    let shared = Arc::new(InmemHaLock::new());
+    let lock = Arc::new(Partitionable {
+        inner: shared.clone(),
+        cut: AtomicBool::new(false),
+        hang: AtomicBool::new(false),
+    });
+    let node = ha_node(&backend, lock, 0);
+    assert!(
+        shared
+            .acquire("someone-else", "{}", TTL * 10)
+            .await
+            .expect("taken")
+    );
+    match node.initialize(shamir_params(1, 1)).await {
+        Err(CoreError::PreconditionFailed(msg)) => {
+            assert!(msg.contains("another node holds the HA lock"), "{msg}")
+        }
+        other => panic!("init under another node's lock: {:?}", other.map(|_| ())),
+    }
+    assert!(
+        !node.is_initialized().await.expect("read"),
+        "nothing was written"
+    );
+    shared.release("someone-else").await.expect("release");
+    node.initialize(shamir_params(1, 1))
+        .await
+        .expect("init once the lock is free");
+}
