@@ -6,6 +6,7 @@ use super::{Advertisement, HaOptions, HaStatus};
 use crate::error::{CoreError, CoreResult};
 use crate::node::Core;
 use crate::storage::StorageError;
+use crate::storage::view::View;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -49,6 +50,9 @@ enum TermEnd {
     /// Sealed meanwhile: the seal cleaned up.
     Sealed,
 }
+
+/// Where active nodes publish how to reach them (in the barrier).
+const LEADER_PREFIX: &str = "core/leader/";
 
 /// How long giving the lock up may take before it is left to lapse.
 const RELEASE_PATIENCE: Duration = Duration::from_secs(2);
@@ -191,7 +195,7 @@ impl Core {
         let Some(ha) = &self.ha else {
             return Ok(());
         };
-        let value = serde_json::to_string(&self.advertisement(ha, 0)).unwrap_or_default();
+        let value = ha.node_id.clone();
         let sent = Instant::now();
         let taken = tokio::time::timeout(
             ha.opts.lock_ttl,
@@ -257,6 +261,7 @@ impl Core {
                 // but no reason to leave the cluster without an active node.
                 tracing::error!(error = %e, "cannot load or make the cluster TLS identity; standbys will redirect clients instead of forwarding");
             }
+            self.publish_advertisement(ha, since).await?;
             if ha.fence.lapsed() {
                 return Err(CoreError::Internal(
                     "the HA lock's lease ran out while taking over (storage too slow?)".to_owned(),
@@ -298,6 +303,33 @@ impl Core {
         }
     }
 
+    /// Writes where this node can be reached, in the barrier under its node
+    /// id, and removes the entries of earlier active nodes.
+    async fn publish_advertisement(&self, ha: &Ha, since: u64) -> CoreResult<()> {
+        let view = View::new(self.barrier.clone(), LEADER_PREFIX);
+        for old in view.list("").await? {
+            if old != ha.node_id {
+                view.delete(&old).await?;
+            }
+        }
+        view.put_json(&ha.node_id, &self.advertisement(ha, since))
+            .await
+    }
+
+    /// The advertisement of the node whose id the lock holds; `None` when
+    /// the id is not a node's (or that node has not published it yet).
+    async fn read_advertisement(&self, node_id: &str) -> Option<Advertisement> {
+        if node_id.is_empty() || node_id.contains('/') {
+            return None;
+        }
+        View::new(self.barrier.clone(), LEADER_PREFIX)
+            .get_json::<Advertisement>(node_id)
+            .await
+            .ok()
+            .flatten()
+            .filter(|a| a.node_id == node_id)
+    }
+
     fn advertisement(&self, ha: &Ha, since: u64) -> Advertisement {
         Advertisement {
             node_id: ha.node_id.clone(),
@@ -321,7 +353,9 @@ async fn campaign(node: Weak<Core>) {
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or_default();
-            let value = serde_json::to_string(&core.advertisement(ha, since)).unwrap_or_default();
+            // Only the node id goes into the lock: what standbys send clients
+            // to is read from the barrier, which no one can forge.
+            let value = ha.node_id.clone();
             let sent = Instant::now();
             let attempt = tokio::time::timeout(
                 ha.opts.lock_ttl,
@@ -363,10 +397,8 @@ async fn campaign(node: Weak<Core>) {
                 Ok(false) => {
                     last_error.clear();
                     let leader = match ha.opts.lock.holder().await {
-                        Ok(h) => {
-                            h.and_then(|h| serde_json::from_str::<Advertisement>(&h.value).ok())
-                        }
-                        Err(_) => None,
+                        Ok(Some(h)) => core.read_advertisement(&h.value).await,
+                        _ => None,
                     };
                     if ha.role() == Role::Standby {
                         ha.set_role(Role::Standby, leader);

@@ -111,7 +111,9 @@ impl std::fmt::Debug for HaOptions {
     }
 }
 
-/// What the active node stores with the lock, for standbys to point at it.
+/// Where the active node can be reached, published in the barrier under
+/// `core/leader/<node id>` (the lock itself holds only the node id, so a
+/// row written by hand in the lock table cannot send clients elsewhere).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Advertisement {
     pub(crate) node_id: String,
