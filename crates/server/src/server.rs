@@ -314,15 +314,17 @@ async fn auto_unseal(core: Arc<Core>) {
         }
         match core.unseal_with_stored_keys().await {
             Ok(true) => return,
-            Ok(false) => {
-                let waiting_for_init =
-                    core.seal().stored_keys() && matches!(core.is_initialized().await, Ok(false));
-                if !waiting_for_init {
-                    return;
+            Ok(false) if !core.seal().stored_keys() => return,
+            Ok(false) => match core.is_initialized().await {
+                Ok(false) => {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
                 }
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
+                Ok(true) => return,
+                Err(e) => {
+                    tracing::error!(error = %e, retry_in_secs = delay.as_secs(), "cannot tell whether storage is initialised; the node stays sealed");
+                }
+            },
             Err(e) => {
                 tracing::error!(error = %e, retry_in_secs = delay.as_secs(), "unseal with stored keys failed; the node stays sealed");
             }

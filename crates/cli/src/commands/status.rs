@@ -31,6 +31,11 @@ pub(crate) async fn run(global: &GlobalArgs) -> anyhow::Result<u8> {
 pub(crate) async fn leader(client: &Client, status: &SealStatus) -> anyhow::Result<LeaderStatus> {
     match client.leader().await {
         Ok(leader) => Ok(leader),
+        // A sealed HA node cannot name a leader (vault prints "HA Mode sealed").
+        Err(e) if status.sealed && e.status() == Some(503) => Ok(LeaderStatus {
+            ha_enabled: true,
+            ..LeaderStatus::default()
+        }),
         Err(e) if status.sealed || e.status() == Some(404) => Ok(LeaderStatus::default()),
         Err(e) => Err(anyhow!("Error checking leader status: {e}")),
     }
@@ -114,13 +119,22 @@ pub(crate) fn status_table(status: &SealStatus, leader: &LeaderStatus) -> Table 
         table.pair("Cluster ID", id.as_str());
     }
     table.pair("HA Enabled", leader.ha_enabled.to_string());
-    if leader.ha_enabled && !status.sealed {
-        table.pair("HA Cluster", leader.leader_cluster_address.as_str());
+    let or_none = |s: &str| {
+        if s.is_empty() {
+            "<none>".to_owned()
+        } else {
+            s.to_owned()
+        }
+    };
+    if leader.ha_enabled && status.sealed {
+        table.pair("HA Mode", "sealed");
+    } else if leader.ha_enabled {
+        table.pair("HA Cluster", or_none(&leader.leader_cluster_address));
         table.pair("HA Mode", if leader.is_self { "active" } else { "standby" });
         if leader.is_self {
             table.pair("Active Since", leader.active_time.as_str());
         } else {
-            table.pair("Active Node Address", leader.leader_address.as_str());
+            table.pair("Active Node Address", or_none(&leader.leader_address));
         }
     }
     table
@@ -258,5 +272,32 @@ mod tests {
             "{rendered}"
         );
         assert!(!rendered.contains("Active Node Address"), "{rendered}");
+    }
+
+    #[test]
+    fn a_sealed_ha_node_shows_ha_mode_sealed_and_an_unknown_leader_shows_none() {
+        let sealed = SealStatus {
+            initialized: true,
+            sealed: true,
+            ..SealStatus::default()
+        };
+        let ha = LeaderStatus {
+            ha_enabled: true,
+            ..LeaderStatus::default()
+        };
+        let rendered = status_table(&sealed, &ha).render();
+        assert!(
+            rendered.contains("HA Mode") && rendered.contains("sealed"),
+            "{rendered}"
+        );
+        let unsealed = SealStatus {
+            initialized: true,
+            ..SealStatus::default()
+        };
+        let rendered = status_table(&unsealed, &ha).render();
+        assert!(
+            rendered.contains("Active Node Address    <none>"),
+            "{rendered}"
+        );
     }
 }

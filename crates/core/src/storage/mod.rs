@@ -53,8 +53,8 @@ pub enum StorageError {
     /// An HA node's write after its hold on the election lock ran out (or
     /// while it is a standby): refused, so two nodes never write at once.
     #[error(
-        "storage {op} {key:?} refused: this node does not hold the HA lock (it is a standby, or \
-         its lease ran out and another node may be active); nothing was written"
+        "storage {op} refused: this node does not hold the HA lock (it is a standby, or its \
+         lease ran out and another node may be active); this write changed nothing"
     )]
     NotActive {
         /// `put` or `delete`.

@@ -120,10 +120,12 @@ pub(crate) async fn health(
 }
 
 pub(crate) async fn leader(State(st): State<AppState>) -> Result<Response, ApiError> {
-    if st.core.is_sealed() {
+    let ha = st.core.ha_status();
+    // As Vault: a node without HA says so even while sealed; an HA node
+    // that is sealed knows no leader.
+    if ha.enabled && st.core.is_sealed() {
         return Err(CoreError::Sealed.into());
     }
-    let ha = st.core.ha_status();
     let active_time = ha
         .active_time
         .map(coffer_core::clock::rfc3339)
