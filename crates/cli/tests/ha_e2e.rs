@@ -1,6 +1,8 @@
-//! End-to-end HA: three `coffer server` processes on one real PostgreSQL
+//! End-to-end HA: `coffer server` processes on one real PostgreSQL
 //! (`ha_enabled`) and one SoftHSM2 token, auto-unsealing. The active node
-//! is killed with SIGKILL under concurrent KV v2 writes, several times;
+//! is frozen (SIGSTOP) past its lease under check-and-set writes and must
+//! not write after it wakes; and it is killed with SIGKILL under concurrent
+//! KV v2 writes, several times;
 //! every acknowledged write must be readable afterwards, a standby must take
 //! over, and seal-wrapped values and transit keys must keep working. The
 //! CLI is pointed at standbys throughout (they forward to the active over
@@ -130,17 +132,219 @@ fn wait_for_active(nodes: &[Node], within: Duration) -> usize {
 /// A write that may fail (the node is down, or redirects to one that is):
 /// the status, or `None` when no answer came.
 fn try_put(addr: &str, token: &str, path: &str, body: serde_json::Value) -> Option<u16> {
+    try_put_answer(addr, token, path, body).map(|(code, _)| code)
+}
+
+/// [`try_put`] with the answer's body.
+fn try_put_answer(
+    addr: &str,
+    token: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> Option<(u16, serde_json::Value)> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
+    let client = api_client_with(addr, Some(token));
     rt.block_on(async {
-        api_client_with(addr, Some(token))
-            .raw(coffer_client::Method::Put, path, &[], Some(&body))
+        let call = client.raw(coffer_client::Method::Put, path, &[], Some(&body));
+        tokio::time::timeout(Duration::from_secs(30), call)
             .await
+            .ok()?
             .ok()
-            .map(|r| r.status)
+            .map(|r| (r.status, r.body.unwrap_or_default()))
     })
+}
+
+/// Starts `n` nodes on one PostgreSQL and one token, initialised through
+/// the first; returns them and the root token once one is active.
+fn cluster(n: usize, dir: &Path, hsm: &Hsm, pg: &PgServer) -> (Vec<Node>, String) {
+    let mut nodes: Vec<Node> = (0..n).map(|i| write_config(dir, i, hsm, pg)).collect();
+    // The first node makes the HSM key; the others find it.
+    nodes[0].start(hsm);
+    wait_up(
+        &nodes[0].addr.clone(),
+        nodes[0].child.as_mut().expect("child"),
+    );
+    for node in &mut nodes[1..] {
+        node.start(hsm);
+    }
+    let (root, _) = init_auto(&nodes[0].addr, 1, 1);
+    for node in &nodes {
+        wait_unsealed(&node.addr);
+    }
+    wait_for_active(&nodes, Duration::from_secs(30));
+    (nodes, root)
+}
+
+#[test]
+fn a_frozen_active_node_that_wakes_up_after_a_takeover_writes_nothing() {
+    let pg = PgServer::start();
+    let hsm = Hsm::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut nodes, root) = cluster(2, dir.path(), &hsm, &pg);
+    let first = wait_for_active(&nodes, Duration::from_secs(30));
+    ok(&coffer(
+        &nodes[first].addr,
+        Some(&root),
+        &["secrets", "enable", "-version=2", "-path=app", "kv"],
+    ));
+    // Keep every version (KV v2 keeps 10 by default) so each can be checked.
+    ok(&coffer(
+        &nodes[first].addr,
+        Some(&root),
+        &["write", "app/config", "max_versions=100000"],
+    ));
+
+    // Writers update shared keys with check-and-set: an acknowledged write is
+    // version v of its key, and no two acknowledged writes may claim the same
+    // version of the same key with different data (two active nodes would).
+    let acknowledged: Arc<Mutex<BTreeMap<(String, u64), String>>> = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let addrs: Vec<String> = nodes.iter().map(|n| n.addr.clone()).collect();
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let (acknowledged, stop, addrs, root) = (
+                acknowledged.clone(),
+                stop.clone(),
+                addrs.clone(),
+                root.clone(),
+            );
+            std::thread::spawn(move || {
+                let mut n = 0usize;
+                let mut cas = 0u64;
+                let key = format!("shared{}", w % 2);
+                while !stop.load(Ordering::SeqCst) {
+                    n += 1;
+                    let value = format!("w{w}-{n}");
+                    let body = json!({"options": {"cas": cas}, "data": {"v": value}});
+                    match try_put_answer(
+                        &addrs[n % addrs.len()],
+                        &root,
+                        &format!("app/data/{key}"),
+                        body,
+                    ) {
+                        Some((200, answer)) => {
+                            let version = answer["data"]["version"].as_u64().expect("version");
+                            let clash = acknowledged
+                                .lock()
+                                .expect("lock")
+                                .insert((key.clone(), version), value.clone());
+                            assert!(
+                                clash.is_none(),
+                                "version {version} of {key} acknowledged twice"
+                            );
+                            cas = version;
+                        }
+                        Some((400, answer)) if answer.to_string().contains("check-and-set") => {
+                            // Another writer moved the key on: read where it is now.
+                            cas = 0;
+                            let reader = api_client_with(&addrs[0], Some(&root));
+                            let rt = tokio::runtime::Builder::new_current_thread()
+                                .enable_all()
+                                .build()
+                                .expect("runtime");
+                            if let Some(Ok(r)) = rt.block_on(async {
+                                tokio::time::timeout(
+                                    Duration::from_secs(30),
+                                    reader.raw(
+                                        coffer_client::Method::Get,
+                                        &format!("app/metadata/{key}"),
+                                        &[],
+                                        None,
+                                    ),
+                                )
+                                .await
+                                .ok()
+                            }) {
+                                cas = r.body.unwrap_or_default()["data"]["current_version"]
+                                    .as_u64()
+                                    .unwrap_or(0);
+                            }
+                        }
+                        _ => std::thread::sleep(Duration::from_millis(50)),
+                    }
+                }
+            })
+        })
+        .collect();
+
+    std::thread::sleep(Duration::from_millis(1500));
+    let pid = nodes[first]
+        .child
+        .as_ref()
+        .expect("running")
+        .id()
+        .to_string();
+    let signal = |sig: &str| {
+        let done = Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .expect("kill");
+        assert!(done.success(), "kill {sig}");
+    };
+    signal("-STOP");
+    // The other node takes over once the frozen one's lease has run out.
+    let other = 1 - first;
+    let start = Instant::now();
+    while nodes[other].leader().is_none_or(|l| l["is_self"] != true) {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no takeover:\n{}",
+            nodes[other].logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let takeover = start.elapsed();
+    std::thread::sleep(Duration::from_secs(2));
+    signal("-CONT");
+    let frozen_for = start.elapsed();
+    std::thread::sleep(Duration::from_secs(4));
+    stop.store(true, Ordering::SeqCst);
+    for w in writers {
+        w.join().expect("writer");
+    }
+    let leader = nodes[first].leader().expect("answers again");
+    assert_eq!(
+        leader["is_self"], false,
+        "the woken node must not think it is active: {leader}"
+    );
+
+    let acknowledged = acknowledged.lock().expect("lock").clone();
+    assert!(
+        acknowledged.len() > 10,
+        "too few writes: {}",
+        acknowledged.len()
+    );
+    let reader = api_client_with(&nodes[other].addr, Some(&root));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    for ((key, version), value) in &acknowledged {
+        let v = version.to_string();
+        let r = rt
+            .block_on(reader.raw(
+                coffer_client::Method::Get,
+                &format!("app/data/{key}"),
+                &[("version", v.as_str())],
+                None,
+            ))
+            .expect("read");
+        let body = r.body.unwrap_or_default();
+        assert_eq!(r.status, 200, "{key} v{version}: {body}");
+        assert_eq!(
+            body["data"]["data"]["v"],
+            value.as_str(),
+            "{key} v{version} was overwritten"
+        );
+    }
+    eprintln!(
+        "HA: {} check-and-set writes acknowledged around a {frozen_for:?} freeze of the active node (takeover after {takeover:?}); each version holds what was acknowledged",
+        acknowledged.len()
+    );
+    nodes[first].kill_9();
 }
 
 #[test]
