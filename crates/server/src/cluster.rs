@@ -29,6 +29,9 @@ pub const FORWARDED_FOR: &str = "x-coffer-forwarded-for";
 /// How often the watcher looks for a change of the cluster identity.
 const WATCH_INTERVAL: Duration = Duration::from_millis(250);
 
+/// How long the watcher waits before binding again after a failure.
+const BIND_RETRY: Duration = Duration::from_secs(10);
+
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
@@ -82,6 +85,9 @@ pub(crate) fn client_config(cert: &ClusterCert) -> anyhow::Result<ClientConfig> 
 pub fn watch_listener(core: Arc<Core>, bind: String, app: Router, forwarder: Arc<Forwarder>) {
     tokio::spawn(async move {
         let mut running: Option<(RunningListener, Vec<u8>)> = None;
+        // After a failed bind: when to try again, and the error last logged.
+        let mut retry_at = tokio::time::Instant::now();
+        let mut last_error = String::new();
         loop {
             let current = core.cluster_tls();
             if current.is_none() {
@@ -92,7 +98,7 @@ pub fn watch_listener(core: Arc<Core>, bind: String, app: Router, forwarder: Arc
                 (None, None) => true,
                 _ => false,
             };
-            if !same {
+            if !same && tokio::time::Instant::now() >= retry_at {
                 if let Some((old, _)) = running.take() {
                     old.shutdown(Duration::from_secs(5)).await;
                     tracing::info!("cluster listener stopped");
@@ -102,9 +108,15 @@ pub fn watch_listener(core: Arc<Core>, bind: String, app: Router, forwarder: Arc
                         Ok(l) => {
                             tracing::info!(address = %l.local_addr, "cluster listener serving forwarded requests");
                             running = Some((l, cert.cert_der.clone()));
+                            last_error.clear();
                         }
                         Err(e) => {
-                            tracing::error!(error = %format!("{e:#}"), address = %bind, "cannot start the cluster listener; standbys will not be able to forward here");
+                            let message = format!("{e:#}");
+                            if message != last_error {
+                                tracing::error!(error = %message, address = %bind, "cannot start the cluster listener (retrying every 10 s); standbys will not be able to forward here");
+                                last_error = message;
+                            }
+                            retry_at = tokio::time::Instant::now() + BIND_RETRY;
                         }
                     }
                 }

@@ -348,7 +348,7 @@ fn trusting(roots: rustls::RootCertStore) -> rustls::ClientConfig {
 }
 
 #[tokio::test]
-async fn the_cluster_listener_refuses_a_client_without_the_cluster_certificate() {
+async fn the_cluster_listener_refuses_clients_without_this_clusters_certificate() {
     let (nodes, _) = two_forwarding_nodes().await;
     let active = nodes
         .iter()
@@ -385,5 +385,41 @@ async fn the_cluster_listener_refuses_a_client_without_the_cluster_certificate()
     assert!(
         r.is_err(),
         "a client without the cluster certificate got an answer: {r:?}"
+    );
+
+    // A certificate for the right name from another cluster's CA is refused too.
+    let other = coffer_crypto::cluster_cert::generate(&coffer_crypto::OsEntropy::new(), "other")
+        .expect("another cluster's identity");
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from(cert.ca_der.clone()))
+        .expect("ca");
+    let stranger_tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_client_auth_cert(
+        vec![rustls::pki_types::CertificateDer::from(
+            other.cert_der.clone(),
+        )],
+        rustls::pki_types::PrivateKeyDer::Pkcs8(rustls::pki_types::PrivatePkcs8KeyDer::from(
+            other.key_pkcs8.to_vec(),
+        )),
+    )
+    .expect("client auth");
+    let stranger = reqwest::Client::builder()
+        .tls_backend_preconfigured(stranger_tls)
+        .resolve(name, target)
+        .build()
+        .expect("client");
+    let r = stranger
+        .get(format!("https://{name}:{}/v1/sys/health", target.port()))
+        .send()
+        .await;
+    assert!(
+        r.is_err(),
+        "another cluster's certificate got an answer: {r:?}"
     );
 }

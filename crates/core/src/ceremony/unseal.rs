@@ -237,8 +237,8 @@ impl Core {
     /// devices, stops the lease sweep and leaves the HA election.
     pub(crate) fn pre_seal(&self) {
         self.stop_ha();
-        self.set_cluster_tls(None);
         self.barrier.seal();
+        self.forget_cluster_tls();
         self.forget_served_state();
     }
 

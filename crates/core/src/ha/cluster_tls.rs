@@ -59,7 +59,9 @@ impl Core {
                     .map_err(|_| bad("key"))?,
             ),
         });
-        self.set_cluster_tls(Some(cert.clone()));
+        if !self.keep_cluster_tls(cert.clone()) {
+            return Ok(None);
+        }
         Ok(Some(cert))
     }
 
@@ -80,7 +82,7 @@ impl Core {
             .put_json(CLUSTER_TLS_PATH, &stored)
             .await?;
         tracing::info!("made the cluster's TLS identity for request forwarding");
-        self.set_cluster_tls(Some(Arc::new(made)));
+        self.keep_cluster_tls(Arc::new(made));
         Ok(())
     }
 
@@ -92,10 +94,27 @@ impl Core {
             .clone()
     }
 
-    pub(crate) fn set_cluster_tls(&self, cert: Option<Arc<ClusterCert>>) {
+    /// Keeps the identity in memory unless the node was sealed meanwhile
+    /// (a load that finished after the seal must not leave the key behind).
+    /// The seal closes the barrier before it clears the identity under the
+    /// same lock, so one of the two always sees the other.
+    fn keep_cluster_tls(&self, cert: Arc<ClusterCert>) -> bool {
+        let mut slot = self
+            .cluster_tls
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.barrier.is_sealed() {
+            return false;
+        }
+        *slot = Some(cert);
+        true
+    }
+
+    /// Forgets the identity (at seal, after the barrier closed).
+    pub(crate) fn forget_cluster_tls(&self) {
         *self
             .cluster_tls
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = cert;
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
     }
 }

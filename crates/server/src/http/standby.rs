@@ -77,7 +77,7 @@ pub(crate) async fn send_to_active(
     // Only the cluster listener may say who the client was.
     req.headers_mut().remove(FORWARDED_FOR);
     match (&st.forwarder, st.core.cluster_tls()) {
-        (Some(_), Some(_)) => forward(&st, req).await,
+        (Some(_), Some(_)) => forward(&st, req, next).await,
         _ => redirect(&ha, &req),
     }
 }
@@ -163,7 +163,7 @@ fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
     }
 }
 
-async fn forward(st: &AppState, req: Request) -> Response {
+async fn forward(st: &AppState, req: Request, next: Next) -> Response {
     let Some(forwarder) = st.forwarder.clone() else {
         return no_active_yet();
     };
@@ -191,6 +191,10 @@ async fn forward(st: &AppState, req: Request) -> Response {
     let give_up = Instant::now() + FORWARD_PATIENCE;
     loop {
         let ha = st.core.ha_status();
+        if ha.is_self {
+            // This node took over while the request waited: serve it here.
+            return next.run(Request::from_parts(parts, Body::from(body))).await;
+        }
         let cert = st.core.cluster_tls();
         let (Some(cert), false) = (cert, ha.leader_cluster_address.is_empty()) else {
             if Instant::now() >= give_up || !ha.standby {
