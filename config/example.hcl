@@ -169,6 +169,11 @@ listener "tcp" {
 
   # Largest request body in bytes. Default 33554432 (32 MiB).
   # max_request_size = 33554432
+
+  # HA only: HOST:PORT the cluster listener binds, for requests forwarded by standbys.
+  # Default: the host and port of cluster_addr (set this when cluster_addr is not a local
+  # address, behind NAT or a load balancer).
+  # cluster_address = "0.0.0.0:8201"
 }
 
 # ---------------------------------------------------------------------------

@@ -107,9 +107,14 @@ impl Server {
                     cluster: true,
                     ..AppState::new(core.clone(), DEFAULT_MAX_REQUEST_SIZE)
                 };
+                let bind = config
+                    .listeners
+                    .iter()
+                    .find_map(|l| l.cluster_address.clone())
+                    .unwrap_or_else(|| cluster::bind_address(cluster_addr));
                 cluster::watch_listener(
                     core.clone(),
-                    cluster::bind_address(cluster_addr),
+                    bind,
                     http::router(cluster_state, false),
                     forwarder.clone(),
                 );

@@ -20,6 +20,7 @@ const FIELDS: &[&str] = &[
     "tls_key_file",
     "tls_min_version",
     "max_request_size",
+    "cluster_address",
 ];
 
 /// One `listener "tcp"` stanza.
@@ -37,6 +38,9 @@ pub struct ListenerConfig {
     pub tls_min_version: TlsMinVersion,
     /// Largest request body in bytes.
     pub max_request_size: usize,
+    /// `HOST:PORT` the HA cluster listener binds (Vault's `cluster_address`);
+    /// default: the host and port of `cluster_addr`.
+    pub cluster_address: Option<String>,
 }
 
 /// TLS protocol versions a listener may require as a minimum.
@@ -81,6 +85,14 @@ pub(crate) fn decode(block: Block) -> Result<(ListenerConfig, Location), ConfigE
         }
         None => DEFAULT_ADDRESS.to_owned(),
     };
+    let cluster_address = match f.string_at("cluster_address")? {
+        Some((text, at)) => {
+            check_host_port(&text)
+                .map_err(|m| ConfigError::invalid_value(&at, f.context(), "cluster_address", m))?;
+            Some(text)
+        }
+        None => None,
+    };
     let max_request_size = f.convert("max_request_size", |v| {
         value::to_u64(v).and_then(|n| {
             usize::try_from(n).map_err(|_| format!("{n} bytes is too large for this machine"))
@@ -95,6 +107,7 @@ pub(crate) fn decode(block: Block) -> Result<(ListenerConfig, Location), ConfigE
             .parsed("tls_min_version", TlsMinVersion::parse)?
             .unwrap_or_default(),
         max_request_size: max_request_size.unwrap_or(DEFAULT_MAX_REQUEST_SIZE),
+        cluster_address,
     };
     if !listener.tls_disable {
         let missing: Vec<&str> = [

@@ -92,6 +92,7 @@ impl Config {
                 tls_key_file: None,
                 tls_min_version: TlsMinVersion::default(),
                 max_request_size: DEFAULT_MAX_REQUEST_SIZE,
+                cluster_address: None,
             }],
             seals: Vec::new(),
             entropy: None,

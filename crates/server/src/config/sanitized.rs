@@ -41,6 +41,7 @@ impl Config {
                         "address": l.address,
                         "tls_disable": l.tls_disable,
                         "max_request_size": l.max_request_size,
+                        "cluster_address": l.cluster_address.clone().unwrap_or_default(),
                     },
                 })
             })

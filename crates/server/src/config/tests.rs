@@ -707,3 +707,16 @@ fn the_sanitized_config_keeps_types_and_drops_every_secret() {
     assert_eq!(shown["listeners"][0]["config"]["address"], "127.0.0.1:8200");
     assert_eq!(shown["api_addr"], "http://127.0.0.1:8200");
 }
+
+#[test]
+fn a_listener_may_name_the_cluster_listeners_bind_address() {
+    let hcl = "listener \"tcp\" {\n  address = \"0.0.0.0:8200\"\n  tls_disable = true\n  \
+               cluster_address = \"0.0.0.0:8201\"\n}\n";
+    let config = ok(parse_hcl(hcl, &[]));
+    assert_eq!(
+        config.listeners[0].cluster_address.as_deref(),
+        Some("0.0.0.0:8201")
+    );
+    let bad = "listener \"tcp\" {\n  tls_disable = true\n  cluster_address = \"nohost\"\n}\n";
+    assert!(err(parse_hcl(bad, &[])).contains("cluster_address"));
+}
