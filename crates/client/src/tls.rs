@@ -4,11 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{ClientConfig, RootCertStore};
 
 use crate::{Error, Result};
 
@@ -25,7 +21,8 @@ pub(crate) fn client_config(ca_cert: Option<&Path>, skip_verify: bool) -> Result
     let mut config = if skip_verify {
         builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerification { provider }))
+            // VAULT_SKIP_VERIFY: any certificate, valid handshake signatures.
+            .with_custom_certificate_verifier(coffer_crypto::tls::SignaturesOnly::new(provider))
             .with_no_client_auth()
     } else {
         builder
@@ -48,72 +45,9 @@ fn root_store(ca_cert: Option<&Path>) -> Result<RootCertStore> {
             path: path.to_owned(),
             reason,
         };
-        let certs = CertificateDer::pem_file_iter(path)
-            .map_err(|e| unusable(e.to_string()))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| unusable(e.to_string()))?;
-        if certs.is_empty() {
-            return Err(unusable("no PEM certificate found".to_owned()));
-        }
-        for cert in certs {
-            roots.add(cert).map_err(|e| unusable(e.to_string()))?;
-        }
+        coffer_crypto::tls::add_pem_roots(&mut roots, path).map_err(unusable)?;
     }
     Ok(roots)
-}
-
-/// Accepts any server certificate (`VAULT_SKIP_VERIFY`), but still checks that the handshake
-/// signatures are valid for the presented certificate, as Go's `InsecureSkipVerify` does.
-#[derive(Debug)]
-struct NoVerification {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for NoVerification {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ pub mod path_cipher;
 pub mod pgp_key;
 pub mod secret;
 pub mod shamir;
+pub mod tls;
 
 pub use augmented::{AugmentedEntropy, EntropyHealth, EntropyReport, ExternalRandom};
 pub use entropy::{Entropy, OsEntropy};

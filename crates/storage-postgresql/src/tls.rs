@@ -18,8 +18,6 @@ use std::sync::Arc;
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
@@ -47,9 +45,8 @@ pub(crate) fn connector(settings: &TlsSettings) -> Result<MakeRustlsConnect, Str
         None => None,
     };
     let verifier: Arc<dyn ServerCertVerifier> = match roots {
-        None => Arc::new(EncryptOnly {
-            provider: provider.clone(),
-        }),
+        // `prefer`/`require` without a CA: any certificate, valid handshake signatures.
+        None => coffer_crypto::tls::SignaturesOnly::new(provider.clone()),
         Some(roots) => {
             let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
                 .build()
@@ -84,72 +81,10 @@ fn root_store(root: &RootCert) -> Result<RootCertStore, String> {
         }
         RootCert::File(path) => {
             let unusable = |reason: String| format!("sslrootcert {}: {reason}", path.display());
-            let certs = CertificateDer::pem_file_iter(path)
-                .map_err(|e| unusable(e.to_string()))?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| unusable(e.to_string()))?;
-            if certs.is_empty() {
-                return Err(unusable("no PEM certificate found".to_owned()));
-            }
-            for cert in certs {
-                roots.add(cert).map_err(|e| unusable(e.to_string()))?;
-            }
+            coffer_crypto::tls::add_pem_roots(&mut roots, path).map_err(unusable)?;
         }
     }
     Ok(roots)
-}
-
-/// `prefer`/`require` without a CA: any certificate, but valid handshake signatures.
-#[derive(Debug)]
-struct EncryptOnly {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for EncryptOnly {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
 }
 
 /// `verify-ca`: the chain must lead to a trusted CA; the host name is not checked.
