@@ -428,3 +428,100 @@ async fn a_sealed_node_cannot_initialise_while_another_holds_the_lock() {
         .await
         .expect("init once the lock is free");
 }
+
+#[tokio::test]
+async fn leases_made_on_one_active_expire_on_the_next() {
+    let c = cluster(2).await;
+    let first = c.active(None).await;
+    let created = Instant::now();
+    let auth = c
+        .call(
+            first,
+            Operation::Update,
+            "auth/token/create",
+            json!({"ttl": "2s", "policies": ["default"]}),
+        )
+        .await
+        .expect("create")
+        .and_then(|r| r.auth)
+        .expect("auth");
+    let token = auth.client_token.to_string();
+    c.call(first, Operation::Update, "sys/step-down", json!(null))
+        .await
+        .expect("step down");
+    let second = c.active(Some(first)).await;
+    let lookup = |node: usize| {
+        let core = c.nodes[node].clone();
+        let root = c.root.clone();
+        let token = token.clone();
+        async move {
+            core.handle(
+                Request::new(Operation::Update, "auth/token/lookup")
+                    .with_data(json!({"token": token})),
+                Some(&root),
+            )
+            .await
+        }
+    };
+    let found = lookup(second).await.expect("lookup on the new active");
+    assert!(
+        found.is_some_and(|r| r.data.is_some()),
+        "the token is known to the new active"
+    );
+    let listed = c
+        .call(
+            second,
+            Operation::List,
+            "sys/leases/lookup/auth/token/create/",
+            json!(null),
+        )
+        .await
+        .expect("list leases")
+        .and_then(|r| r.data)
+        .expect("the new active knows the lease");
+    assert_eq!(listed["keys"].as_array().map(Vec::len), Some(1), "{listed}");
+    // The new active's lease sweep revokes it when its TTL is up.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match lookup(second).await {
+            Ok(Some(r)) if r.data.is_some() => {}
+            gone => {
+                // Lease times are whole seconds: a 2 s token lives 1 to 2 s.
+                assert!(
+                    created.elapsed() >= Duration::from_secs(1),
+                    "gone long before its TTL: {gone:?}"
+                );
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the lease never expired on the new active"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // And the new active's sweep removes the lease itself.
+    loop {
+        let listed = c
+            .call(
+                second,
+                Operation::List,
+                "sys/leases/lookup/auth/token/create/",
+                json!(null),
+            )
+            .await
+            .expect("list leases");
+        let left = listed
+            .and_then(|r| r.data)
+            .and_then(|d| d["keys"].as_array().map(Vec::len))
+            .unwrap_or(0);
+        if left == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the lease was never swept on the new active"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
