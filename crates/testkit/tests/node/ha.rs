@@ -525,3 +525,88 @@ async fn leases_made_on_one_active_expire_on_the_next() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test]
+async fn an_hsm_key_rotation_is_taken_up_by_the_node_that_takes_over() {
+    use coffer_testkit::node::{recovery_params, wait_for_rewrap};
+    use coffer_testkit::soft_seal::SoftSeal;
+    let backend = inmem();
+    let shared = Arc::new(InmemHaLock::new());
+    let hsm = SoftSeal::with_label("key-1");
+    let node = |n: usize| {
+        let mut ha = HaOptions::new(
+            shared.clone(),
+            format!("node-{n}"),
+            format!("http://node-{n}:8200"),
+            format!("https://node-{n}:8201"),
+        );
+        ha.lock_ttl = TTL;
+        ha.retry_interval = Duration::from_millis(30);
+        ha.step_down_backoff = Duration::from_millis(400);
+        Core::new(CoreOptions {
+            ha: Some(ha),
+            ..node_options(backend.clone(), Some(hsm.clone()))
+        })
+    };
+    let first = node(0);
+    let init = first.initialize(recovery_params(1, 1)).await.expect("init");
+    let root = init.root_token.to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !first.ha_status().is_self {
+        assert!(
+            Instant::now() < deadline,
+            "the initialised node never became active"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let call = |core: &Arc<Core>, op, path: &str, body: serde_json::Value| {
+        let core = core.clone();
+        let root = root.clone();
+        let path = path.to_owned();
+        async move {
+            core.handle(Request::new(op, path).with_data(body), Some(&root))
+                .await
+        }
+    };
+    call(
+        &first,
+        Operation::Update,
+        "sys/mounts/wrapped",
+        json!({"type": "kv", "seal_wrap": true}),
+    )
+    .await
+    .expect("mount");
+    call(
+        &first,
+        Operation::Update,
+        "wrapped/db",
+        json!({"password": "p"}),
+    )
+    .await
+    .expect("write");
+
+    // The HSM key is rotated; the node that takes over re-wraps under it.
+    hsm.rotate_to("key-2");
+    let second = node(1);
+    assert!(second.unseal_with_stored_keys().await.expect("auto-unseal"));
+    call(&first, Operation::Update, "sys/step-down", json!(null))
+        .await
+        .expect("step down");
+    while !second.ha_status().is_self {
+        assert!(Instant::now() < deadline, "the second node never took over");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let status = wait_for_rewrap(&second).await;
+    assert_eq!(status.failed, 0, "{status:?}");
+    assert!(
+        status.rewritten >= 1,
+        "the new active re-wrapped nothing: {status:?}"
+    );
+    hsm.forget("key-1");
+    let read = call(&second, Operation::Read, "wrapped/db", json!(null))
+        .await
+        .expect("read under key-2 only")
+        .and_then(|r| r.data)
+        .expect("data");
+    assert_eq!(read["password"], "p");
+}
