@@ -25,23 +25,61 @@ struct Node {
     api_addr: String,
 }
 
+/// Node `i` on `backend`, competing for `lock`, reachable at `api` and
+/// `cluster`.
+fn ha_core(
+    backend: &coffer_core::storage::SharedBackend,
+    lock: &Arc<InmemHaLock>,
+    i: usize,
+    api: &str,
+    cluster: &str,
+) -> Arc<Core> {
+    let mut ha = HaOptions::new(
+        lock.clone(),
+        format!("node-{i}"),
+        api.to_owned(),
+        cluster.to_owned(),
+    );
+    ha.retry_interval = Duration::from_millis(30);
+    Core::new(CoreOptions {
+        ha: Some(ha),
+        ..node_options(backend.clone(), None)
+    })
+}
+
+/// Initialises through the first node, unseals every node and waits until
+/// `ready` holds for all of them; returns the root token.
+async fn init_and_wait(cores: &[Arc<Core>], ready: impl Fn(&Core) -> bool) -> String {
+    let init = cores[0]
+        .initialize(shamir_params(1, 1))
+        .await
+        .expect("init");
+    for core in cores {
+        core.submit_unseal_key(&b64(&init.keys[0]))
+            .await
+            .expect("unseal");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !cores.iter().all(|c| ready(c)) {
+        assert!(Instant::now() < deadline, "the nodes never got ready");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    init.root_token.to_string()
+}
+
 async fn two_nodes() -> (Vec<Node>, String) {
     let backend = inmem();
     let lock = Arc::new(InmemHaLock::new());
     let nodes: Vec<Node> = (0..2)
         .map(|i| {
             let api_addr = format!("https://node{i}.example:8200");
-            let mut ha = HaOptions::new(
-                lock.clone(),
-                format!("node-{i}"),
-                api_addr.clone(),
-                format!("https://node{i}.example:8201"),
+            let core = ha_core(
+                &backend,
+                &lock,
+                i,
+                &api_addr,
+                &format!("https://node{i}.example:8201"),
             );
-            ha.retry_interval = Duration::from_millis(30);
-            let core = Core::new(CoreOptions {
-                ha: Some(ha),
-                ..node_options(backend.clone(), None)
-            });
             let app = router(AppState::new(core.clone(), DEFAULT_MAX_REQUEST_SIZE), false);
             Node {
                 core,
@@ -50,31 +88,16 @@ async fn two_nodes() -> (Vec<Node>, String) {
             }
         })
         .collect();
-    let init = nodes[0]
-        .core
-        .initialize(shamir_params(1, 1))
-        .await
-        .expect("init");
-    for n in &nodes {
-        n.core
-            .submit_unseal_key(&b64(&init.keys[0]))
-            .await
-            .expect("unseal");
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let active = nodes.iter().filter(|n| n.core.ha_status().is_self).count();
-        let standby_knows = nodes
-            .iter()
-            .filter(|n| n.core.ha_status().standby)
-            .all(|n| !n.core.ha_status().leader_address.is_empty());
-        if active == 1 && standby_knows {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no active node elected");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    (nodes, init.root_token.to_string())
+    let cores: Vec<_> = nodes.iter().map(|n| n.core.clone()).collect();
+    // One active node, and standbys that know where it is.
+    let root = init_and_wait(&cores, |c| {
+        let s = c.ha_status();
+        s.is_self || !s.leader_address.is_empty()
+    })
+    .await;
+    let active = nodes.iter().filter(|n| n.core.ha_status().is_self).count();
+    assert_eq!(active, 1, "one active node");
+    (nodes, root)
 }
 
 #[tokio::test]
@@ -199,17 +222,7 @@ async fn two_forwarding_nodes() -> (Vec<Served>, String) {
         let (api_port, cluster_port) = (free_port(), free_port());
         let api = format!("http://127.0.0.1:{api_port}");
         let cluster = format!("https://127.0.0.1:{cluster_port}");
-        let mut ha = HaOptions::new(
-            lock.clone(),
-            format!("node-{i}"),
-            api.clone(),
-            cluster.clone(),
-        );
-        ha.retry_interval = Duration::from_millis(30);
-        let core = Core::new(CoreOptions {
-            ha: Some(ha),
-            ..node_options(backend.clone(), None)
-        });
+        let core = ha_core(&backend, &lock, i, &api, &cluster);
         let forwarder: Arc<coffer_server::cluster::Forwarder> = Arc::default();
         coffer_server::cluster::watch_listener(
             core.clone(),
@@ -244,29 +257,14 @@ async fn two_forwarding_nodes() -> (Vec<Served>, String) {
             _listener: listener,
         });
     }
-    let init = nodes[0]
-        .core
-        .initialize(shamir_params(1, 1))
-        .await
-        .expect("init");
-    for n in &nodes {
-        n.core
-            .submit_unseal_key(&b64(&init.keys[0]))
-            .await
-            .expect("unseal");
-    }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !nodes.iter().all(|n| {
-        let s = n.core.ha_status();
-        n.core.cluster_tls().is_some() && (s.is_self || !s.leader_cluster_address.is_empty())
-    }) {
-        assert!(
-            Instant::now() < deadline,
-            "no active node with a cluster identity"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    (nodes, init.root_token.to_string())
+    let cores: Vec<_> = nodes.iter().map(|n| n.core.clone()).collect();
+    // An active node with a cluster identity, and standbys that have it too.
+    let root = init_and_wait(&cores, |c| {
+        let s = c.ha_status();
+        c.cluster_tls().is_some() && (s.is_self || !s.leader_cluster_address.is_empty())
+    })
+    .await;
+    (nodes, root)
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@
 use async_trait::async_trait;
 use coffer_core::engine::{Operation, Request};
 use coffer_core::ha::{HaLock, HaOptions, LockHolder};
+use coffer_core::seal::Seal;
 use coffer_core::storage::{SharedBackend, StorageError};
 use coffer_core::{Core, CoreError, CoreOptions};
 use coffer_storage_inmem::InmemHaLock;
@@ -72,7 +73,14 @@ struct Cluster {
     root: String,
 }
 
-fn ha_node(backend: &SharedBackend, lock: Arc<Partitionable>, n: usize) -> Arc<Core> {
+/// Node `n` on `backend`, competing for `lock` with short timings; Shamir
+/// unless `seal` is given.
+fn ha_node(
+    backend: &SharedBackend,
+    lock: Arc<dyn HaLock>,
+    n: usize,
+    seal: Option<Arc<dyn Seal>>,
+) -> Arc<Core> {
     let mut ha = HaOptions::new(
         lock,
         format!("node-{n}"),
@@ -84,7 +92,7 @@ fn ha_node(backend: &SharedBackend, lock: Arc<Partitionable>, n: usize) -> Arc<C
     ha.step_down_backoff = Duration::from_millis(400);
     Core::new(CoreOptions {
         ha: Some(ha),
-        ..node_options(backend.clone(), None)
+        ..node_options(backend.clone(), seal)
     })
 }
 
@@ -102,7 +110,7 @@ async fn cluster(n: usize) -> Cluster {
         })
         .collect();
     let nodes: Vec<_> = (0..n)
-        .map(|i| ha_node(&backend, locks[i].clone(), i))
+        .map(|i| ha_node(&backend, locks[i].clone(), i, None))
         .collect();
     let init = nodes[0]
         .initialize(shamir_params(1, 1))
@@ -291,8 +299,9 @@ async fn sealing_the_active_hands_over_to_a_standby() {
     assert!(c.nodes[first].ha_status().standby, "rejoins as a standby");
 }
 
-#[tokio::test]
-async fn an_active_cut_off_from_the_lock_stops_writing_before_another_takes_over() {
+/// A two-node cluster whose active node has a KV v1 mount at `kv/`;
+/// returns it and the active node's index.
+async fn cluster_with_kv() -> (Cluster, usize) {
     let c = cluster(2).await;
     let first = c.active(None).await;
     c.call(
@@ -303,6 +312,32 @@ async fn an_active_cut_off_from_the_lock_stops_writing_before_another_takes_over
     )
     .await
     .expect("mount");
+    (c, first)
+}
+
+/// The node that lost its lease refuses a write, and the write is not in
+/// storage as the new active node reads it.
+async fn late_write_never_lands(c: &Cluster, old: usize, new: usize) {
+    match c
+        .call(old, Operation::Update, "kv/late", json!({"v": "stale"}))
+        .await
+    {
+        Err(CoreError::Standby | CoreError::Storage(StorageError::NotActive { .. })) => {}
+        other => panic!("a write from the node without the lease: {other:?}"),
+    }
+    let late = c
+        .call(new, Operation::Read, "kv/late", json!(null))
+        .await
+        .expect("read");
+    assert!(
+        late.is_none(),
+        "the write of the node without the lease reached storage"
+    );
+}
+
+#[tokio::test]
+async fn an_active_cut_off_from_the_lock_stops_writing_before_another_takes_over() {
+    let (c, first) = cluster_with_kv().await;
     c.locks[first].cut.store(true, Ordering::SeqCst);
     let cut_at = Instant::now();
     let second = c.active(Some(first)).await;
@@ -311,19 +346,7 @@ async fn an_active_cut_off_from_the_lock_stops_writing_before_another_takes_over
         "the other node took over before the first one's lease could have run out"
     );
     // Whatever the first node still believes, its writes do not reach storage.
-    match c
-        .call(first, Operation::Update, "kv/late", json!({"v": "stale"}))
-        .await
-    {
-        Err(CoreError::Standby) => {}
-        Err(CoreError::Storage(StorageError::NotActive { .. })) => {}
-        other => panic!("a write from the cut-off node: {other:?}"),
-    }
-    let late = c
-        .call(second, Operation::Read, "kv/late", json!(null))
-        .await
-        .expect("read");
-    assert!(late.is_none(), "the cut-off node's write reached storage");
+    late_write_never_lands(&c, first, second).await;
     c.locks[first].cut.store(false, Ordering::SeqCst);
     let deadline = Instant::now() + Duration::from_secs(5);
     while !c.nodes[first].ha_status().standby {
@@ -357,16 +380,7 @@ async fn step_down_is_refused_on_a_node_without_ha() {
 
 #[tokio::test]
 async fn an_active_whose_renewal_hangs_stops_serving_when_its_lease_runs_out() {
-    let c = cluster(2).await;
-    let first = c.active(None).await;
-    c.call(
-        first,
-        Operation::Update,
-        "sys/mounts/kv",
-        json!({"type": "kv"}),
-    )
-    .await
-    .expect("mount");
+    let (c, first) = cluster_with_kv().await;
     c.locks[first].hang.store(true, Ordering::SeqCst);
     let hung_at = Instant::now();
     // Within one lease, the node must stop calling itself active, though its
@@ -379,34 +393,15 @@ async fn an_active_whose_renewal_hangs_stops_serving_when_its_lease_runs_out() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let refused = c
-        .call(first, Operation::Update, "kv/late", json!({"v": "x"}))
-        .await;
-    assert!(
-        matches!(
-            refused,
-            Err(CoreError::Standby | CoreError::Storage(StorageError::NotActive { .. }))
-        ),
-        "{refused:?}"
-    );
     let second = c.active(Some(first)).await;
-    let late = c
-        .call(second, Operation::Read, "kv/late", json!(null))
-        .await
-        .expect("read");
-    assert!(late.is_none(), "the hung node wrote after its lease");
+    late_write_never_lands(&c, first, second).await;
 }
 
 #[tokio::test]
 async fn a_sealed_node_cannot_initialise_while_another_holds_the_lock() {
     let backend = inmem();
     let shared = Arc::new(InmemHaLock::new());
-    let lock = Arc::new(Partitionable {
-        inner: shared.clone(),
-        cut: AtomicBool::new(false),
-        hang: AtomicBool::new(false),
-    });
-    let node = ha_node(&backend, lock, 0);
+    let node = ha_node(&backend, shared.clone(), 0, None);
     assert!(
         shared
             .acquire("someone-else", "{}", TTL * 10)
@@ -534,19 +529,12 @@ async fn an_hsm_key_rotation_is_taken_up_by_the_node_that_takes_over() {
     let shared = Arc::new(InmemHaLock::new());
     let hsm = SoftSeal::with_label("key-1");
     let node = |n: usize| {
-        let mut ha = HaOptions::new(
+        ha_node(
+            &backend,
             shared.clone(),
-            format!("node-{n}"),
-            format!("http://node-{n}:8200"),
-            format!("https://node-{n}:8201"),
-        );
-        ha.lock_ttl = TTL;
-        ha.retry_interval = Duration::from_millis(30);
-        ha.step_down_backoff = Duration::from_millis(400);
-        Core::new(CoreOptions {
-            ha: Some(ha),
-            ..node_options(backend.clone(), Some(hsm.clone()))
-        })
+            n,
+            Some(hsm.clone() as Arc<dyn Seal>),
+        )
     };
     let first = node(0);
     let init = first.initialize(recovery_params(1, 1)).await.expect("init");
