@@ -6,7 +6,9 @@
 //! every acknowledged write must be readable afterwards, a standby must take
 //! over, and seal-wrapped values and transit keys must keep working. The
 //! CLI is pointed at standbys throughout (they forward to the active over
-//! the cluster listener).
+//! the cluster listener). A write forwarded to an active node that dies
+//! before answering is reported as possibly applied (502); a read is sent
+//! again to the node that takes over.
 
 mod common;
 
@@ -491,5 +493,88 @@ fn killing_the_active_node_under_writes_loses_no_acknowledged_write() {
     eprintln!(
         "HA: {} acknowledged writes survived {KILLS} kills of the active node; takeover times: {takeovers:?}",
         acknowledged.len()
+    );
+}
+
+#[test]
+fn a_forwarded_write_whose_active_dies_is_reported_as_unknown_and_a_read_is_retried() {
+    let pg = PgServer::start();
+    let hsm = Hsm::new();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut nodes, root) = cluster(2, dir.path(), &hsm, &pg);
+    let active = wait_for_active(&nodes, Duration::from_secs(30));
+    let standby = 1 - active;
+    let via = nodes[standby].addr.clone();
+    // Once the standby names the active node it forwards (rather than
+    // redirects). A forwarded request first, so that its connection to the
+    // active is open and idle: the write below goes out on it at once.
+    let start = Instant::now();
+    while nodes[standby].leader().is_none_or(|l| {
+        l["leader_cluster_address"]
+            .as_str()
+            .is_none_or(str::is_empty)
+    }) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "standby never named the active"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (code, body) = raw_as(
+        &via,
+        Some(&root),
+        coffer_client::Method::Get,
+        "sys/mounts",
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    let pid = nodes[active]
+        .child
+        .as_ref()
+        .expect("running")
+        .id()
+        .to_string();
+    let stopped = Command::new("kill")
+        .args(["-STOP", &pid])
+        .status()
+        .expect("kill");
+    assert!(stopped.success());
+
+    // The frozen active receives the write and never answers it.
+    let (to, token) = (via.clone(), root.clone());
+    let write = std::thread::spawn(move || {
+        try_put_answer(&to, &token, "cubbyhole/late", json!({"v": "maybe"}))
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let read = std::thread::spawn(move || {
+        raw_as(
+            &via,
+            Some(&root),
+            coffer_client::Method::Get,
+            "sys/mounts",
+            None,
+        )
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    nodes[active].kill_9();
+
+    let (code, body) = write
+        .join()
+        .expect("writer")
+        .expect("the standby answered the write");
+    assert_eq!(code, 502, "{body}");
+    assert!(
+        body.to_string()
+            .contains("may or may not have been applied"),
+        "{body}"
+    );
+    // The read is sent again, to the standby that takes over.
+    let (code, body) = read.join().expect("reader");
+    assert_eq!(code, 200, "the read was retried on the new active: {body}");
+    assert!(body["data"]["cubbyhole/"].is_object(), "{body}");
+    assert_eq!(
+        nodes[standby].leader().expect("leader")["is_self"],
+        true,
+        "the standby took over"
     );
 }

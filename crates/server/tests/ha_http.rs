@@ -12,7 +12,7 @@ use coffer_core::ha::HaOptions;
 use coffer_server::http::{AppState, DEFAULT_MAX_REQUEST_SIZE, router};
 use coffer_storage_inmem::InmemHaLock;
 use coffer_testkit::node::{b64, node_options, shamir_params};
-use coffer_testkit::storage::inmem;
+use coffer_testkit::storage::{SlowReads, inmem};
 use common::call;
 use serde_json::json;
 use std::sync::Arc;
@@ -211,6 +211,8 @@ fn free_port() -> u16 {
 struct Served {
     core: Arc<Core>,
     api: String,
+    /// This node's view of the shared storage.
+    storage: Arc<SlowReads>,
     _listener: coffer_server::listener::RunningListener,
 }
 
@@ -222,7 +224,9 @@ async fn two_forwarding_nodes() -> (Vec<Served>, String) {
         let (api_port, cluster_port) = (free_port(), free_port());
         let api = format!("http://127.0.0.1:{api_port}");
         let cluster = format!("https://127.0.0.1:{cluster_port}");
-        let core = ha_core(&backend, &lock, i, &api, &cluster);
+        let storage = SlowReads::new(backend.clone());
+        let shared: coffer_core::storage::SharedBackend = storage.clone();
+        let core = ha_core(&shared, &lock, i, &api, &cluster);
         let forwarder: Arc<coffer_server::cluster::Forwarder> = Arc::default();
         coffer_server::cluster::watch_listener(
             core.clone(),
@@ -254,6 +258,7 @@ async fn two_forwarding_nodes() -> (Vec<Served>, String) {
         nodes.push(Served {
             core,
             api,
+            storage,
             _listener: listener,
         });
     }
@@ -267,38 +272,43 @@ async fn two_forwarding_nodes() -> (Vec<Served>, String) {
     (nodes, root)
 }
 
-#[tokio::test]
-async fn a_standby_forwards_requests_to_the_active_over_mutual_tls() {
-    let (nodes, root) = two_forwarding_nodes().await;
-    let standby = nodes
-        .iter()
-        .find(|n| n.core.ha_status().standby)
-        .expect("a standby");
+/// A plain-HTTP client that follows no redirect, and a caller of `api`
+/// with `token`.
+fn api_caller(
+    api: String,
+    token: String,
+) -> impl Fn(&str, &str, Option<serde_json::Value>) -> reqwest::RequestBuilder {
     let client = reqwest::Client::builder()
         .tls_backend_preconfigured(no_roots())
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client");
-    let call = |method: &str, path: &str, body: Option<serde_json::Value>| {
+    move |method: &str, path: &str, body: Option<serde_json::Value>| {
         let mut req = client
             .request(
                 reqwest::Method::from_bytes(method.as_bytes()).expect("method"),
-                format!("{}/v1/{path}", standby.api),
+                format!("{api}/v1/{path}"),
             )
-            .header("X-Vault-Token", root.as_str());
+            .header("X-Vault-Token", token.as_str());
         if let Some(b) = body {
             req = req.json(&b);
         }
-        req.send()
-    };
+        req
+    }
+}
+
+/// Enables a mount through the standby at `api` (answered once the
+/// active's cluster listener is up, within a watch interval).
+async fn enable_through(api: &str, root: &str, path: &str, body: serde_json::Value) {
+    let call = api_caller(api.to_owned(), root.to_owned());
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        // The active's cluster listener starts within a watch interval.
-        let r = call("PUT", "sys/mounts/kv", Some(json!({"type": "kv"})))
+        let r = call("PUT", &format!("sys/mounts/{path}"), Some(body.clone()))
+            .send()
             .await
             .expect("send");
         if r.status() == reqwest::StatusCode::NO_CONTENT {
-            break;
+            return;
         }
         assert_ne!(
             r.status(),
@@ -312,6 +322,20 @@ async fn a_standby_forwards_requests_to_the_active_over_mutual_tls() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test]
+async fn a_standby_forwards_requests_to_the_active_over_mutual_tls() {
+    let (nodes, root) = two_forwarding_nodes().await;
+    let standby = nodes
+        .iter()
+        .find(|n| n.core.ha_status().standby)
+        .expect("a standby");
+    let caller = api_caller(standby.api.clone(), root.clone());
+    let call = |method: &str, path: &str, body: Option<serde_json::Value>| {
+        caller(method, path, body).send()
+    };
+    enable_through(&standby.api, &root, "kv", json!({"type": "kv"})).await;
     let r = call("PUT", "kv/app", Some(json!({"password": "fwd"})))
         .await
         .expect("write");
@@ -420,4 +444,54 @@ async fn the_cluster_listener_refuses_clients_without_this_clusters_certificate(
         r.is_err(),
         "another cluster's certificate got an answer: {r:?}"
     );
+}
+
+#[tokio::test]
+async fn an_active_node_that_steps_down_half_way_through_a_request_hands_it_on() {
+    let (nodes, root) = two_forwarding_nodes().await;
+    let (old, new) = if nodes[0].core.ha_status().is_self {
+        (&nodes[0], &nodes[1])
+    } else {
+        (&nodes[1], &nodes[0])
+    };
+    enable_through(
+        &new.api,
+        &root,
+        "app",
+        json!({"type": "kv", "options": {"version": "2"}}),
+    )
+    .await;
+    // The write reads before it writes; its reads are held up while the
+    // node steps down, so its first write meets a closed fence.
+    old.storage.set_delay(Duration::from_millis(700));
+    let write = tokio::spawn(
+        api_caller(old.api.clone(), root.clone())(
+            "PUT",
+            "app/data/moved",
+            Some(json!({"data": {"v": "handed-on"}})),
+        )
+        .send(),
+    );
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    old.core.request_step_down().expect("step down");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    old.storage.set_delay(Duration::ZERO);
+
+    let r = write.await.expect("task").expect("answered");
+    let status = r.status();
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(
+        status,
+        reqwest::StatusCode::OK,
+        "the request was handed on to the new active: {body}"
+    );
+    assert_eq!(body["data"]["version"], 1, "{body}");
+    assert!(new.core.ha_status().is_self, "the other node took over");
+    assert!(old.core.ha_status().standby);
+    let r = api_caller(new.api.clone(), root.clone())("GET", "app/data/moved", None)
+        .send()
+        .await
+        .expect("read");
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(body["data"]["data"]["v"], "handed-on", "{body}");
 }

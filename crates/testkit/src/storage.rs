@@ -1,12 +1,14 @@
 //! Storage for test nodes: fresh in-memory backends, one whose writes can be
-//! made to fail, and a dump of every physical key.
+//! made to fail, one whose reads can be made slow, and a dump of every
+//! physical key.
 
 use async_trait::async_trait;
 use coffer_core::storage::{Backend, SharedBackend, StorageError};
 use coffer_storage_inmem::InmemBackend;
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 /// A fresh, empty in-memory backend.
 pub fn inmem() -> SharedBackend {
@@ -63,6 +65,57 @@ impl Backend for FailingWrites {
     }
     fn kind(&self) -> &'static str {
         "inmem"
+    }
+}
+
+/// A view of shared storage whose reads take `delay` longer, to hold a
+/// request of one node half-way while something else happens.
+pub struct SlowReads {
+    inner: SharedBackend,
+    delay_ms: AtomicU64,
+}
+
+impl SlowReads {
+    /// `inner`, at full speed until [`SlowReads::set_delay`].
+    pub fn new(inner: SharedBackend) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            delay_ms: AtomicU64::new(0),
+        })
+    }
+
+    /// Every read from now on waits `delay` first.
+    pub fn set_delay(&self, delay: Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.delay_ms.store(ms, Ordering::SeqCst);
+    }
+
+    async fn wait(&self) {
+        let ms = self.delay_ms.load(Ordering::SeqCst);
+        if ms > 0 {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for SlowReads {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.wait().await;
+        self.inner.get(key).await
+    }
+    async fn put(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
+        self.inner.put(key, value).await
+    }
+    async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        self.inner.delete(key).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        self.wait().await;
+        self.inner.list(prefix).await
+    }
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
     }
 }
 

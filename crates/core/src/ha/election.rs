@@ -1,7 +1,7 @@
 //! The election: a standby's campaign for the lock, the active node's
 //! renewals, promotion and stepping down.
 
-use super::fence::Fence;
+use super::fence::{BootInstant, Fence};
 use super::{Advertisement, HaOptions, HaStatus};
 use crate::error::{CoreError, CoreResult};
 use crate::node::Core;
@@ -10,6 +10,7 @@ use crate::storage::view::View;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::sync::Notify;
 
 /// A node's HA machinery.
 pub(crate) struct Ha {
@@ -18,7 +19,8 @@ pub(crate) struct Ha {
     pub(crate) fence: Arc<Fence>,
     runtime: Mutex<Runtime>,
     step_down_requested: AtomicBool,
-    wake: tokio::sync::Notify,
+    /// Rouses the renewing task at once (a step-down request).
+    wake: Arc<Notify>,
 }
 
 #[derive(Default)]
@@ -65,7 +67,7 @@ impl Ha {
             fence,
             runtime: Mutex::new(Runtime::default()),
             step_down_requested: AtomicBool::new(false),
-            wake: tokio::sync::Notify::new(),
+            wake: Arc::new(Notify::new()),
         }
     }
 
@@ -94,7 +96,7 @@ impl Ha {
     /// The renewal deadline for a lease whose request left at `sent`: the
     /// lock's clock starts the TTL no earlier than that, and a tenth of the
     /// TTL covers clock-rate differences.
-    fn deadline(&self, sent: Instant) -> Instant {
+    fn deadline(&self, sent: BootInstant) -> BootInstant {
         sent + self.opts.lock_ttl - self.opts.lock_ttl / 10
     }
 }
@@ -114,11 +116,14 @@ impl Core {
         };
         let serving = ha.serving();
         let rt = ha.runtime();
-        let leader = rt.leader.clone();
+        // An active node whose lease ran out no longer knows who is active
+        // (most likely someone else by now): it names no one.
+        let stale = rt.role == Role::Active && !serving;
+        let leader = rt.leader.clone().filter(|_| !stale);
         HaStatus {
             enabled: true,
             is_self: serving,
-            standby: rt.role == Role::Standby || (rt.role == Role::Active && !serving),
+            standby: rt.role == Role::Standby || stale,
             leader_address: leader
                 .as_ref()
                 .map(|l| l.api_addr.clone())
@@ -196,7 +201,7 @@ impl Core {
             return Ok(());
         };
         let value = ha.node_id.clone();
-        let sent = Instant::now();
+        let sent = BootInstant::now();
         let taken = tokio::time::timeout(
             ha.opts.lock_ttl,
             ha.opts.lock.acquire(&ha.node_id, &value, ha.opts.lock_ttl),
@@ -229,7 +234,9 @@ impl Core {
     }
 
     /// `sys/step-down`: the active node gives the lock up and stands by.
-    pub(crate) fn request_step_down(&self) -> CoreResult<()> {
+    /// (The API reaches it through the request path, with its policy check;
+    /// this is the embedding's way.)
+    pub fn request_step_down(&self) -> CoreResult<()> {
         let Some(ha) = &self.ha else {
             return Err(CoreError::invalid(
                 "this node is not part of an HA cluster (its storage has ha_enabled off), so \
@@ -340,86 +347,128 @@ impl Core {
     }
 }
 
+/// What a campaign round came to.
+enum Round {
+    /// Not the active node: look again after this long.
+    Wait(Duration),
+    /// Took the lock and serves until the renewing task ends the term.
+    Serving(tokio::task::JoinHandle<TermEnd>),
+    /// Took the lock but could not take over.
+    Failed,
+}
+
 /// A standby's loop: try the lock; on success serve until the term ends;
-/// otherwise note who is active and try again later. Ends when the node is
-/// sealed (the task is aborted) or dropped.
+/// otherwise note who is active and try again later. After a term ended by
+/// request or failure it only watches who is active for a while, so that
+/// another node takes over. Ends when the node is sealed (the task is
+/// aborted) or dropped; it never keeps the node alive (through a term
+/// included).
 async fn campaign(node: Weak<Core>) {
     let mut last_error = String::new();
+    let mut compete_from = Instant::now();
     loop {
-        let pause = {
+        let round = {
             let Some(core) = node.upgrade() else { return };
             let Some(ha) = core.ha.as_ref() else { return };
-            let since = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or_default();
-            // Only the node id goes into the lock: what standbys send clients
-            // to is read from the barrier, which no one can forge.
-            let value = ha.node_id.clone();
-            let sent = Instant::now();
-            let attempt = tokio::time::timeout(
-                ha.opts.lock_ttl,
-                ha.opts.lock.acquire(&ha.node_id, &value, ha.opts.lock_ttl),
-            )
-            .await
-            .unwrap_or_else(|_| {
-                Err(StorageError::Unavailable {
-                    op: "lock",
-                    key: "HA lock".to_owned(),
-                    cause: "no answer within the lock's lease".to_owned(),
-                })
-            });
-            match attempt {
-                Ok(true) => {
-                    last_error.clear();
-                    ha.fence.open_until(ha.deadline(sent));
-                    ha.step_down_requested.store(false, Ordering::SeqCst);
-                    // Renewals start now, alongside the take-over, which may
-                    // take longer than a lease.
-                    let renewals = tokio::spawn(serve_term(Arc::downgrade(&core), value.clone()));
-                    let end = if core.promote(ha, since).await {
-                        renewals.await.unwrap_or(TermEnd::Lost)
-                    } else {
-                        renewals.abort();
-                        TermEnd::Failed
-                    };
-                    if end == TermEnd::Sealed {
-                        return;
-                    }
-                    core.demote(ha, end).await;
-                    release(ha).await;
-                    match end {
-                        TermEnd::Lost => ha.opts.retry_interval,
-                        // Let another node take over.
-                        _ => ha.opts.step_down_backoff,
-                    }
-                }
-                Ok(false) => {
-                    last_error.clear();
-                    let leader = match ha.opts.lock.holder().await {
-                        Ok(Some(h)) => core.read_advertisement(&h.value).await,
-                        _ => None,
-                    };
-                    if ha.role() == Role::Standby {
-                        ha.set_role(Role::Standby, leader);
-                        if core.cluster_tls().is_none() {
-                            // The first active makes it after this node stood by.
-                            let _ = core.load_cluster_tls().await;
-                        }
-                    }
-                    ha.opts.retry_interval
-                }
-                Err(e) => {
-                    let message = e.to_string();
-                    if message != last_error {
-                        tracing::warn!(error = %message, "cannot reach the HA lock; retrying");
-                        last_error = message;
-                    }
-                    ha.opts.retry_interval
-                }
+            if Instant::now() < compete_from {
+                core.note_active_node(ha).await;
+                Round::Wait(ha.opts.retry_interval)
+            } else {
+                core.campaign_round(ha, &mut last_error).await
             }
         };
-        tokio::time::sleep(pause).await;
+        let end = match round {
+            Round::Wait(pause) => {
+                tokio::time::sleep(pause).await;
+                continue;
+            }
+            Round::Serving(renewals) => renewals.await.unwrap_or(TermEnd::Lost),
+            Round::Failed => TermEnd::Failed,
+        };
+        if end == TermEnd::Sealed {
+            return;
+        }
+        let Some(core) = node.upgrade() else { return };
+        let Some(ha) = core.ha.as_ref() else { return };
+        core.demote(ha, end).await;
+        release(ha).await;
+        compete_from = Instant::now()
+            + match end {
+                TermEnd::Lost => ha.opts.retry_interval,
+                // Let another node take over.
+                _ => ha.opts.step_down_backoff,
+            };
+    }
+}
+
+impl Core {
+    /// One try for the lock: on success take over (the renewals run from
+    /// the moment it was taken, as the take-over may outlast a lease).
+    async fn campaign_round(self: &Arc<Self>, ha: &Ha, last_error: &mut String) -> Round {
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        // Only the node id goes into the lock: what standbys send clients to
+        // is read from the barrier, which no one can forge.
+        let value = ha.node_id.clone();
+        let sent = BootInstant::now();
+        let attempt = tokio::time::timeout(
+            ha.opts.lock_ttl,
+            ha.opts.lock.acquire(&ha.node_id, &value, ha.opts.lock_ttl),
+        )
+        .await
+        .unwrap_or_else(|_| {
+            Err(StorageError::Unavailable {
+                op: "lock",
+                key: "HA lock".to_owned(),
+                cause: "no answer within the lock's lease".to_owned(),
+            })
+        });
+        match attempt {
+            Ok(true) => {
+                last_error.clear();
+                ha.fence.open_until(ha.deadline(sent));
+                ha.step_down_requested.store(false, Ordering::SeqCst);
+                let renewals = tokio::spawn(serve_term(Arc::downgrade(self), value));
+                if self.promote(ha, since).await {
+                    Round::Serving(renewals)
+                } else {
+                    renewals.abort();
+                    Round::Failed
+                }
+            }
+            Ok(false) => {
+                last_error.clear();
+                self.note_active_node(ha).await;
+                Round::Wait(ha.opts.retry_interval)
+            }
+            Err(e) => {
+                let message = e.to_string();
+                if message != *last_error {
+                    tracing::warn!(error = %message, "cannot reach the HA lock; retrying");
+                    *last_error = message;
+                }
+                Round::Wait(ha.opts.retry_interval)
+            }
+        }
+    }
+
+    /// A standby notes which node is active (where to send clients), and
+    /// picks up the cluster identity the first active node made.
+    async fn note_active_node(&self, ha: &Ha) {
+        let leader = match ha.opts.lock.holder().await {
+            Ok(Some(h)) => self.read_advertisement(&h.value).await,
+            _ => None,
+        };
+        if ha.role() == Role::Standby {
+            // The identity first: once an active node is named, requests
+            // are forwarded to it rather than redirected.
+            if self.cluster_tls().is_none() {
+                let _ = self.load_cluster_tls().await;
+            }
+            ha.set_role(Role::Standby, leader);
+        }
     }
 }
 
@@ -436,33 +485,39 @@ async fn release(ha: &Ha) {
 
 /// The active node's renewals, from the moment the lock was taken until
 /// the lease is lost, a step-down is requested or the node is sealed. Each
-/// renewal may take only until the lease runs out.
+/// renewal may take only until the lease runs out. Between renewals it
+/// holds no reference to the node.
 async fn serve_term(node: Weak<Core>, value: String) -> TermEnd {
-    let Some((renew_every, retry)) = node.upgrade().and_then(|c| {
-        c.ha.as_ref()
-            .map(|ha| (ha.opts.lock_ttl / 3, ha.opts.retry_interval))
+    let Some((renew_every, retry, wake)) = node.upgrade().and_then(|c| {
+        c.ha.as_ref().map(|ha| {
+            (
+                ha.opts.lock_ttl / 3,
+                ha.opts.retry_interval,
+                ha.wake.clone(),
+            )
+        })
     }) else {
         return TermEnd::Sealed;
     };
     let mut wait = renew_every;
     loop {
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = wake.notified() => {}
+        }
         let Some(core) = node.upgrade() else {
             return TermEnd::Sealed;
         };
         let Some(ha) = core.ha.as_ref() else {
             return TermEnd::Sealed;
         };
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            () = ha.wake.notified() => {}
-        }
         if core.barrier.is_sealed() {
             return TermEnd::Sealed;
         }
         if ha.step_down_requested.swap(false, Ordering::SeqCst) {
             return TermEnd::Requested;
         }
-        let sent = Instant::now();
+        let sent = BootInstant::now();
         let left = ha.fence.time_left();
         let renewed = tokio::time::timeout(
             left,

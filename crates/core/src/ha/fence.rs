@@ -1,20 +1,58 @@
 //! The write fence of an HA node: storage writes pass only while the node
 //! is sure to hold the election lock (see the module docs of `ha`).
+//!
+//! Deadlines are kept on the boot-time clock (`CLOCK_BOOTTIME`), not the
+//! monotonic one: a machine suspended (or a VM paused by its host) while
+//! active must find its lease over when it resumes, as the lock's own clock
+//! does, instead of serving for what is left of a lease that has long run
+//! out.
 
 use crate::storage::{Backend, SharedBackend, StorageError};
 use async_trait::async_trait;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::time::Instant;
+use std::time::Duration;
 
 const CLOSED: u8 = 1;
 const UNTIL_DEADLINE: u8 = 2;
+
+/// A moment on the boot-time clock: the time since boot, suspensions
+/// included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct BootInstant(Duration);
+
+impl BootInstant {
+    /// Now. Should the clock ever be unreadable, the answer is the end of
+    /// time, which no deadline lies beyond: every fence stays closed.
+    pub(crate) fn now() -> Self {
+        use nix::time::{ClockId, clock_gettime};
+        Self(clock_gettime(ClockId::CLOCK_BOOTTIME).map_or(Duration::MAX, Duration::from))
+    }
+
+    fn saturating_duration_since(self, earlier: Self) -> Duration {
+        self.0.saturating_sub(earlier.0)
+    }
+}
+
+impl std::ops::Add<Duration> for BootInstant {
+    type Output = Self;
+    fn add(self, d: Duration) -> Self {
+        Self(self.0.saturating_add(d))
+    }
+}
+
+impl std::ops::Sub<Duration> for BootInstant {
+    type Output = Self;
+    fn sub(self, d: Duration) -> Self {
+        Self(self.0.saturating_sub(d))
+    }
+}
 
 /// When writes may pass.
 #[derive(Debug)]
 pub(crate) struct Fence {
     mode: AtomicU8,
-    deadline: Mutex<Option<Instant>>,
+    deadline: Mutex<Option<BootInstant>>,
 }
 
 impl Fence {
@@ -34,7 +72,7 @@ impl Fence {
 
     /// Lets writes pass until `deadline` (the active node's lease); a later
     /// renewal moves it on. Never moves it back.
-    pub(crate) fn open_until(&self, deadline: Instant) {
+    pub(crate) fn open_until(&self, deadline: BootInstant) {
         let mut d = self
             .deadline
             .lock()
@@ -52,15 +90,15 @@ impl Fence {
     }
 
     /// How long writes may still pass (zero when they may not).
-    pub(crate) fn time_left(&self) -> std::time::Duration {
+    pub(crate) fn time_left(&self) -> Duration {
         if self.mode.load(Ordering::SeqCst) != UNTIL_DEADLINE {
-            return std::time::Duration::ZERO;
+            return Duration::ZERO;
         }
         self.deadline
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .map_or(std::time::Duration::ZERO, |d| {
-                d.saturating_duration_since(Instant::now())
+            .map_or(Duration::ZERO, |d| {
+                d.saturating_duration_since(BootInstant::now())
             })
     }
 
@@ -70,7 +108,7 @@ impl Fence {
                 .deadline
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .is_some_and(|d| Instant::now() < d),
+                .is_some_and(|d| BootInstant::now() < d),
             _ => false,
         }
     }
@@ -127,7 +165,6 @@ impl Backend for FencedBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn the_fence_closes_by_itself_when_the_lease_runs_out() {
@@ -136,15 +173,15 @@ mod tests {
             fence.check("put", "k").is_err(),
             "closed until the lock is held"
         );
-        fence.open_until(Instant::now() + Duration::from_secs(60));
+        fence.open_until(BootInstant::now() + Duration::from_secs(60));
         assert!(fence.check("put", "k").is_ok());
-        fence.open_until(Instant::now() - Duration::from_secs(1));
+        fence.open_until(BootInstant::now() - Duration::from_secs(1));
         assert!(
             fence.check("put", "k").is_ok(),
             "a renewal never moves it back"
         );
         fence.close();
-        fence.open_until(Instant::now() - Duration::from_millis(1));
+        fence.open_until(BootInstant::now() - Duration::from_millis(1));
         let refused = fence.check("delete", "a/b").expect_err("lapsed");
         assert!(refused.to_string().contains("HA lock"), "{refused}");
         assert!(fence.lapsed());

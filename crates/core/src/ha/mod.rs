@@ -14,8 +14,9 @@
 //! node may be paused past its lease), so every write of an HA node passes a
 //! [`fence`](fence::Fence): it is open only until the moment the node's
 //! lease is sure to be still valid (the time the renewal was *sent* plus the
-//! TTL, minus a margin), by the node's own monotonic clock, whether or not
-//! the renewing task ever ran again.
+//! TTL, minus a margin), by the node's own boot-time clock (which, unlike the
+//! monotonic one, counts a suspend), whether or not the renewing task ever
+//! ran again.
 
 mod cluster_tls;
 pub(crate) mod election;

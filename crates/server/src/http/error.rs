@@ -11,7 +11,16 @@ use serde_json::json;
 pub struct ApiError {
     status: StatusCode,
     messages: Vec<String>,
+    /// The node found it is not (or no longer) the active node while
+    /// serving: see [`NotActiveHere`].
+    not_active: bool,
 }
+
+/// Marks a response that failed because this node is not the active node
+/// (a standby, or an active node that stepped down half-way through), so
+/// that the HA layer can hand the request on to the active node.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NotActiveHere;
 
 impl ApiError {
     /// An error with an explicit status and message.
@@ -19,6 +28,7 @@ impl ApiError {
         Self {
             status,
             messages: vec![message.into()],
+            not_active: false,
         }
     }
 
@@ -37,6 +47,7 @@ impl ApiError {
         Self {
             status: StatusCode::NOT_FOUND,
             messages: Vec::new(),
+            not_active: false,
         }
     }
 
@@ -52,7 +63,15 @@ impl From<CoreError> for ApiError {
         if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
             tracing::error!(error = %e, "request failed");
         }
-        Self::new(status, e.to_string())
+        let not_active = matches!(
+            e,
+            CoreError::Standby
+                | CoreError::Storage(coffer_core::storage::StorageError::NotActive { .. })
+        );
+        Self {
+            not_active,
+            ..Self::new(status, e.to_string())
+        }
     }
 }
 
@@ -80,7 +99,12 @@ fn status_of(e: &CoreError) -> StatusCode {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        super::envelope::json_response(self.status, &json!({ "errors": self.messages }))
+        let mut resp =
+            super::envelope::json_response(self.status, &json!({ "errors": self.messages }));
+        if self.not_active {
+            resp.extensions_mut().insert(NotActiveHere);
+        }
+        resp
     }
 }
 

@@ -13,6 +13,12 @@
 //! (GET, HEAD, LIST): a write may have been applied, so the client gets a
 //! 502 that says so.
 //!
+//! An active node that steps down while it serves a request (its lease ran
+//! out, or `sys/step-down`) fails the request's next write with "not
+//! active"; the request is then handed on the same way, as Vault's clients
+//! would be redirected. Requests that reach an active node therefore keep
+//! their body until they are answered.
+//!
 //! A standby still answers what describes the node itself: `sys/health`,
 //! `sys/leader`, `sys/seal-status`, `sys/init`, `sys/unseal` and
 //! `sys/metrics`; `sys/seal` it refuses, as Vault does (sealing through it
@@ -20,10 +26,11 @@
 //! is not (or no longer) active gets a 503 the forwarding standby retries.
 
 use super::AppState;
-use super::error::ApiError;
+use super::error::{ApiError, NotActiveHere};
 use crate::cluster::FORWARDED_FOR;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -41,8 +48,9 @@ const LOCAL: &[&str] = &[
     "/v1/sys/metrics",
 ];
 
-/// How long a forward waits for an active node to take over.
-const FORWARD_PATIENCE: Duration = Duration::from_secs(20);
+/// How long a forward waits for an active node to take over: a lapsed
+/// lease (15 s) and the take-over, with room to spare.
+const FORWARD_PATIENCE: Duration = Duration::from_secs(30);
 
 /// Marks a cluster-listener 503 from a node that is not active, which the
 /// forwarding standby may safely retry elsewhere (nothing was done).
@@ -63,10 +71,10 @@ pub(crate) async fn send_to_active(
         return next.run(req).await;
     }
     let ha = st.core.ha_status();
-    if !ha.standby {
+    if !ha.enabled {
         return next.run(req).await;
     }
-    if path.trim_end_matches('/') == "/v1/sys/seal" {
+    if ha.standby && path.trim_end_matches('/') == "/v1/sys/seal" {
         // As Vault: a standby is not sealed through the API (that would seal
         // the active node); stop its process instead.
         return ApiError::bad_request(
@@ -76,10 +84,44 @@ pub(crate) async fn send_to_active(
     }
     // Only the cluster listener may say who the client was.
     req.headers_mut().remove(FORWARDED_FOR);
-    match (&st.forwarder, st.core.cluster_tls()) {
-        (Some(_), Some(_)) => forward(&st, req, next).await,
-        _ => redirect(&ha, &req),
+    let (parts, body) = match buffered(st.max_request_size, req).await {
+        Ok(p) => p,
+        Err(too_large) => return too_large,
+    };
+    if !ha.is_self {
+        return pass_on(&st, parts, body, Some(next)).await;
     }
+    let served = next
+        .run(Request::from_parts(parts.clone(), Body::from(body.clone())))
+        .await;
+    if served.extensions().get::<NotActiveHere>().is_none() || st.core.ha_status().is_self {
+        return served;
+    }
+    tracing::info!(path = %parts.uri.path(), "this node stepped down while serving a request; handing it on to the active node");
+    pass_on(&st, parts, body, None).await
+}
+
+/// Reads the body whole, so that the request can be sent on.
+async fn buffered(limit: usize, req: Request) -> Result<(Parts, Bytes), Response> {
+    let (parts, body) = req.into_parts();
+    match axum::body::to_bytes(body, limit).await {
+        Ok(body) => Ok((parts, body)),
+        Err(_) => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body larger than max_request_size ({limit} bytes)"),
+        )
+        .into_response()),
+    }
+}
+
+/// Sends a request this node does not serve to the active node: forwarded
+/// over the cluster listener, or redirected. `local` serves it here should
+/// this node become the active one meanwhile.
+async fn pass_on(st: &AppState, parts: Parts, body: Bytes, local: Option<Next>) -> Response {
+    if st.forwarder.is_some() {
+        return forward(st, parts, body, local).await;
+    }
+    redirect(&st.core.ha_status(), &parts)
 }
 
 /// A request from another node: served only by the active node, with the
@@ -104,17 +146,24 @@ async fn from_cluster(st: &AppState, mut req: Request, next: Next) -> Response {
     {
         req.extensions_mut().insert(ConnectInfo(client));
     }
-    next.run(req).await
+    let mut resp = next.run(req).await;
+    if resp.extensions().get::<NotActiveHere>().is_some() {
+        // It stepped down half-way: the standby sends the request on to
+        // whichever node is active now.
+        resp.headers_mut()
+            .insert(NOT_ACTIVE, HeaderValue::from_static("1"));
+    }
+    resp
 }
 
-fn redirect(ha: &HaStatus, req: &Request) -> Response {
+fn redirect(ha: &HaStatus, req: &Parts) -> Response {
     if ha.leader_address.is_empty() {
         return no_active_yet();
     }
     let path = req
-        .uri()
+        .uri
         .path_and_query()
-        .map_or(req.uri().path(), axum::http::uri::PathAndQuery::as_str);
+        .map_or(req.uri.path(), axum::http::uri::PathAndQuery::as_str);
     let target = format!("{}{path}", ha.leader_address.trim_end_matches('/'));
     match HeaderValue::from_str(&target) {
         Ok(location) => {
@@ -163,25 +212,14 @@ fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
     }
 }
 
-async fn forward(st: &AppState, req: Request, next: Next) -> Response {
+async fn forward(st: &AppState, parts: Parts, body: Bytes, mut local: Option<Next>) -> Response {
     let Some(forwarder) = st.forwarder.clone() else {
         return no_active_yet();
     };
-    let (parts, body) = req.into_parts();
     let client_addr = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(a)| *a);
-    let Ok(body) = axum::body::to_bytes(body, st.max_request_size).await else {
-        return ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "request body larger than max_request_size ({} bytes)",
-                st.max_request_size
-            ),
-        )
-        .into_response();
-    };
     let path = parts
         .uri
         .path_and_query()
@@ -191,12 +229,19 @@ async fn forward(st: &AppState, req: Request, next: Next) -> Response {
     let give_up = Instant::now() + FORWARD_PATIENCE;
     loop {
         let ha = st.core.ha_status();
-        if ha.is_self {
+        if ha.is_self
+            && let Some(next) = local.take()
+        {
             // This node took over while the request waited: serve it here.
             return next.run(Request::from_parts(parts, Body::from(body))).await;
         }
         let cert = st.core.cluster_tls();
         let (Some(cert), false) = (cert, ha.leader_cluster_address.is_empty()) else {
+            if !ha.leader_address.is_empty() {
+                // An active node is known but this node has no cluster
+                // identity to reach it with: the client goes there itself.
+                return redirect(&ha, &parts);
+            }
             if Instant::now() >= give_up || !ha.standby {
                 return no_active_yet();
             }

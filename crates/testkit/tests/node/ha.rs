@@ -598,3 +598,31 @@ async fn an_hsm_key_rotation_is_taken_up_by_the_node_that_takes_over() {
         .expect("data");
     assert_eq!(read["password"], "p");
 }
+
+#[tokio::test]
+async fn a_dropped_active_node_stops_renewing_and_its_lease_lapses() {
+    let lock = Arc::new(InmemHaLock::new());
+    let node = ha_node(&inmem(), lock.clone(), 0, None);
+    let init = node.initialize(shamir_params(1, 1)).await.expect("init");
+    node.submit_unseal_key(&b64(&init.keys[0]))
+        .await
+        .expect("unseal");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !node.ha_status().is_self {
+        assert!(Instant::now() < deadline, "never became active");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let weak = Arc::downgrade(&node);
+    drop(node);
+    // Its campaign and renewals hold no reference through the term: the
+    // node goes, and with it the renewals, so the lease runs out.
+    let deadline = Instant::now() + TTL * 4;
+    while weak.upgrade().is_some() || lock.holder().await.expect("holder").is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "the dropped node is still alive ({}) or still holds the lock",
+            weak.strong_count()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
