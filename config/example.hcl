@@ -144,11 +144,18 @@ storage "file" {
 #   # 2s, 4s, ... in between. A refused login is not retried. Default 1.
 #   max_connect_retries = 1
 #
-#   # High availability is not supported yet: "true" stops the server at
-#   # start-up. Default "false". ha_table names its lock table (created with
-#   # the data table when ha_enabled is on); default "vault_ha_locks".
+#   # High availability: several nodes on this database, one active (see
+#   # docs/ha.md; needs api_addr). Default "false". ha_table names its lock
+#   # table (created with the data table when ha_enabled is on); default
+#   # "vault_ha_locks".
 #   ha_enabled = "false"
 #   ha_table = "vault_ha_locks"
+#
+#   # Coffer's own: the HA lock's lease, 3s to 60s. A killed active node is
+#   # replaced within this long; shorter leases cost more renewals (one every
+#   # third of it) and step down sooner when the database is slow. Default
+#   # "15s", Vault's fixed value.
+#   ha_lock_ttl = "15s"
 # }
 
 # ---------------------------------------------------------------------------

@@ -25,6 +25,9 @@ use std::time::{Duration, Instant};
 /// Kills of the active node in one run (each costs a lock TTL of waiting).
 const KILLS: usize = 2;
 const WRITERS: usize = 4;
+/// The HA lock's lease (`ha_lock_ttl`): how long a killed active node
+/// keeps the lock, so the bulk of each takeover.
+const LOCK_TTL: &str = "5s";
 
 struct Node {
     config: PathBuf,
@@ -89,7 +92,7 @@ fn write_config(dir: &Path, i: usize, hsm: &Hsm, pg: &PgServer) -> Node {
     std::fs::write(
         &config,
         format!(
-            "{seal}\nstorage \"postgresql\" {{\n  connection_url = \"{url}\"\n  ha_enabled = \"true\"\n}}\n\
+            "{seal}\nstorage \"postgresql\" {{\n  connection_url = \"{url}\"\n  ha_enabled = \"true\"\n  ha_lock_ttl = \"{LOCK_TTL}\"\n}}\n\
              listener \"tcp\" {{\n  address = \"127.0.0.1:{port}\"\n  tls_disable = \"true\"\n}}\n\
              api_addr = \"{addr}\"\ncluster_addr = \"https://127.0.0.1:{cluster_port}\"\n\
              disable_mlock = true\n",

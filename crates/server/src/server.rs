@@ -71,7 +71,11 @@ impl Server {
         let ha = match (ha_lock, ha_addresses) {
             (Some(lock), Some((api_addr, cluster_addr))) => {
                 tracing::info!(node_id = %node_id, api_addr = %api_addr, cluster_addr = %cluster_addr, "HA enabled");
-                Some(HaOptions::new(lock, node_id, api_addr, cluster_addr))
+                let mut ha = HaOptions::new(lock, node_id, api_addr, cluster_addr);
+                if let Some(ttl) = config.storage.ha_lock_ttl() {
+                    ha.lock_ttl = ttl;
+                }
+                Some(ha)
             }
             _ => None,
         };
@@ -406,6 +410,7 @@ async fn open_storage(
             ha_enabled,
             ha_table,
             max_connect_retries,
+            ..
         } => {
             let mut pg = coffer_storage_postgresql::PostgresConfig::new(connection_url.clone());
             pg.table.clone_from(table);

@@ -3,6 +3,7 @@
 //! [`DEFAULT_EMBEDDED_PATH`], relative to the working directory.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use coffer_storage_postgresql::{
     ConnectionUrl, DEFAULT_HA_TABLE, DEFAULT_MAX_CONNECT_RETRIES, DEFAULT_MAX_PARALLEL,
@@ -50,6 +51,9 @@ pub enum StorageConfig {
         ha_table: String,
         /// Start-up connection retries; default 1.
         max_connect_retries: u32,
+        /// The HA lock's lease (Coffer's own setting; Vault fixes it at
+        /// 15 s): how long a killed active node keeps the lock.
+        ha_lock_ttl: Duration,
     },
 }
 
@@ -106,6 +110,7 @@ pub(crate) fn decode(block: Block) -> Result<(StorageConfig, Location), ConfigEr
                 "ha_enabled",
                 "ha_table",
                 "max_connect_retries",
+                "ha_lock_ttl",
             ],
         )?)?,
         other => {
@@ -139,6 +144,20 @@ fn decode_postgresql(mut f: Fields) -> Result<StorageConfig, ConfigError> {
             u32::try_from(n).map_err(|_| format!("{n} is too large"))
         })?
         .unwrap_or(DEFAULT_MAX_CONNECT_RETRIES);
+    let ha_lock_ttl = f
+        .convert("ha_lock_ttl", |v| {
+            let ttl = value::to_duration(v)?;
+            if (HA_LOCK_TTL_MIN..=HA_LOCK_TTL_MAX).contains(&ttl) {
+                Ok(ttl)
+            } else {
+                Err(format!(
+                    "must be between {}s and {}s (renewals run every third of it)",
+                    HA_LOCK_TTL_MIN.as_secs(),
+                    HA_LOCK_TTL_MAX.as_secs()
+                ))
+            }
+        })?
+        .unwrap_or(coffer_core::ha::DEFAULT_LOCK_TTL);
     Ok(StorageConfig::Postgresql {
         connection_url,
         table,
@@ -146,7 +165,24 @@ fn decode_postgresql(mut f: Fields) -> Result<StorageConfig, ConfigError> {
         ha_enabled: f.bool("ha_enabled")?.unwrap_or(false),
         ha_table,
         max_connect_retries,
+        ha_lock_ttl,
     })
+}
+
+/// Shorter, and a busy database or a paused process costs the active node
+/// its lock; longer, and failover after a crash waits past what a forwarded
+/// request waits for (30 s).
+const HA_LOCK_TTL_MIN: Duration = Duration::from_secs(3);
+const HA_LOCK_TTL_MAX: Duration = Duration::from_secs(60);
+
+impl StorageConfig {
+    /// The HA lock's lease where the storage sets one.
+    pub fn ha_lock_ttl(&self) -> Option<Duration> {
+        match self {
+            Self::Postgresql { ha_lock_ttl, .. } => Some(*ha_lock_ttl),
+            _ => None,
+        }
+    }
 }
 
 /// A table-name field, checked here so a bad name is reported at its line.

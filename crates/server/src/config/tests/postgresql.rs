@@ -26,8 +26,32 @@ fn only_a_connection_url_gives_vaults_defaults() {
             ha_enabled: false,
             ha_table: "vault_ha_locks".to_owned(),
             max_connect_retries: 1,
+            ha_lock_ttl: std::time::Duration::from_secs(15),
         }
     );
+}
+
+#[test]
+fn the_ha_lock_ttl_is_coffers_own_setting_within_bounds() {
+    let config = ok(parse_hcl(
+        &stanza(&format!(
+            "  connection_url = \"{URL}\"\n  ha_enabled = \"true\"\n  ha_lock_ttl = \"5s\"\n"
+        )),
+        &[],
+    ));
+    assert_eq!(
+        config.storage.ha_lock_ttl(),
+        Some(std::time::Duration::from_secs(5))
+    );
+    for bad in ["\"1s\"", "\"5m\"", "\"soon\""] {
+        let e = err(parse_hcl(
+            &stanza(&format!(
+                "  connection_url = \"{URL}\"\n  ha_lock_ttl = {bad}\n"
+            )),
+            &[],
+        ));
+        assert!(e.contains("ha_lock_ttl"), "{bad}: {e}");
+    }
 }
 
 #[test]
@@ -211,6 +235,7 @@ fn the_commented_stanza_in_example_hcl_parses_once_uncommented() {
         ha_enabled,
         ha_table,
         max_connect_retries,
+        ..
     } = config.storage
     else {
         panic!("not postgresql");
