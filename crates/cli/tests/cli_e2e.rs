@@ -439,3 +439,39 @@ fn kv_metadata_destroy_and_tune_work_as_in_vault() {
         stderr(&refused)
     );
 }
+
+#[test]
+fn version_names_the_commit_and_its_date_which_status_reports_too() {
+    let server = TestServer::start();
+    let git = std::process::Command::new("git")
+        .args(["rev-parse", "--short=12", "HEAD"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("git");
+    let revision = String::from_utf8(git.stdout).expect("utf-8");
+    let version = assert_ok(&server.coffer(&["version"]));
+    let prefix = format!(
+        "Coffer v{} ({}), built ",
+        env!("CARGO_PKG_VERSION"),
+        revision.trim()
+    );
+    let date = version
+        .trim()
+        .strip_prefix(&prefix)
+        .unwrap_or_else(|| panic!("{version:?} does not start with {prefix:?}"));
+    assert!(
+        date.len() == 20 && date.ends_with('Z') && date.as_bytes()[10] == b'T',
+        "RFC 3339 in UTC: {date}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&assert_ok(&server.coffer(&["status", "-format=json"])))
+            .expect("json");
+    assert_eq!(json["build_date"], date, "sys/seal-status says the same");
+    let table = assert_ok(&server.coffer(&["status"]));
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("Build Date") && l.ends_with(date)),
+        "{table}"
+    );
+}

@@ -14,14 +14,28 @@ mod logging;
 mod mlock;
 mod seal_setup;
 pub mod server;
+mod systemd;
 pub mod tls;
 
 pub use server::{ServerOptions, run};
 
 /// The version reported by `sys/seal-status`, `sys/health` and the CLI.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-/// Build date reported in `sys/seal-status` (set by the build, else empty).
-pub const BUILD_DATE: &str = match option_env!("COFFER_BUILD_DATE") {
-    Some(d) => d,
-    None => "",
-};
+/// When the source was committed (RFC 3339, UTC), as `sys/seal-status`
+/// reports it; empty when the build could not tell (see `build.rs`).
+pub const BUILD_DATE: &str = env!("COFFER_BUILD_DATE");
+/// The source revision (git commit) built; empty when unknown.
+pub const REVISION: &str = env!("COFFER_REVISION");
+
+/// `Coffer v0.1.0 (revision), built date`, as `coffer version` and the
+/// server banner print it (Vault's shape).
+pub fn version_line() -> String {
+    let mut line = format!("Coffer v{VERSION}");
+    if !REVISION.is_empty() {
+        line.push_str(&format!(" ({REVISION})"));
+    }
+    if !BUILD_DATE.is_empty() {
+        line.push_str(&format!(", built {BUILD_DATE}"));
+    }
+    line
+}

@@ -270,8 +270,12 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
     if let Some(creds) = &dev {
         print_dev_notice(&server, creds);
     }
+    crate::systemd::ready(&server.core).await;
+    let systemd_status = crate::systemd::watch(server.core.clone());
     wait_for_signals(&server, &log, &opts, &level).await?;
     tracing::info!("shutting down");
+    crate::systemd::stopping();
+    systemd_status.abort();
     auto_unseal.abort();
     server.shutdown().await;
     Ok(())
@@ -542,7 +546,7 @@ fn banner_rows(config: &Config, server: &Server, level: &str) -> Vec<(String, St
     rows.push(("Recovery Mode".to_owned(), "false".to_owned()));
     rows.push(("Seal Type".to_owned(), server.core.seal().kind().to_owned()));
     rows.push(("Storage".to_owned(), server.core.storage_kind().to_owned()));
-    rows.push(("Version".to_owned(), format!("Coffer v{}", crate::VERSION)));
+    rows.push(("Version".to_owned(), crate::version_line()));
     rows
 }
 

@@ -57,7 +57,7 @@ pub(crate) async fn run(cli: Cli) -> u8 {
         Command::Policy(command) => policy::run(command, &global).await,
         Command::Audit(command) => audit::run(command, &global).await,
         Command::Version => {
-            println!("Coffer v{}", env!("CARGO_PKG_VERSION"));
+            println!("{}", coffer_server::version_line());
             Ok(EXIT_OK)
         }
     };
