@@ -84,6 +84,10 @@ pub(crate) enum Command {
     Audit(crate::commands::audit::AuditCommand),
     /// Print the version.
     Version,
+    /// Print a shell completion script (bash, zsh or fish).
+    Completion(crate::commands::docs::CompletionArgs),
+    /// Write the man pages into a directory.
+    Man(crate::commands::docs::ManArgs),
 }
 
 #[cfg(test)]

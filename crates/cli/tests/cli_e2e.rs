@@ -475,3 +475,65 @@ fn version_names_the_commit_and_its_date_which_status_reports_too() {
         "{table}"
     );
 }
+
+#[test]
+fn completions_and_man_pages_come_from_the_command_definition() {
+    let home = tempfile::tempdir().expect("home");
+    let bash = base_command(home.path())
+        .args(["completion", "bash"])
+        .output()
+        .expect("run");
+    let script = assert_ok(&bash);
+    assert!(
+        script.contains("coffer__subcmd__operator,init)"),
+        "subcommands completed"
+    );
+    let file = home.path().join("coffer.bash");
+    std::fs::write(&file, &script).expect("write");
+    let check = Command::new("bash")
+        .arg("-n")
+        .arg(&file)
+        .output()
+        .expect("bash");
+    assert!(check.status.success(), "bash parses it: {}", stderr(&check));
+    let zsh = assert_ok(
+        &base_command(home.path())
+            .args(["completion", "zsh"])
+            .output()
+            .expect("run"),
+    );
+    assert!(zsh.starts_with("#compdef coffer"), "{zsh:.40}");
+    let fish = assert_ok(
+        &base_command(home.path())
+            .args(["completion", "fish"])
+            .output()
+            .expect("run"),
+    );
+    assert!(fish.contains("complete -c coffer"), "{fish:.40}");
+    let unknown = base_command(home.path())
+        .args(["completion", "tcsh"])
+        .output()
+        .expect("run");
+    assert!(!unknown.status.success() && stderr(&unknown).contains("tcsh"));
+
+    let dir = home.path().join("man");
+    let out = assert_ok(
+        &base_command(home.path())
+            .args(["man", &format!("-dir={}", dir.display())])
+            .output()
+            .expect("run"),
+    );
+    assert!(out.contains(&dir.display().to_string()), "{out}");
+    for page in ["coffer.1", "coffer-operator-init.1", "coffer-kv-put.1"] {
+        let text = std::fs::read_to_string(dir.join(page)).expect(page);
+        assert!(
+            text.starts_with(".ie") || text.contains("\n.TH "),
+            "{page}: {text:.80}"
+        );
+    }
+    let top = std::fs::read_to_string(dir.join("coffer.1")).expect("coffer.1");
+    assert!(
+        top.contains(&format!("coffer {}", env!("CARGO_PKG_VERSION"))),
+        "coffer.1 names the version"
+    );
+}

@@ -1,6 +1,7 @@
 //! One module per command group; `run` dispatches a parsed command line.
 
 pub(crate) mod audit;
+pub(crate) mod docs;
 mod generate_root;
 pub(crate) mod generic;
 pub(crate) mod kv;
@@ -56,6 +57,8 @@ pub(crate) async fn run(cli: Cli) -> u8 {
         Command::Token(command) => token::run(command, &global).await,
         Command::Policy(command) => policy::run(command, &global).await,
         Command::Audit(command) => audit::run(command, &global).await,
+        Command::Completion(args) => docs::completion(&args),
+        Command::Man(args) => docs::man(&args),
         Command::Version => {
             println!("{}", coffer_server::version_line());
             Ok(EXIT_OK)
