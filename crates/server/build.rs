@@ -22,17 +22,22 @@ fn git(args: &[&str]) -> Option<String> {
 fn main() {
     println!("cargo:rerun-if-env-changed=COFFER_REVISION");
     println!("cargo:rerun-if-env-changed=COFFER_BUILD_DATE");
-    // A new commit changes what HEAD points at.
-    if let Some(git_dir) = git(&["rev-parse", "--absolute-git-dir"]) {
-        let dir = Path::new(&git_dir);
-        println!("cargo:rerun-if-changed={}", dir.join("HEAD").display());
+    // A new commit changes what HEAD points at. Only files that exist are
+    // watched: cargo reruns the script on every build for a missing one. In
+    // a worktree HEAD is its own, the refs are the common directory's.
+    let git_dir = git(&["rev-parse", "--absolute-git-dir"]);
+    let common_dir = git(&["rev-parse", "--path-format=absolute", "--git-common-dir"]);
+    if let (Some(git_dir), Some(common_dir)) = (git_dir, common_dir) {
+        let mut watched = vec![
+            Path::new(&git_dir).join("HEAD"),
+            Path::new(&common_dir).join("packed-refs"),
+        ];
         if let Some(head_ref) = git(&["symbolic-ref", "-q", "HEAD"]) {
-            println!("cargo:rerun-if-changed={}", dir.join(head_ref).display());
+            watched.push(Path::new(&common_dir).join(head_ref));
         }
-        println!(
-            "cargo:rerun-if-changed={}",
-            dir.join("packed-refs").display()
-        );
+        for path in watched.iter().filter(|p| p.exists()) {
+            println!("cargo:rerun-if-changed={}", path.display());
+        }
     }
     let revision = std::env::var("COFFER_REVISION")
         .ok()

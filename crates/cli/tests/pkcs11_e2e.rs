@@ -111,7 +111,8 @@ fn wrong_pin_stops_startup_with_ckr_pin_incorrect_and_touches_nothing() {
     let (config, _) = hsm.config("  key_label = \"k\"\n  generate_key = \"true\"\n");
     let out = hsm.start(&config, "0000").wait_with_output().expect("wait");
     let all = text(&out);
-    assert!(!out.status.success());
+    // 78: a supervisor must not retry a PIN the token refused.
+    assert_eq!(out.status.code(), Some(78), "{all}");
     assert!(all.contains("CKR_PIN_INCORRECT"), "{all}");
     assert!(
         !hsm.data().exists() || walk(&hsm.data()).is_empty(),
@@ -125,7 +126,7 @@ fn missing_key_without_generate_key_names_the_label() {
     let (config, _) = hsm.config("  key_label = \"no-such-key\"\n");
     let out = hsm.start(&config, PIN).wait_with_output().expect("wait");
     let all = text(&out);
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(78), "{all}");
     assert!(all.contains("no-such-key"), "{all}");
 }
 

@@ -141,6 +141,31 @@ impl HsmError {
         }
     }
 
+    /// Whether only a change of configuration (or of the token) can cure the
+    /// error, so trying again as it is would not help and, for a wrong PIN,
+    /// would move the token towards `CKR_PIN_LOCKED`: PIN refusals, a module
+    /// that does not load, keys missing, ambiguous or of the wrong type, and
+    /// options that cannot work.
+    pub fn needs_operator(&self) -> bool {
+        match self {
+            Self::ReturnCode { rv, .. } => matches!(
+                rv,
+                RvError::PinIncorrect
+                    | RvError::PinInvalid
+                    | RvError::PinLenRange
+                    | RvError::PinExpired
+                    | RvError::PinLocked
+                    | RvError::UserPinNotInitialized
+            ),
+            Self::ModuleLoad { .. }
+            | Self::KeyMissing { .. }
+            | Self::DuplicateKey { .. }
+            | Self::KeyTypeMismatch { .. }
+            | Self::InvalidConfig(_) => true,
+            _ => false,
+        }
+    }
+
     /// Whether the error means the token, session or login went away, so the
     /// next call should re-initialise, re-open and re-log-in. SoftHSM reports
     /// a vanished token as `CKR_OBJECT_HANDLE_INVALID` or `CKR_GENERAL_ERROR`,
@@ -329,6 +354,20 @@ mod tests {
             ReturnCode(RvError::UserAlreadyLoggedIn).to_string(),
             "pkcs11: 0x100: CKR_USER_ALREADY_LOGGED_IN"
         );
+    }
+
+    #[test]
+    fn a_refused_pin_needs_the_operator_but_a_vanished_token_does_not() {
+        let code = |rv| HsmError::ReturnCode {
+            context: "error logging in to HSM".to_owned(),
+            rv,
+            hint: String::new(),
+        };
+        assert!(code(RvError::PinIncorrect).needs_operator());
+        assert!(code(RvError::PinLocked).needs_operator());
+        assert!(!code(RvError::TokenNotPresent).needs_operator());
+        assert!(!HsmError::Timeout(Duration::from_secs(5)).needs_operator());
+        assert!(HsmError::InvalidConfig("no lib".to_owned()).needs_operator());
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod banner;
 pub mod cluster;
 pub mod config;
 pub mod engines;
+mod exit_status;
 pub mod http;
 pub mod listener;
 mod logging;
@@ -17,6 +18,7 @@ pub mod server;
 mod systemd;
 pub mod tls;
 
+pub use exit_status::{EXIT_CONFIGURATION, needs_operator};
 pub use server::{ServerOptions, run};
 
 /// The version reported by `sys/seal-status`, `sys/health` and the CLI.

@@ -23,6 +23,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use zeroize::Zeroizing;
 
 /// Command-line options of `coffer server`.
@@ -229,11 +230,15 @@ impl Server {
         }
     }
 
-    /// Stops listeners gracefully and seals the node (keys leave memory).
+    /// Stops listeners gracefully, all at once (so that the whole stop stays
+    /// within one grace period, well inside the unit's `TimeoutStopSec=30`),
+    /// and seals the node (keys leave memory).
     pub async fn shutdown(self) {
+        let mut stopping = tokio::task::JoinSet::new();
         for l in self.listeners {
-            l.shutdown(SHUTDOWN_GRACE).await;
+            stopping.spawn(l.shutdown(SHUTDOWN_GRACE));
         }
+        while stopping.join_next().await.is_some() {}
         self.core.seal_now().await;
     }
 }
@@ -241,6 +246,8 @@ impl Server {
 /// `coffer server`: load config, start, serve until SIGTERM/SIGINT; SIGHUP
 /// reloads the log level and TLS certificates and reopens audit files.
 pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
+    // Before the configuration (which may hold the HSM PIN) is read.
+    crate::mlock::forbid_dumps()?;
     let config = if opts.dev {
         dev_config(&opts)
     } else {
@@ -270,9 +277,12 @@ pub async fn run(opts: ServerOptions) -> anyhow::Result<()> {
     if let Some(creds) = &dev {
         print_dev_notice(&server, creds);
     }
-    crate::systemd::ready(&server.core).await;
+    // Listening for signals before systemd hears READY=1: a stop or reload
+    // sent the moment `systemctl start` returns is then never lost.
+    let signals = Signals::install()?;
+    crate::systemd::ready();
     let systemd_status = crate::systemd::watch(server.core.clone());
-    wait_for_signals(&server, &log, &opts, &level).await?;
+    wait_for_signals(signals, &server, &log, &opts, &level).await;
     tracing::info!("shutting down");
     crate::systemd::stopping();
     systemd_status.abort();
@@ -347,21 +357,36 @@ async fn auto_unseal(core: Arc<Core>) {
     }
 }
 
+/// The signals `coffer server` answers: SIGTERM and SIGINT stop it, SIGHUP
+/// reloads. Once installed, they no longer kill the process by default.
+struct Signals {
+    term: Signal,
+    int: Signal,
+    hup: Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        Ok(Self {
+            term: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            int: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+            hup: signal(SignalKind::hangup()).context("installing the SIGHUP handler")?,
+        })
+    }
+}
+
 async fn wait_for_signals(
+    mut signals: Signals,
     server: &Server,
     log: &LogControl,
     opts: &ServerOptions,
     level: &str,
-) -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    let mut hup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+) {
     loop {
         tokio::select! {
-            _ = term.recv() => return Ok(()),
-            _ = int.recv() => return Ok(()),
-            _ = hup.recv() => {
+            _ = signals.term.recv() => return,
+            _ = signals.int.recv() => return,
+            _ = signals.hup.recv() => {
                 tracing::info!("SIGHUP received: reloading log level and TLS certificates, reopening audit files");
                 let new_level = if opts.dev || opts.log_level.is_some() {
                     level.to_owned()

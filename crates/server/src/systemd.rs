@@ -17,10 +17,17 @@ fn send(states: &[NotifyState<'_>]) {
     }
 }
 
-/// The listeners answer: systemd may consider the service started.
-pub(crate) async fn ready(core: &Core) {
-    let status = describe(core).await;
-    send(&[NotifyState::Ready, NotifyState::Status(&status)]);
+/// How long the status line waits for storage (a sealed node reads its seal
+/// configuration there) before it says storage does not answer.
+const STORAGE_PATIENCE: Duration = Duration::from_secs(3);
+
+/// The listeners answer: systemd may consider the service started. Sent
+/// at once, whatever storage is doing; [`watch`] fills in the seal state.
+pub(crate) fn ready() {
+    send(&[
+        NotifyState::Ready,
+        NotifyState::Status("listening; reading the seal state"),
+    ]);
 }
 
 /// The server is shutting down.
@@ -33,22 +40,34 @@ pub(crate) fn watch(core: Arc<Core>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut last = String::new();
         loop {
-            tokio::time::sleep(STATUS_INTERVAL).await;
             let now = describe(&core).await;
             if now != last {
                 send(&[NotifyState::Status(&now)]);
                 last = now;
             }
+            tokio::time::sleep(STATUS_INTERVAL).await;
         }
     })
 }
 
 /// One line for an operator reading `systemctl status`: the state, and
-/// what to do about it when something is to be done.
+/// what to do about it when something is to be done. An unsealed node
+/// answers from memory; only a sealed one reads storage (whether it is
+/// initialised, how many keys it wants), and not for longer than
+/// [`STORAGE_PATIENCE`].
 async fn describe(core: &Core) -> String {
-    let status = match core.seal_status().await {
-        Ok(s) => s,
-        Err(e) => return format!("storage not readable: {e}"),
+    if !core.is_sealed() {
+        return describe_unsealed(core);
+    }
+    let status = match tokio::time::timeout(STORAGE_PATIENCE, core.seal_status()).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return format!("sealed; storage not readable: {e}"),
+        Err(_) => {
+            return format!(
+                "sealed; storage did not answer within {} s",
+                STORAGE_PATIENCE.as_secs()
+            );
+        }
     };
     if !status.initialized {
         return "not initialized: run `coffer operator init`".to_owned();
@@ -64,6 +83,10 @@ async fn describe(core: &Core) -> String {
         };
         return format!("sealed, {keys}");
     }
+    describe_unsealed(core)
+}
+
+fn describe_unsealed(core: &Core) -> String {
     let ha = core.ha_status();
     match (ha.enabled, ha.is_self) {
         (false, _) => "unsealed, serving".to_owned(),

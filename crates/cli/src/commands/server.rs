@@ -46,15 +46,23 @@ impl ServerArgs {
     }
 }
 
-/// Runs the server until it is told to stop.
+/// Runs the server until it is told to stop. A start-up failure that only
+/// the operator can cure (the configuration, the HSM PIN) exits with
+/// [`coffer_server::EXIT_CONFIGURATION`] so that systemd does not retry it.
 pub(crate) async fn run(args: ServerArgs) -> anyhow::Result<u8> {
     if args.config.is_empty() && !args.dev {
         anyhow::bail!(
             "A config file must be specified using -config, or use -dev for a development server"
         );
     }
-    coffer_server::run(args.into_options()).await?;
-    Ok(EXIT_OK)
+    match coffer_server::run(args.into_options()).await {
+        Ok(()) => Ok(EXIT_OK),
+        Err(err) if coffer_server::needs_operator(&err) => {
+            eprintln!("{err:#}");
+            Ok(coffer_server::EXIT_CONFIGURATION)
+        }
+        Err(err) => Err(err),
+    }
 }
 
 #[cfg(test)]
