@@ -26,6 +26,12 @@ use std::time::Duration;
 /// only on the cluster listener.
 pub const FORWARDED_FOR: &str = "x-coffer-forwarded-for";
 
+/// How long a forwarded request may wait for the next byte of the active
+/// node's answer. Long enough for the slowest request (a tidy, a disable of
+/// a large mount); a non-idempotent request that times out answers 502,
+/// "may or may not have been applied".
+const FORWARD_READ_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// How often the watcher looks for a change of the cluster identity.
 const WATCH_INTERVAL: Duration = Duration::from_millis(250);
 
@@ -169,6 +175,9 @@ impl Forwarder {
             .resolve(CLUSTER_SERVER_NAME, target)
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(5))
+            // An active node that stops answering (paused, cut off) must not
+            // hold the client forever: its lease lapses long before this.
+            .read_timeout(FORWARD_READ_TIMEOUT)
             .build()
             .map_err(|e| ApiError::internal(format!("building the forwarding client: {e}")))?;
         *self

@@ -446,14 +446,28 @@ async fn the_cluster_listener_refuses_clients_without_this_clusters_certificate(
     );
 }
 
-#[tokio::test]
-async fn an_active_node_that_steps_down_half_way_through_a_request_hands_it_on() {
-    let (nodes, root) = two_forwarding_nodes().await;
-    let (old, new) = if nodes[0].core.ha_status().is_self {
+/// Waits until `ready` holds, within a few seconds.
+async fn until(what: &str, ready: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !ready() {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// The active node first, then the standby.
+fn active_first(nodes: &[Served]) -> (&Served, &Served) {
+    if nodes[0].core.ha_status().is_self {
         (&nodes[0], &nodes[1])
     } else {
         (&nodes[1], &nodes[0])
-    };
+    }
+}
+
+#[tokio::test]
+async fn an_active_node_that_steps_down_before_a_request_wrote_hands_it_on() {
+    let (nodes, root) = two_forwarding_nodes().await;
+    let (old, new) = active_first(&nodes);
     enable_through(
         &new.api,
         &root,
@@ -463,7 +477,7 @@ async fn an_active_node_that_steps_down_half_way_through_a_request_hands_it_on()
     .await;
     // The write reads before it writes; its reads are held up while the
     // node steps down, so its first write meets a closed fence.
-    old.storage.set_delay(Duration::from_millis(700));
+    old.storage.set_delay(Duration::from_millis(500));
     let write = tokio::spawn(
         api_caller(old.api.clone(), root.clone())(
             "PUT",
@@ -472,9 +486,14 @@ async fn an_active_node_that_steps_down_half_way_through_a_request_hands_it_on()
         )
         .send(),
     );
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    until("the request is being served on the active node", || {
+        old.storage.delayed_reads() > 0
+    })
+    .await;
+    assert!(old.core.ha_status().is_self, "still active when it started");
+    let writes_before = old.storage.writes();
     old.core.request_step_down().expect("step down");
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    until("the other node took over", || new.core.ha_status().is_self).await;
     old.storage.set_delay(Duration::ZERO);
 
     let r = write.await.expect("task").expect("answered");
@@ -485,8 +504,12 @@ async fn an_active_node_that_steps_down_half_way_through_a_request_hands_it_on()
         reqwest::StatusCode::OK,
         "the request was handed on to the new active: {body}"
     );
-    assert_eq!(body["data"]["version"], 1, "{body}");
-    assert!(new.core.ha_status().is_self, "the other node took over");
+    assert_eq!(body["data"]["version"], 1, "applied once: {body}");
+    assert_eq!(
+        old.storage.writes(),
+        writes_before,
+        "the old active wrote nothing after it began stepping down"
+    );
     assert!(old.core.ha_status().standby);
     let r = api_caller(new.api.clone(), root.clone())("GET", "app/data/moved", None)
         .send()
@@ -494,4 +517,80 @@ async fn an_active_node_that_steps_down_half_way_through_a_request_hands_it_on()
         .expect("read");
     let body: serde_json::Value = r.json().await.expect("json");
     assert_eq!(body["data"]["data"]["v"], "handed-on", "{body}");
+}
+
+#[tokio::test]
+async fn a_request_that_wrote_before_its_node_stepped_down_is_not_applied_twice() {
+    let (nodes, root) = two_forwarding_nodes().await;
+    let (old, new) = active_first(&nodes);
+    enable_through(
+        &new.api,
+        &root,
+        "app",
+        json!({"type": "kv", "options": {"version": "2"}}),
+    )
+    .await;
+    // A token with a use limit: authenticating the request writes (one use
+    // spent), and only then does the KV write read and write.
+    let r = api_caller(new.api.clone(), root.clone())(
+        "POST",
+        "auth/token/create",
+        Some(json!({"num_uses": 5, "policies": ["root"]})),
+    )
+    .send()
+    .await
+    .expect("create");
+    let created: serde_json::Value = r.json().await.expect("json");
+    let limited = created["auth"]["client_token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+
+    let writes_before = old.storage.writes();
+    old.storage.set_delay(Duration::from_millis(300));
+    let write = tokio::spawn(
+        api_caller(old.api.clone(), limited.clone())(
+            "PUT",
+            "app/data/half",
+            Some(json!({"data": {"v": "once"}})),
+        )
+        .send(),
+    );
+    until("the token's use was written", || {
+        old.storage.writes() > writes_before
+    })
+    .await;
+    old.core.request_step_down().expect("step down");
+    until("the other node took over", || new.core.ha_status().is_self).await;
+    old.storage.set_delay(Duration::ZERO);
+
+    let r = write.await.expect("task").expect("answered");
+    let status = r.status();
+    let body: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(
+        status,
+        reqwest::StatusCode::SERVICE_UNAVAILABLE,
+        "not handed on: {body}"
+    );
+    let errors = body["errors"].to_string();
+    assert!(
+        errors.contains("stepped down") && errors.contains("check before retrying"),
+        "{errors}"
+    );
+    let r = api_caller(new.api.clone(), root.clone())("GET", "app/data/half", None)
+        .send()
+        .await
+        .expect("read");
+    assert_eq!(
+        r.status(),
+        reqwest::StatusCode::NOT_FOUND,
+        "the KV write was not applied"
+    );
+    let r = api_caller(new.api.clone(), limited)("GET", "auth/token/lookup-self", None)
+        .send()
+        .await
+        .expect("lookup");
+    let looked: serde_json::Value = r.json().await.expect("json");
+    // One use spent by the interrupted request, one by this lookup.
+    assert_eq!(looked["data"]["num_uses"], 3, "{looked}");
 }

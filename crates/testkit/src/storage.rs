@@ -69,10 +69,14 @@ impl Backend for FailingWrites {
 }
 
 /// A view of shared storage whose reads take `delay` longer, to hold a
-/// request of one node half-way while something else happens.
+/// request of one node half-way while something else happens; it counts
+/// the reads it held up and the writes it passed on, so a test can act at
+/// a known point of the request.
 pub struct SlowReads {
     inner: SharedBackend,
     delay_ms: AtomicU64,
+    delayed: AtomicU64,
+    writes: AtomicU64,
 }
 
 impl SlowReads {
@@ -81,7 +85,19 @@ impl SlowReads {
         Arc::new(Self {
             inner,
             delay_ms: AtomicU64::new(0),
+            delayed: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
         })
+    }
+
+    /// Reads that have started waiting so far.
+    pub fn delayed_reads(&self) -> u64 {
+        self.delayed.load(Ordering::SeqCst)
+    }
+
+    /// Writes (puts and deletes) passed on so far.
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::SeqCst)
     }
 
     /// Every read from now on waits `delay` first.
@@ -93,6 +109,7 @@ impl SlowReads {
     async fn wait(&self) {
         let ms = self.delay_ms.load(Ordering::SeqCst);
         if ms > 0 {
+            self.delayed.fetch_add(1, Ordering::SeqCst);
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
     }
@@ -105,9 +122,11 @@ impl Backend for SlowReads {
         self.inner.get(key).await
     }
     async fn put(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
         self.inner.put(key, value).await
     }
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
         self.inner.delete(key).await
     }
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {

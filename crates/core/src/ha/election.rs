@@ -28,6 +28,10 @@ struct Runtime {
     role: Role,
     leader: Option<Advertisement>,
     campaign: Option<tokio::task::JoinHandle<()>>,
+    /// The active term's renewing task: aborted at seal with the campaign
+    /// (dropping the campaign only detaches it), so that no renewal takes
+    /// the lock back after it was given up.
+    renewals: Option<tokio::task::AbortHandle>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -96,8 +100,8 @@ impl Ha {
     /// The renewal deadline for a lease whose request left at `sent`: the
     /// lock's clock starts the TTL no earlier than that, and a tenth of the
     /// TTL covers clock-rate differences.
-    fn deadline(&self, sent: BootInstant) -> BootInstant {
-        sent + self.opts.lock_ttl - self.opts.lock_ttl / 10
+    fn deadline(&self, sent: Option<BootInstant>) -> Option<BootInstant> {
+        sent.map(|t| t + self.opts.lock_ttl - self.opts.lock_ttl / 10)
     }
 }
 
@@ -134,6 +138,12 @@ impl Core {
                 .unwrap_or_default(),
             active_time: leader.map(|l| UNIX_EPOCH + Duration::from_secs(l.active_since)),
         }
+    }
+
+    /// The HA lock's lease (`None` without HA): how long a lapsed active
+    /// node can keep the others waiting.
+    pub fn ha_lock_ttl(&self) -> Option<Duration> {
+        self.ha.as_ref().map(|ha| ha.opts.lock_ttl)
     }
 
     /// `Standby` when this node is an HA standby, or an active node whose
@@ -175,6 +185,9 @@ impl Core {
         let was = {
             let mut rt = ha.runtime();
             if let Some(task) = rt.campaign.take() {
+                task.abort();
+            }
+            if let Some(task) = rt.renewals.take() {
                 task.abort();
             }
             rt.leader = None;
@@ -431,6 +444,7 @@ impl Core {
                 ha.fence.open_until(ha.deadline(sent));
                 ha.step_down_requested.store(false, Ordering::SeqCst);
                 let renewals = tokio::spawn(serve_term(Arc::downgrade(self), value));
+                ha.runtime().renewals = Some(renewals.abort_handle());
                 if self.promote(ha, since).await {
                     Round::Serving(renewals)
                 } else {
@@ -455,10 +469,13 @@ impl Core {
     }
 
     /// A standby notes which node is active (where to send clients), and
-    /// picks up the cluster identity the first active node made.
+    /// picks up the cluster identity the first active node made. A lock
+    /// still held in this node's own name (a term that just ended, before
+    /// the release landed) names no one: a standby never sends clients to
+    /// itself.
     async fn note_active_node(&self, ha: &Ha) {
         let leader = match ha.opts.lock.holder().await {
-            Ok(Some(h)) => self.read_advertisement(&h.value).await,
+            Ok(Some(h)) if h.value != ha.node_id => self.read_advertisement(&h.value).await,
             _ => None,
         };
         if ha.role() == Role::Standby {

@@ -9,6 +9,8 @@
 
 use crate::storage::{Backend, SharedBackend, StorageError};
 use async_trait::async_trait;
+use std::cell::Cell;
+use std::future::Future;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
@@ -22,11 +24,13 @@ const UNTIL_DEADLINE: u8 = 2;
 pub(crate) struct BootInstant(Duration);
 
 impl BootInstant {
-    /// Now. Should the clock ever be unreadable, the answer is the end of
-    /// time, which no deadline lies beyond: every fence stays closed.
-    pub(crate) fn now() -> Self {
+    /// Now; `None` should the clock ever be unreadable, and then no
+    /// deadline is set and none is met: the fence stays (or falls) closed.
+    pub(crate) fn now() -> Option<Self> {
         use nix::time::{ClockId, clock_gettime};
-        Self(clock_gettime(ClockId::CLOCK_BOOTTIME).map_or(Duration::MAX, Duration::from))
+        clock_gettime(ClockId::CLOCK_BOOTTIME)
+            .ok()
+            .map(|t| Self(Duration::from(t)))
     }
 
     fn saturating_duration_since(self, earlier: Self) -> Duration {
@@ -71,8 +75,13 @@ impl Fence {
     }
 
     /// Lets writes pass until `deadline` (the active node's lease); a later
-    /// renewal moves it on. Never moves it back.
-    pub(crate) fn open_until(&self, deadline: BootInstant) {
+    /// renewal moves it on. Never moves it back. Without a deadline (the
+    /// clock could not be read when the lease was taken) nothing changes:
+    /// a closed fence stays closed, an open one runs out.
+    pub(crate) fn open_until(&self, deadline: Option<BootInstant>) {
+        let Some(deadline) = deadline else {
+            return;
+        };
         let mut d = self
             .deadline
             .lock()
@@ -97,9 +106,8 @@ impl Fence {
         self.deadline
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .map_or(Duration::ZERO, |d| {
-                d.saturating_duration_since(BootInstant::now())
-            })
+            .zip(BootInstant::now())
+            .map_or(Duration::ZERO, |(d, now)| d.saturating_duration_since(now))
     }
 
     fn allows_writes(&self) -> bool {
@@ -108,7 +116,8 @@ impl Fence {
                 .deadline
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .is_some_and(|d| BootInstant::now() < d),
+                .zip(BootInstant::now())
+                .is_some_and(|(d, now)| now < d),
             _ => false,
         }
     }
@@ -123,6 +132,32 @@ impl Fence {
             })
         }
     }
+}
+
+tokio::task_local! {
+    /// Set once a write of the work run by [`track_writes`] passed the fence.
+    static WROTE: Cell<bool>;
+}
+
+/// Runs `work` and says whether any of its storage writes passed the fence
+/// (and so may have been applied, whatever the write's own outcome). A
+/// request that a step-down stopped half-way may be handed on to the new
+/// active node only when this is false: otherwise it would be applied
+/// twice, or on top of half of itself. Writes of tasks `work` spawns count
+/// only when the spawner tracks them too (see `Core::run_detached`).
+pub async fn track_writes<F: Future>(work: F) -> (F::Output, bool) {
+    WROTE
+        .scope(Cell::new(false), async move {
+            let out = work.await;
+            (out, WROTE.with(Cell::get))
+        })
+        .await
+}
+
+/// Records, for [`track_writes`], that a write of the current work passed.
+pub(crate) fn note_write() {
+    // Outside any tracked work (background tasks) there is no one to tell.
+    let _ = WROTE.try_with(|w| w.set(true));
 }
 
 /// A backend whose writes pass a [`Fence`]; reads always pass.
@@ -145,11 +180,13 @@ impl Backend for FencedBackend {
 
     async fn put(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
         self.fence.check("put", key)?;
+        note_write();
         self.inner.put(key, value).await
     }
 
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
         self.fence.check("delete", key)?;
+        note_write();
         self.inner.delete(key).await
     }
 
@@ -166,6 +203,50 @@ impl Backend for FencedBackend {
 mod tests {
     use super::*;
 
+    /// Storage that accepts everything and keeps nothing.
+    struct Sink;
+
+    #[async_trait]
+    impl Backend for Sink {
+        async fn get(&self, _: &str) -> Result<Option<Vec<u8>>, StorageError> {
+            Ok(None)
+        }
+        async fn put(&self, _: &str, _: &[u8]) -> Result<(), StorageError> {
+            Ok(())
+        }
+        async fn delete(&self, _: &str) -> Result<(), StorageError> {
+            Ok(())
+        }
+        async fn list(&self, _: &str) -> Result<Vec<String>, StorageError> {
+            Ok(Vec::new())
+        }
+        fn kind(&self) -> &'static str {
+            "sink"
+        }
+    }
+
+    #[tokio::test]
+    async fn tracked_work_says_whether_a_write_passed_the_fence() {
+        let fence = std::sync::Arc::new(Fence::new());
+        let backend = FencedBackend::new(std::sync::Arc::new(Sink), fence.clone());
+        let (refused, wrote) = track_writes(backend.put("a", b"1")).await;
+        assert!(refused.is_err());
+        assert!(!wrote, "a write the fence refused was not applied");
+        fence.open_until(BootInstant::now().map(|t| t + Duration::from_secs(60)));
+        let ((), wrote) = track_writes(async {
+            backend.get("a").await.expect("read");
+        })
+        .await;
+        assert!(!wrote, "reads are not writes");
+        let (done, wrote) = track_writes(backend.delete("a")).await;
+        assert!(done.is_ok());
+        assert!(wrote);
+        backend
+            .put("untracked", b"1")
+            .await
+            .expect("outside any tracking");
+    }
+
     #[test]
     fn the_fence_closes_by_itself_when_the_lease_runs_out() {
         let fence = Fence::new();
@@ -173,17 +254,20 @@ mod tests {
             fence.check("put", "k").is_err(),
             "closed until the lock is held"
         );
-        fence.open_until(BootInstant::now() + Duration::from_secs(60));
+        fence.open_until(BootInstant::now().map(|t| t + Duration::from_secs(60)));
         assert!(fence.check("put", "k").is_ok());
-        fence.open_until(BootInstant::now() - Duration::from_secs(1));
+        fence.open_until(BootInstant::now().map(|t| t - Duration::from_secs(1)));
         assert!(
             fence.check("put", "k").is_ok(),
             "a renewal never moves it back"
         );
         fence.close();
-        fence.open_until(BootInstant::now() - Duration::from_millis(1));
+        fence.open_until(BootInstant::now().map(|t| t - Duration::from_millis(1)));
         let refused = fence.check("delete", "a/b").expect_err("lapsed");
         assert!(refused.to_string().contains("HA lock"), "{refused}");
         assert!(fence.lapsed());
+        fence.close();
+        fence.open_until(None);
+        assert!(fence.lapsed(), "no readable clock, no open fence");
     }
 }

@@ -22,6 +22,8 @@ mod cluster_tls;
 pub(crate) mod election;
 pub(crate) mod fence;
 
+pub use fence::track_writes;
+
 use crate::storage::StorageError;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};

@@ -235,7 +235,9 @@ impl Core {
     /// task, so that a client that gives up waiting does not cancel it
     /// half-way: the request still waits for, and answers with, the outcome;
     /// without a client the work carries on to the end. Each step checks the
-    /// barrier itself, so a seal in between stops it with `Sealed`.
+    /// barrier itself, so a seal in between stops it with `Sealed`. Its
+    /// storage writes count as the request's own for
+    /// [`track_writes`](crate::ha::track_writes).
     pub(crate) async fn run_detached<T, Fut>(
         self: &Arc<Self>,
         what: &'static str,
@@ -246,9 +248,13 @@ impl Core {
         Fut: std::future::Future<Output = CoreResult<T>> + Send + 'static,
     {
         let core = Arc::clone(self);
-        tokio::spawn(work(core))
+        let (out, wrote) = tokio::spawn(crate::ha::track_writes(work(core)))
             .await
-            .map_err(|e| CoreError::Internal(format!("{what} stopped unexpectedly: {e}")))?
+            .map_err(|e| CoreError::Internal(format!("{what} stopped unexpectedly: {e}")))?;
+        if wrote {
+            crate::ha::fence::note_write();
+        }
+        out
     }
 
     pub(crate) fn router_table(&self) -> Arc<RouterTable> {

@@ -2,7 +2,7 @@
 
 use super::AppState;
 use super::error::ApiError;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::FromRequest;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::de::DeserializeOwned;
@@ -14,27 +14,38 @@ const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30
 
 /// Reads the whole body, refusing more than `limit` bytes with 413 and a
 /// body that trickles in slower than [`BODY_READ_TIMEOUT`] with 408.
-pub(crate) async fn read(
-    headers: &HeaderMap,
-    body: Body,
-    limit: usize,
-) -> Result<Vec<u8>, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!(
-                "request body is larger than the {limit}-byte max_request_size of this listener"
-            ),
-        )
-    };
+pub(crate) async fn read(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    check_declared_length(headers, limit)?;
+    read_within(body, limit, limit).await
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("request body is larger than the {limit}-byte max_request_size of this listener"),
+    )
+}
+
+/// Refuses a body whose `Content-Length` is over `limit` before reading it.
+pub(crate) fn check_declared_length(headers: &HeaderMap, limit: usize) -> Result<(), ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
-        return Err(too_large());
+        return Err(too_large(limit));
     }
-    let read = tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, limit))
+    Ok(())
+}
+
+/// Reads what is left of a body, at most `allowed` bytes (the 413 names the
+/// listener's whole `limit`), within [`BODY_READ_TIMEOUT`].
+pub(crate) async fn read_within(
+    body: Body,
+    allowed: usize,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    let read = tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, allowed))
         .await
         .map_err(|_| {
             ApiError::new(
@@ -45,21 +56,16 @@ pub(crate) async fn read(
                 ),
             )
         })?;
-    match read {
-        Ok(b) => Ok(b.to_vec()),
-        Err(e) => {
-            let is_limit = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
-                || e.to_string().contains("length limit");
-            if is_limit {
-                Err(too_large())
-            } else {
-                Err(ApiError::bad_request(format!(
-                    "failed to read request body: {e}"
-                )))
-            }
+    read.map_err(|e| {
+        let is_limit = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+            || e.to_string().contains("length limit");
+        if is_limit {
+            too_large(limit)
+        } else {
+            ApiError::bad_request(format!("failed to read request body: {e}"))
         }
-    }
+    })
 }
 
 /// Parses a JSON object body; empty is `Null`. Anything else is a 400 that

@@ -12,6 +12,7 @@ mod logical;
 mod metrics;
 mod rekey;
 mod remote;
+mod replay;
 mod seal_state;
 mod standby;
 mod token;

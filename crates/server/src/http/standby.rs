@@ -8,16 +8,21 @@
 //! clients follow with the same method, headers and body.
 //!
 //! A forward whose active node cannot be reached is tried again once a new
-//! active is known, within [`FORWARD_PATIENCE`]; one that reached the
-//! active but got no answer is tried again only when it is idempotent
-//! (GET, HEAD, LIST): a write may have been applied, so the client gets a
-//! 502 that says so.
+//! active is known, for as long as a lapsed lease and a take-over can take
+//! (the lock TTL and 15 s more); one that reached the active but got no
+//! answer is tried again only when it is idempotent (GET, HEAD, LIST): a
+//! write may have been applied, so the client gets a 502 that says so.
+//! Without forwarding, a standby that knows no active node yet waits for
+//! one within the same bound before it redirects.
 //!
 //! An active node that steps down while it serves a request (its lease ran
 //! out, or `sys/step-down`) fails the request's next write with "not
-//! active"; the request is then handed on the same way, as Vault's clients
-//! would be redirected. Requests that reach an active node therefore keep
-//! their body until they are answered.
+//! active". If none of its writes had passed the write fence, nothing was
+//! applied, and the request is handed on the same way, as Vault's clients
+//! would be redirected. If some had, handing it on could apply it twice, or
+//! on top of half of itself: the client gets a 503 saying so. The active
+//! node serves a request as its body streams in, keeping a copy of what the
+//! handler reads ([`replay`](super::replay)) for a hand-on.
 //!
 //! A standby still answers what describes the node itself: `sys/health`,
 //! `sys/leader`, `sys/seal-status`, `sys/init`, `sys/unseal` and
@@ -26,7 +31,9 @@
 //! is not (or no longer) active gets a 503 the forwarding standby retries.
 
 use super::AppState;
+use super::body;
 use super::error::{ApiError, NotActiveHere};
+use super::replay;
 use crate::cluster::FORWARDED_FOR;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
@@ -34,7 +41,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use coffer_core::ha::HaStatus;
+use coffer_core::ha::{DEFAULT_LOCK_TTL, HaStatus, track_writes};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -48,12 +55,15 @@ const LOCAL: &[&str] = &[
     "/v1/sys/metrics",
 ];
 
-/// How long a forward waits for an active node to take over: a lapsed
-/// lease (15 s) and the take-over, with room to spare.
-const FORWARD_PATIENCE: Duration = Duration::from_secs(30);
+/// How much longer than a lock TTL a request waits for an active node: the
+/// new active's take-over (loading mounts, policies, tokens), with room.
+const TAKE_OVER_ALLOWANCE: Duration = Duration::from_secs(15);
 
-/// Marks a cluster-listener 503 from a node that is not active, which the
-/// forwarding standby may safely retry elsewhere (nothing was done).
+/// How often a waiting request looks again for an active node.
+const LOOK_AGAIN: Duration = Duration::from_millis(200);
+
+/// Marks a cluster-listener 503 from a node that is not active and did
+/// nothing, which the forwarding standby may safely retry elsewhere.
 const NOT_ACTIVE: &str = "x-coffer-not-active";
 
 /// Middleware: see the module docs.
@@ -84,59 +94,65 @@ pub(crate) async fn send_to_active(
     }
     // Only the cluster listener may say who the client was.
     req.headers_mut().remove(FORWARDED_FOR);
-    let (parts, body) = match buffered(st.max_request_size, req).await {
-        Ok(p) => p,
-        Err(too_large) => return too_large,
-    };
-    if !ha.is_self {
-        return pass_on(&st, parts, body, Some(next)).await;
+    let (parts, raw) = req.into_parts();
+    if ha.is_self {
+        let (recorded, replay) = replay::record(raw);
+        let request = Request::from_parts(parts.clone(), recorded);
+        if let Served::Answer(resp) = serve_here(&st, next.clone(), request).await {
+            return resp;
+        }
+        let Some(body) = replay.body(&parts.headers, st.max_request_size).await else {
+            return stepped_down_part_way();
+        };
+        return match body {
+            Ok(body) => pass_on(&st, parts, body, next).await,
+            Err(e) => e.into_response(),
+        };
     }
-    let served = next
-        .run(Request::from_parts(parts.clone(), Body::from(body.clone())))
-        .await;
-    if served.extensions().get::<NotActiveHere>().is_none() || st.core.ha_status().is_self {
-        return served;
-    }
-    tracing::info!(path = %parts.uri.path(), "this node stepped down while serving a request; handing it on to the active node");
-    pass_on(&st, parts, body, None).await
-}
-
-/// Reads the body whole, so that the request can be sent on.
-async fn buffered(limit: usize, req: Request) -> Result<(Parts, Bytes), Response> {
-    let (parts, body) = req.into_parts();
-    match axum::body::to_bytes(body, limit).await {
-        Ok(body) => Ok((parts, body)),
-        Err(_) => Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("request body larger than max_request_size ({limit} bytes)"),
-        )
-        .into_response()),
+    match body::read(&parts.headers, raw, st.max_request_size).await {
+        Ok(body) => pass_on(&st, parts, body, next).await,
+        Err(e) => e.into_response(),
     }
 }
 
-/// Sends a request this node does not serve to the active node: forwarded
-/// over the cluster listener, or redirected. `local` serves it here should
-/// this node become the active one meanwhile.
-async fn pass_on(st: &AppState, parts: Parts, body: Bytes, local: Option<Next>) -> Response {
-    if st.forwarder.is_some() {
-        return forward(st, parts, body, local).await;
+/// What serving a request on this node came to.
+enum Served {
+    /// The answer for the client.
+    Answer(Response),
+    /// The node stepped down before the request wrote anything: it is to be
+    /// handed on.
+    HandOn,
+}
+
+/// Serves `req` here, on what was the active node when it arrived.
+async fn serve_here(st: &AppState, next: Next, req: Request) -> Served {
+    let path = req.uri().path().to_owned();
+    let (resp, wrote) = track_writes(next.run(req)).await;
+    if resp.extensions().get::<NotActiveHere>().is_none() || st.core.ha_status().is_self {
+        return Served::Answer(resp);
     }
-    redirect(&st.core.ha_status(), &parts)
+    if wrote {
+        tracing::warn!(path = %path, "this node stepped down part-way through a request that had written to storage; it is not handed on");
+        return Served::Answer(stepped_down_part_way());
+    }
+    tracing::info!(path = %path, "this node stepped down while serving a request, before it wrote anything; handing it on to the active node");
+    Served::HandOn
+}
+
+fn stepped_down_part_way() -> Response {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "this node stepped down from active part-way through the request; some of its changes \
+         may have been applied, so check before retrying",
+    )
+    .into_response()
 }
 
 /// A request from another node: served only by the active node, with the
 /// original client's address from the forwarding header.
 async fn from_cluster(st: &AppState, mut req: Request, next: Next) -> Response {
-    let ha = st.core.ha_status();
-    if !ha.is_self {
-        let mut resp = ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "a forwarded request reached a node that is not the active node",
-        )
-        .into_response();
-        resp.headers_mut()
-            .insert(NOT_ACTIVE, HeaderValue::from_static("1"));
-        return resp;
+    if !st.core.ha_status().is_self {
+        return not_active_here("a forwarded request reached a node that is not the active node");
     }
     if let Some(client) = req
         .headers()
@@ -146,20 +162,79 @@ async fn from_cluster(st: &AppState, mut req: Request, next: Next) -> Response {
     {
         req.extensions_mut().insert(ConnectInfo(client));
     }
-    let mut resp = next.run(req).await;
-    if resp.extensions().get::<NotActiveHere>().is_some() {
-        // It stepped down half-way: the standby sends the request on to
-        // whichever node is active now.
-        resp.headers_mut()
-            .insert(NOT_ACTIVE, HeaderValue::from_static("1"));
+    match serve_here(st, next, req).await {
+        Served::Answer(resp) => resp,
+        // The standby sends it on to whichever node is active now.
+        Served::HandOn => not_active_here(
+            "the node a forwarded request reached stepped down before the request wrote anything",
+        ),
     }
+}
+
+/// A 503 the forwarding standby may retry on another node.
+fn not_active_here(message: &str) -> Response {
+    let mut resp = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, message).into_response();
+    resp.headers_mut()
+        .insert(NOT_ACTIVE, HeaderValue::from_static("1"));
     resp
 }
 
-fn redirect(ha: &HaStatus, req: &Parts) -> Response {
-    if ha.leader_address.is_empty() {
-        return no_active_yet();
+/// Sends a request this node does not (or no longer) serves to the active
+/// node, waiting for one within the lock TTL and [`TAKE_OVER_ALLOWANCE`]:
+/// forwarded over the cluster listener, or redirected. Should this node
+/// become the active one meanwhile, it serves the request itself.
+async fn pass_on(st: &AppState, parts: Parts, body: Bytes, next: Next) -> Response {
+    let patience = st.core.ha_lock_ttl().unwrap_or(DEFAULT_LOCK_TTL) + TAKE_OVER_ALLOWANCE;
+    let give_up = Instant::now() + patience;
+    let idempotent = matches!(parts.method, Method::GET | Method::HEAD) || parts.method == "LIST";
+    let mut last_tried = None;
+    loop {
+        let ha = st.core.ha_status();
+        if ha.is_self {
+            // This node took over while the request waited: serve it here.
+            let req = Request::from_parts(parts.clone(), Body::from(body.clone()));
+            if let Served::Answer(resp) = serve_here(st, next.clone(), req).await {
+                return resp;
+            }
+        } else if let Some(cert) = st.core.cluster_tls().filter(|_| st.forwarder.is_some())
+            && !ha.leader_cluster_address.is_empty()
+        {
+            match forward(
+                st,
+                &cert,
+                &ha.leader_cluster_address,
+                &parts,
+                &body,
+                idempotent,
+            )
+            .await
+            {
+                Forwarded::Answer(resp) => return resp,
+                Forwarded::TryAgain => last_tried = Some(ha.leader_cluster_address.clone()),
+            }
+        } else if !ha.leader_address.is_empty() {
+            // Redirect mode, or no cluster identity to forward with: the
+            // client goes to the active node itself.
+            return redirect(&ha, &parts);
+        }
+        if Instant::now() >= give_up {
+            return match last_tried {
+                Some(addr) => ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    format!(
+                        "could not reach an active node within {} s (last tried {addr}); retry later",
+                        patience.as_secs()
+                    ),
+                )
+                .into_response(),
+                None => no_active_yet(patience),
+            };
+        }
+        tokio::time::sleep(LOOK_AGAIN).await;
     }
+}
+
+fn redirect(ha: &HaStatus, req: &Parts) -> Response {
     let path = req
         .uri
         .path_and_query()
@@ -179,11 +254,14 @@ fn redirect(ha: &HaStatus, req: &Parts) -> Response {
     }
 }
 
-fn no_active_yet() -> Response {
+fn no_active_yet(waited: Duration) -> Response {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
-        "this node is a standby and no active node is known yet (an election is under way); \
-         retry shortly",
+        format!(
+            "this node is a standby and no active node took over within {} s (is a majority of \
+             the cluster unsealed, and the storage reachable?); retry shortly",
+            waited.as_secs()
+        ),
     )
     .into_response()
 }
@@ -212,94 +290,63 @@ fn copy_headers(from: &HeaderMap, to: &mut HeaderMap) {
     }
 }
 
-async fn forward(st: &AppState, parts: Parts, body: Bytes, mut local: Option<Next>) -> Response {
-    let Some(forwarder) = st.forwarder.clone() else {
-        return no_active_yet();
+/// What one forwarding attempt came to.
+enum Forwarded {
+    /// The answer for the client (the active node's, or why it cannot be had).
+    Answer(Response),
+    /// Nothing was done: try again once an active node is known.
+    TryAgain,
+}
+
+/// Sends the request to the active node at `cluster_addr`.
+async fn forward(
+    st: &AppState,
+    cert: &coffer_crypto::cluster_cert::ClusterCert,
+    cluster_addr: &str,
+    parts: &Parts,
+    body: &Bytes,
+    idempotent: bool,
+) -> Forwarded {
+    let Some(forwarder) = &st.forwarder else {
+        return Forwarded::TryAgain;
     };
-    let client_addr = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(a)| *a);
+    let (client, base) = match forwarder.client_for(cert, cluster_addr).await {
+        Ok(c) => c,
+        Err(e) => return Forwarded::Answer(e.into_response()),
+    };
     let path = parts
         .uri
         .path_and_query()
-        .map_or(parts.uri.path(), axum::http::uri::PathAndQuery::as_str)
-        .to_owned();
-    let idempotent = matches!(parts.method, Method::GET | Method::HEAD) || parts.method == "LIST";
-    let give_up = Instant::now() + FORWARD_PATIENCE;
-    loop {
-        let ha = st.core.ha_status();
-        if ha.is_self
-            && let Some(next) = local.take()
-        {
-            // This node took over while the request waited: serve it here.
-            return next.run(Request::from_parts(parts, Body::from(body))).await;
-        }
-        let cert = st.core.cluster_tls();
-        let (Some(cert), false) = (cert, ha.leader_cluster_address.is_empty()) else {
-            if !ha.leader_address.is_empty() {
-                // An active node is known but this node has no cluster
-                // identity to reach it with: the client goes there itself.
-                return redirect(&ha, &parts);
-            }
-            if Instant::now() >= give_up || !ha.standby {
-                return no_active_yet();
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            continue;
-        };
-        let (client, base) = match forwarder
-            .client_for(&cert, &ha.leader_cluster_address)
-            .await
-        {
-            Ok(c) => c,
-            Err(e) => return e.into_response(),
-        };
-        let mut headers = HeaderMap::new();
-        copy_headers(&parts.headers, &mut headers);
-        if let Some(a) = client_addr
-            && let Ok(v) = HeaderValue::from_str(&a.to_string())
-        {
-            headers.insert(FORWARDED_FOR, v);
-        }
-        let sent = client
-            .request(parts.method.clone(), format!("{base}{path}"))
-            .headers(headers)
-            .body(body.clone())
-            .send()
-            .await;
-        let retry = match sent {
-            Ok(resp) if resp.headers().contains_key(NOT_ACTIVE) => true,
-            Ok(resp) => return relay(resp).await,
-            Err(e) if e.is_connect() => true,
-            Err(_) if idempotent => true,
-            Err(e) => {
-                return ApiError::new(
-                    StatusCode::BAD_GATEWAY,
-                    format!(
-                        "the active node ({}) failed while handling this forwarded request: {e}; \
-                         it may or may not have been applied, so check before retrying",
-                        ha.leader_cluster_address
-                    ),
-                )
-                .into_response();
-            }
-        };
-        if retry && Instant::now() >= give_up {
-            return ApiError::new(
+        .map_or(parts.uri.path(), axum::http::uri::PathAndQuery::as_str);
+    let mut headers = HeaderMap::new();
+    copy_headers(&parts.headers, &mut headers);
+    if let Some(ConnectInfo(client_addr)) = parts.extensions.get::<ConnectInfo<SocketAddr>>()
+        && let Ok(v) = HeaderValue::from_str(&client_addr.to_string())
+    {
+        headers.insert(FORWARDED_FOR, v);
+    }
+    let sent = client
+        .request(parts.method.clone(), format!("{base}{path}"))
+        .headers(headers)
+        .body(body.clone())
+        .send()
+        .await;
+    match sent {
+        Ok(resp) if resp.headers().contains_key(NOT_ACTIVE) => Forwarded::TryAgain,
+        Ok(resp) => Forwarded::Answer(relay(resp).await),
+        Err(e) if e.is_connect() || idempotent => Forwarded::TryAgain,
+        Err(e) => Forwarded::Answer(
+            ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 format!(
-                    "could not reach an active node within {}s (last tried {}); retry later",
-                    FORWARD_PATIENCE.as_secs(),
-                    ha.leader_cluster_address
+                    "the active node ({cluster_addr}) failed while handling this forwarded \
+                     request: {e}; it may or may not have been applied, so check before retrying"
                 ),
             )
-            .into_response();
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+            .into_response(),
+        ),
     }
 }
-
 async fn relay(resp: reqwest::Response) -> Response {
     let status = resp.status();
     let mut headers = HeaderMap::new();
