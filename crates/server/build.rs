@@ -28,8 +28,11 @@ fn main() {
     let git_dir = git(&["rev-parse", "--absolute-git-dir"]);
     let common_dir = git(&["rev-parse", "--path-format=absolute", "--git-common-dir"]);
     if let (Some(git_dir), Some(common_dir)) = (git_dir, common_dir) {
+        // HEAD's reflog changes with every commit, also when the branch's
+        // ref lives only in packed-refs until the commit creates it.
         let mut watched = vec![
             Path::new(&git_dir).join("HEAD"),
+            Path::new(&git_dir).join("logs/HEAD"),
             Path::new(&common_dir).join("packed-refs"),
         ];
         if let Some(head_ref) = git(&["symbolic-ref", "-q", "HEAD"]) {

@@ -154,8 +154,23 @@ pub async fn track_writes<F: Future>(work: F) -> (F::Output, bool) {
         .await
 }
 
+/// Runs `work` on a task of its own, so that a caller that goes away (a
+/// client hanging up) cannot cut it apart; its storage writes count as the
+/// caller's own for [`track_writes`] once it ends.
+pub async fn detached<F>(work: F) -> Result<F::Output, tokio::task::JoinError>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let (out, wrote) = tokio::spawn(track_writes(work)).await?;
+    if wrote {
+        note_write();
+    }
+    Ok(out)
+}
+
 /// Records, for [`track_writes`], that a write of the current work passed.
-pub(crate) fn note_write() {
+fn note_write() {
     // Outside any tracked work (background tasks) there is no one to tell.
     let _ = WROTE.try_with(|w| w.set(true));
 }
@@ -245,6 +260,16 @@ mod tests {
             .put("untracked", b"1")
             .await
             .expect("outside any tracking");
+        let backend = std::sync::Arc::new(backend);
+        let detached_backend = backend.clone();
+        let (done, wrote) = track_writes(async move {
+            detached(async move { detached_backend.put("b", b"1").await })
+                .await
+                .expect("task")
+        })
+        .await;
+        assert!(done.is_ok());
+        assert!(wrote, "a detached task's write counts for its caller");
     }
 
     #[test]

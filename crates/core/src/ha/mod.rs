@@ -22,7 +22,7 @@ mod cluster_tls;
 pub(crate) mod election;
 pub(crate) mod fence;
 
-pub use fence::track_writes;
+pub use fence::{detached, track_writes};
 
 use crate::storage::StorageError;
 use async_trait::async_trait;

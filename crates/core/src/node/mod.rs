@@ -236,8 +236,7 @@ impl Core {
     /// half-way: the request still waits for, and answers with, the outcome;
     /// without a client the work carries on to the end. Each step checks the
     /// barrier itself, so a seal in between stops it with `Sealed`. Its
-    /// storage writes count as the request's own for
-    /// [`track_writes`](crate::ha::track_writes).
+    /// storage writes count as the request's own (see [`crate::ha::detached`]).
     pub(crate) async fn run_detached<T, Fut>(
         self: &Arc<Self>,
         what: &'static str,
@@ -248,13 +247,9 @@ impl Core {
         Fut: std::future::Future<Output = CoreResult<T>> + Send + 'static,
     {
         let core = Arc::clone(self);
-        let (out, wrote) = tokio::spawn(crate::ha::track_writes(work(core)))
+        crate::ha::detached(work(core))
             .await
-            .map_err(|e| CoreError::Internal(format!("{what} stopped unexpectedly: {e}")))?;
-        if wrote {
-            crate::ha::fence::note_write();
-        }
-        out
+            .map_err(|e| CoreError::Internal(format!("{what} stopped unexpectedly: {e}")))?
     }
 
     pub(crate) fn router_table(&self) -> Arc<RouterTable> {

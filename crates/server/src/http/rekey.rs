@@ -95,15 +95,18 @@ pub(crate) async fn update<const RECOVERY: bool>(
         .nonce
         .ok_or_else(|| ApiError::bad_request("missing required field \"nonce\""))?;
     let core = st.core.clone();
-    let outcome =
-        tokio::spawn(async move { core.rekey_update(target::<RECOVERY>(), &key, &nonce).await })
-            .await
-            .map_err(|e| {
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("rekey task failed: {e}"),
-                )
-            })??;
+    // Detached, but its writes still count as this request's: an HA node
+    // that steps down mid-way must not hand a half-done rekey on.
+    let outcome = coffer_core::ha::detached(async move {
+        core.rekey_update(target::<RECOVERY>(), &key, &nonce).await
+    })
+    .await
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("rekey task failed: {e}"),
+        )
+    })??;
     Ok(ok(&match outcome {
         RekeyUpdate::Progress(s) => status_json(&s),
         RekeyUpdate::Complete(r) => complete_json(&r),

@@ -102,7 +102,12 @@ pub(crate) async fn send_to_active(
             return resp;
         }
         let Some(body) = replay.body(&parts.headers, st.max_request_size).await else {
-            return stepped_down_part_way();
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "this node stepped down from active before the request wrote anything, and its \
+                 body could not be sent on; nothing was applied, so retry it",
+            )
+            .into_response();
         };
         return match body {
             Ok(body) => pass_on(&st, parts, body, next).await,
@@ -189,6 +194,14 @@ async fn pass_on(st: &AppState, parts: Parts, body: Bytes, next: Next) -> Respon
     let idempotent = matches!(parts.method, Method::GET | Method::HEAD) || parts.method == "LIST";
     let mut last_tried = None;
     loop {
+        if st.core.is_sealed() {
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "this node was sealed while the request waited for an active node; send it to \
+                 another node",
+            )
+            .into_response();
+        }
         let ha = st.core.ha_status();
         if ha.is_self {
             // This node took over while the request waited: serve it here.
@@ -258,8 +271,8 @@ fn no_active_yet(waited: Duration) -> Response {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         format!(
-            "this node is a standby and no active node took over within {} s (is a majority of \
-             the cluster unsealed, and the storage reachable?); retry shortly",
+            "this node is a standby and no node took the HA lock within {} s (are other nodes \
+             unsealed, and is the storage reachable from them?); retry shortly",
             waited.as_secs()
         ),
     )
