@@ -5,7 +5,7 @@ for `vault` against a real server on a SoftHSM2 token, and the output the seed s
 What the seeds do that is not walked here, and where it is covered instead:
 - seed 000's "HSM unreachable" note: crates/cli/tests/hsm_outage_e2e.rs pulls the token mid-run
   and checks the CKR_ code in the error;
-- seed 004's web UI steps (8.7, 8.8 method 2): the web UI is issue 15 and not built yet;
+- seed 004's web UI steps (8.7, 8.8 method 2): test_ui.py, in headless Chromium;
 - seed 004's installation steps (unzip, setcap, useradd, systemd unit, `-autocomplete-install`):
   packaging is issue 19;
 - the `bao` CLI against Coffer: no OpenBao binary can be installed on this machine (its only
@@ -20,36 +20,13 @@ from __future__ import annotations
 
 import base64
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from conftest import CofferServer
 from seed_walk import Operator, Step, check_output
-
-SOFTHSM_LIB = "/usr/lib/softhsm/libsofthsm2.so"
-
-
-class Token:
-    """A SoftHSM2 token of its own (a private token directory and SOFTHSM2_CONF)."""
-
-    def __init__(self, root: Path, label: str, pin: str):
-        self.label = label
-        self.pin = pin
-        tokens = root / "tokens"
-        tokens.mkdir(parents=True)
-        self.conf = root / "softhsm2.conf"
-        self.conf.write_text(f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n")
-        subprocess.run(
-            ["softhsm2-util", "--init-token", "--free", "--label", label, "--pin", pin, "--so-pin", pin],
-            env={"SOFTHSM2_CONF": str(self.conf), "PATH": "/usr/bin:/bin"},
-            check=True,
-            capture_output=True,
-        )
-
-    def env(self) -> dict[str, str]:
-        return {"SOFTHSM2_CONF": str(self.conf)}
+from softhsm import SOFTHSM_LIB, Token
 
 
 @pytest.fixture

@@ -138,9 +138,10 @@ impl Server {
             let app = http::router(state, config.ui);
             listeners.push(RunningListener::start(&listener_spec(l), app)?);
         }
-        if config.ui {
+        if config.ui && !http::ui_built_in() {
             tracing::warn!(
-                "ui = true, but the web UI is not supported yet in this build; /ui/ answers 501"
+                "ui = true, but this binary was built without the web UI (ui/dist was missing); \
+                 /ui/ answers 501: run scripts/build-ui, then build coffer again"
             );
         }
         Ok(Self {

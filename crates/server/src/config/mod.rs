@@ -96,9 +96,8 @@ impl Config {
             }],
             seals: Vec::new(),
             entropy: None,
-            // The web UI is not built yet; dev mode leaves it off rather than
-            // serving a "not supported" page nobody asked for.
-            ui: false,
+            // As Vault's dev server: the web UI at /ui/.
+            ui: true,
             disable_mlock: true,
             raw_storage_endpoint: false,
             disable_clustering: false,

@@ -16,6 +16,9 @@ mod replay;
 mod seal_state;
 mod standby;
 mod token;
+mod ui;
+
+pub(crate) use ui::built_in as ui_built_in;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -129,12 +132,7 @@ pub fn router(state: AppState, ui: bool) -> Router {
             standby::send_to_active,
         ))
         .with_state(state);
-    if ui {
-        api.route("/ui", any(ui_unavailable))
-            .route("/ui/{*rest}", any(ui_unavailable))
-    } else {
-        api
-    }
+    if ui { api.merge(ui::routes()) } else { api }
 }
 
 /// Other methods on a raw endpoint get Vault's 405 envelope.
@@ -142,20 +140,4 @@ fn only(methods: MethodRouter<AppState>) -> MethodRouter<AppState> {
     methods.fallback(|| async {
         error::ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "unsupported operation")
     })
-}
-
-/// The web UI is enabled in the config but not built yet: say so plainly
-/// instead of pretending.
-async fn ui_unavailable() -> axum::response::Response {
-    error::ApiError::new(
-        axum::http::StatusCode::NOT_IMPLEMENTED,
-        "the Coffer web UI is not supported yet in this build; use the coffer CLI or the HTTP API",
-    )
-    .into_response_checked()
-}
-
-impl error::ApiError {
-    fn into_response_checked(self) -> axum::response::Response {
-        axum::response::IntoResponse::into_response(self)
-    }
 }

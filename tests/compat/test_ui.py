@@ -1,0 +1,185 @@
+"""The web UI in a real browser (headless Chromium) against a real `coffer server`: seed 004's
+steps 8.7 and 8.8 (method 2) on a SoftHSM2 seal, init and unseal of a Shamir server, a user
+whose policy lets them see little, and a token revoked under an open session.
+
+Screens are found by the ids and names the UI gives its forms and tables; every value checked
+is read back from the page, the CLI or the API."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import hvac
+import pytest
+import requests
+
+from browser import browser  # noqa: F401  (the fixture)
+from browser import Browser
+from conftest import CofferServer
+from softhsm import SOFTHSM_LIB, Token
+from test_seed_walks import SEED_004_CONFIG, column
+
+SHAMIR_UI_CONFIG = """
+storage "file" {
+  path = "{data_dir}"
+}
+listener "tcp" {
+  address     = "{address}"
+  tls_disable = "true"
+}
+ui = true
+disable_mlock = true
+"""
+
+
+@pytest.fixture
+def ui_server(coffer_bin, tmp_path, request):
+    """`ui_server(config, env)` starts a server with the UI on; stopped at teardown."""
+    servers: list[CofferServer] = []
+    request.node.coffer_servers = servers
+
+    def start(config: str, env: dict[str, str] | None = None) -> CofferServer:
+        server = CofferServer(coffer_bin, tmp_path / f"server{len(servers)}", config_template=config, env=env)
+        server.workdir.mkdir()
+        servers.append(server)
+        server.start()
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def csp_violations(b: Browser) -> list[str]:
+    return [m for m in b.console_errors() if "Content Security Policy" in m or "Refused to" in m]
+
+
+def test_the_ui_is_served_with_a_strict_content_security_policy(ui_server):
+    server = ui_server(SHAMIR_UI_CONFIG)
+    page = requests.get(f"{server.addr}/ui/", timeout=10)
+    assert page.status_code == 200
+    csp = page.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+    assert page.headers["X-Frame-Options"] == "DENY"
+    assert "<script" in page.text and "src=\"/ui/app.js\"" in page.text
+    assert requests.get(f"{server.addr}/ui/app.js", timeout=10).headers["Content-Type"].startswith("text/javascript")
+    assert requests.get(f"{server.addr}/", allow_redirects=False, timeout=10).headers["Location"] == "/ui/"
+
+
+def test_seed_004_enable_a_seal_wrapped_kv_engine_in_the_browser(ui_server, browser, coffer_bin, tmp_path):
+    token = Token(tmp_path / "hsm", "seed004", "safest")
+    config = SEED_004_CONFIG % {"lib": SOFTHSM_LIB, "label": token.label}
+    server = ui_server(config, env={**token.env(), "VAULT_HSM_PIN": "safest"})
+    init = requests.put(server.url("sys/init"), json={"recovery_shares": 1, "recovery_threshold": 1}, timeout=30)
+    assert init.status_code == 200, init.text
+    root = init.json()["root_token"]
+    hvac.Client(url=server.addr, token=root).sys.read_health_status(method="GET")
+
+    # 8.7: open the UI and sign in with the root token.
+    browser.open(server.addr)
+    browser.fill("#login-form input[name=token]", root)
+    browser.press("Sign in")
+    browser.find("#mounts")
+    assert root not in browser.driver.current_url
+
+    # 8.8, method 2: enable a KV engine at kv-seal-wrapped with "Seal wrap" ticked.
+    browser.fill("#enable-form input[name=path]", "kv-seal-wrapped")
+    browser.find("#enable-form input[name=seal_wrap]").click()
+    browser.press("Enable engine")
+    browser.find("#kv-editor")
+
+    # A secret written and read back through the UI; the value stays masked until revealed.
+    browser.fill("#kv-editor input[name=secret_path]", "mysecret")
+    browser.fill("#kv-editor input[name=key-0]", "password")
+    browser.fill("#kv-editor input[name=value-0]", "s3cret-from-the-ui")
+    browser.press("Save")
+    value = browser.find('#kv-data tr[data-key="password"] code')
+    assert value.text == "••••••••"
+    browser.press("Reveal", within='#kv-data tr[data-key="password"]')
+    browser.wait_text('#kv-data tr[data-key="password"] code', "s3cret-from-the-ui")
+    read = hvac.Client(url=server.addr, token=root).secrets.kv.v2.read_secret_version(
+        path="mysecret", mount_point="kv-seal-wrapped", raise_on_deleted_version=True
+    )
+    assert read["data"]["data"] == {"password": "s3cret-from-the-ui"}
+
+    # Listed with Seal Wrap true, in the UI and by the CLI.
+    browser.go("secrets")
+    browser.wait_text('#mounts tr[data-mount="kv-seal-wrapped/"] td[data-col=seal_wrap]', "true")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VAULT_")}
+    cli = subprocess.run(
+        [coffer_bin, "secrets", "list", "-detailed"],
+        env={**env, "VAULT_ADDR": server.addr, "VAULT_TOKEN": root},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert cli.returncode == 0, cli.stderr
+    assert column(cli.stdout, "kv-seal-wrapped/", "Seal Wrap") == "true", cli.stdout
+    assert csp_violations(browser) == []
+
+
+def test_a_shamir_server_is_initialised_and_unsealed_from_the_browser(ui_server, browser):
+    server = ui_server(SHAMIR_UI_CONFIG)
+    browser.open(server.addr)
+    browser.fill("#init-form input[name=shares]", "3")
+    browser.fill("#init-form input[name=threshold]", "2")
+    browser.press("Initialise")
+    keys = [k.text for k in browser.find("#init-keys").find_elements("css selector", "code")]
+    root = browser.find("#root-token").text
+    assert len(keys) == 3 and root
+    browser.press("Continue")
+
+    browser.wait_text("#unseal-progress", "0/2")
+    browser.fill("#unseal-form input[name=key]", keys[0])
+    browser.press("Unseal")
+    browser.wait_text("#unseal-progress", "1/2")
+    browser.fill("#unseal-form input[name=key]", "not-a-key")
+    browser.press("Unseal")
+    browser.find("#error")
+    browser.fill("#unseal-form input[name=key]", keys[2])
+    browser.press("Unseal")
+
+    browser.fill("#login-form input[name=token]", root)
+    browser.press("Sign in")
+    browser.find('#mounts tr[data-mount="sys/"]')
+    status = requests.get(server.url("sys/seal-status"), timeout=10).json()
+    assert status["initialized"] and not status["sealed"] and status["n"] == 3
+    assert csp_violations(browser) == []
+
+
+def test_a_limited_user_sees_permission_denied_and_a_revoked_token_ends_the_session(ui_server, browser):
+    server = ui_server(SHAMIR_UI_CONFIG)
+    init = requests.put(server.url("sys/init"), json={"secret_shares": 1, "secret_threshold": 1}, timeout=30).json()
+    requests.put(server.url("sys/unseal"), json={"key": init["keys_base64"][0]}, timeout=30).raise_for_status()
+    root = hvac.Client(url=server.addr, token=init["root_token"])
+    root.sys.enable_auth_method("userpass")
+    root.sys.create_or_update_policy("reader", 'path "secret/*" { capabilities = ["read"] }')
+    root.write("auth/userpass/users/alice", password="alice-pw", policies="reader")
+
+    browser.open(server.addr)
+    browser.choose("#login-form select[name=method]", "userpass")
+    browser.fill("#login-form input[name=username]", "alice")
+    browser.fill("#login-form input[name=password]", "wrong")
+    browser.press("Sign in")
+    browser.wait_text("#error", "invalid")
+    browser.fill("#login-form input[name=password]", "alice-pw")
+    browser.press("Sign in")
+    # Listing engines needs sys/mounts, which the reader policy does not grant.
+    browser.wait_text("#error", "permission denied")
+    token = browser.session_token()
+    assert token and token not in browser.driver.current_url
+
+    root.auth.token.revoke(token)
+    browser.driver.refresh()
+    browser.wait_text("#login-reason", "no longer valid")
+    assert browser.session_token() is None
+
+    # Signing out forgets the token.
+    browser.fill("#login-form input[name=token]", init["root_token"])
+    browser.press("Sign in")
+    browser.find("#mounts")
+    browser.press("Sign out")
+    browser.find("#login-form")
+    assert browser.session_token() is None
+    assert csp_violations(browser) == []
