@@ -9,8 +9,10 @@ import { useRoute } from "./router";
 import { Engines } from "./screens/engines";
 import { KvBrowser } from "./screens/kv";
 import { Login } from "./screens/login";
+import { Policies } from "./screens/policies";
 import { Init, Unseal } from "./screens/seal";
 import { Status } from "./screens/status";
+import { Transit } from "./screens/transit";
 import { currentToken, endSession, onSessionChange, takeEndReason } from "./session";
 import type { SealStatus } from "./types";
 
@@ -52,6 +54,12 @@ function Shell() {
     case "secrets":
       body = rest.length === 0 ? <Engines /> : <KvBrowser mount={rest[0]} path={rest.slice(1).join("/")} />;
       break;
+    case "transit":
+      body = rest.length === 0 ? <Engines /> : <Transit mount={rest[0]} name={rest[1] ?? null} />;
+      break;
+    case "policies":
+      body = <Policies name={rest[0] ?? null} />;
+      break;
     case "status":
       body = <Status />;
       break;
@@ -64,6 +72,7 @@ function Shell() {
         <span class="brand">Coffer</span>
         <nav>
           <a href="#/secrets">Secrets engines</a>
+          <a href="#/policies">Policies</a>
           <a href="#/status">Status</a>
         </nav>
         <button type="button" class="secondary" id="logout" onClick={() => endSession()}>Sign out</button>
