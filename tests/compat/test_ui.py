@@ -117,6 +117,15 @@ def test_seed_004_enable_a_seal_wrapped_kv_engine_in_the_browser(ui_server, brow
     )
     assert cli.returncode == 0, cli.stderr
     assert column(cli.stdout, "kv-seal-wrapped/", "Seal Wrap") == "true", cli.stdout
+
+    # The status panel: what the HSM said about itself, and the entropy it supplied.
+    browser.go("status")
+    hsm = browser.wait_text("#status-hsm", "SoftHSM").text
+    assert "hsm_demo" in hsm and "hsm_hmac_demo" in hsm, hsm
+    health = browser.wait_text("#status-health", "Entropy source healthy yes").text
+    draws = next(line for line in health.splitlines() if line.startswith("Entropy draws from the HSM"))
+    assert int(draws.rsplit(" ", 1)[1]) > 0, health
+    assert "Seal answers yes" in health, health
     assert csp_violations(browser) == []
 
 
@@ -219,6 +228,12 @@ def test_transit_encrypts_and_decrypts_a_text_in_the_browser(ui_server, browser)
     browser.wait_text("#transit-result", "hello from the browser ✓")
     browser.press("Rotate key")
     browser.wait_text('#transit-key td[data-field="latest_version"]', "2")
+
+    browser.go("status")
+    browser.wait_text("#status-hsm", "shamir (no HSM)")
+    # What the HSM is, only for a token allowed to read sys/hsm/status.
+    assert requests.get(server.url("sys/hsm/status"), timeout=10).status_code == 403
+    browser.wait_text("#status-health", "Entropy augmentation off")
     assert csp_violations(browser) == []
 
 

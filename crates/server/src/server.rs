@@ -128,11 +128,13 @@ impl Server {
             _ => None,
         };
         let config_state = Arc::new(config.sanitized());
+        let seal_details = Arc::new(hsm_banner.clone());
         let mut listeners = Vec::new();
         for l in &config.listeners {
             let state = AppState {
                 forwarder: forwarder.clone(),
                 config_state: config_state.clone(),
+                seal_details: seal_details.clone(),
                 ..AppState::new(core.clone(), l.max_request_size)
             };
             let app = http::router(state, config.ui);

@@ -8,6 +8,7 @@ pub mod envelope;
 pub mod error;
 mod generate_root;
 mod health;
+mod hsm_status;
 mod logical;
 mod metrics;
 mod rekey;
@@ -42,6 +43,9 @@ pub struct AppState {
     pub cluster: bool,
     /// What `sys/config/state/sanitized` answers.
     pub config_state: Arc<serde_json::Value>,
+    /// What the HSM said about itself when the seal opened (the banner's
+    /// `HSM ...` rows), for `sys/hsm/status`; empty without an HSM seal.
+    pub seal_details: Arc<Vec<(String, String)>>,
 }
 
 impl AppState {
@@ -53,6 +57,7 @@ impl AppState {
             forwarder: None,
             cluster: false,
             config_state: Arc::new(serde_json::Value::Object(serde_json::Map::new())),
+            seal_details: Arc::new(Vec::new()),
         }
     }
 }
@@ -83,6 +88,7 @@ pub fn router(state: AppState, ui: bool) -> Router {
         .route("/v1/sys/leader", only(get(health::leader)))
         .route("/v1/sys/health", only(get(health::health)))
         .route("/v1/sys/metrics", only(get(metrics::metrics)))
+        .route("/v1/sys/hsm/status", only(get(hsm_status::status)))
         .route(
             "/v1/sys/config/state/sanitized",
             only(get(config_state::sanitized)),

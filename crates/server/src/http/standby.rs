@@ -25,8 +25,8 @@
 //! handler reads ([`replay`](super::replay)) for a hand-on.
 //!
 //! A standby still answers what describes the node itself: `sys/health`,
-//! `sys/leader`, `sys/seal-status`, `sys/init`, `sys/unseal` and
-//! `sys/metrics`; `sys/seal` it refuses, as Vault does (sealing through it
+//! `sys/leader`, `sys/seal-status`, `sys/init`, `sys/unseal`, `sys/metrics`
+//! and `sys/hsm/status`; `sys/seal` it refuses, as Vault does (sealing through it
 //! would seal the active node). On the cluster listener, a request reaching a node that
 //! is not (or no longer) active gets a 503 the forwarding standby retries.
 
@@ -53,6 +53,7 @@ const LOCAL: &[&str] = &[
     "/v1/sys/init",
     "/v1/sys/unseal",
     "/v1/sys/metrics",
+    "/v1/sys/hsm/status",
 ];
 
 /// How much longer than a lock TTL a request waits for an active node: the
