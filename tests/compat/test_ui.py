@@ -8,8 +8,10 @@ is read back from the page, the CLI or the API."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 import subprocess
+import time
 
 import hvac
 import pytest
@@ -255,4 +257,92 @@ def test_a_policy_that_does_not_parse_shows_the_servers_error_at_its_line(ui_ser
     shown = browser.find("#policy-editor textarea[name=policy]").get_attribute("value")
     assert 'capabilities = ["read"]' in shown
     assert 'capabilities = ["read"]' in root.sys.read_policy("ops")["data"]["rules"]
+    assert csp_violations(browser) == []
+
+
+def test_kv_versions_json_editing_and_disabling_an_engine_in_the_browser(ui_server, browser):
+    server, root = signed_in_shamir_server(ui_server, browser)
+    browser.fill("#enable-form input[name=path]", "team")
+    browser.press("Enable engine")
+    # A secret written as JSON, then a second version with key/value rows.
+    browser.fill("#kv-editor input[name=secret_path]", "db/creds")
+    browser.find("#kv-editor input[name=as_json]").click()
+    browser.fill("#kv-editor textarea[name=json]", '{"user": "app", "port": 5432}')
+    browser.press("Save")
+    browser.wait_text("h1", "version 1")
+    browser.press("Create new version")
+    # A number keeps its type: the editor opens on the JSON.
+    shown = json.loads(browser.find("#kv-editor textarea[name=json]").get_attribute("value"))
+    assert shown == {"user": "app", "port": 5432}
+    browser.fill("#kv-editor textarea[name=json]", '{"user": "app2", "port": 5432}')
+    browser.press("Save")
+    browser.wait_text("h1", "version 2")
+    data = root.secrets.kv.v2.read_secret_version(path="db/creds", mount_point="team", raise_on_deleted_version=True)
+    assert data["data"]["data"] == {"user": "app2", "port": 5432}, data
+
+    # A third version with key/value rows, values masked as they are typed.
+    browser.press("Create new version")
+    browser.find("#kv-editor input[name=as_json]").click()
+    rows = {browser.find(f"#kv-editor input[name=key-{i}]").get_attribute("value"): i for i in range(2)}
+    browser.fill(f"#kv-editor input[name=value-{rows['user']}]", "app3")
+    assert browser.find(f"#kv-editor input[name=value-{rows['user']}]").get_attribute("type") == "password"
+    browser.press("Save")
+    browser.wait_text("h1", "version 3")
+    data = root.secrets.kv.v2.read_secret_version(path="db/creds", mount_point="team", raise_on_deleted_version=True)
+    assert data["data"]["data"] == {"user": "app3", "port": "5432"}, data
+
+    # Delete version 2, undelete it, destroy version 1 (after a confirmation).
+    browser.press("Delete", within='#kv-versions tr[data-version="2"]')
+    browser.wait_text('#kv-versions tr[data-version="2"]', "deleted")
+    browser.press("Undelete", within='#kv-versions tr[data-version="2"]')
+    browser.wait_text('#kv-versions tr[data-version="2"]', "live")
+    browser.press("Destroy", within='#kv-versions tr[data-version="1"]')
+    browser.driver.switch_to.alert.accept()
+    browser.wait_text('#kv-versions tr[data-version="1"]', "destroyed")
+    versions = root.secrets.kv.v2.read_secret_metadata(path="db/creds", mount_point="team")["data"]["versions"]
+    assert versions["1"]["destroyed"] and not versions["2"]["deletion_time"], versions
+
+    # The folder lists the secret; disabling the engine asks first, and a "no" keeps it.
+    browser.go("secrets/team/db%2F")
+    browser.wait_text("#kv-keys", "creds")
+    browser.go("secrets")
+    browser.press("Disable", within='#mounts tr[data-mount="team/"]')
+    browser.driver.switch_to.alert.dismiss()
+    assert "team/" in root.sys.list_mounted_secrets_engines()["data"]
+    browser.press("Disable", within='#mounts tr[data-mount="team/"]')
+    browser.driver.switch_to.alert.accept()
+    browser.find('#mounts tr[data-mount="sys/"]')
+    for _ in range(50):
+        if "team/" not in root.sys.list_mounted_secrets_engines()["data"]:
+            break
+        time.sleep(0.1)
+    assert "team/" not in root.sys.list_mounted_secrets_engines()["data"]
+    assert not browser.driver.find_elements("css selector", '#mounts tr[data-mount="team/"]')
+    assert csp_violations(browser) == []
+
+
+def test_an_hsm_sealed_server_is_initialised_with_recovery_keys_from_the_browser(ui_server, browser, tmp_path):
+    token = Token(tmp_path / "hsm", "uiinit", "safest")
+    config = SEED_004_CONFIG % {"lib": SOFTHSM_LIB, "label": token.label}
+    server = ui_server(config, env={**token.env(), "VAULT_HSM_PIN": "safest"})
+    browser.open(server.addr)
+    browser.wait_text("main", "recovery keys")
+    browser.fill("#init-form input[name=shares]", "2")
+    browser.fill("#init-form input[name=threshold]", "1")
+    browser.press("Initialise")
+    # The server's own refusal, shown as it said it.
+    browser.wait_text("#error", "threshold must be greater than one for multiple shares")
+    browser.fill("#init-form input[name=threshold]", "2")
+    browser.press("Initialise")
+    browser.wait_text("main", "Hand each recovery key")
+    keys = [k.text for k in browser.find("#init-keys").find_elements("css selector", "code")]
+    root = browser.find("#root-token").text
+    assert len(keys) == 2
+    browser.press("Continue")
+    # The HSM unseals it: no unseal form, straight to signing in.
+    browser.fill("#login-form input[name=token]", root)
+    browser.press("Sign in")
+    browser.find("#mounts")
+    status = requests.get(server.url("sys/seal-status"), timeout=10).json()
+    assert status["type"] == "pkcs11" and status["recovery_seal"] and status["n"] == 2 and not status["sealed"]
     assert csp_violations(browser) == []

@@ -229,7 +229,10 @@ function Editor({ mount, version, folder, path, initial, onSaved }: {
   };
   const [name, setName] = useState("");
   const [rows, setRows] = useState<[string, string][]>(asRows(initial));
-  const [json, setJson] = useState<string | null>(null);
+  // Values that are not strings (numbers, lists, objects) keep their type only as JSON.
+  const [json, setJson] = useState<string | null>(
+    Object.values(initial).some((v) => typeof v !== "string") ? JSON.stringify(initial, null, 2) : null,
+  );
   const [error, setError] = useState<unknown>(null);
 
   const collect = (): Data => {
