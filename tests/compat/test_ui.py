@@ -124,6 +124,7 @@ def test_seed_004_enable_a_seal_wrapped_kv_engine_in_the_browser(ui_server, brow
     browser.go("status")
     hsm = browser.wait_text("#status-hsm", "SoftHSM").text
     assert "hsm_demo" in hsm and "hsm_hmac_demo" in hsm, hsm
+    assert 'HSM Token "seed004" in slot' in hsm and "CKM_AES_GCM (0x1087)" in hsm, hsm
     health = browser.wait_text("#status-health", "Entropy source healthy yes").text
     draws = next(line for line in health.splitlines() if line.startswith("Entropy draws from the HSM"))
     assert int(draws.rsplit(" ", 1)[1]) > 0, health

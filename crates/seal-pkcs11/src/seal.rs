@@ -160,6 +160,11 @@ impl Pkcs11Seal {
         self.inner.mechanism.code()
     }
 
+    /// The name of that mechanism (`CKM_AES_GCM`).
+    pub fn mechanism_name(&self) -> &'static str {
+        self.inner.mechanism.name()
+    }
+
     /// Session pool numbers (sessions open, peak concurrency).
     pub fn pool_stats(&self) -> PoolStats {
         self.inner.pool.stats()

@@ -19,6 +19,9 @@ pub(crate) struct SealSetup {
     pub(crate) seal: NodeSeal,
     pub(crate) migration_from: Option<Arc<dyn Seal>>,
     pub(crate) banner: Vec<(String, String)>,
+    /// What `sys/hsm/status` shows of the enabled HSM seal (empty for
+    /// Shamir): the banner's facts, the token and the mechanism.
+    pub(crate) details: Vec<(String, String)>,
     /// With `entropy "seal"`: the augmented handle for critical security
     /// parameters, and the HSM source under it (for its counters).
     pub(crate) augmentation: Option<Augmentation>,
@@ -45,6 +48,7 @@ pub(crate) async fn build(config: &Config, entropy: Arc<dyn Entropy>) -> anyhow:
         );
     }
     let mut banner = Vec::new();
+    let mut details = Vec::new();
     let mut augmentation = None;
     let seal = match config.enabled_seal() {
         None | Some(SealConfig::Shamir(_)) => {
@@ -63,6 +67,7 @@ pub(crate) async fn build(config: &Config, entropy: Arc<dyn Entropy>) -> anyhow:
                 .await
                 .context("error opening the pkcs11 seal")?;
             banner = banner_lines(&seal);
+            details = hsm_details(&seal);
             if let Some(e) = &config.entropy {
                 match e.mode {
                     EntropyMode::Augmentation => {
@@ -74,10 +79,12 @@ pub(crate) async fn build(config: &Config, entropy: Arc<dyn Entropy>) -> anyhow:
                             entropy: Arc::new(AugmentedEntropy::new(entropy, source.clone())),
                             source,
                         });
-                        banner.push((
+                        let row = (
                             "Entropy Augmentation".to_owned(),
                             "seal (pkcs11 C_GenerateRandom mixed with the OS CSPRNG)".to_owned(),
-                        ));
+                        );
+                        banner.push(row.clone());
+                        details.push(row);
                     }
                 }
             }
@@ -104,8 +111,35 @@ pub(crate) async fn build(config: &Config, entropy: Arc<dyn Entropy>) -> anyhow:
         seal,
         migration_from,
         banner,
+        details,
         augmentation,
     })
+}
+
+fn hsm_details(seal: &Pkcs11Seal) -> Vec<(String, String)> {
+    let info = seal.banner_info();
+    let mut rows: Vec<(String, String)> = info
+        .banner_lines()
+        .into_iter()
+        .filter(|(k, _)| *k != "HSM Keys")
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    rows.push((
+        "HSM Token".to_owned(),
+        format!("\"{}\" in slot {}", info.token_label, info.slot),
+    ));
+    rows.push((
+        "HSM Mechanism".to_owned(),
+        format!("{} (0x{:04x})", seal.mechanism_name(), seal.mechanism()),
+    ));
+    if let Some(keys) = info
+        .banner_lines()
+        .into_iter()
+        .find(|(k, _)| *k == "HSM Keys")
+    {
+        rows.push(("HSM Keys".to_owned(), keys.1));
+    }
+    rows
 }
 
 fn banner_lines(seal: &Pkcs11Seal) -> Vec<(String, String)> {

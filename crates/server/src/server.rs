@@ -84,6 +84,7 @@ impl Server {
             seal,
             migration_from,
             banner: hsm_banner,
+            details: hsm_details,
             augmentation,
         } = seal_setup::build(config, entropy.clone()).await?;
         // With augmentation, CSPs draw on the augmented handle and the OS
@@ -128,7 +129,7 @@ impl Server {
             _ => None,
         };
         let config_state = Arc::new(config.sanitized());
-        let seal_details = Arc::new(hsm_banner.clone());
+        let seal_details = Arc::new(hsm_details);
         let mut listeners = Vec::new();
         for l in &config.listeners {
             let state = AppState {
