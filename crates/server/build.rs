@@ -29,15 +29,25 @@ fn git(args: &[&str]) -> Option<String> {
 fn embed_ui() {
     let ui = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ui");
     let dist = ui.join("dist");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dist)
-        .map(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.is_file())
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut files: Vec<PathBuf> = Vec::new();
+    for path in std::fs::read_dir(&dist)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+    {
+        // The bundle is flat (index.html, app.js, app.css); anything else is
+        // left out loudly rather than served under a mangled name.
+        let name_ok = path.file_name().and_then(|n| n.to_str()).is_some();
+        if path.is_file() && name_ok {
+            files.push(path);
+        } else {
+            println!(
+                "cargo:warning=ui/dist: {} is not embedded (only plain files with UTF-8 names are)",
+                path.display()
+            );
+        }
+    }
     files.sort();
     if dist.is_dir() {
         println!("cargo:rerun-if-changed={}", dist.display());
@@ -55,12 +65,13 @@ fn embed_ui() {
             .unwrap_or_default();
         let kind = match file.extension().and_then(|e| e.to_str()) {
             Some("html") => "text/html; charset=utf-8",
-            Some("js") => "text/javascript; charset=utf-8",
+            Some("js" | "mjs") => "text/javascript; charset=utf-8",
             Some("css") => "text/css; charset=utf-8",
             Some("svg") => "image/svg+xml",
             Some("png") => "image/png",
             Some("ico") => "image/x-icon",
-            Some("json") => "application/json",
+            Some("json" | "map") => "application/json",
+            Some("woff2") => "font/woff2",
             _ => "application/octet-stream",
         };
         let path = file.canonicalize().unwrap_or_else(|_| file.clone());

@@ -74,6 +74,13 @@ class Browser:
             pytest.fail(f"{css!r} never showed {text!r}; the page shows:\n{self.page_text()}", pytrace=False)
         return self.driver.find_element(By.CSS_SELECTOR, css)
 
+    def gone(self, css: str) -> None:
+        """Waits until no element matches `css`."""
+        try:
+            WebDriverWait(self.driver, WAIT_S).until(EC.invisibility_of_element_located((By.CSS_SELECTOR, css)))
+        except TimeoutException:
+            pytest.fail(f"{css!r} still shown after {WAIT_S:.0f}s; the page shows:\n{self.page_text()}", pytrace=False)
+
     def fill(self, css: str, value: str) -> None:
         field = self.find(css)
         field.clear()

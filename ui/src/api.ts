@@ -37,9 +37,18 @@ export async function call<T = Record<string, unknown>>(
       body: body === undefined ? undefined : JSON.stringify(body),
       credentials: "omit",
       cache: "no-store",
+      // A standby without forwarding redirects clients to the active node: another origin,
+      // which the page may not call. Say so instead of following.
+      redirect: "manual",
     });
   } catch (e) {
     throw new ApiError(0, [`the server could not be reached: ${String(e)}`]);
+  }
+  if (resp.type === "opaqueredirect") {
+    throw new ApiError(307, [
+      "this node is an HA standby that redirects clients to the active node (clustering is " +
+        "disabled): open the UI on the active node's address",
+    ]);
   }
   const text = await resp.text();
   let json: unknown = null;
@@ -64,10 +73,17 @@ export async function callData<T>(method: Method, path: string, body?: unknown):
   return out;
 }
 
-/** A path segment as the API expects it in a URL. */
+/**
+ * A path as the API expects it in a URL, each segment encoded. `.` and `..` are refused: the
+ * browser would resolve them (even encoded) and the call would reach another path than the one
+ * on screen.
+ */
 export function seg(path: string): string {
   return path
     .split("/")
-    .map((p) => encodeURIComponent(p))
+    .map((p) => {
+      if (p === "." || p === "..") throw new ApiError(400, [`"${p}" is not allowed as a path segment: ${path}`]);
+      return encodeURIComponent(p);
+    })
     .join("/");
 }

@@ -3,7 +3,7 @@
 // with the reason.
 
 import { useEffect, useState } from "preact/hooks";
-import { ApiError, callData } from "./api";
+import { ApiError, call, callData } from "./api";
 import { ErrorBanner, Loading } from "./components";
 import { useRoute } from "./router";
 import { Engines } from "./screens/engines";
@@ -13,7 +13,7 @@ import { Policies } from "./screens/policies";
 import { Init, Unseal } from "./screens/seal";
 import { Status } from "./screens/status";
 import { Transit } from "./screens/transit";
-import { currentToken, endSession, onSessionChange, takeEndReason } from "./session";
+import { currentToken, endSession, onSessionChange, takeEndReason, tokenWasMinted } from "./session";
 import type { SealStatus } from "./types";
 
 export function App() {
@@ -32,10 +32,16 @@ export function App() {
   };
   useEffect(() => {
     void refresh();
-    return onSessionChange(() => {
+    // A server sealed meanwhile, or unsealed by its HSM, shows the right screen within 5 s.
+    const timer = setInterval(() => void refresh(), 5_000);
+    const unsubscribe = onSessionChange(() => {
       setToken(currentToken());
       setReason(takeEndReason());
     });
+    return () => {
+      clearInterval(timer);
+      unsubscribe();
+    };
   }, []);
 
   if (status === null) return <main class="narrow">{error ? <ErrorBanner error={error} /> : <Loading />}</main>;
@@ -52,13 +58,14 @@ function Shell() {
   let body;
   switch (screen) {
     case "secrets":
-      body = rest.length === 0 ? <Engines /> : <KvBrowser mount={rest[0]} path={rest.slice(1).join("/")} />;
+      body =
+        rest.length === 0 ? <Engines /> : <KvBrowser key={rest.join("/")} mount={rest[0]} path={rest.slice(1).join("/")} />;
       break;
     case "transit":
-      body = rest.length === 0 ? <Engines /> : <Transit mount={rest[0]} name={rest[1] ?? null} />;
+      body = rest.length === 0 ? <Engines /> : <Transit key={rest.join("/")} mount={rest[0]} name={rest[1] ?? null} />;
       break;
     case "policies":
-      body = <Policies name={rest[0] ?? null} />;
+      body = <Policies key={rest.join("/")} name={rest[0] ?? null} />;
       break;
     case "status":
       body = <Status />;
@@ -75,11 +82,23 @@ function Shell() {
           <a href="#/policies">Policies</a>
           <a href="#/status">Status</a>
         </nav>
-        <button type="button" class="secondary" id="logout" onClick={() => endSession()}>Sign out</button>
+        <button type="button" class="secondary" id="logout" onClick={() => void signOut()}>Sign out</button>
       </header>
       {body}
     </>
   );
+}
+
+/** Forgets the token; one the UI made by logging in is revoked first. */
+async function signOut() {
+  if (tokenWasMinted()) {
+    try {
+      await call("POST", "auth/token/revoke-self");
+    } catch {
+      // Signed out all the same; the token runs out at its TTL.
+    }
+  }
+  endSession();
 }
 
 /** Checks the token every half minute: one that expired or was revoked ends the session. */

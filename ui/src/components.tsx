@@ -10,7 +10,7 @@ export function ErrorBanner({ error }: { error: unknown }) {
   const messages = error instanceof ApiError ? error.errors : [];
   const status = error instanceof ApiError && error.status > 0 ? ` (HTTP ${error.status})` : "";
   return (
-    <div class="error" role="alert" id="error">
+    <div class="error" role="alert">
       <strong>Error{status}</strong>
       {messages.length > 0 ? (
         <ul>

@@ -5,7 +5,12 @@ import { useEffect, useState } from "preact/hooks";
 
 export function currentRoute(): string[] {
   const hash = window.location.hash.replace(/^#\/?/, "");
-  return hash === "" ? [] : hash.split("/").map((p) => decodeURIComponent(p));
+  try {
+    return hash === "" ? [] : hash.split("/").map((p) => decodeURIComponent(p));
+  } catch {
+    // A fragment that is not valid percent-encoding: the start page.
+    return [];
+  }
 }
 
 export function navigate(...parts: string[]): void {

@@ -2,7 +2,7 @@
 // Entropy Access) in plain sight; enabling (seed 004's "Seal wrap" tick box) and disabling.
 
 import { useEffect, useState } from "preact/hooks";
-import { call, callData, seg } from "../api";
+import { ApiError, call, callData, seg } from "../api";
 import { ErrorBanner, Loading, Section } from "../components";
 import { navigate } from "../router";
 import type { Envelope, Mount } from "../types";
@@ -10,15 +10,29 @@ import type { Envelope, Mount } from "../types";
 export function Engines() {
   const [mounts, setMounts] = useState<[string, Mount][] | null>(null);
   const [error, setError] = useState<unknown>(null);
+  const [partial, setPartial] = useState(false);
 
   const load = async () => {
     setError(null);
+    let found: Record<string, Mount>;
     try {
-      const answer = await callData<Envelope<Record<string, Mount>>>("GET", "sys/mounts");
-      setMounts(Object.entries(answer.data).sort(([a], [b]) => a.localeCompare(b)));
+      found = (await callData<Envelope<Record<string, Mount>>>("GET", "sys/mounts")).data;
+      setPartial(false);
     } catch (err) {
+      if (!(err instanceof ApiError && err.status === 403)) {
+        setError(err);
+        return;
+      }
+      // Not allowed to list every engine: show the ones this token may use, and why.
       setError(err);
+      try {
+        found = (await callData<Envelope<{ secret: Record<string, Mount> }>>("GET", "sys/internal/ui/mounts")).data.secret;
+        setPartial(true);
+      } catch {
+        return;
+      }
     }
+    setMounts(Object.entries(found).sort(([a], [b]) => a.localeCompare(b)));
   };
   useEffect(() => void load(), []);
 
@@ -37,6 +51,11 @@ export function Engines() {
     <main>
       <h1>Secrets engines</h1>
       <ErrorBanner error={error} />
+      {partial && (
+        <p class="muted" id="mounts-partial">
+          Your policies do not allow listing every secrets engine (sys/mounts); these are the ones your token can use.
+        </p>
+      )}
       {mounts === null && error === null ? (
         <Loading />
       ) : (
@@ -119,7 +138,6 @@ function EnableForm({ onEnabled }: { onEnabled: () => Promise<void> }) {
           <select name="type" value={type} onChange={(e) => setType(e.currentTarget.value)}>
             <option value="kv">KV</option>
             <option value="transit">Transit</option>
-            <option value="cubbyhole">Cubbyhole</option>
           </select>
         </label>
         <label>

@@ -7,6 +7,7 @@ import { ErrorBanner, Loading, Masked, Section } from "../components";
 import { navigate } from "../router";
 import type { Envelope, Mount } from "../types";
 
+
 type Data = Record<string, unknown>;
 
 interface VersionMeta {
@@ -20,11 +21,11 @@ export function KvBrowser({ mount, path }: { mount: string; path: string }) {
   const [version, setVersion] = useState<number | null>(null);
   const [error, setError] = useState<unknown>(null);
   useEffect(() => {
-    callData<Envelope<Record<string, Mount>>>("GET", "sys/mounts")
+    // The mount as the token may see it (sys/mounts would need a policy on sys/).
+    callData<Envelope<Mount>>("GET", `sys/internal/ui/mounts/${seg(mount)}`)
       .then((answer) => {
-        const m = answer.data[`${mount}/`];
-        if (!m || m.type !== "kv") throw new Error(`no KV secrets engine is mounted at ${mount}/`);
-        setVersion(m.options?.version === "2" ? 2 : 1);
+        if (answer.data.type !== "kv") throw new Error(`no KV secrets engine is mounted at ${mount}/`);
+        setVersion(answer.data.options?.version === "2" ? 2 : 1);
       })
       .catch(setError);
   }, [mount]);
@@ -136,7 +137,7 @@ function Secret({ mount, path, version }: { mount: string; path: string; version
               <thead><tr><th>Key</th><th>Value</th></tr></thead>
               <tbody>
                 {Object.entries(data).map(([k, v]) => (
-                  <tr data-key={k}>
+                  <tr data-key={k} key={`${shownVersion ?? "latest"}:${k}`}>
                     <td>{k}</td>
                     <td><Masked name={k} value={typeof v === "string" ? v : JSON.stringify(v)} /></td>
                   </tr>

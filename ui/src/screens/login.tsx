@@ -26,7 +26,7 @@ export function Login({ reason }: { reason: string | null }) {
         startSession(token.trim());
       } else {
         const answer = await callData<AuthAnswer>("POST", `auth/${seg(mount)}/login/${seg(username)}`, { password });
-        startSession(answer.auth.client_token);
+        startSession(answer.auth.client_token, true);
       }
     } catch (err) {
       setError(err);

@@ -673,9 +673,9 @@ fn errors_expose_their_location() {
 }
 
 #[test]
-fn dev_config_is_inmem_plain_http_without_ui() {
+fn dev_config_is_inmem_plain_http_with_the_ui() {
     let config = Config::dev();
     assert_eq!(config.storage, StorageConfig::Inmem);
     assert!(config.listeners[0].tls_disable);
-    assert!(!config.ui);
+    assert!(config.ui, "as Vault's dev server");
 }

@@ -47,13 +47,14 @@ async fn to_ui() -> Redirect {
 
 async fn serve(method: Method, file: String) -> Response {
     if method != Method::GET && method != Method::HEAD {
-        return with_security_headers(
-            ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "the web UI answers GET only",
-            )
-            .into_response(),
-        );
+        let mut resp = ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "the web UI answers GET only",
+        )
+        .into_response();
+        resp.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return with_security_headers(resp);
     }
     if !built_in() {
         return with_security_headers(
@@ -66,10 +67,25 @@ async fn serve(method: Method, file: String) -> Response {
             .into_response(),
         );
     }
-    // A file the app ships, or the app's page for any other path under /ui/.
-    let (_, kind, bytes) = UI_ASSETS
+    // A file the app ships; the app's page for any other path under /ui/,
+    // except one that names a file (has an extension) the app does not ship.
+    let asset = UI_ASSETS
         .iter()
-        .find(|(name, _, _)| *name == file && *name != "index.html")
+        .find(|(name, _, _)| *name == file && *name != "index.html");
+    let names_a_file = file
+        .rsplit('/')
+        .next()
+        .is_some_and(|last| last.contains('.'));
+    if asset.is_none() && names_a_file {
+        return with_security_headers(
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!("the web UI has no file {file:?}"),
+            )
+            .into_response(),
+        );
+    }
+    let (_, kind, bytes) = asset
         .or_else(|| UI_ASSETS.iter().find(|(name, _, _)| *name == "index.html"))
         .copied()
         .unwrap_or(("", "text/plain", b""));
