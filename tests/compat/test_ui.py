@@ -361,3 +361,32 @@ def test_an_hsm_sealed_server_is_initialised_with_recovery_keys_from_the_browser
     status = requests.get(server.url("sys/seal-status"), timeout=10).json()
     assert status["type"] == "pkcs11" and status["recovery_seal"] and status["n"] == 2 and not status["sealed"]
     assert csp_violations(browser) == []
+
+
+def test_a_kv_write_never_overwrites_a_newer_version_or_an_existing_secret(ui_server, browser):
+    server, root = signed_in_shamir_server(ui_server, browser)
+    browser.fill("#enable-form input[name=path]", "shared")
+    browser.press("Enable engine")
+    browser.fill("#kv-editor input[name=secret_path]", "cfg")
+    browser.fill("#kv-editor input[name=key-0]", "mode")
+    browser.fill("#kv-editor input[name=value-0]", "blue")
+    browser.press("Save")
+    browser.wait_text("h1", "version 1")
+    browser.press("Create new version")
+    # Someone else writes version 2 while this editor is open on version 1.
+    root.secrets.kv.v2.create_or_update_secret("cfg", {"mode": "green"}, mount_point="shared")
+    browser.fill("#kv-editor input[name=value-0]", "red")
+    browser.press("Save")
+    browser.wait_text(".error", "check-and-set")
+    latest = root.secrets.kv.v2.read_secret_version(path="cfg", mount_point="shared", raise_on_deleted_version=True)
+    assert latest["data"]["data"] == {"mode": "green"}, latest
+
+    # Creating a secret under a name that exists is refused too.
+    browser.go("secrets/shared")
+    browser.fill("#kv-editor input[name=secret_path]", "cfg")
+    browser.fill("#kv-editor input[name=key-0]", "mode")
+    browser.fill("#kv-editor input[name=value-0]", "black")
+    browser.press("Save")
+    browser.wait_text(".error", "check-and-set")
+    latest = root.secrets.kv.v2.read_secret_version(path="cfg", mount_point="shared", raise_on_deleted_version=True)
+    assert latest["data"]["metadata"]["version"] == 2

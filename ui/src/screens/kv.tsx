@@ -129,7 +129,7 @@ function Secret({ mount, path, version }: { mount: string; path: string; version
       <ErrorBanner error={error} />
       {data !== null &&
         (editing ? (
-          <Editor mount={mount} version={version} folder={null} path={path} initial={data}
+          <Editor mount={mount} version={version} folder={null} path={path} initial={data} cas={current ?? undefined}
             onSaved={() => { setEditing(false); setShownVersion(null); setReload(reload + 1); }} />
         ) : (
           <>
@@ -215,13 +215,18 @@ function Versions({ mount, path, reload, onShow, onChanged }: {
   );
 }
 
-/** Key/value rows, or the same data as JSON; saves a new secret (in `folder`) or a new version. */
-function Editor({ mount, version, folder, path, initial, onSaved }: {
+/**
+ * Key/value rows, or the same data as JSON; saves a new secret (in `folder`) or a new version.
+ * On KV v2 the write is check-and-set: a new secret only if none exists at that path, a new
+ * version only on top of the version shown (`cas`), so nobody's newer write is overwritten.
+ */
+function Editor({ mount, version, folder, path, initial, cas, onSaved }: {
   mount: string;
   version: number;
   folder: string | null;
   path?: string;
   initial: Data;
+  cas?: number;
   onSaved?: () => void;
 }) {
   const asRows = (d: Data) => {
@@ -256,7 +261,8 @@ function Editor({ mount, version, folder, path, initial, onSaved }: {
       const data = collect();
       const target = folder === null ? path! : folder + name.trim().replace(/^\/+/, "");
       if (target === "" || target.endsWith("/")) throw new Error("give the secret a name (a path inside this folder)");
-      await call("POST", dataPath(mount, target, version), version === 2 ? { data } : data);
+      const options = { cas: folder === null ? cas : 0 };
+      await call("POST", dataPath(mount, target, version), version === 2 ? { data, options } : data);
       if (onSaved) onSaved();
       else navigate("secrets", mount, target);
     } catch (err) {
