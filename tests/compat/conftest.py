@@ -215,14 +215,20 @@ def coffer_bin() -> str:
 
 @pytest.fixture
 def server_factory(coffer_bin, tmp_path, request):
-    """Start servers with `server_factory(listener_extra={...})`; all are stopped at teardown."""
+    """Start servers with `server_factory(listener_extra={...})`, or on a whole config with
+    `server_factory(config_template=..., env=...)` (see CofferServer); all are stopped at
+    teardown."""
     servers: list[CofferServer] = []
     request.node.coffer_servers = servers
 
-    def make(listener_extra: dict[str, object] | None = None) -> CofferServer:
+    def make(
+        listener_extra: dict[str, object] | None = None,
+        config_template: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> CofferServer:
         workdir = tmp_path / f"server{len(servers)}"
         workdir.mkdir()
-        server = CofferServer(coffer_bin, workdir, listener_extra)
+        server = CofferServer(coffer_bin, workdir, listener_extra, config_template, env)
         servers.append(server)
         server.start()
         return server

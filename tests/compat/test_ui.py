@@ -36,21 +36,9 @@ disable_mlock = true
 
 
 @pytest.fixture
-def ui_server(coffer_bin, tmp_path, request):
-    """`ui_server(config, env)` starts a server with the UI on; stopped at teardown."""
-    servers: list[CofferServer] = []
-    request.node.coffer_servers = servers
-
-    def start(config: str, env: dict[str, str] | None = None) -> CofferServer:
-        server = CofferServer(coffer_bin, tmp_path / f"server{len(servers)}", config_template=config, env=env)
-        server.workdir.mkdir()
-        servers.append(server)
-        server.start()
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
+def ui_server(server_factory):
+    """`ui_server(config, env)` starts a server on a whole config (with `ui = true`)."""
+    return lambda config, env=None: server_factory(config_template=config, env=env)
 
 
 def csp_violations(b: Browser) -> list[str]:
@@ -166,6 +154,13 @@ def test_a_shamir_server_is_initialised_and_unsealed_from_the_browser(ui_server,
     assert csp_violations(browser) == []
 
 
+def sign_in_with_userpass(browser: Browser, username: str, password: str) -> None:
+    browser.choose("#login-form select[name=method]", "userpass")
+    browser.fill("#login-form input[name=username]", username)
+    browser.fill("#login-form input[name=password]", password)
+    browser.press("Sign in")
+
+
 def test_a_limited_user_sees_permission_denied_and_a_revoked_token_ends_the_session(ui_server, browser):
     server = ui_server(SHAMIR_UI_CONFIG)
     init = requests.put(server.url("sys/init"), json={"secret_shares": 1, "secret_threshold": 1}, timeout=30).json()
@@ -178,13 +173,9 @@ def test_a_limited_user_sees_permission_denied_and_a_revoked_token_ends_the_sess
     root.write("auth/userpass/users/alice", password="alice-pw", policies="reader")
 
     browser.open(server.addr)
-    browser.choose("#login-form select[name=method]", "userpass")
-    browser.fill("#login-form input[name=username]", "alice")
-    browser.fill("#login-form input[name=password]", "wrong")
-    browser.press("Sign in")
+    sign_in_with_userpass(browser, "alice", "wrong")
     browser.wait_text(".error", "invalid")
-    browser.fill("#login-form input[name=password]", "alice-pw")
-    browser.press("Sign in")
+    sign_in_with_userpass(browser, "alice", "alice-pw")
     # Listing every engine needs sys/mounts, which the reader policy does not grant: the UI
     # says so and lists the engines the token can use, whose secrets alice can read.
     browser.wait_text(".error", "permission denied")
@@ -203,10 +194,7 @@ def test_a_limited_user_sees_permission_denied_and_a_revoked_token_ends_the_sess
     assert browser.session_token() is None
 
     # Signing out forgets the token, and revokes one the UI made by logging in.
-    browser.choose("#login-form select[name=method]", "userpass")
-    browser.fill("#login-form input[name=username]", "alice")
-    browser.fill("#login-form input[name=password]", "alice-pw")
-    browser.press("Sign in")
+    sign_in_with_userpass(browser, "alice", "alice-pw")
     browser.find("#mounts-partial")
     second = browser.session_token()
     browser.press("Sign out")

@@ -455,26 +455,27 @@ async fn until(what: &str, ready: impl Fn() -> bool) {
     }
 }
 
-/// The active node first, then the standby.
-fn active_first(nodes: &[Served]) -> (&Served, &Served) {
-    if nodes[0].core.ha_status().is_self {
-        (&nodes[0], &nodes[1])
-    } else {
-        (&nodes[1], &nodes[0])
+/// Two forwarding nodes, the active one first, with KV v2 at `app/`;
+/// and the root token.
+async fn active_and_standby_with_app_kv() -> (Vec<Served>, String) {
+    let (mut nodes, root) = two_forwarding_nodes().await;
+    if !nodes[0].core.ha_status().is_self {
+        nodes.swap(0, 1);
     }
-}
-
-#[tokio::test]
-async fn an_active_node_that_steps_down_before_a_request_wrote_hands_it_on() {
-    let (nodes, root) = two_forwarding_nodes().await;
-    let (old, new) = active_first(&nodes);
     enable_through(
-        &new.api,
+        &nodes[1].api,
         &root,
         "app",
         json!({"type": "kv", "options": {"version": "2"}}),
     )
     .await;
+    (nodes, root)
+}
+
+#[tokio::test]
+async fn an_active_node_that_steps_down_before_a_request_wrote_hands_it_on() {
+    let (nodes, root) = active_and_standby_with_app_kv().await;
+    let (old, new) = (&nodes[0], &nodes[1]);
     // The write reads before it writes; its reads are held up while the
     // node steps down, so its first write meets a closed fence.
     old.storage.set_delay(Duration::from_millis(500));
@@ -521,15 +522,8 @@ async fn an_active_node_that_steps_down_before_a_request_wrote_hands_it_on() {
 
 #[tokio::test]
 async fn a_request_that_wrote_before_its_node_stepped_down_is_not_applied_twice() {
-    let (nodes, root) = two_forwarding_nodes().await;
-    let (old, new) = active_first(&nodes);
-    enable_through(
-        &new.api,
-        &root,
-        "app",
-        json!({"type": "kv", "options": {"version": "2"}}),
-    )
-    .await;
+    let (nodes, root) = active_and_standby_with_app_kv().await;
+    let (old, new) = (&nodes[0], &nodes[1]);
     // A token with a use limit: authenticating the request writes (one use
     // spent), and only then does the KV write read and write.
     let r = api_caller(new.api.clone(), root.clone())(
