@@ -472,6 +472,23 @@ async fn active_and_standby_with_app_kv() -> (Vec<Served>, String) {
     (nodes, root)
 }
 
+type Answer = tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>;
+
+/// Steps `old` down while `write` is in flight, waits for `new` to take
+/// over, lets `old`'s reads run at full speed again, and returns the answer.
+async fn step_down_and_answer(
+    old: &Served,
+    new: &Served,
+    write: Answer,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    old.core.request_step_down().expect("step down");
+    until("the other node took over", || new.core.ha_status().is_self).await;
+    old.storage.set_delay(Duration::ZERO);
+    let r = write.await.expect("task").expect("answered");
+    let status = r.status();
+    (status, r.json().await.expect("json"))
+}
+
 #[tokio::test]
 async fn an_active_node_that_steps_down_before_a_request_wrote_hands_it_on() {
     let (nodes, root) = active_and_standby_with_app_kv().await;
@@ -493,13 +510,7 @@ async fn an_active_node_that_steps_down_before_a_request_wrote_hands_it_on() {
     .await;
     assert!(old.core.ha_status().is_self, "still active when it started");
     let writes_before = old.storage.writes();
-    old.core.request_step_down().expect("step down");
-    until("the other node took over", || new.core.ha_status().is_self).await;
-    old.storage.set_delay(Duration::ZERO);
-
-    let r = write.await.expect("task").expect("answered");
-    let status = r.status();
-    let body: serde_json::Value = r.json().await.expect("json");
+    let (status, body) = step_down_and_answer(old, new, write).await;
     assert_eq!(
         status,
         reqwest::StatusCode::OK,
@@ -554,13 +565,7 @@ async fn a_request_that_wrote_before_its_node_stepped_down_is_not_applied_twice(
         old.storage.writes() > writes_before
     })
     .await;
-    old.core.request_step_down().expect("step down");
-    until("the other node took over", || new.core.ha_status().is_self).await;
-    old.storage.set_delay(Duration::ZERO);
-
-    let r = write.await.expect("task").expect("answered");
-    let status = r.status();
-    let body: serde_json::Value = r.json().await.expect("json");
+    let (status, body) = step_down_and_answer(old, new, write).await;
     assert_eq!(
         status,
         reqwest::StatusCode::SERVICE_UNAVAILABLE,
