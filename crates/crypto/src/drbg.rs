@@ -6,16 +6,16 @@
 //! from that one draw and entropy failures surface before the library starts,
 //! instead of inside an infallible RNG call.
 
+use crate::hash::HmacKey;
 use crate::{CryptoError, Entropy};
 use rand_core::{TryCryptoRng, TryRng};
-use ring::hmac;
 use std::convert::Infallible;
 use zeroize::Zeroizing;
 
 /// An infallible `rand_core` RNG expanding one 256-bit draw from an
 /// [`Entropy`] source; see the module docs. The seed never leaves it.
 pub struct SeededExpander {
-    key: hmac::Key,
+    key: HmacKey,
     counter: u64,
     block: Zeroizing<[u8; 32]>,
     used: usize,
@@ -28,7 +28,7 @@ impl SeededExpander {
         let mut seed = Zeroizing::new([0u8; 32]);
         entropy.fill(seed.as_mut_slice())?;
         Ok(Self {
-            key: hmac::Key::new(hmac::HMAC_SHA256, seed.as_slice()),
+            key: HmacKey::new(seed.as_slice()),
             counter: 0,
             block: Zeroizing::new([0u8; 32]),
             used: 32,
@@ -37,8 +37,8 @@ impl SeededExpander {
 
     fn next_byte(&mut self) -> u8 {
         if self.used == self.block.len() {
-            let tag = hmac::sign(&self.key, &self.counter.to_be_bytes());
-            self.block.copy_from_slice(tag.as_ref());
+            let tag = Zeroizing::new(self.key.sign(&[&self.counter.to_be_bytes()]));
+            self.block.copy_from_slice(tag.as_slice());
             self.counter += 1;
             self.used = 0;
         }

@@ -1,13 +1,50 @@
-//! Keyed hashes for identifiers that must not be reversible (token ids).
+//! Keyed hashes: HMAC-SHA256 for identifiers that must not be reversible
+//! (token ids), synthetic IVs (the path cipher) and the seeded expander.
+//!
+//! [`HmacKey`] holds the key only as the two SHA-256 states HMAC derives
+//! from it, and those are wiped when it is dropped (RustCrypto's `sha2`
+//! with its `zeroize` feature zeroes a state on drop), as is every copy
+//! made while signing. ring's `hmac::Key`, used before, left them in freed
+//! memory.
 
-use ring::hmac;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+
+/// An HMAC-SHA256 key, wiped from memory on drop.
+#[derive(Clone)]
+pub struct HmacKey(Hmac<Sha256>);
+
+impl std::fmt::Debug for HmacKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HmacKey([redacted])")
+    }
+}
+
+impl HmacKey {
+    /// A key of any length (longer than a block is hashed first, as HMAC
+    /// says).
+    pub fn new(key: &[u8]) -> Self {
+        // HMAC accepts every key length; the error type exists for MACs
+        // that do not.
+        match <Hmac<Sha256> as KeyInit>::new_from_slice(key) {
+            Ok(mac) => Self(mac),
+            Err(_) => unreachable!("HMAC-SHA256 takes keys of any length"),
+        }
+    }
+
+    /// The tag of the concatenation of `parts`.
+    pub fn sign(&self, parts: &[&[u8]]) -> [u8; 32] {
+        let mut mac = self.0.clone();
+        for part in parts {
+            mac.update(part);
+        }
+        mac.finalize().into_bytes().into()
+    }
+}
 
 /// HMAC-SHA256 of `data` under `key`.
 pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
-    let tag = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data);
-    let mut out = [0u8; 32];
-    out.copy_from_slice(tag.as_ref());
-    out
+    HmacKey::new(key).sign(&[data])
 }
 
 #[cfg(test)]
@@ -22,5 +59,20 @@ mod tests {
             hex::encode(got),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+    }
+
+    /// RFC 4231 test case 6: a key longer than the block is hashed first.
+    #[test]
+    fn a_long_key_and_split_input_give_the_rfc_4231_tag() {
+        let key = HmacKey::new(&[0xaa; 131]);
+        let got = key.sign(&[
+            b"Test Using Larger Than Block-Siz",
+            b"e Key - Hash Key First",
+        ]);
+        assert_eq!(
+            hex::encode(got),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+        assert_eq!(format!("{key:?}"), "HmacKey([redacted])");
     }
 }

@@ -12,12 +12,12 @@
 //! is generated at init and never rotated, since rotating it would move every
 //! entry.
 
+use crate::hash::HmacKey;
 use crate::{CryptoError, Key256};
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ring::hmac;
 use zeroize::Zeroizing;
 
 /// Longest segment accepted, in bytes. Keeps every encrypted name under the
@@ -26,7 +26,7 @@ pub const MAX_SEGMENT_LEN: usize = 150;
 
 /// Encrypts and decrypts path segments with keys derived from one path key.
 pub struct PathCipher {
-    iv_key: hmac::Key,
+    iv_key: HmacKey,
     enc_key: Aes256Gcm,
 }
 
@@ -39,20 +39,12 @@ impl std::fmt::Debug for PathCipher {
 impl PathCipher {
     /// Derives the IV and encryption sub-keys from `path_key`.
     pub fn new(path_key: &Key256) -> Self {
-        let master = hmac::Key::new(hmac::HMAC_SHA256, path_key.expose());
-        let iv_bytes = Zeroizing::new(
-            hmac::sign(&master, b"coffer path cipher: iv")
-                .as_ref()
-                .to_vec(),
-        );
-        let enc_bytes = Zeroizing::new(
-            hmac::sign(&master, b"coffer path cipher: enc")
-                .as_ref()
-                .to_vec(),
-        );
+        let master = HmacKey::new(path_key.expose());
+        let iv_bytes = Zeroizing::new(master.sign(&[b"coffer path cipher: iv"]));
+        let enc_bytes = Zeroizing::new(master.sign(&[b"coffer path cipher: enc"]));
         Self {
-            iv_key: hmac::Key::new(hmac::HMAC_SHA256, &iv_bytes),
-            enc_key: Aes256Gcm::new(aes_gcm::Key::<Aes256Gcm>::from_slice(&enc_bytes)),
+            iv_key: HmacKey::new(iv_bytes.as_slice()),
+            enc_key: Aes256Gcm::new(aes_gcm::Key::<Aes256Gcm>::from_slice(enc_bytes.as_slice())),
         }
     }
 
@@ -112,13 +104,11 @@ impl PathCipher {
     }
 
     fn synthetic_iv(&self, parent: &str, name: &str) -> [u8; 12] {
-        let mut ctx = hmac::Context::with_key(&self.iv_key);
-        ctx.update(parent.as_bytes());
-        ctx.update(&[0]);
-        ctx.update(name.as_bytes());
-        let tag = ctx.sign();
+        let tag = self
+            .iv_key
+            .sign(&[parent.as_bytes(), &[0], name.as_bytes()]);
         let mut iv = [0u8; 12];
-        iv.copy_from_slice(&tag.as_ref()[..12]);
+        iv.copy_from_slice(&tag[..12]);
         iv
     }
 }
