@@ -174,6 +174,20 @@ impl Engine for Userpass {
         }
     }
 
+    /// Usernames are case-insensitive: stored and locked in lower case.
+    fn normalize_login_alias(&self, alias: &str) -> String {
+        alias.to_lowercase()
+    }
+
+    fn removed_login_alias(&self, req: &Request) -> Option<String> {
+        match dispatch(&routes(), req) {
+            Ok((H::User, params)) if req.operation == Operation::Delete => {
+                params.get("name").map(|n| n.to_lowercase())
+            }
+            _ => None,
+        }
+    }
+
     async fn exists(&self, ctx: &EngineContext, req: &Request) -> CoreResult<Option<bool>> {
         match dispatch(&routes(), req) {
             Ok((H::User, params)) => {

@@ -322,6 +322,21 @@ pub trait Engine: Send + Sync {
     fn login_alias(&self, _req: &Request) -> Option<String> {
         None
     }
+
+    /// An alias as an operator typed it (`sys/locked-users/.../unlock/:alias`)
+    /// in the form [`Engine::login_alias`] gives it, so that `Alice` lifts
+    /// the lock of userpass's `alice`. The default keeps it as it is.
+    fn normalize_login_alias(&self, alias: &str) -> String {
+        alias.to_owned()
+    }
+
+    /// For a request that deletes a user of this auth method: that user's
+    /// login alias, whose lock the core lifts once the delete succeeded, so
+    /// that a user created again under the name does not start locked.
+    /// `None`, the default: not such a request.
+    fn removed_login_alias(&self, _req: &Request) -> Option<String> {
+        None
+    }
 }
 
 /// Whether a factory makes secrets engines (`sys/mounts`) or auth methods

@@ -22,8 +22,13 @@
 //! Vault); locks are stored in the barrier at
 //! `core/locked-users/<mount accessor>/<hash of the user>`, so a restart or a
 //! seal does not unlock anyone. `sys/locked-users` lists them and
-//! `sys/locked-users/:mount_accessor/unlock/:alias` lifts one. Time comes
-//! from the core `Clock`.
+//! `sys/locked-users/:mount_accessor/unlock/:alias` lifts one (the alias in
+//! the engine's form: userpass names in any case). Deleting a user lifts its
+//! lock ([`crate::engine::Engine::removed_login_alias`]), so a user created
+//! again under the name starts unlocked; deleting an AppRole role does not
+//! (its lock is on the role id, which no login reaches once the role is
+//! gone, and which the lock's duration ends). Time comes from the core
+//! `Clock`.
 
 use crate::error::{CoreError, CoreResult};
 use crate::storage::locks::KeyLocks;

@@ -51,6 +51,15 @@ impl RouterTable {
         }
     }
 
+    /// The auth method whose mount accessor is `accessor`, with its engine.
+    pub(crate) fn auth_by_accessor(
+        &self,
+        accessor: &str,
+    ) -> Option<(&MountEntry, Arc<dyn Engine>)> {
+        let mount = self.auth.entries.iter().find(|m| m.accessor == accessor)?;
+        Some((mount, self.engines.get(&mount.path)?.clone()))
+    }
+
     /// Finds the mount serving `path`.
     pub(crate) fn route(&self, path: &str) -> Option<Routed<'_>> {
         let table = if path.starts_with(crate::mount::AUTH_PREFIX) {

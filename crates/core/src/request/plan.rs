@@ -168,10 +168,21 @@ impl Core {
                 engine,
                 ctx,
                 mount_type,
-            } => Ok(engine.handle(&ctx, req).await?.map(|mut r| {
-                r.mount_type = mount_type;
-                r
-            })),
+            } => {
+                let removed = engine.removed_login_alias(&req);
+                let answer = engine.handle(&ctx, req).await?;
+                if let Some(alias) = removed {
+                    // The user is gone: so is its lock, or a user created
+                    // again under the name would start locked.
+                    if let Err(e) = self.lockouts.unlock(&plan.mount.accessor, &alias).await {
+                        tracing::warn!(error = %e, mount = %plan.mount.point, "a deleted user's lock could not be lifted; lift it with sys/locked-users/.../unlock");
+                    }
+                }
+                Ok(answer.map(|mut r| {
+                    r.mount_type = mount_type;
+                    r
+                }))
+            }
             Target::Unrouted => Err(CoreError::UnsupportedPath(plan.full_path)),
         }
     }

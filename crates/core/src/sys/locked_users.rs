@@ -80,18 +80,13 @@ impl Core {
                 "both a mount accessor and an alias identifier are required",
             ));
         }
-        if !self
-            .router_table()
-            .auth
-            .entries
-            .iter()
-            .any(|m| m.accessor == accessor)
-        {
+        let Some((_, engine)) = self.router_table().auth_by_accessor(accessor) else {
             return Err(CoreError::invalid(format!(
                 "no auth method has the mount accessor {accessor:?} (see `sys/auth`)"
             )));
-        }
-        self.lockouts.unlock(accessor, alias).await?;
+        };
+        let alias = engine.normalize_login_alias(alias);
+        self.lockouts.unlock(accessor, &alias).await?;
         tracing::info!(mount_accessor = %accessor, "a locked user was unlocked by an operator");
         Ok(())
     }

@@ -1,7 +1,8 @@
 //! The user lockout kept by the core: locks are stored (a restart or seal
 //! does not lift them), `sys/locked-users` lists them by mount accessor and
-//! unlocks them, AppRole logins are counted by role id, and disabling a
-//! method forgets its locks.
+//! unlocks them (userpass names in any case), AppRole logins are counted by
+//! role id, deleting a user lifts its lock, and disabling a method forgets
+//! its locks.
 
 use coffer_core::CoreError;
 use coffer_core::engine::Operation::{Read, Update};
@@ -252,4 +253,51 @@ async fn parallel_guesses_get_no_more_tries_than_the_threshold() {
     )
     .await;
     login(&n, "alice", "pw").await.expect("unlocked");
+}
+
+async fn lock(n: &AuthNode, user: &str) {
+    for _ in 0..2 {
+        assert!(matches!(
+            login(n, user, "wrong").await,
+            Err(CoreError::InvalidCredentials(_))
+        ));
+    }
+    assert!(
+        matches!(login(n, user, "pw").await, Err(CoreError::PermissionDenied)),
+        "{user} is locked"
+    );
+}
+
+#[tokio::test]
+async fn an_unlock_names_a_userpass_user_in_any_case() {
+    let n = node_with_users().await;
+    let up = accessor(&n, "userpass").await;
+    lock(&n, "alice").await;
+    n.root_call(
+        Update,
+        &format!("sys/locked-users/{up}/unlock/ALICE"),
+        json!({}),
+    )
+    .await;
+    login(&n, "alice", "pw").await.expect("unlocked as ALICE");
+    assert_eq!(locked_users(&n, json!({})).await["total"], 0);
+}
+
+#[tokio::test]
+async fn a_deleted_user_takes_its_lock_along_and_comes_back_unlocked() {
+    let n = node_with_users().await;
+    lock(&n, "bob").await;
+    assert_eq!(locked_users(&n, json!({})).await["total"], 1);
+    n.root_call(
+        coffer_core::engine::Operation::Delete,
+        "auth/userpass/users/Bob",
+        json!({}),
+    )
+    .await;
+    assert_eq!(locked_users(&n, json!({})).await["total"], 0);
+    n.root_call(Update, "auth/userpass/users/bob", json!({"password": "pw"}))
+        .await;
+    login(&n, "bob", "pw")
+        .await
+        .expect("the new bob is not locked");
 }
