@@ -5,10 +5,9 @@
 use super::error::ApiError;
 use super::{AppState, envelope, remote, token};
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use coffer_core::engine::{Operation, Request};
-use serde_json::json;
 
 pub(crate) async fn sanitized(
     State(st): State<AppState>,
@@ -19,18 +18,8 @@ pub(crate) async fn sanitized(
     let req = Request::new(Operation::Read, "sys/config/state/sanitized")
         .with_remote_addr(remote::addr(peer));
     st.core.authorize(presented.as_deref(), &req).await?;
-    let request_id = st.core.new_uuid()?;
-    Ok(envelope::json_response(
-        StatusCode::OK,
-        &json!({
-            "request_id": request_id,
-            "lease_id": "",
-            "renewable": false,
-            "lease_duration": 0,
-            "data": st.config_state.as_ref(),
-            "wrap_info": null,
-            "warnings": null,
-            "auth": null,
-        }),
+    Ok(envelope::data_response(
+        &st.core.new_uuid()?,
+        st.config_state.as_ref(),
     ))
 }

@@ -4,7 +4,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// A JSON response with `Content-Type: application/json` (exactly, as hvac
 /// checks) and `Cache-Control: no-store`.
@@ -19,6 +19,24 @@ pub fn json_response(status: StatusCode, body: &Value) -> Response {
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
+}
+
+/// 200 with `data` in Vault's response envelope, for the server's own
+/// `sys/` endpoints (no lease, no auth, no wrapping).
+pub(crate) fn data_response(request_id: &str, data: &Value) -> Response {
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "request_id": request_id,
+            "lease_id": "",
+            "renewable": false,
+            "lease_duration": 0,
+            "data": data,
+            "wrap_info": null,
+            "warnings": null,
+            "auth": null,
+        }),
+    )
 }
 
 /// 204 No Content.

@@ -8,7 +8,7 @@
 use super::error::ApiError;
 use super::{AppState, envelope, remote, token};
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use coffer_core::engine::{Operation, Request};
 use serde_json::json;
@@ -26,20 +26,11 @@ pub(crate) async fn status(
         .iter()
         .map(|(name, value)| json!({"name": name, "value": value}))
         .collect();
-    Ok(envelope::json_response(
-        StatusCode::OK,
+    Ok(envelope::data_response(
+        &st.core.new_uuid()?,
         &json!({
-            "request_id": st.core.new_uuid()?,
-            "lease_id": "",
-            "renewable": false,
-            "lease_duration": 0,
-            "data": {
-                "seal_type": st.core.seal().kind(),
-                "details": details,
-            },
-            "wrap_info": null,
-            "warnings": null,
-            "auth": null,
+            "seal_type": st.core.seal().kind(),
+            "details": details,
         }),
     ))
 }
