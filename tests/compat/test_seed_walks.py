@@ -13,7 +13,8 @@ What the seeds do that is not walked here, and where it is covered instead:
 
 The token stands in for the seeds' HSMs: it is found by `token_label` where the seeds give a
 `slot` (SoftHSM2 numbers its slots at random), and RSA-OAEP uses SHA-1 where seed 002 asks
-for SHA-256 (the only OAEP hash SoftHSM2 2.6 supports).
+for SHA-256 (the only OAEP hash SoftHSM2 2.6 supports). With COFFER_TEST_PKCS11_MODULE naming
+kryoptic (CI's second token) the walks run on it, with seed 002's SHA-256.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import pytest
 
 from conftest import CofferServer
 from seed_walk import Operator, Step, check_output
-from softhsm import SOFTHSM_LIB, Token
+from hsm_token import MANUFACTURER, MODULE, OAEP_HASH, Token
 
 
 @pytest.fixture
@@ -127,7 +128,7 @@ TRANSIT_ORDERS = [
 
 def test_seed_000_entropy_augmentation_walk(walk, tmp_path):
     token = Token(tmp_path / "hsm", "seed000", "vault:Password1")
-    config = SEED_000_CONFIG % {"lib": SOFTHSM_LIB, "label": token.label}
+    config = SEED_000_CONFIG % {"lib": MODULE, "label": token.label}
     server, op = walk(config, token)
     check_output(
         Step("coffer server -config=/etc/vault.d/config-hsm.hcl", "HSM Type: pkcs11\nStorage: file"),
@@ -193,7 +194,7 @@ SEED_002_SEAL = """seal "pkcs11" {
   pin = "fortanix-api-key"
   key_label = "%(key_label)s"%(default_key_label)s
   mechanism = "0x0009"
-  rsa_oaep_hash = "sha1"
+  rsa_oaep_hash = "%(oaep_hash)s"
   generate_key = "true"
 }
 entropy "seal" {
@@ -216,9 +217,10 @@ NEW_KEY = "New-Vault-Master-Key-RSA-OAEP-SHA256"
 
 def seed_002_config(token: Token, key_label: str, default_key_label: str | None = None) -> str:
     return SEED_002_SEAL % {
-        "lib": SOFTHSM_LIB,
+        "lib": MODULE,
         "label": token.label,
         "key_label": key_label,
+        "oaep_hash": OAEP_HASH,
         "default_key_label": f'\n  default_key_label = "{default_key_label}"' if default_key_label else "",
     }
 
@@ -232,17 +234,17 @@ def test_seed_002_fortanix_guide_walk(walk, tmp_path):
         Step(
             "coffer server -config=cfg-vault-p11.hcl",
             """
-            HSM PKCS#11 Version: 2.40
+            HSM PKCS#11 Version: {any}
             HSM Library: {any}
             HSM Library Version: {any}
-            HSM Manufacturer ID: SoftHSM
+            HSM Manufacturer ID: %s
             HSM Type: pkcs11
             Listener 1: tcp (addr: {any}, tls: "disabled")
             Mlock: supported: true, enabled: false
             Recovery Mode: false
             Storage: file
             Version: {any}
-            """,
+            """ % MANUFACTURER,
             differs="no Cgo/Go Version rows; no cluster address until HA exists (issue 14)",
         ),
         server_output(server),
@@ -459,7 +461,7 @@ disable_mlock = true
 
 def test_seed_004_futurex_guide_walk(walk, tmp_path):
     token = Token(tmp_path / "hsm", "seed004", "safest")
-    config = SEED_004_CONFIG % {"lib": SOFTHSM_LIB, "label": token.label}
+    config = SEED_004_CONFIG % {"lib": MODULE, "label": token.label}
     # 8.5: the PIN comes from VAULT_HSM_PIN, not the file.
     server, op = walk(config, token, env={"VAULT_HSM_PIN": "safest"})
     check_output(
@@ -469,7 +471,7 @@ def test_seed_004_futurex_guide_walk(walk, tmp_path):
             HSM PKCS#11 Version: {any}
             HSM Library: {any}
             HSM Library Version: {any}
-            HSM Manufacturer ID: SoftHSM
+            HSM Manufacturer ID: %s
             HSM Type: pkcs11
             Listener 1: tcp (addr: {any}, tls: "disabled")
             Log Level: info
@@ -477,7 +479,7 @@ def test_seed_004_futurex_guide_walk(walk, tmp_path):
             Recovery Mode: false
             Storage: file
             Version: {any}
-            """,
+            """ % MANUFACTURER,
         ),
         server_output(server),
     )

@@ -19,7 +19,7 @@ import requests
 from browser import browser  # noqa: F401  (the fixture)
 from browser import Browser
 from conftest import CofferServer
-from softhsm import SOFTHSM_LIB, Token
+from hsm_token import MODULE, Token
 from test_seed_walks import SEED_004_CONFIG, column
 
 SHAMIR_UI_CONFIG = """
@@ -66,7 +66,7 @@ def test_the_ui_is_served_with_a_strict_content_security_policy(ui_server):
 
 def test_seed_004_enable_a_seal_wrapped_kv_engine_in_the_browser(ui_server, browser, coffer_bin, tmp_path):
     token = Token(tmp_path / "hsm", "seed004", "safest")
-    config = SEED_004_CONFIG % {"lib": SOFTHSM_LIB, "label": token.label}
+    config = SEED_004_CONFIG % {"lib": MODULE, "label": token.label}
     server = ui_server(config, env={**token.env(), "VAULT_HSM_PIN": "safest"})
     init = requests.put(server.url("sys/init"), json={"recovery_shares": 1, "recovery_threshold": 1}, timeout=30)
     assert init.status_code == 200, init.text
@@ -326,7 +326,7 @@ def test_kv_versions_json_editing_and_disabling_an_engine_in_the_browser(ui_serv
 
 def test_an_hsm_sealed_server_is_initialised_with_recovery_keys_from_the_browser(ui_server, browser, tmp_path):
     token = Token(tmp_path / "hsm", "uiinit", "safest")
-    config = SEED_004_CONFIG % {"lib": SOFTHSM_LIB, "label": token.label}
+    config = SEED_004_CONFIG % {"lib": MODULE, "label": token.label}
     server = ui_server(config, env={**token.env(), "VAULT_HSM_PIN": "safest"})
     browser.open(server.addr)
     browser.wait_text("main", "recovery keys")

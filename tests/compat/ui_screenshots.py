@@ -18,7 +18,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).parent))
 from browser import Browser  # noqa: E402
 from conftest import CofferServer  # noqa: E402
-from softhsm import SOFTHSM_LIB, Token  # noqa: E402
+from hsm_token import MODULE, Token  # noqa: E402
 from test_seed_walks import SEED_004_CONFIG  # noqa: E402
 
 OUT = Path(__file__).resolve().parents[2] / "docs" / "ui"
@@ -29,7 +29,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         token = Token(tmp_path / "hsm", "coffer", "1234")
-        config = SEED_004_CONFIG % {"lib": SOFTHSM_LIB, "label": token.label}
+        config = SEED_004_CONFIG % {"lib": MODULE, "label": token.label}
         server = CofferServer(os.environ["COFFER_BIN"], tmp_path / "server", config_template=config,
                               env={**token.env(), "VAULT_HSM_PIN": "1234"})
         server.workdir.mkdir()

@@ -6,7 +6,7 @@
 
 mod common;
 
-use coffer_testkit::softhsm::PIN;
+use coffer_testkit::token::PIN;
 use common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -35,7 +35,7 @@ impl Remote {
             .args(["server", "-f", "--provider", &module(), "-n"])
             .arg(&socket)
             .arg(format!("pkcs11:token={}", hsm.label))
-            .env("SOFTHSM2_CONF", hsm.conf())
+            .envs([hsm.env()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

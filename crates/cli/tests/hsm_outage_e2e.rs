@@ -4,7 +4,7 @@
 
 mod common;
 
-use coffer_testkit::softhsm::PIN;
+use coffer_testkit::token::PIN;
 use common::*;
 use std::path::PathBuf;
 
@@ -16,7 +16,7 @@ struct Unplug {
 
 impl Unplug {
     fn new(hsm: &Hsm) -> Self {
-        let tokens = coffer_testkit::softhsm::SoftHsm::at(hsm.dir.path()).tokendir();
+        let tokens = hsm.store().tokendir();
         let token = std::fs::read_dir(&tokens)
             .expect("tokens dir")
             .flatten()

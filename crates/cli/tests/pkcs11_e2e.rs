@@ -5,7 +5,7 @@
 mod common;
 
 use base64::Engine as _;
-use coffer_testkit::softhsm::PIN;
+use coffer_testkit::token::PIN;
 use common::*;
 
 #[test]

@@ -299,7 +299,7 @@ fn gcm_params<'a>(iv: &'a mut [u8], aad: &'a [u8]) -> Result<GcmParams<'a>, HsmE
     })
 }
 
-fn oaep(hash: OaepHash) -> Mechanism<'static> {
+pub(crate) fn oaep(hash: OaepHash) -> Mechanism<'static> {
     let (h, mgf) = match hash {
         OaepHash::Sha1 => (MechanismType::SHA1, PkcsMgfType::MGF1_SHA1),
         OaepHash::Sha224 => (MechanismType::SHA224, PkcsMgfType::MGF1_SHA224),
@@ -333,9 +333,11 @@ fn data_key_of(bytes: &[u8]) -> Result<Key256, HsmError> {
 }
 
 /// Decides whether a failed decrypt/verify means "not authentic" or "token
-/// gone". SoftHSM answers a bad GCM tag with `CKR_GENERAL_ERROR`, the same
-/// code it gives when its token directory vanished, so for ambiguous codes
-/// the token is asked whether it is still there.
+/// gone". Tokens answer bad data with codes that also mean a fault: SoftHSM
+/// gives `CKR_GENERAL_ERROR` for a bad GCM tag (the code it gives when its
+/// token directory vanished), kryoptic `CKR_DEVICE_ERROR` for a bad RSA-OAEP
+/// block. For those ambiguous codes the token is asked whether it and the
+/// key are still there.
 fn decrypt_failure(
     held: &Held<'_>,
     key: ObjectHandle,
@@ -356,7 +358,11 @@ fn decrypt_failure(
             | RvError::SignatureInvalid
             | RvError::SignatureLenRange
     );
-    if clearly_bad_data || (rv == RvError::GeneralError && token_still_answers(held, key)) {
+    let ambiguous = matches!(
+        rv,
+        RvError::GeneralError | RvError::DeviceError | RvError::FunctionFailed
+    );
+    if clearly_bad_data || (ambiguous && token_still_answers(held, key)) {
         return HsmError::Integrity(err.to_string());
     }
     err

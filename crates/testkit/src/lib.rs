@@ -1,6 +1,6 @@
 //! Test-only helpers for Coffer: the node harness ([`node`], [`auth_node`]) with
 //! its software seal, test clock and test storage, the default engine list
-//! ([`engines`]), the SoftHSM2 token fixture ([`softhsm`]), a throwaway
+//! ([`engines`]), the PKCS#11 token fixture ([`token`], SoftHSM2 or kryoptic), a throwaway
 //! PostgreSQL server ([`postgres`]), and the storage backend conformance suite
 //! with its crash-consistency harness ([`conformance`]).
 //!
@@ -17,5 +17,5 @@ pub mod engines;
 pub mod node;
 pub mod postgres;
 pub mod soft_seal;
-pub mod softhsm;
 pub mod storage;
+pub mod token;

@@ -1,6 +1,7 @@
-//! Shared end-to-end harness: a throwaway SoftHSM2 token per test
-//! (`coffer_testkit::softhsm`; its SOFTHSM2_CONF is handed only to the child
-//! processes), a seed-004-style config, the real `coffer` server process, and
+//! Shared end-to-end harness: a throwaway PKCS#11 token per test
+//! (`coffer_testkit::token`: SoftHSM2, or the module in
+//! `COFFER_TEST_PKCS11_MODULE`; its configuration variable is handed only to
+//! the child processes), a seed-004-style config, the real `coffer` server process, and
 //! the `coffer` CLI.
 
 #![allow(
@@ -8,7 +9,7 @@
     reason = "each test binary uses a different part of the harness"
 )]
 
-use coffer_testkit::softhsm::{PIN, SoftHsm, module_path};
+use coffer_testkit::token::{PIN, TokenStore, module_path};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -18,7 +19,7 @@ pub(crate) fn module() -> String {
     module_path().display().to_string()
 }
 
-/// A SoftHSM2 token directory of its own, and a data directory.
+/// A token store of its own, and a data directory.
 pub(crate) struct Hsm {
     pub(crate) dir: tempfile::TempDir,
     pub(crate) label: String,
@@ -28,12 +29,18 @@ impl Hsm {
     pub(crate) fn new() -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let label = format!("coffer-e2e-{}", std::process::id());
-        SoftHsm::configure(dir.path()).init_token(&label);
+        TokenStore::configure(dir.path()).init_token(&label);
         Self { dir, label }
     }
 
-    pub(crate) fn conf(&self) -> PathBuf {
-        SoftHsm::at(self.dir.path()).conf()
+    /// The token store's configuration variable, for every process that
+    /// loads the module.
+    pub(crate) fn env(&self) -> (&'static str, PathBuf) {
+        self.store().env()
+    }
+
+    pub(crate) fn store(&self) -> TokenStore {
+        TokenStore::at(self.dir.path())
     }
 
     pub(crate) fn data(&self) -> PathBuf {
@@ -96,7 +103,7 @@ impl Hsm {
                 PIN,
             ])
             .args(["--delete-object", "--type", "secrkey", "--label", label])
-            .env("SOFTHSM2_CONF", self.conf())
+            .envs([self.env()])
             .output()
             .expect("pkcs11-tool (install opensc)");
         assert!(deleted.status.success(), "{}", text(&deleted));
@@ -118,7 +125,7 @@ impl Hsm {
         Command::new(env!("CARGO_BIN_EXE_coffer"))
             .arg("server")
             .arg(format!("-config={}", config.display()))
-            .env("SOFTHSM2_CONF", self.conf())
+            .envs([self.env()])
             .env("VAULT_HSM_PIN", pin)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())

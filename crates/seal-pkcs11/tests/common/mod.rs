@@ -1,14 +1,16 @@
-//! Process isolation for the seal's SoftHSM2 tests, on the token fixture of
-//! `coffer_testkit::softhsm`.
+//! Process isolation for the seal's PKCS#11 tests, on the token fixture of
+//! `coffer_testkit::token` (SoftHSM2, or the module in
+//! `COFFER_TEST_PKCS11_MODULE`).
 //!
-//! SoftHSM reads `SOFTHSM2_CONF` once, at `C_Initialize`, and a PKCS#11
-//! module is a per-process singleton; setting the variable from inside the
+//! The module reads its configuration variable (`SOFTHSM2_CONF`,
+//! `KRYOPTIC_CONF`) once, at `C_Initialize`, and a PKCS#11 module is a
+//! per-process singleton; setting the variable from inside the
 //! test process would need `std::env::set_var`, which is `unsafe` in edition
 //! 2024 (and `unsafe` is forbidden here). So each test re-executes this test
-//! binary for itself — `<binary> <test-name> --exact` — with `SOFTHSM2_CONF`
+//! binary for itself — `<binary> <test-name> --exact` — with that variable
 //! set on the child through `std::process::Command::env`, pointing at a conf
 //! file whose token directory lives in a fresh temp dir. The child initialises
-//! a throwaway token with `softhsm2-util` and runs the test body; the parent
+//! a throwaway token and runs the test body; the parent
 //! only checks that exactly that one test passed. This works the same under
 //! `cargo test` (tests as threads) and `cargo nextest` (tests as processes),
 //! and every test gets its own module instance and token.
@@ -20,7 +22,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use coffer_seal_pkcs11::{Pkcs11Options, SecretString};
-use coffer_testkit::softhsm::{PIN, SoftHsm, module_path};
+use coffer_testkit::token::{PIN, TokenKind, TokenStore, module_path};
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::session::{Session, UserType};
 
@@ -43,7 +45,7 @@ macro_rules! hsm_test {
     };
 }
 
-/// Runs `body` in a child process with its own `SOFTHSM2_CONF` and token.
+/// Runs `body` in a child process with its own token store and token.
 pub(crate) fn isolated<F, Fut>(name: &str, body: F)
 where
     F: FnOnce(Token) -> Fut,
@@ -65,11 +67,11 @@ where
 fn run_child(name: &str) {
     let lib = module_path();
     let dir = tempfile::tempdir().expect("temp dir");
-    let conf = SoftHsm::configure(dir.path()).conf();
+    let store = TokenStore::configure(dir.path());
     let exe = std::env::current_exe().expect("current test binary");
     let mut child = Command::new(exe)
         .args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env("SOFTHSM2_CONF", &conf)
+        .envs([store.env()])
         .env("COFFER_TEST_PKCS11_MODULE", &lib)
         .env(CHILD_ENV, name)
         .env(DIR_ENV, dir.path())
@@ -97,7 +99,7 @@ fn run_child(name: &str) {
     let report = format!("--- child stdout ---\n{stdout}\n--- child stderr ---\n{stderr}");
     match status {
         None => panic!("{name} did not finish within {CHILD_TIMEOUT:?}\n{report}"),
-        Some(s) if !s.success() => panic!("{name} failed in its SoftHSM child ({s})\n{report}"),
+        Some(s) if !s.success() => panic!("{name} failed in its token child ({s})\n{report}"),
         // A filter that matched nothing would "pass" with 0 tests: insist on one.
         Some(_) => assert!(
             stdout.contains("1 passed"),
@@ -116,14 +118,14 @@ fn drain<R: Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<S
     })
 }
 
-/// A freshly initialised SoftHSM token, private to one test process.
+/// A freshly initialised token, private to one test process.
 pub(crate) struct Token {
     /// Token label (unique per process).
     pub(crate) label: String,
-    /// Slot SoftHSM moved the token to after initialisation.
+    /// The slot the token was initialised in.
     pub(crate) slot: u64,
-    /// `directories.tokendir`.
-    pub(crate) tokendir: PathBuf,
+    /// The store it lives in.
+    pub(crate) store: TokenStore,
     /// The temp dir of this test (conf, tokens, and room to move things to).
     pub(crate) dir: PathBuf,
     /// The PKCS#11 module.
@@ -134,12 +136,12 @@ impl Token {
     fn create() -> Self {
         let dir = PathBuf::from(std::env::var_os(DIR_ENV).expect("child knows its dir"));
         let label = format!("coffer-{}", std::process::id());
-        let hsm = SoftHsm::at(&dir);
-        let slot = hsm.init_token(&label);
+        let store = TokenStore::at(&dir);
+        let slot = store.init_token(&label);
         Self {
             label,
             slot,
-            tokendir: hsm.tokendir(),
+            store,
             dir,
             lib: module_path(),
         }
@@ -152,9 +154,14 @@ impl Token {
         o
     }
 
+    /// Which implementation the token is.
+    pub(crate) fn kind(&self) -> TokenKind {
+        self.store.kind()
+    }
+
     /// The token's own directory under `tokendir` (SoftHSM names it by UUID).
     pub(crate) fn object_dir(&self) -> PathBuf {
-        let mut dirs: Vec<PathBuf> = std::fs::read_dir(&self.tokendir)
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(self.store.tokendir())
             .expect("read tokendir")
             .filter_map(Result::ok)
             .map(|e| e.path())
@@ -164,7 +171,7 @@ impl Token {
             dirs.len(),
             1,
             "one token directory in {}",
-            self.tokendir.display()
+            self.store.tokendir().display()
         );
         dirs.remove(0)
     }
