@@ -82,6 +82,9 @@ pub(crate) enum Command {
     /// Manage audit devices.
     #[command(subcommand)]
     Audit(crate::commands::audit::AuditCommand),
+    /// Check the HSM: `hsm doctor`.
+    #[command(subcommand)]
+    Hsm(crate::commands::hsm::HsmCommand),
     /// Print the version.
     Version,
     /// Print a shell completion script (bash, zsh or fish).

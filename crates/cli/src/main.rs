@@ -1,10 +1,12 @@
 //! `coffer`: the command-line interface of the Coffer secrets server, mirroring the `vault` CLI
 //! (`server`, `status`, `operator init|unseal|seal|generate-root|rekey`, `login`, `secrets`,
 //! `kv`, `lease`, `read`, `write`, `list`, `delete`, `unwrap`, `token`, `policy`, `audit`)
-//! including its single-dash flags, tables and exit codes.
+//! including its single-dash flags, tables and exit codes, plus `hsm doctor`.
 //!
-//! Everything but `server` talks to a server over HTTP through `coffer_client`; `server` calls
-//! `coffer_server::run`. This crate must never reach into core, engine, seal or storage crates.
+//! Everything but `server` and `hsm doctor` talks to a server over HTTP through
+//! `coffer_client`; `server` calls `coffer_server::run`, and `hsm doctor` runs
+//! `coffer_server::hsm_probe` in a child process. This crate must never reach into core,
+//! engine, seal or storage crates.
 
 mod api_path;
 mod argv;

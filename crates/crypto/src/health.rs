@@ -54,7 +54,7 @@ impl fmt::Display for HealthTest {
 
 /// The state of both continuous tests across every byte seen so far.
 #[derive(Debug, Default)]
-pub(crate) struct HealthTests {
+pub struct HealthTests {
     rct_value: Option<u8>,
     rct_count: u32,
     apt_value: u8,
@@ -65,12 +65,12 @@ pub(crate) struct HealthTests {
 
 impl HealthTests {
     /// Fresh tests (no history), as after a start-up or a failure.
-    pub(crate) fn new() -> Self {
+    pub fn new() -> Self {
         Self::default()
     }
 
     /// Feeds `bytes` through both tests, stopping at the first failure.
-    pub(crate) fn check(&mut self, bytes: &[u8]) -> Result<(), HealthTest> {
+    pub fn check(&mut self, bytes: &[u8]) -> Result<(), HealthTest> {
         for &b in bytes {
             self.repetition_count(b)?;
             self.adaptive_proportion(b)?;

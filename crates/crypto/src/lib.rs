@@ -26,5 +26,5 @@ pub mod tls;
 pub use augmented::{AugmentedEntropy, EntropyHealth, EntropyReport, ExternalRandom};
 pub use entropy::{Entropy, OsEntropy};
 pub use error::CryptoError;
-pub use health::HealthTest;
+pub use health::{HealthTest, HealthTests};
 pub use secret::{Key256, SecretBytes};

@@ -14,6 +14,7 @@
 
 mod banner;
 mod blob;
+pub mod doctor;
 mod error;
 mod keys;
 mod mechanism;

@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod config;
 pub mod engines;
 mod exit_status;
+pub mod hsm_probe;
 pub mod http;
 pub mod listener;
 mod logging;

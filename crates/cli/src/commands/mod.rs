@@ -4,6 +4,7 @@ pub(crate) mod audit;
 pub(crate) mod docs;
 mod generate_root;
 pub(crate) mod generic;
+pub(crate) mod hsm;
 pub(crate) mod kv;
 mod kv_path;
 pub(crate) mod lease;
@@ -57,6 +58,7 @@ pub(crate) async fn run(cli: Cli) -> u8 {
         Command::Token(command) => token::run(command, &global).await,
         Command::Policy(command) => policy::run(command, &global).await,
         Command::Audit(command) => audit::run(command, &global).await,
+        Command::Hsm(command) => hsm::run(command, &global),
         Command::Completion(args) => docs::completion(&args),
         Command::Man(args) => docs::man(&args),
         Command::Version => {
