@@ -65,6 +65,22 @@ fn token_removed_mid_run_fails_hsm_operations_with_the_code_and_recovers_in_plac
         failed.to_string().contains("CKR_"),
         "error keeps the PKCS#11 code: {failed}"
     );
+    // The failures show in sys/metrics, by return code, next to the latencies.
+    let metrics = prometheus(&addr, &token);
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("coffer_hsm_errors{code=\"CKR_") && !l.ends_with(" 0")),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("# TYPE coffer_hsm_operation_seconds histogram"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("coffer_hsm_operation_seconds_bucket{op=\"wrap\",le=\"+Inf\"}"),
+        "{metrics}"
+    );
 
     unplug.plug();
     let GenerateRoot {
@@ -348,4 +364,24 @@ fn transit_keys_of_an_external_entropy_mount_need_the_hsm_and_existing_keys_keep
         &["write", "-f", "transit/keys/after-return"],
     ));
     stop(server);
+}
+
+/// `GET /v1/sys/metrics?format=prometheus` over plain HTTP; the body.
+fn prometheus(addr: &str, token: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let host = addr.trim_start_matches("http://");
+    let mut conn = std::net::TcpStream::connect(host).expect("connect");
+    write!(
+        conn,
+        "GET /v1/sys/metrics?format=prometheus HTTP/1.1\r\nHost: {host}\r\n\
+         X-Vault-Token: {token}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut response = String::new();
+    conn.read_to_string(&mut response).expect("read");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default()
 }

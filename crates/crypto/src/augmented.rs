@@ -81,6 +81,8 @@ pub struct EntropyReport {
     pub fetched_bytes: u64,
     /// Draws that failed (source unavailable or failing a health test).
     pub failures: u64,
+    /// Fetched chunks that failed an SP 800-90B health test.
+    pub health_test_failures: u64,
 }
 
 /// The augmented [`Entropy`] handle (source name `seal`).
@@ -99,6 +101,7 @@ struct Counters {
     fetches: AtomicU64,
     fetched_bytes: AtomicU64,
     failures: AtomicU64,
+    health_test_failures: AtomicU64,
 }
 
 struct Pool {
@@ -186,6 +189,9 @@ impl AugmentedEntropy {
             pool.tests = HealthTests::new();
         }
         if let Err(test) = pool.tests.check(&chunk) {
+            self.counters
+                .health_test_failures
+                .fetch_add(1, Ordering::Relaxed);
             self.set_health(EntropyHealth::Failed(test));
             pool.tests = HealthTests::new();
             return Err(CryptoError::Entropy(format!(
@@ -240,6 +246,7 @@ impl Entropy for AugmentedEntropy {
             fetches: c.fetches.load(Ordering::Relaxed),
             fetched_bytes: c.fetched_bytes.load(Ordering::Relaxed),
             failures: c.failures.load(Ordering::Relaxed),
+            health_test_failures: c.health_test_failures.load(Ordering::Relaxed),
         })
     }
 }

@@ -105,6 +105,25 @@ pub enum HsmError {
 }
 
 impl HsmError {
+    /// A short name for the kind of error, for metrics: the `CKR_` name is
+    /// used instead when there is one.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Self::ReturnCode { rv, .. } => code_and_name(*rv).1,
+            Self::ModuleLoad { .. } => "module_load",
+            Self::TokenNotFound { .. } => "token_not_found",
+            Self::KeyMissing { .. } => "key_missing",
+            Self::DuplicateKey { .. } => "duplicate_key",
+            Self::KeyTypeMismatch { .. } => "key_type_mismatch",
+            Self::InvalidConfig(_) => "invalid_config",
+            Self::MalformedBlob(_) => "malformed_blob",
+            Self::Integrity(_) => "integrity",
+            Self::Timeout(_) => "timeout",
+            Self::Worker(_) => "worker",
+            Self::Binding { .. } => "binding",
+        }
+    }
+
     /// Wraps a cryptoki error with what Coffer was doing.
     pub(crate) fn from_cryptoki(context: impl Into<String>, err: CkError) -> Self {
         let context = context.into();

@@ -23,6 +23,7 @@ mod options;
 mod random;
 mod seal;
 mod session_pool;
+mod telemetry;
 
 pub use banner::{HsmInfo, SealKey};
 pub use error::{HsmError, ReturnCode, code_and_name};

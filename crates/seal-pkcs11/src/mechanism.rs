@@ -26,6 +26,7 @@ use crate::blob::Blob;
 use crate::error::HsmError;
 use crate::options::OaepHash;
 use crate::session_pool::Held;
+use crate::telemetry::Op;
 
 /// `CKM_AES_GCM`.
 pub const CKM_AES_GCM: u64 = 0x1087;
@@ -180,8 +181,9 @@ impl WrapMechanism {
                     HsmError::InvalidConfig(format!("{} needs an HMAC key", self.name()))
                 })?;
                 let input = blob.mac_input().map_err(|e| HsmError::InvalidConfig(e.0))?;
-                blob.mac = s
-                    .sign(&Mechanism::Sha256Hmac, hmac, &input)
+                blob.mac = held
+                    .telemetry
+                    .time(Op::Sign, || s.sign(&Mechanism::Sha256Hmac, hmac, &input))
                     .map_err(|e| HsmError::from_cryptoki(ctx("CKM_SHA256_HMAC signing"), e))?;
             }
             Self::RsaOaep(hash) => {
@@ -250,7 +252,10 @@ impl WrapMechanism {
                 })?;
                 let input = blob.mac_input().map_err(|e| HsmError::MalformedBlob(e.0))?;
                 // Encrypt-then-MAC: nothing is decrypted before the MAC checks out.
-                s.verify(&Mechanism::Sha256Hmac, hmac, &input, &blob.mac)
+                held.telemetry
+                    .time(Op::Sign, || {
+                        s.verify(&Mechanism::Sha256Hmac, hmac, &input, &blob.mac)
+                    })
                     .map_err(|e| decrypt_failure(held, hmac, self, e))?;
                 if self == Self::AesCbcPad {
                     s.decrypt(&Mechanism::AesCbcPad(iv), keys.key, &blob.ciphertext)

@@ -25,6 +25,7 @@ use zeroize::Zeroizing;
 use crate::error::HsmError;
 use crate::mechanism;
 use crate::session_pool::SessionPool;
+use crate::telemetry::Op;
 
 /// The HSM's random number generator, for [`coffer_crypto::AugmentedEntropy`].
 /// Made by [`crate::Pkcs11Seal::random_source`].
@@ -88,7 +89,7 @@ impl HsmRandom {
         let runtime = self.runtime.clone();
         self.runtime.spawn_blocking(move || {
             let result = runtime.block_on(pool.permit()).and_then(|permit| {
-                let r = pool.with_session(|held| mechanism::random(held, n));
+                let r = pool.with_session_timed(Op::Random, |held| mechanism::random(held, n));
                 drop(permit);
                 r
             });
@@ -114,8 +115,9 @@ impl HsmRandom {
                     .bytes
                     .fetch_add(bytes.len() as u64, Ordering::Relaxed);
             }
-            Err(_) => {
+            Err(e) => {
                 self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                self.pool.count_error(e);
             }
         }
         result

@@ -16,6 +16,7 @@ use crate::mechanism::{self, KeyFamily, Keys, WrapMechanism};
 use crate::module::{Module, TokenSelector};
 use crate::options::Pkcs11Options;
 use crate::session_pool::{Held, PoolStats, SessionPool};
+use crate::telemetry::Op;
 
 /// Bytes wrapped and unwrapped once by [`Pkcs11Seal::open`] to prove the
 /// mechanism works on this token before anything depends on it.
@@ -92,7 +93,7 @@ impl Pkcs11Seal {
         let keys = Arc::new(KeyCache::default());
         let cache = Arc::clone(&keys);
         let (mechanism, info) = pool
-            .run(None, move |held| plan.prepare(held, &cache))
+            .run(None, None, move |held| plan.prepare(held, &cache))
             .await?;
         tracing::info!(
             mechanism = format_args!("{:#06x}", mechanism.code()),
@@ -134,7 +135,7 @@ impl Pkcs11Seal {
     pub async fn random(&self, n: usize) -> Result<SecretBytes, HsmError> {
         self.inner
             .pool
-            .run(None, move |held| {
+            .run(None, Some(Op::Random), move |held| {
                 mechanism::random(held, n).map(SecretBytes::new)
             })
             .await
@@ -177,9 +178,11 @@ impl Pkcs11Seal {
         let plaintext = Zeroizing::new(plaintext.to_vec());
         self.inner
             .pool
-            .run(Some(self.inner.operation_timeout), move |held| {
-                inner.wrap_with(held, &plaintext)
-            })
+            .run(
+                Some(self.inner.operation_timeout),
+                Some(Op::Wrap),
+                move |held| inner.wrap_with(held, &plaintext),
+            )
             .await
     }
 
@@ -196,9 +199,11 @@ impl Pkcs11Seal {
         let inner = Arc::clone(&self.inner);
         self.inner
             .pool
-            .run(Some(self.inner.operation_timeout), move |held| {
-                inner.unwrap_with(held, &blob)
-            })
+            .run(
+                Some(self.inner.operation_timeout),
+                Some(Op::Unwrap),
+                move |held| inner.unwrap_with(held, &blob),
+            )
             .await
     }
 
@@ -208,7 +213,7 @@ impl Pkcs11Seal {
         let inner = Arc::clone(&self.inner);
         self.inner
             .pool
-            .run(Some(self.inner.health_timeout), move |held| {
+            .run(Some(self.inner.health_timeout), None, move |held| {
                 held.module
                     .ctx()
                     .get_token_info(held.slot)
@@ -458,6 +463,10 @@ impl Seal for Pkcs11Seal {
 
     async fn unwrap(&self, blob: &[u8]) -> Result<SecretBytes, SealError> {
         self.unwrap_blob(blob).await.map_err(SealError::from)
+    }
+
+    fn metrics(&self) -> Vec<coffer_core::metrics::Metric> {
+        self.inner.pool.metrics()
     }
 
     async fn health(&self) -> SealHealth {

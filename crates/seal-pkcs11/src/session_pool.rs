@@ -23,6 +23,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::HsmError;
 use crate::module::{Entered, Module, TokenSelector};
+use crate::telemetry::{Op, Telemetry};
 
 /// What a worker gets while it holds a session.
 pub(crate) struct Held<'a> {
@@ -34,6 +35,8 @@ pub(crate) struct Held<'a> {
     pub(crate) generation: u64,
     /// The initialised module (for `C_GetTokenInfo` and friends).
     pub(crate) module: &'a Entered<'a>,
+    /// Where operations record their latency.
+    pub(crate) telemetry: &'a Telemetry,
 }
 
 /// Sessions for one token, logged in with one PIN.
@@ -49,6 +52,7 @@ pub(crate) struct SessionPool {
     in_use: AtomicUsize,
     peak_in_use: AtomicUsize,
     open: AtomicUsize,
+    telemetry: Telemetry,
 }
 
 struct State {
@@ -65,12 +69,14 @@ struct Pooled {
 }
 
 /// Numbers for tests and metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PoolStats {
     /// Configured `max_parallel`.
     pub max_parallel: usize,
     /// Sessions currently open (idle or in use).
     pub open_sessions: usize,
+    /// Sessions in use now.
+    pub in_use: usize,
     /// Most sessions ever in use at the same time.
     pub peak_in_use: usize,
 }
@@ -101,23 +107,38 @@ impl SessionPool {
             in_use: AtomicUsize::new(0),
             peak_in_use: AtomicUsize::new(0),
             open: AtomicUsize::new(0),
+            telemetry: Telemetry::default(),
         }
     }
 
-    /// Waits for the right to use a session.
+    /// The pool's and its operations' metrics.
+    pub(crate) fn metrics(&self) -> Vec<coffer_core::metrics::Metric> {
+        self.telemetry.metrics(self.stats())
+    }
+
+    /// Waits for the right to use a session (a wait is counted).
     pub(crate) async fn permit(&self) -> Result<OwnedSemaphorePermit, HsmError> {
-        Arc::clone(&self.permits)
+        if let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() {
+            return Ok(permit);
+        }
+        let started = std::time::Instant::now();
+        let permit = Arc::clone(&self.permits)
             .acquire_owned()
             .await
-            .map_err(|e| HsmError::Worker(e.to_string()))
+            .map_err(|e| HsmError::Worker(e.to_string()));
+        self.telemetry.waited(started.elapsed());
+        permit
     }
 
     /// Runs `f` with a session on a blocking thread, after waiting for a
     /// permit; `limit` bounds the whole wait (permit + call). A call that
     /// times out keeps running on its thread and frees its permit when done.
+    /// With `op`, the call's time goes into that operation's histogram;
+    /// every error is counted by its return code.
     pub(crate) async fn run<T, F>(
         self: &Arc<Self>,
         limit: Option<Duration>,
+        op: Option<Op>,
         f: F,
     ) -> Result<T, HsmError>
     where
@@ -129,17 +150,38 @@ impl SessionPool {
             let permit = pool.permit().await?;
             tokio::task::spawn_blocking(move || {
                 let _permit = permit;
-                pool.with_session(f)
+                match op {
+                    Some(op) => pool.telemetry.time(op, || pool.with_session(f)),
+                    None => pool.with_session(f),
+                }
             })
             .await
             .map_err(|e| HsmError::Worker(e.to_string()))?
         };
-        match limit {
+        let result = match limit {
             Some(d) => tokio::time::timeout(d, work)
                 .await
-                .map_err(|_| HsmError::Timeout(d))?,
+                .unwrap_or(Err(HsmError::Timeout(d))),
             None => work.await,
+        };
+        if let Err(e) = &result {
+            self.telemetry.error(e);
         }
+        result
+    }
+
+    /// Records `err` in the error counts (for callers outside [`Self::run`]).
+    pub(crate) fn count_error(&self, err: &HsmError) {
+        self.telemetry.error(err);
+    }
+
+    /// [`Self::with_session`], timed as `op`.
+    pub(crate) fn with_session_timed<T>(
+        &self,
+        op: Op,
+        f: impl FnOnce(&Held<'_>) -> Result<T, HsmError>,
+    ) -> Result<T, HsmError> {
+        self.telemetry.time(op, || self.with_session(f))
     }
 
     /// Current numbers.
@@ -147,6 +189,7 @@ impl SessionPool {
         PoolStats {
             max_parallel: self.max_parallel,
             open_sessions: self.open.load(Ordering::Relaxed),
+            in_use: self.in_use.load(Ordering::Relaxed),
             peak_in_use: self.peak_in_use.load(Ordering::Relaxed),
         }
     }
@@ -176,6 +219,7 @@ impl SessionPool {
             slot,
             generation,
             module: &entered,
+            telemetry: &self.telemetry,
         });
         self.in_use.fetch_sub(1, Ordering::Relaxed);
         match &result {

@@ -549,3 +549,46 @@ hsm_test! {
         assert_eq!(keys, ["gcm-only"]);
     }
 }
+
+hsm_test! {
+    async fn metrics_time_each_operation_count_sessions_and_errors_by_kind(token: Token) {
+        let mut o = token.options("cbc-root");
+        o.mechanism = Some(CKM_AES_CBC_PAD);
+        o.hmac_key_label = Some("cbc-hmac".to_owned());
+        let seal = Pkcs11Seal::open(o).await.expect("open");
+        for _ in 0..3 {
+            let blob = seal.wrap(b"value").await.expect("wrap");
+            seal.unwrap(&blob).await.expect("unwrap");
+        }
+        seal.random(32).await.expect("random");
+        let mut bad = seal.wrap(b"value").await.expect("wrap");
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert!(seal.unwrap(&bad).await.is_err());
+
+        let metrics = seal.metrics();
+        let count = |op: &str| {
+            metrics
+                .iter()
+                .find(|m| m.name == "coffer.hsm.operation.seconds" && m.labels == [("op", op.to_owned())])
+                .and_then(|m| m.histogram.as_ref())
+                .map(|h| h.count)
+                .unwrap_or_else(|| panic!("no {op} histogram: {metrics:?}"))
+        };
+        // The open's self-test is a wrap and an unwrap too.
+        assert_eq!(count("wrap"), 1 + 3 + 1);
+        assert_eq!(count("unwrap"), 1 + 3 + 1);
+        assert_eq!(count("random"), 1);
+        // CBC signs each wrap and verifies each unwrap with the HMAC key.
+        assert_eq!(count("sign"), 2 * 5);
+        let value = |name: &str| {
+            metrics.iter().find(|m| m.name == name).map(|m| m.value).unwrap_or_else(|| panic!("{name}"))
+        };
+        assert!(value("coffer.hsm.sessions.open") >= 1.0);
+        assert_eq!(value("coffer.hsm.sessions.in_use"), 0.0);
+        let errors: Vec<_> = metrics.iter().filter(|m| m.name == "coffer.hsm.errors").collect();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].labels, [("code", "integrity".to_owned())]);
+        assert_eq!(errors[0].value, 1.0);
+    }
+}

@@ -7,44 +7,88 @@ use crate::node::Core;
 use crate::seal::SealHealth;
 use coffer_crypto::EntropyHealth;
 
-/// Whether a value is a level or a running total.
+pub use super::histogram::{Histogram, LATENCY_BOUNDS, LatencyHistogram};
+
+/// Whether a value is a level, a running total or a distribution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetricKind {
     /// A level that goes up and down.
     Gauge,
     /// A total since the process started (or since unseal, where noted).
     Counter,
+    /// Durations in buckets ([`Metric::histogram`] holds them).
+    Histogram,
 }
 
-/// One metric.
+/// One metric. Several metrics may share a name with different labels
+/// (`coffer.hsm.errors{code="CKR_PIN_INCORRECT"}`); they come one after the
+/// other in a snapshot.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Metric {
     /// Dotted name (`coffer.entropy.seal.draws`).
     pub name: &'static str,
-    /// Gauge or counter.
+    /// Gauge, counter or histogram.
     pub kind: MetricKind,
-    /// The value.
+    /// The value (a histogram's count).
     pub value: f64,
     /// What it measures, for Prometheus `# HELP`.
     pub help: &'static str,
+    /// Label names and values.
+    pub labels: Vec<(&'static str, String)>,
+    /// The buckets, for [`MetricKind::Histogram`].
+    pub histogram: Option<Histogram>,
+}
+
+impl Metric {
+    /// A gauge.
+    pub fn gauge(name: &'static str, value: f64, help: &'static str) -> Self {
+        Self {
+            name,
+            kind: MetricKind::Gauge,
+            value,
+            help,
+            labels: Vec::new(),
+            histogram: None,
+        }
+    }
+
+    /// A counter.
+    pub fn counter(name: &'static str, value: u64, help: &'static str) -> Self {
+        Self {
+            kind: MetricKind::Counter,
+            ..Self::gauge(name, value as f64, help)
+        }
+    }
+
+    /// A histogram of durations.
+    pub fn histogram(name: &'static str, histogram: Histogram, help: &'static str) -> Self {
+        Self {
+            kind: MetricKind::Histogram,
+            histogram: Some(histogram),
+            ..Self::gauge(name, 0.0, help)
+        }
+        .with_value_from_histogram()
+    }
+
+    fn with_value_from_histogram(mut self) -> Self {
+        self.value = self.histogram.as_ref().map_or(0.0, |h| h.count as f64);
+        self
+    }
+
+    /// Adds a label.
+    #[must_use]
+    pub fn label(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.labels.push((name, value.into()));
+        self
+    }
 }
 
 fn gauge(name: &'static str, value: f64, help: &'static str) -> Metric {
-    Metric {
-        name,
-        kind: MetricKind::Gauge,
-        value,
-        help,
-    }
+    Metric::gauge(name, value, help)
 }
 
 fn counter(name: &'static str, value: u64, help: &'static str) -> Metric {
-    Metric {
-        name,
-        kind: MetricKind::Counter,
-        value: value as f64,
-        help,
-    }
+    Metric::counter(name, value, help)
 }
 
 fn flag(b: bool) -> f64 {
@@ -140,8 +184,14 @@ impl Core {
                     r.fetched_bytes,
                     "bytes fetched with C_GenerateRandom",
                 ),
+                counter(
+                    "coffer.entropy.seal.health_test_failures",
+                    r.health_test_failures,
+                    "HSM chunks that failed an SP 800-90B health test",
+                ),
             ]);
         }
+        out.extend(self.seal.metrics());
         out
     }
 

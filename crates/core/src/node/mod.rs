@@ -4,6 +4,7 @@
 //! mounted engine (`request::plan`), with the request audited before its
 //! handler runs and after (`audit::trail`).
 
+mod histogram;
 pub mod metrics;
 mod setup;
 pub(crate) mod state;

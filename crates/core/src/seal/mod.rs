@@ -64,6 +64,11 @@ pub trait Seal: Send + Sync {
     async fn unwrap(&self, blob: &[u8]) -> Result<SecretBytes, SealError>;
     /// Current health.
     async fn health(&self) -> SealHealth;
+    /// The seal's own metrics for `sys/metrics` (HSM latencies, sessions,
+    /// errors); none by default.
+    fn metrics(&self) -> Vec<crate::metrics::Metric> {
+        Vec::new()
+    }
     /// Whether `blob` was wrapped with the key the seal now wraps with. After
     /// an HSM key rotation this is false for old blobs, and the core re-wraps
     /// them ("upgrading stored keys").

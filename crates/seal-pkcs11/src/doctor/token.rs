@@ -534,7 +534,11 @@ pub(crate) fn mechanisms(req: &DoctorRequest, found: &Found, out: &mut Reporter<
         }
     }
     drop(m);
-    if let Some(session) = found.session.as_ref().filter(|_| mech.oaep && mech.rsa_keygen) {
+    if let Some(session) = found
+        .session
+        .as_ref()
+        .filter(|_| mech.oaep && mech.rsa_keygen)
+    {
         mech.oaep_hashes = oaep_hashes(req, session, out);
     }
     mech
