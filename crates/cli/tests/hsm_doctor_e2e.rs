@@ -422,6 +422,17 @@ fn rsa_oaep_hashes_are_tried_and_one_the_token_lacks_fails_naming_one_that_works
         .find(|f| f["check"] == "RSA-OAEP hashes")
         .unwrap_or_else(|| panic!("{report:#}"));
     let hcl = report["stanza"]["hcl"].as_str().expect("a stanza");
+    let settings = findings(&report, "mechanisms")
+        .into_iter()
+        .find(|f| f["check"] == "settings that work")
+        .unwrap_or_else(|| panic!("{report:#}"))["detail"]
+        .as_str()
+        .expect("detail")
+        .to_owned();
+    assert!(
+        settings.contains("mechanism = \"0x1087\" (AES-GCM)"),
+        "{settings}"
+    );
     match TokenKind::under_test() {
         // SoftHSM 2.6 does RSA-OAEP with SHA-1 only.
         TokenKind::SoftHsm2 => {
@@ -439,11 +450,19 @@ fn rsa_oaep_hashes_are_tried_and_one_the_token_lacks_fails_naming_one_that_works
                 "{hashes:#}"
             );
             assert!(hcl.contains("rsa_oaep_hash  = \"sha1\""), "{hcl}");
+            assert!(
+                settings.ends_with("with rsa_oaep_hash = \"sha1\""),
+                "{settings}"
+            );
         }
         TokenKind::Kryoptic => {
             assert_eq!(code, 0, "{report:#}");
             assert_eq!(hashes["status"], "ok", "{hashes:#}");
             assert!(hcl.contains("rsa_oaep_hash  = \"sha256\""), "{hcl}");
+            assert!(
+                settings.contains("\"sha1\" | \"sha224\" | \"sha256\""),
+                "{settings}"
+            );
             assert_eq!(report["stanza"]["proven"], true);
         }
     }

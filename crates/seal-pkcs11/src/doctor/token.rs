@@ -541,7 +541,60 @@ pub(crate) fn mechanisms(req: &DoctorRequest, found: &Found, out: &mut Reporter<
     {
         mech.oaep_hashes = oaep_hashes(req, session, out);
     }
+    out.finding(settings(&mech, found.session.is_some()));
     mech
+}
+
+/// Which `mechanism` (and `rsa_oaep_hash`) settings the token supports.
+fn settings(mech: &Mechanisms, probed: bool) -> Finding {
+    let mut works = Vec::new();
+    if mech.gcm {
+        works.push("mechanism = \"0x1087\" (AES-GCM)".to_owned());
+    }
+    for (offered, code, name) in [
+        (mech.cbc_pad, "0x1085", "AES-CBC-PAD"),
+        (mech.cbc, "0x1082", "AES-CBC"),
+    ] {
+        if offered && mech.hmac {
+            works.push(format!(
+                "mechanism = \"{code}\" ({name}) with hmac_key_label"
+            ));
+        }
+    }
+    if mech.oaep {
+        if !probed {
+            works.push(
+                "mechanism = \"0x0009\" (RSA-OAEP) with an rsa_oaep_hash the token accepts \
+                 (not tried without a login)"
+                    .to_owned(),
+            );
+        } else if !mech.oaep_hashes.is_empty() {
+            let names: Vec<_> = mech
+                .oaep_hashes
+                .iter()
+                .map(|h| format!("\"{}\"", h.name()))
+                .collect();
+            works.push(format!(
+                "mechanism = \"0x0009\" (RSA-OAEP) with rsa_oaep_hash = {}",
+                names.join(" | ")
+            ));
+        }
+    }
+    if works.is_empty() {
+        return Finding::new(
+            "mechanisms",
+            "settings that work",
+            Status::Fail,
+            "none: the token offers none of the seal's mechanisms with the flags it needs",
+        )
+        .remedy("check the token's (or partition's) mechanism policy with the HSM vendor");
+    }
+    Finding::new(
+        "mechanisms",
+        "settings that work",
+        Status::Ok,
+        works.join("; "),
+    )
 }
 
 /// Tries RSA-OAEP with every hash on a session key pair (gone when the
