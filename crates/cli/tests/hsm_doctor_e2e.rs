@@ -122,7 +122,12 @@ fn creates_no_key_unless_asked_and_its_stanza_auto_unseals_a_real_server() {
     );
 
     // The key exists now: without -generate-key the doctor is satisfied too.
-    let (code, report) = doctor(&hsm, Some(PIN), &args(&base, &["-key-label=doctor-root"]));
+    // -mechanism takes decimal as the stanza does (4231 = 0x1087, AES-GCM).
+    let (code, report) = doctor(
+        &hsm,
+        Some(PIN),
+        &args(&base, &["-key-label=doctor-root", "-mechanism=4231"]),
+    );
     assert_eq!(code, 0, "{report:#}");
 
     // The stanza as printed starts a server that initialises and auto-unseals.
@@ -178,6 +183,11 @@ fn without_a_pin_it_checks_what_it_can_and_warns() {
     assert!(findings(&report, "keys").is_empty(), "{report:#}");
     assert_eq!(findings(&report, "rng")[0]["status"], "ok", "{report:#}");
     assert_eq!(report["stanza"]["proven"], false);
+    let hcl = report["stanza"]["hcl"].as_str().expect("hcl");
+    assert!(
+        hcl.contains("# generate_key = \"true\"   # if no key has this label yet"),
+        "keys were not checked, so the stanza cannot know: {hcl}"
+    );
 }
 
 #[test]
@@ -343,6 +353,10 @@ fn a_module_that_crashes_in_c_initialize_is_reported_with_its_signal() {
     let f = failed(&report, "crash");
     assert_eq!(f["check"], "C_Initialize", "{f:#}");
     assert!(f["detail"].as_str().unwrap().contains("SIGSEGV"), "{f:#}");
+    assert!(
+        f["detail"].as_str().unwrap().contains("FX: connecting to the HSM..."),
+        "what the module printed is shown: {f:#}"
+    );
     assert!(started.elapsed() < Duration::from_secs(20));
 }
 

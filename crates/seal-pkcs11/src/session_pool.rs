@@ -121,13 +121,11 @@ impl SessionPool {
         if let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() {
             return Ok(permit);
         }
-        let started = std::time::Instant::now();
-        let permit = Arc::clone(&self.permits)
+        let _waiting = self.telemetry.wait();
+        Arc::clone(&self.permits)
             .acquire_owned()
             .await
-            .map_err(|e| HsmError::Worker(e.to_string()));
-        self.telemetry.waited(started.elapsed());
-        permit
+            .map_err(|e| HsmError::Worker(e.to_string()))
     }
 
     /// Runs `f` with a session on a blocking thread, after waiting for a

@@ -70,8 +70,16 @@ impl Telemetry {
             .or_default() += 1;
     }
 
-    /// Records a wait for a free session.
-    pub(crate) fn waited(&self, d: Duration) {
+    /// Starts timing a wait for a free session; recorded when dropped, so a
+    /// wait cut short by the operation timeout counts too.
+    pub(crate) fn wait(&self) -> Waiting<'_> {
+        Waiting {
+            telemetry: self,
+            started: Instant::now(),
+        }
+    }
+
+    fn waited(&self, d: Duration) {
         self.waits.fetch_add(1, Ordering::Relaxed);
         self.wait_nanos.fetch_add(
             u64::try_from(d.as_nanos()).unwrap_or(u64::MAX),
@@ -87,7 +95,8 @@ impl Telemetry {
                 Metric::histogram(
                     "coffer.hsm.operation.seconds",
                     self.latency[*op as usize].snapshot(),
-                    "time of HSM operations, by operation, including key look-ups and re-login",
+                    "time of HSM operations, by operation, including key look-ups and re-login \
+                     (the CBC mechanisms' HMAC is counted as sign and within wrap/unwrap)",
                 )
                 .label("op", op.name())
             })
@@ -113,7 +122,7 @@ impl Telemetry {
                 self.waits.load(Ordering::Relaxed),
                 "operations that had to wait for a free session",
             ),
-            Metric::gauge(
+            Metric::total(
                 "coffer.hsm.sessions.wait_seconds",
                 self.wait_nanos.load(Ordering::Relaxed) as f64 / 1e9,
                 "total time operations waited for a free session",
@@ -129,6 +138,18 @@ impl Telemetry {
             .label("code", *code)
         }));
         out
+    }
+}
+
+/// A wait for a session in progress ([`Telemetry::wait`]).
+pub(crate) struct Waiting<'a> {
+    telemetry: &'a Telemetry,
+    started: Instant,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.telemetry.waited(self.started.elapsed());
     }
 }
 

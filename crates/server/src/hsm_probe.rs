@@ -44,13 +44,31 @@ pub fn oaep_hash(name: &str) -> Option<OaepHash> {
     }
 }
 
-/// Runs the probe: request on stdin, events on stdout. Returns the exit code
-/// (0 when the checks ran, whatever they found; 2 for a bad request). The
-/// checks run on a thread of their own: the seal they open builds its own
-/// runtime, which cannot nest in the CLI's.
+/// Starts each event line on stdout, so that a vendor module printing to
+/// stdout itself cannot be mistaken for an event, nor swallow one.
+pub const EVENT_MARKER: &str = "\u{1e}coffer-doctor ";
+
+/// The largest request read (far more than any real one: paths, labels, PIN).
+const MAX_REQUEST: u64 = 64 * 1024;
+
+/// Runs the probe: request on stdin, events on stdout, each line starting
+/// with [`EVENT_MARKER`]. Returns the exit code (0 when the checks ran,
+/// whatever they found; 2 for a bad request). The process makes itself
+/// not dumpable first: it holds the PIN and loads a module that may crash.
+/// The checks run on a thread of their own: the seal they open builds its
+/// own runtime, which cannot nest in the CLI's.
 pub fn run() -> u8 {
-    let mut input = Zeroizing::new(String::new());
-    if let Err(e) = std::io::stdin().read_to_string(&mut input) {
+    if let Err(e) = crate::mlock::forbid_dumps() {
+        eprintln!("hsm doctor-probe: {e:#}");
+        return 2;
+    }
+    // Room for the whole request up front: no reallocation leaves a copy of
+    // the PIN behind in freed memory.
+    let mut input = Zeroizing::new(String::with_capacity(MAX_REQUEST as usize));
+    if let Err(e) = std::io::stdin()
+        .take(MAX_REQUEST)
+        .read_to_string(&mut input)
+    {
         eprintln!("hsm doctor-probe: reading the request: {e}");
         return 2;
     }
@@ -78,7 +96,7 @@ pub fn run() -> u8 {
         doctor::examine(&request, &mut |event: Event| {
             let mut out = stdout.lock();
             if let Ok(line) = serde_json::to_string(&event) {
-                let _ = writeln!(out, "{line}");
+                let _ = writeln!(out, "{EVENT_MARKER}{line}");
                 let _ = out.flush();
             }
         });

@@ -18,7 +18,6 @@ pub const LATENCY_BOUNDS: [f64; 16] = [
 #[derive(Debug)]
 pub struct LatencyHistogram {
     buckets: [AtomicU64; LATENCY_BOUNDS.len() + 1],
-    count: AtomicU64,
     sum_nanos: AtomicU64,
     min_nanos: AtomicU64,
     max_nanos: AtomicU64,
@@ -28,7 +27,6 @@ impl Default for LatencyHistogram {
     fn default() -> Self {
         Self {
             buckets: std::array::from_fn(|_| AtomicU64::new(0)),
-            count: AtomicU64::new(0),
             sum_nanos: AtomicU64::new(0),
             min_nanos: AtomicU64::new(u64::MAX),
             max_nanos: AtomicU64::new(0),
@@ -64,31 +62,30 @@ impl LatencyHistogram {
             .unwrap_or(LATENCY_BOUNDS.len());
         self.buckets[i].fetch_add(1, Ordering::Relaxed);
         let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        self.count.fetch_add(1, Ordering::Relaxed);
         self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
         self.min_nanos.fetch_min(nanos, Ordering::Relaxed);
         self.max_nanos.fetch_max(nanos, Ordering::Relaxed);
     }
 
-    /// The numbers so far. Taken without a lock, so under load the count
-    /// and the buckets may differ by the few observations in flight.
+    /// The numbers so far. Taken without a lock, so under load the sum may
+    /// lag the buckets by the few observations in flight.
     pub fn snapshot(&self) -> Histogram {
-        let count = self.count.load(Ordering::Relaxed);
         let secs = |n: u64| n as f64 / 1e9;
+        let counts: Vec<u64> = self
+            .buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
+        // The count is the buckets' sum, so `_count` always equals the
+        // `+Inf` bucket even while observations are in flight.
+        let count = counts.iter().sum();
+        let min = self.min_nanos.load(Ordering::Relaxed);
         Histogram {
             bounds: &LATENCY_BOUNDS,
-            counts: self
-                .buckets
-                .iter()
-                .map(|b| b.load(Ordering::Relaxed))
-                .collect(),
+            counts,
             count,
             sum: secs(self.sum_nanos.load(Ordering::Relaxed)),
-            min: if count == 0 {
-                0.0
-            } else {
-                secs(self.min_nanos.load(Ordering::Relaxed))
-            },
+            min: if min == u64::MAX { 0.0 } else { secs(min) },
             max: secs(self.max_nanos.load(Ordering::Relaxed)),
         }
     }

@@ -60,6 +60,14 @@ impl Metric {
         }
     }
 
+    /// A counter whose total is not a whole number (seconds spent).
+    pub fn total(name: &'static str, value: f64, help: &'static str) -> Self {
+        Self {
+            kind: MetricKind::Counter,
+            ..Self::gauge(name, value, help)
+        }
+    }
+
     /// A histogram of durations.
     pub fn histogram(name: &'static str, histogram: Histogram, help: &'static str) -> Self {
         Self {

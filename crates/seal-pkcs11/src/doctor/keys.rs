@@ -3,7 +3,6 @@
 
 use std::time::{Duration, Instant};
 
-use coffer_core::seal::Seal as _;
 use coffer_crypto::HealthTests;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
@@ -27,6 +26,8 @@ pub(crate) struct Keys {
     pub(crate) aes: Option<bool>,
     /// The mechanism and OAEP hash the round trip worked with.
     pub(crate) working: Option<(u64, OaepHash)>,
+    /// The token was searched for the seal key.
+    pub(crate) checked: bool,
     /// The token was searched and holds nothing under the seal key's label.
     pub(crate) missing: bool,
 }
@@ -263,6 +264,7 @@ pub(crate) fn examine(
         return keys;
     };
     out.begin("looking up keys");
+    keys.checked = true;
     keys.missing = objects(session, label).is_ok_and(|o| o.is_empty());
     keys.aes = check_label(label, "seal key", session, req.generate_key, out);
     let wants_hmac = matches!(req.mechanism, Some(CKM_AES_CBC | CKM_AES_CBC_PAD));
@@ -315,7 +317,6 @@ pub(crate) fn examine(
 }
 
 fn round_trip(options: Pkcs11Options, out: &mut Reporter<'_>) -> Option<(u64, OaepHash)> {
-    out.begin("wrap/unwrap round trip");
     let oaep = options.rsa_oaep_hash;
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -332,34 +333,39 @@ fn round_trip(options: Pkcs11Options, out: &mut Reporter<'_>) -> Option<(u64, Oa
             return None;
         }
     };
+    // Opening may generate keys (an RSA pair takes seconds on a slow HSM).
+    if options.generate_key {
+        out.begin_slow("opening the seal (generating missing keys)");
+    } else {
+        out.begin("opening the seal");
+    }
     let started = Instant::now();
-    let result = runtime.block_on(async {
-        let seal = Pkcs11Seal::open(options).await?;
-        let opened = started.elapsed();
-        let mut wrap = Duration::ZERO;
-        let mut unwrap = Duration::ZERO;
-        for i in 0..ROUND_TRIPS {
-            let value = [i as u8; 32];
-            let t = Instant::now();
-            let blob = seal
-                .wrap(&value)
-                .await
-                .map_err(|e| HsmError::Integrity(e.to_string()))?;
-            wrap += t.elapsed();
-            let t = Instant::now();
-            let back = seal
-                .unwrap(&blob)
-                .await
-                .map_err(|e| HsmError::Integrity(e.to_string()))?;
-            unwrap += t.elapsed();
-            if back.expose() != value.as_slice() {
-                return Err(HsmError::Integrity(
-                    "the round trip returned different bytes".to_owned(),
+    let result = runtime
+        .block_on(Pkcs11Seal::open(options))
+        .and_then(|seal| {
+            let opened = started.elapsed();
+            let mut wrap = Duration::ZERO;
+            let mut unwrap = Duration::ZERO;
+            for i in 0..ROUND_TRIPS {
+                out.begin(&format!(
+                    "wrap/unwrap round trip {} of {ROUND_TRIPS}",
+                    i + 1
                 ));
+                let value = [i as u8; 32];
+                let t = Instant::now();
+                let blob = runtime.block_on(seal.wrap_blob(&value))?;
+                wrap += t.elapsed();
+                let t = Instant::now();
+                let back = runtime.block_on(seal.unwrap_blob(&blob))?;
+                unwrap += t.elapsed();
+                if back.expose() != value.as_slice() {
+                    return Err(HsmError::Integrity(
+                        "the round trip returned different bytes".to_owned(),
+                    ));
+                }
             }
-        }
-        Ok::<_, HsmError>((seal, opened, wrap, unwrap))
-    });
+            Ok((seal, opened, wrap, unwrap))
+        });
     match result {
         Ok((seal, opened, wrap, unwrap)) => {
             for k in seal.banner_info().keys.iter().filter(|k| k.created) {
@@ -431,6 +437,7 @@ pub(crate) fn random(req: &DoctorRequest, found: &Found, out: &mut Reporter<'_>)
     let started = Instant::now();
     let mut drawn = 0;
     while drawn < req.rng_bytes {
+        out.begin("C_GenerateRandom");
         let n = RNG_CHUNK.min(req.rng_bytes - drawn);
         if let Err(e) = session.generate_random_slice(&mut buf[..n]) {
             out.finding(

@@ -120,11 +120,18 @@ pub enum Event {
     Begin {
         /// What is about to be called, e.g. `C_Login`.
         step: String,
+        /// A step that may legitimately take long (key generation): the
+        /// caller gives it a longer bound.
+        #[serde(default)]
+        slow: bool,
     },
     /// A check's result.
     Finding(Finding),
     /// The `seal "pkcs11"` (and `entropy "seal"`) stanza that works.
     Stanza(Stanza),
+    /// Every check ran and the sessions are closed; what follows is the
+    /// module's own exit code.
+    Done,
 }
 
 /// Where findings go.
@@ -136,6 +143,15 @@ impl Reporter<'_> {
     fn begin(&mut self, step: &str) {
         (self.emit)(Event::Begin {
             step: step.to_owned(),
+            slow: false,
+        });
+    }
+
+    /// A step that may take long (key generation on a slow HSM).
+    fn begin_slow(&mut self, step: &str) {
+        (self.emit)(Event::Begin {
+            step: step.to_owned(),
+            slow: true,
         });
     }
 
@@ -157,4 +173,7 @@ pub fn examine(req: &DoctorRequest, emit: &mut dyn FnMut(Event)) {
     if let Some(stanza) = stanza::choose(req, &found, &mechanisms, &keys, rng_ok) {
         (out.emit)(Event::Stanza(stanza));
     }
+    out.begin("closing the session");
+    drop(found);
+    (out.emit)(Event::Done);
 }

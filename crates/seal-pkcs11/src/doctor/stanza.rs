@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::DoctorRequest;
 use super::keys::Keys;
 use super::token::{Found, Mechanisms};
-use crate::mechanism::{CKM_AES_CBC_PAD, CKM_AES_GCM, CKM_RSA_PKCS_OAEP};
+use crate::mechanism::{CKM_AES_CBC, CKM_AES_CBC_PAD, CKM_AES_GCM, CKM_RSA_PKCS_OAEP};
 use crate::options::OaepHash;
 
 /// The configuration the doctor recommends.
@@ -42,7 +42,8 @@ pub(crate) fn choose(
     let offered = |m: u64| match m {
         CKM_AES_GCM => mech.gcm,
         CKM_AES_CBC_PAD => mech.cbc_pad && mech.hmac,
-        CKM_RSA_PKCS_OAEP => mech.oaep,
+        CKM_RSA_PKCS_OAEP => mech.oaep_usable(),
+        CKM_AES_CBC => mech.cbc && mech.hmac,
         _ => false,
     };
     let (mechanism, hash, proven) = match keys.working {
@@ -81,7 +82,7 @@ pub(crate) fn choose(
             req.key_label.as_deref().unwrap_or("coffer-root-key")
         ),
     ];
-    if mechanism == CKM_AES_CBC_PAD {
+    if matches!(mechanism, CKM_AES_CBC_PAD | CKM_AES_CBC) {
         lines.push(format!(
             "  hmac_key_label = \"{}\"",
             req.hmac_key_label.as_deref().unwrap_or("coffer-hmac-key")
@@ -91,8 +92,13 @@ pub(crate) fn choose(
     if mechanism == CKM_RSA_PKCS_OAEP {
         lines.push(format!("  rsa_oaep_hash  = \"{}\"", hash.name()));
     }
-    if keys.missing && !proven {
+    if !proven && (keys.missing || req.key_label.is_none()) {
         lines.push("  generate_key   = \"true\"".to_owned());
+    } else if !proven && !keys.checked {
+        lines.push(
+            "  # generate_key = \"true\"   # if no key has this label yet (keys were not checked)"
+                .to_owned(),
+        );
     }
     lines.push("}".to_owned());
     if rng_ok {

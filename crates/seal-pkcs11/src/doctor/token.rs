@@ -36,8 +36,17 @@ pub(crate) struct Mechanisms {
     pub(crate) hmac_keygen: bool,
     pub(crate) rsa_keygen: bool,
     pub(crate) oaep: bool,
+    /// The RSA-OAEP hashes were tried (a login and a session key pair).
+    pub(crate) oaep_probed: bool,
     /// RSA-OAEP hashes that round-tripped (empty when not probed).
     pub(crate) oaep_hashes: Vec<OaepHash>,
+}
+
+impl Mechanisms {
+    /// RSA-OAEP is offered and, if the hashes were tried, one of them works.
+    pub(crate) fn oaep_usable(&self) -> bool {
+        self.oaep && (!self.oaep_probed || !self.oaep_hashes.is_empty())
+    }
 }
 
 fn rv_of(e: &HsmError) -> Option<RvError> {
@@ -342,17 +351,29 @@ fn pin_state_ok(info: &TokenInfo, out: &mut Reporter<'_>) -> bool {
         );
         return false;
     }
-    if info.user_pin_final_try() || info.user_pin_count_low() {
+    if info.user_pin_final_try() {
+        out.finding(
+            Finding::new(
+                "login",
+                "user PIN",
+                Status::Fail,
+                "one more wrong PIN locks the token, so the doctor did not try to log in; keys \
+                 and the round trip were not checked",
+            )
+            .remedy(
+                "make sure of the PIN first (a locked PIN needs the security officer); one \
+                 login with the right PIN (pkcs11-tool --login --test) resets the count",
+            ),
+        );
+        return false;
+    }
+    if info.user_pin_count_low() {
         out.finding(
             Finding::new(
                 "login",
                 "user PIN",
                 Status::Warn,
-                if info.user_pin_final_try() {
-                    "one more wrong PIN locks the token"
-                } else {
-                    "wrong PINs were entered recently"
-                },
+                "wrong PINs were entered recently",
             )
             .remedy("check the PIN before the next try: a locked PIN needs the security officer"),
         );
@@ -382,7 +403,13 @@ fn login(
     out.begin("C_Login");
     let started = Instant::now();
     let m = module.enter().ok()?;
-    let session = match m.ctx().open_rw_session(slot) {
+    // Read-write only to create keys: a write-protected token still logs in.
+    let opened = if req.generate_key {
+        m.ctx().open_rw_session(slot)
+    } else {
+        m.ctx().open_ro_session(slot)
+    };
+    let session = match opened {
         Ok(s) => s,
         Err(e) => {
             out.finding(Finding::new(
@@ -534,19 +561,21 @@ pub(crate) fn mechanisms(req: &DoctorRequest, found: &Found, out: &mut Reporter<
         }
     }
     drop(m);
-    if let Some(session) = found
+    let session = found
         .session
         .as_ref()
-        .filter(|_| mech.oaep && mech.rsa_keygen)
-    {
-        mech.oaep_hashes = oaep_hashes(req, session, out);
+        .filter(|_| mech.oaep && mech.rsa_keygen);
+    if let Some(works) = session.and_then(|s| oaep_hashes(req, s, out)) {
+        mech.oaep_probed = true;
+        mech.oaep_hashes = works;
     }
-    out.finding(settings(&mech, found.session.is_some()));
+    out.finding(settings(&mech));
     mech
 }
 
 /// Which `mechanism` (and `rsa_oaep_hash`) settings the token supports.
-fn settings(mech: &Mechanisms, probed: bool) -> Finding {
+fn settings(mech: &Mechanisms) -> Finding {
+    let probed = mech.oaep_probed;
     let mut works = Vec::new();
     if mech.gcm {
         works.push("mechanism = \"0x1087\" (AES-GCM)".to_owned());
@@ -565,7 +594,7 @@ fn settings(mech: &Mechanisms, probed: bool) -> Finding {
         if !probed {
             works.push(
                 "mechanism = \"0x0009\" (RSA-OAEP) with an rsa_oaep_hash the token accepts \
-                 (not tried without a login)"
+                 (hashes not tried: that needs a login and a session key pair)"
                     .to_owned(),
             );
         } else if !mech.oaep_hashes.is_empty() {
@@ -599,8 +628,12 @@ fn settings(mech: &Mechanisms, probed: bool) -> Finding {
 
 /// Tries RSA-OAEP with every hash on a session key pair (gone when the
 /// session closes), since the mechanism flags do not say which hashes work.
-fn oaep_hashes(req: &DoctorRequest, session: &Session, out: &mut Reporter<'_>) -> Vec<OaepHash> {
-    out.begin("RSA-OAEP hash probe (session key pair)");
+fn oaep_hashes(
+    req: &DoctorRequest,
+    session: &Session,
+    out: &mut Reporter<'_>,
+) -> Option<Vec<OaepHash>> {
+    out.begin_slow("RSA-OAEP hash probe (generating a session key pair)");
     let started = Instant::now();
     let public = [
         Attribute::Class(ObjectClass::PUBLIC_KEY),
@@ -631,9 +664,10 @@ fn oaep_hashes(req: &DoctorRequest, session: &Session, out: &mut Reporter<'_>) -
                         HsmError::from_cryptoki("generating a session RSA key pair", e)
                     ),
                 ));
-                return Vec::new();
+                return None;
             }
         };
+    out.begin("RSA-OAEP hash probe (encrypting and decrypting)");
     let mut works = Vec::new();
     let mut results = Vec::new();
     for hash in [
@@ -679,5 +713,5 @@ fn oaep_hashes(req: &DoctorRequest, session: &Session, out: &mut Reporter<'_>) -
         });
     }
     out.finding(f);
-    works
+    Some(works)
 }

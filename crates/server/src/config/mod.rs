@@ -39,6 +39,7 @@ pub use listener::{DEFAULT_ADDRESS, DEFAULT_MAX_REQUEST_SIZE, ListenerConfig, Tl
 pub use log_level::LogLevel;
 pub use seal::{HsmPin, OaepHash, Pkcs11SealConfig, SealConfig, ShamirSealConfig};
 pub use storage::{DEFAULT_EMBEDDED_PATH, StorageConfig};
+pub use value::parse_u64;
 
 use draft::Draft;
 

@@ -103,8 +103,9 @@ pub(crate) fn parse_bool(text: &str) -> Result<bool, String> {
     }
 }
 
-/// Text to u64: decimal, or hex with a `0x`/`0X` prefix.
-pub(crate) fn parse_u64(text: &str) -> Result<u64, String> {
+/// Text to u64: decimal, or hex with a `0x`/`0X` prefix (as `mechanism` and
+/// `slot` are written).
+pub fn parse_u64(text: &str) -> Result<u64, String> {
     let t = text.trim();
     let parsed = match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
         Some(hex) => u64::from_str_radix(hex, 16),

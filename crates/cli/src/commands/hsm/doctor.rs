@@ -7,7 +7,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
-use coffer_server::hsm_probe::{Event, Finding, ProbeRequest, Status, oaep_hash};
+use coffer_server::hsm_probe::{EVENT_MARKER, Event, Finding, ProbeRequest, Status, oaep_hash};
 use zeroize::Zeroizing;
 
 use super::DoctorArgs;
@@ -88,9 +88,8 @@ fn request(args: &DoctorArgs) -> anyhow::Result<ProbeRequest> {
         }
     }
     if let Some(m) = &args.mechanism {
-        let digits = m.trim_start_matches("0x").trim_start_matches("0X");
-        let code = u64::from_str_radix(digits, 16)
-            .map_err(|_| anyhow::anyhow!("-mechanism={m:?}: use a hex CKM_ code such as 0x1087"))?;
+        let code = coffer_server::config::parse_u64(m)
+            .map_err(|e| anyhow::anyhow!("-mechanism: {e}; e.g. 0x1087 for CKM_AES_GCM"))?;
         req.mechanism = Some(code);
     }
     if let Some(h) = &args.rsa_oaep_hash {
@@ -121,7 +120,20 @@ fn config_oaep_name(h: coffer_server::config::OaepHash) -> &'static str {
     }
 }
 
-/// Runs the probe and collects its report; `bound` is the most one step may take.
+/// How much longer than `-timeout` a step that generates keys may take.
+const SLOW_STEP_FACTOR: u32 = 6;
+/// The most of the probe's stderr kept (its tail) for a crash report.
+const STDERR_TAIL: usize = 4096;
+
+/// What the probe said, line by line.
+enum Line {
+    Event(Event),
+    /// Anything else on stdout: the module's own output.
+    Other(String),
+}
+
+/// Runs the probe and collects its report; `bound` is the most one step may
+/// take (a key-generating step gets [`SLOW_STEP_FACTOR`] times as long).
 fn examine(request: &ProbeRequest, bound: Duration) -> Report {
     let mut report = Report::default();
     let mut child = match spawn(request) {
@@ -135,50 +147,75 @@ fn examine(request: &ProbeRequest, bound: Duration) -> Report {
             return report;
         }
     };
-    let (tx, rx) = mpsc::channel::<String>();
+    let (tx, rx) = mpsc::channel::<Line>();
     let stdout = child.stdout.take();
     std::thread::spawn(move || {
         if let Some(out) = stdout {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
+            for raw in BufReader::new(out).split(b'\n').map_while(Result::ok) {
+                let text = String::from_utf8_lossy(&raw).into_owned();
+                let line = match text.find(EVENT_MARKER) {
+                    Some(at) => match serde_json::from_str(&text[at + EVENT_MARKER.len()..]) {
+                        Ok(event) => Line::Event(event),
+                        Err(_) => Line::Other(text),
+                    },
+                    None => Line::Other(text),
+                };
                 if tx.send(line).is_err() {
                     break;
                 }
             }
         }
     });
-    let mut stderr = child.stderr.take();
+    let stderr = child.stderr.take();
     let errors = std::thread::spawn(move || {
-        let mut s = String::new();
-        if let Some(e) = stderr.as_mut() {
-            let _ = e.take(64 * 1024).read_to_string(&mut s);
+        let mut bytes = Vec::new();
+        if let Some(mut e) = stderr {
+            let _ = e.read_to_end(&mut bytes);
         }
-        s
+        let from = bytes.len().saturating_sub(STDERR_TAIL);
+        String::from_utf8_lossy(&bytes[from..]).into_owned()
     });
     let mut step = "starting".to_owned();
+    let mut limit = bound;
+    let mut done = false;
+    let mut module_output = Vec::new();
     loop {
-        match rx.recv_timeout(bound) {
-            Ok(line) => match serde_json::from_str::<Event>(&line) {
-                Ok(Event::Begin { step: s }) => step = s,
-                Ok(Event::Finding(f)) => report.findings.push(f),
-                Ok(Event::Stanza(s)) => report.stanza = Some(s),
-                Err(_) => {}
-            },
+        match rx.recv_timeout(limit) {
+            Ok(Line::Event(Event::Begin { step: s, slow })) => {
+                step = s;
+                limit = if slow {
+                    bound * SLOW_STEP_FACTOR
+                } else {
+                    bound
+                };
+            }
+            Ok(Line::Event(Event::Finding(f))) => report.findings.push(f),
+            Ok(Line::Event(Event::Stanza(s))) => report.stanza = Some(s),
+            Ok(Line::Event(Event::Done)) => {
+                done = true;
+                step = "the module's shutdown, after every check".to_owned();
+                limit = bound;
+            }
+            Ok(Line::Other(text)) => module_output.push(text),
             Err(RecvTimeoutError::Timeout) => {
                 let _ = child.kill();
                 let _ = child.wait();
+                let detail = format!(
+                    "no answer from the module within {} s during {step}: the module or the \
+                     token hangs",
+                    limit.as_secs()
+                );
                 report.findings.push(
-                    failure(
+                    Finding::new(
                         "hang",
                         &step,
-                        format!(
-                            "no answer from the module within {} s during {step}: the module or the token hangs",
-                            bound.as_secs()
-                        ),
+                        if done { Status::Warn } else { Status::Fail },
+                        detail,
                     )
                     .remedy(
-                        "check the HSM's connection (network, vendor daemon, USB) and the module's \
-                         configuration; the server bounds the same calls with its operation timeout. \
-                         -timeout raises this bound for a slow HSM",
+                        "check the HSM's connection (network, vendor daemon, USB) and the \
+                             module's configuration; the server bounds the same calls with its \
+                             operation timeout. -timeout raises this bound for a slow HSM",
                     ),
                 );
                 return report;
@@ -186,25 +223,59 @@ fn examine(request: &ProbeRequest, bound: Duration) -> Report {
             Err(RecvTimeoutError::Disconnected) => break,
         }
     }
-    let status = child.wait();
-    let stderr = errors.join().unwrap_or_default();
-    if let Some(f) = ended_badly(status, &step, &stderr) {
+    let status = wait_bounded(&mut child, bound);
+    let mut stderr = errors.join().unwrap_or_default();
+    if !module_output.is_empty() {
+        stderr = format!("{}\n{stderr}", module_output.join("\n"));
+    }
+    if let Some(mut f) = ended_badly(status, &step, &stderr) {
+        if done {
+            f.status = Status::Warn;
+        }
         report.findings.push(f);
     }
     report
+}
+
+/// The probe's exit status, killing it if it does not exit within `bound`
+/// after closing its stdout.
+fn wait_bounded(child: &mut Child, bound: Duration) -> std::io::Result<ExitStatus> {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if started.elapsed() > bound {
+            let _ = child.kill();
+            return child.wait();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 fn spawn(request: &ProbeRequest) -> std::io::Result<Child> {
     let exe = std::env::current_exe()?;
     let mut child = Command::new(exe)
         .args(["hsm", "doctor-probe"])
+        // The PIN goes over stdin only; the module keeps the rest of the
+        // environment (SOFTHSM2_CONF, FXPKCS11_CFG, ...).
+        .env_remove("VAULT_HSM_PIN")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()?;
-    let body = Zeroizing::new(serde_json::to_vec(request).map_err(std::io::Error::other)?);
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(&body)?;
+    // Room up front: no reallocation leaves a copy of the PIN behind.
+    let mut body = Zeroizing::new(Vec::with_capacity(64 * 1024));
+    let written = serde_json::to_writer(&mut *body, request)
+        .map_err(std::io::Error::other)
+        .and_then(|()| match child.stdin.take() {
+            Some(mut stdin) => stdin.write_all(&body),
+            None => Ok(()),
+        });
+    if let Err(e) = written {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(e);
     }
     Ok(child)
 }
@@ -217,15 +288,8 @@ fn ended_badly(status: std::io::Result<ExitStatus>, step: &str, stderr: &str) ->
         Ok(s) => s,
         Err(e) => return Some(failure("doctor", step, format!("lost the probe: {e}"))),
     };
-    let tail: String = stderr
-        .lines()
-        .rev()
-        .take(5)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect::<Vec<_>>()
-        .join(" | ");
+    let tail: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    let tail = tail[tail.len().saturating_sub(5)..].join(" | ");
     let said = if tail.is_empty() {
         String::new()
     } else {
