@@ -7,6 +7,7 @@
 mod common;
 
 use coffer_testkit::token::{PIN, TokenKind};
+use common::p11kit::{Remote, client_module};
 use common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -51,6 +52,21 @@ fn failed<'a>(report: &'a Value, section: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no failure in {section}: {report:#}"))
 }
 
+/// The finding `check` of `section`.
+fn check<'a>(report: &'a Value, section: &str, check: &str) -> &'a Value {
+    findings(report, section)
+        .into_iter()
+        .find(|f| f["check"] == check)
+        .unwrap_or_else(|| panic!("no {section}/{check} finding: {report:#}"))
+}
+
+/// A finding's `detail` or `remedy` text.
+fn says<'a>(finding: &'a Value, field: &str) -> &'a str {
+    finding[field]
+        .as_str()
+        .unwrap_or_else(|| panic!("no {field}: {finding:#}"))
+}
+
 fn token_args(hsm: &Hsm) -> Vec<String> {
     vec![
         format!("-lib={}", module()),
@@ -74,18 +90,10 @@ fn creates_no_key_unless_asked_and_its_stanza_auto_unseals_a_real_server() {
     assert_eq!(code, 2, "{report:#}");
     let missing = failed(&report, "keys");
     assert!(
-        missing["detail"]
-            .as_str()
-            .unwrap()
-            .contains("no object labelled \"doctor-root\""),
+        says(missing, "detail").contains("no object labelled \"doctor-root\""),
         "{missing:#}"
     );
-    assert!(
-        missing["remedy"]
-            .as_str()
-            .unwrap()
-            .contains("-generate-key")
-    );
+    assert!(says(missing, "remedy").contains("-generate-key"));
     // Nothing was created: a second look still finds no key.
     let (code, _) = doctor(&hsm, Some(PIN), &args(&base, &["-key-label=doctor-root"]));
     assert_eq!(code, 2);
@@ -160,16 +168,10 @@ fn config_mode_checks_the_servers_stanza_with_the_pin_from_the_environment() {
     assert_eq!(code, 2, "{report:#}");
     let login = failed(&report, "login");
     assert!(
-        login["detail"]
-            .as_str()
-            .unwrap()
-            .contains("CKR_PIN_INCORRECT"),
+        says(login, "detail").contains("CKR_PIN_INCORRECT"),
         "{login:#}"
     );
-    assert!(
-        login["remedy"].as_str().unwrap().contains("VAULT_HSM_PIN"),
-        "{login:#}"
-    );
+    assert!(says(login, "remedy").contains("VAULT_HSM_PIN"), "{login:#}");
 }
 
 #[test]
@@ -200,7 +202,7 @@ fn a_missing_token_label_lists_the_tokens_the_module_sees() {
     );
     assert_eq!(code, 2, "{report:#}");
     let f = failed(&report, "token");
-    let detail = f["detail"].as_str().unwrap();
+    let detail = says(f, "detail");
     assert!(
         detail.contains("no token labelled \"no-such-token\""),
         "{detail}"
@@ -231,46 +233,30 @@ fn pkcs11_tool(hsm: &Hsm, args: &[&str]) {
 fn duplicate_labels_fail_and_an_extractable_key_is_a_warning() {
     let hsm = Hsm::new();
     let base = token_args(&hsm);
-    for id in ["01", "02"] {
-        pkcs11_tool(
-            &hsm,
-            &[
-                "--keygen",
-                "--key-type",
-                "AES:32",
-                "--label",
-                "twin",
-                "--id",
-                id,
-                "--sensitive",
-            ],
-        );
-    }
-    pkcs11_tool(
-        &hsm,
-        &[
+    // AES keys made by hand: two sharing a label, one that may leave the HSM.
+    for (label, id, flag) in [
+        ("twin", "01", "--sensitive"),
+        ("twin", "02", "--sensitive"),
+        ("leaky", "03", "--extractable"),
+    ] {
+        let key = [
             "--keygen",
             "--key-type",
             "AES:32",
             "--label",
-            "leaky",
+            label,
             "--id",
-            "03",
-            "--extractable",
-        ],
-    );
+            id,
+            flag,
+        ];
+        pkcs11_tool(&hsm, &key);
+    }
 
     let (code, report) = doctor(&hsm, Some(PIN), &args(&base, &["-key-label=twin"]));
     assert_eq!(code, 2, "{report:#}");
     let dup = failed(&report, "keys");
-    assert!(
-        dup["detail"].as_str().unwrap().contains("2 objects"),
-        "{dup:#}"
-    );
-    assert!(
-        dup["remedy"].as_str().unwrap().contains("key_id"),
-        "{dup:#}"
-    );
+    assert!(says(dup, "detail").contains("2 objects"), "{dup:#}");
+    assert!(says(dup, "remedy").contains("key_id"), "{dup:#}");
 
     let (code, report) = doctor(&hsm, Some(PIN), &args(&base, &["-key-label=leaky"]));
     assert_eq!(code, 1, "{report:#}");
@@ -278,10 +264,7 @@ fn duplicate_labels_fail_and_an_extractable_key_is_a_warning() {
         .into_iter()
         .find(|f| f["status"] == "warn")
         .unwrap_or_else(|| panic!("{report:#}"));
-    assert!(
-        warn["detail"].as_str().unwrap().contains("extractable"),
-        "{warn:#}"
-    );
+    assert!(says(warn, "detail").contains("extractable"), "{warn:#}");
     // It still works, so the round trip passes and proves the stanza.
     assert_eq!(report["stanza"]["proven"], true, "{report:#}");
 }
@@ -315,10 +298,7 @@ fn a_file_that_is_not_a_pkcs11_module_fails_at_load_and_names_the_symbol() {
     let (code, report) = doctor(&hsm, None, &["-lib=/usr/lib/x86_64-linux-gnu/libz.so.1"]);
     assert_eq!(code, 2, "{report:#}");
     let f = failed(&report, "module");
-    assert!(
-        f["detail"].as_str().unwrap().contains("C_GetFunctionList"),
-        "{f:#}"
-    );
+    assert!(says(f, "detail").contains("C_GetFunctionList"), "{f:#}");
     let (code, report) = doctor(&hsm, None, &["-lib=/nonexistent/libvendor.so"]);
     assert_eq!(code, 2);
     assert!(
@@ -352,9 +332,9 @@ fn a_module_that_crashes_in_c_initialize_is_reported_with_its_signal() {
     assert_eq!(code, 2, "{report:#}");
     let f = failed(&report, "crash");
     assert_eq!(f["check"], "C_Initialize", "{f:#}");
-    assert!(f["detail"].as_str().unwrap().contains("SIGSEGV"), "{f:#}");
+    assert!(says(f, "detail").contains("SIGSEGV"), "{f:#}");
     assert!(
-        f["detail"].as_str().unwrap().contains("FX: connecting to the HSM..."),
+        says(f, "detail").contains("FX: connecting to the HSM..."),
         "what the module printed is shown: {f:#}"
     );
     assert!(started.elapsed() < Duration::from_secs(20));
@@ -363,54 +343,23 @@ fn a_module_that_crashes_in_c_initialize_is_reported_with_its_signal() {
 #[test]
 fn a_token_that_hangs_is_reported_within_the_timeout() {
     let hsm = Hsm::new();
-    let socket = hsm.dir.path().join("p11.sock");
-    let mut server = Command::new("p11-kit")
-        .args(["server", "-f", "--provider", &module(), "-n"])
-        .arg(&socket)
-        .arg(format!("pkcs11:token={}", hsm.label))
-        .envs([hsm.env()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("p11-kit server (install p11-kit)");
-    let start = Instant::now();
-    while !socket.exists() {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "p11-kit server did not listen"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    // A stopped server still accepts connections (the kernel queues them) but never answers.
-    let signal = |sig: &str| {
-        let _ = Command::new("kill")
-            .args([sig, &server.id().to_string()])
-            .status();
-    };
-    signal("-STOP");
+    let remote = Remote::start(&hsm);
+    remote.signal_server("-STOP");
     let started = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_coffer"))
         .args(["hsm", "doctor", "-format=json", "-timeout=2s"])
-        .arg("-lib=/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so")
-        .env(
-            "P11_KIT_SERVER_ADDRESS",
-            format!("unix:path={}", socket.display()),
-        )
+        .arg(format!("-lib={}", client_module()))
+        .env("P11_KIT_SERVER_ADDRESS", remote.address())
         .env("VAULT_HSM_PIN", PIN)
         .stdin(Stdio::null())
         .output()
         .expect("run doctor");
     let took = started.elapsed();
-    signal("-CONT");
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(remote);
     let report: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
     assert_eq!(out.status.code(), Some(2), "{report:#}");
     let f = failed(&report, "hang");
-    assert!(
-        f["detail"].as_str().unwrap().contains("within 2 s"),
-        "{f:#}"
-    );
+    assert!(says(f, "detail").contains("within 2 s"), "{f:#}");
     assert!(took < Duration::from_secs(10), "the doctor took {took:?}");
 }
 
@@ -431,18 +380,9 @@ fn rsa_oaep_hashes_are_tried_and_one_the_token_lacks_fails_naming_one_that_works
             ],
         ),
     );
-    let hashes = findings(&report, "mechanisms")
-        .into_iter()
-        .find(|f| f["check"] == "RSA-OAEP hashes")
-        .unwrap_or_else(|| panic!("{report:#}"));
+    let hashes = check(&report, "mechanisms", "RSA-OAEP hashes");
     let hcl = report["stanza"]["hcl"].as_str().expect("a stanza");
-    let settings = findings(&report, "mechanisms")
-        .into_iter()
-        .find(|f| f["check"] == "settings that work")
-        .unwrap_or_else(|| panic!("{report:#}"))["detail"]
-        .as_str()
-        .expect("detail")
-        .to_owned();
+    let settings = says(check(&report, "mechanisms", "settings that work"), "detail").to_owned();
     assert!(
         settings.contains("mechanism = \"0x1087\" (AES-GCM)"),
         "{settings}"
@@ -453,16 +393,10 @@ fn rsa_oaep_hashes_are_tried_and_one_the_token_lacks_fails_naming_one_that_works
             assert_eq!(code, 2, "{report:#}");
             assert_eq!(hashes["status"], "fail", "{hashes:#}");
             assert!(
-                hashes["detail"]
-                    .as_str()
-                    .unwrap()
-                    .contains("sha256: pkcs11: 0x07: CKR_ARGUMENTS_BAD"),
+                says(hashes, "detail").contains("sha256: pkcs11: 0x07: CKR_ARGUMENTS_BAD"),
                 "{hashes:#}"
             );
-            assert!(
-                hashes["remedy"].as_str().unwrap().contains("\"sha1\""),
-                "{hashes:#}"
-            );
+            assert!(says(hashes, "remedy").contains("\"sha1\""), "{hashes:#}");
             assert!(hcl.contains("rsa_oaep_hash  = \"sha1\""), "{hcl}");
             assert!(
                 settings.ends_with("with rsa_oaep_hash = \"sha1\""),

@@ -7,81 +7,10 @@
 mod common;
 
 use coffer_testkit::token::PIN;
+use common::p11kit::{Remote, client_module};
 use common::*;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-fn client_module() -> String {
-    let m = std::env::var("COFFER_TEST_P11KIT_CLIENT")
-        .unwrap_or_else(|_| "/usr/lib/x86_64-linux-gnu/pkcs11/p11-kit-client.so".to_owned());
-    assert!(
-        Path::new(&m).exists(),
-        "p11-kit client module {m} not found: install p11-kit-modules (scripts/setup does) or set COFFER_TEST_P11KIT_CLIENT"
-    );
-    m
-}
-
-/// `p11-kit server` remoting the test token; resumes and kills it on drop.
-struct Remote {
-    server: Child,
-    socket: PathBuf,
-}
-
-impl Remote {
-    fn start(hsm: &Hsm) -> Self {
-        let socket = hsm.dir.path().join("p11.sock");
-        let server = Command::new("p11-kit")
-            .args(["server", "-f", "--provider", &module(), "-n"])
-            .arg(&socket)
-            .arg(format!("pkcs11:token={}", hsm.label))
-            .envs([hsm.env()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("p11-kit server (install p11-kit)");
-        let start = Instant::now();
-        while !socket.exists() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "p11-kit server did not listen"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Self { server, socket }
-    }
-
-    fn address(&self) -> String {
-        format!("unix:path={}", self.socket.display())
-    }
-
-    /// The per-connection `p11-kit-remote` children of the server.
-    fn workers(&self) -> Vec<String> {
-        let out = Command::new("pgrep")
-            .args(["-P", &self.server.id().to_string()])
-            .output()
-            .expect("pgrep");
-        String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect()
-    }
-
-    fn signal_workers(&self, sig: &str) {
-        for pid in self.workers() {
-            let _ = Command::new("kill").args([sig, &pid]).status();
-        }
-    }
-}
-
-impl Drop for Remote {
-    fn drop(&mut self) {
-        self.signal_workers("-CONT");
-        self.signal_workers("-KILL");
-        let _ = self.server.kill();
-        let _ = self.server.wait();
-    }
-}
+use std::process::Command;
+use std::time::Duration;
 
 /// Runs the CLI with a hard limit, so a hang fails the test instead of
 /// stalling it; returns the output (exit code 124 means it hung).

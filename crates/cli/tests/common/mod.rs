@@ -9,6 +9,8 @@
     reason = "each test binary uses a different part of the harness"
 )]
 
+pub(crate) mod p11kit;
+
 use coffer_testkit::token::{PIN, TokenStore, module_path};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -7,7 +7,8 @@ use coffer_crypto::HealthTests;
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
 
-use super::token::{Found, Mechanisms};
+use super::mechanisms::Mechanisms;
+use super::token::Found;
 use super::{DoctorRequest, Finding, Reporter, Status};
 use crate::error::HsmError;
 use crate::mechanism::{CKM_AES_CBC, CKM_AES_CBC_PAD, CKM_AES_GCM, CKM_RSA_PKCS_OAEP};

@@ -10,6 +10,7 @@
 //! forgets when the session closes.
 
 mod keys;
+mod mechanisms;
 mod stanza;
 mod token;
 
@@ -167,7 +168,7 @@ pub fn examine(req: &DoctorRequest, emit: &mut dyn FnMut(Event)) {
     let Some(found) = token::examine(req, &mut out) else {
         return;
     };
-    let mechanisms = token::mechanisms(req, &found, &mut out);
+    let mechanisms = mechanisms::examine(req, &found, &mut out);
     let keys = keys::examine(req, &found, &mechanisms, &mut out);
     let rng_ok = keys::random(req, &found, &mut out);
     if let Some(stanza) = stanza::choose(req, &found, &mechanisms, &keys, rng_ok) {

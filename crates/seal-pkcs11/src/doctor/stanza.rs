@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use super::DoctorRequest;
 use super::keys::Keys;
-use super::token::{Found, Mechanisms};
+use super::mechanisms::Mechanisms;
+use super::token::Found;
 use crate::mechanism::{CKM_AES_CBC, CKM_AES_CBC_PAD, CKM_AES_GCM, CKM_RSA_PKCS_OAEP};
 use crate::options::OaepHash;
 
