@@ -54,6 +54,9 @@ pub struct MountConfigOutput {
     /// Responses are never cached.
     #[serde(default)]
     pub force_no_cache: bool,
+    /// Managed keys the mount may use.
+    #[serde(default)]
+    pub allowed_managed_keys: Vec<String>,
     /// Fields this client does not know.
     #[serde(flatten)]
     pub other: BTreeMap<String, Value>,
@@ -96,6 +99,9 @@ pub struct MountConfigInput {
     /// Never cache responses.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub force_no_cache: bool,
+    /// Managed keys the mount may use.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowed_managed_keys: Vec<String>,
 }
 
 /// `POST sys/mounts/:path/tune` body; unset fields are left unchanged by the server.
@@ -113,6 +119,9 @@ pub struct TuneMount {
     /// Options to set.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub options: BTreeMap<String, String>,
+    /// New list of managed keys the mount may use (`Some(vec![])` clears it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allowed_managed_keys: Option<Vec<String>>,
 }
 
 impl Client {

@@ -47,6 +47,9 @@ pub enum CoreError {
     /// A seal operation failed (HSM errors keep their PKCS#11 code name).
     #[error("seal: {0}")]
     Seal(String),
+    /// A managed key's store did not do what was asked (PKCS#11 code kept).
+    #[error("managed key: {0}")]
+    ManagedKey(String),
     /// Storage failed underneath.
     #[error(transparent)]
     Storage(#[from] StorageError),

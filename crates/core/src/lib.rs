@@ -16,6 +16,7 @@ pub mod engine;
 mod error;
 pub mod ha;
 pub mod login;
+pub mod managed_keys;
 pub mod mount;
 mod node;
 pub mod policy;

@@ -59,14 +59,18 @@ pub(crate) enum KeyRole {
     RsaPublic,
     /// CKO_PRIVATE_KEY / CKK_RSA: decrypts.
     RsaPrivate,
+    /// CKO_PUBLIC_KEY / CKK_EC: verifies (managed keys).
+    EcPublic,
+    /// CKO_PRIVATE_KEY / CKK_EC: signs (managed keys).
+    EcPrivate,
 }
 
 impl KeyRole {
     fn class(self) -> ObjectClass {
         match self {
             Self::Aes | Self::Hmac => ObjectClass::SECRET_KEY,
-            Self::RsaPublic => ObjectClass::PUBLIC_KEY,
-            Self::RsaPrivate => ObjectClass::PRIVATE_KEY,
+            Self::RsaPublic | Self::EcPublic => ObjectClass::PUBLIC_KEY,
+            Self::RsaPrivate | Self::EcPrivate => ObjectClass::PRIVATE_KEY,
         }
     }
 
@@ -75,6 +79,7 @@ impl KeyRole {
             Self::Aes => KeyType::AES,
             Self::Hmac => KeyType::GENERIC_SECRET,
             Self::RsaPublic | Self::RsaPrivate => KeyType::RSA,
+            Self::EcPublic | Self::EcPrivate => KeyType::EC,
         }
     }
 
@@ -85,14 +90,16 @@ impl KeyRole {
             Self::Hmac => "a generic secret (HMAC) key",
             Self::RsaPublic => "an RSA public key",
             Self::RsaPrivate => "an RSA private key",
+            Self::EcPublic => "an EC public key",
+            Self::EcPrivate => "an EC private key",
         }
     }
 
     fn class_name(self) -> &'static str {
         match self {
             Self::Aes | Self::Hmac => "secret key",
-            Self::RsaPublic => "public key",
-            Self::RsaPrivate => "private key",
+            Self::RsaPublic | Self::EcPublic => "public key",
+            Self::RsaPrivate | Self::EcPrivate => "private key",
         }
     }
 }
@@ -179,6 +186,9 @@ pub(crate) fn generate(
                 .generate_key(&mechanism, &template)
                 .map_err(|e| HsmError::from_cryptoki(context(), e))
         }
+        KeyRole::EcPublic | KeyRole::EcPrivate => Err(HsmError::InvalidConfig(
+            "EC key pairs are generated for managed keys only, with their curve".to_owned(),
+        )),
         KeyRole::RsaPublic | KeyRole::RsaPrivate => {
             let public = [
                 Attribute::Class(ObjectClass::PUBLIC_KEY),

@@ -17,6 +17,7 @@ mod blob;
 pub mod doctor;
 mod error;
 mod keys;
+mod managed;
 mod mechanism;
 mod module;
 mod options;
@@ -27,6 +28,7 @@ mod telemetry;
 
 pub use banner::{HsmInfo, SealKey};
 pub use error::{HsmError, ReturnCode, code_and_name};
+pub use managed::Pkcs11KeyProvider;
 pub use mechanism::{CKM_AES_CBC, CKM_AES_CBC_PAD, CKM_AES_GCM, CKM_RSA_PKCS_OAEP};
 pub use options::{CKM_SHA256_HMAC, DEFAULT_OPERATION_TIMEOUT, OaepHash, Pkcs11Options};
 pub use random::{HsmRandom, RandomStats};

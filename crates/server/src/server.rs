@@ -104,6 +104,12 @@ impl Server {
             cluster_name: config.cluster_name.clone(),
             raw_storage_endpoint: config.raw_storage_endpoint,
             ha,
+            managed_keys: Some(Arc::new(coffer_seal_pkcs11::Pkcs11KeyProvider::new(
+                config
+                    .kms_libraries
+                    .iter()
+                    .map(|k| (k.name.clone(), k.library.clone())),
+            ))),
         });
         report_seal_migration(&core, config).await?;
         let forwarder = match (&ha_cluster_addr, config.disable_clustering) {

@@ -37,6 +37,7 @@ pub fn node_options(backend: SharedBackend, seal: Option<Arc<dyn Seal>>) -> Core
         cluster_name: None,
         raw_storage_endpoint: false,
         ha: None,
+        managed_keys: None,
     }
 }
 

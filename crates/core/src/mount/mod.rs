@@ -26,6 +26,10 @@ pub struct MountConfig {
     pub max_lease_ttl: Ttl,
     /// `force_no_cache`.
     pub force_no_cache: bool,
+    /// Managed keys (`sys/managed-keys`) the mount's engine may use, by
+    /// name, besides those with `any_mount`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_managed_keys: Vec<String>,
 }
 
 /// One mounted secrets engine.

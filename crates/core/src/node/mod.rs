@@ -18,6 +18,7 @@ use crate::ha::HaOptions;
 use crate::ha::election::Ha;
 use crate::ha::fence::{Fence, FencedBackend};
 use crate::login::lockout::{LOCKED_USERS_PREFIX, UserLockouts};
+use crate::managed_keys::ManagedKeyProvider;
 use crate::mount::router::RouterTable;
 use crate::policy::store::{POLICY_STORE_PREFIX, PolicyStore};
 use crate::seal::rewrap::RewrapStatus;
@@ -80,6 +81,9 @@ pub struct CoreOptions {
     /// HA settings when the storage is shared (`ha_enabled`); `None`: this
     /// node is alone and active whenever it is unsealed.
     pub ha: Option<HaOptions>,
+    /// Reaches managed keys (`sys/managed-keys`); `None`: they are refused
+    /// as not supported.
+    pub managed_keys: Option<Arc<dyn ManagedKeyProvider>>,
 }
 
 /// One Coffer node.
@@ -98,6 +102,7 @@ pub struct Core {
     pub(crate) factories: BTreeMap<&'static str, Arc<dyn EngineFactory>>,
     pub(crate) router: RwLock<Arc<RouterTable>>,
     pub(crate) mount_changes: tokio::sync::Mutex<()>,
+    pub(crate) managed_keys: Option<Arc<dyn ManagedKeyProvider>>,
     /// The seal-state lock; taken only through `state`'s guards.
     state: tokio::sync::RwLock<()>,
     pub(crate) tokens: TokenStore,
@@ -187,6 +192,7 @@ impl Core {
                 .collect(),
             router: RwLock::new(Arc::new(RouterTable::default())),
             mount_changes: tokio::sync::Mutex::new(()),
+            managed_keys: opts.managed_keys,
             state: tokio::sync::RwLock::new(()),
             tokens,
             wrapping_key,

@@ -43,6 +43,8 @@ pub const ROOT_PROTECTED_PATHS: &[&str] = &[
     // Raw storage access.
     "sys/raw",
     "sys/raw/*",
+    // Managed keys (keys that live in an HSM): list, write, read, delete, test.
+    "sys/managed-keys/*",
     // Moving mounts.
     "sys/remount",
     // Replication tokens and reindexing (Enterprise endpoints; listed for completeness).

@@ -83,6 +83,10 @@ impl Core {
         if let Some(rest) = path.strip_prefix(WRAPPING_KEY_PREFIX) {
             return WrapRule::Prefixes(WRAPPING_SEAL_WRAPPED).covers(rest);
         }
+        if path.starts_with(crate::managed_keys::MANAGED_KEYS_PREFIX) {
+            // Managed key configurations hold the HSM PIN.
+            return true;
+        }
         if let Some(rest) = path.strip_prefix(AUDIT_PREFIX) {
             // `<uuid>/salt`: each audit device's salt.
             return rest

@@ -3,7 +3,7 @@
 //! UI mount lookup the `vault kv` command uses; one file per other path
 //! group: secrets engines (`mounts`), auth methods (`auth`), ACL policies
 //! (`policies`), capabilities, audit devices (`audit`), leases, locked
-//! users, the stored form of values (`raw`). Response wrapping is
+//! users, the stored form of values (`raw`), managed keys. Response wrapping is
 //! `wrapping`'s. The unauthenticated endpoints (init, unseal, seal-status,
 //! health, leader, generate-root) are plain HTTP handlers in the server;
 //! `sys/wrapping/lookup` is served without a token (see `login`).
@@ -17,6 +17,7 @@ pub(crate) mod auth;
 mod capabilities;
 mod leases;
 mod locked_users;
+mod managed_keys;
 pub(crate) mod mounts;
 mod policies;
 mod raw;
@@ -69,6 +70,9 @@ enum Sys {
     UnlockUser,
     Raw,
     StepDown,
+    ManagedKeys,
+    ManagedKey,
+    ManagedKeyTest,
 }
 
 const READ: &[Operation] = &[Operation::Read];
@@ -162,6 +166,17 @@ fn routes() -> Vec<Route<Sys>> {
             WRITE,
             Sys::UnlockUser,
         ),
+        Route::new("managed-keys/:type", &[Operation::List], Sys::ManagedKeys),
+        Route::new(
+            "managed-keys/:type/:name",
+            &[Operation::Read, Operation::Update, Operation::Delete],
+            Sys::ManagedKey,
+        ),
+        Route::new(
+            "managed-keys/:type/:name/test/sign",
+            WRITE,
+            Sys::ManagedKeyTest,
+        ),
     ]
 }
 
@@ -193,6 +208,7 @@ impl Core {
         let name = params.get("name").map(String::as_str).unwrap_or_default();
         let lease_id = params.get("lease_id").map(String::as_str);
         let prefix = params.get("prefix").map(String::as_str).unwrap_or_default();
+        let key_type = params.get("type").map(String::as_str).unwrap_or_default();
         match handler {
             Sys::Mounts => Ok(Some(Response::data(self.mounts_json()))),
             Sys::Mount => self.mount_request(&req, &path_param).await,
@@ -252,6 +268,9 @@ impl Core {
             Sys::LockedUsers => self.list_locked_users(&req),
             Sys::Raw => self.raw_request(&req, &path_param).await,
             Sys::StepDown => self.request_step_down().map(|()| None),
+            Sys::ManagedKeys => self.list_managed_keys(key_type).await,
+            Sys::ManagedKey => self.managed_key_request(&req, key_type, name).await,
+            Sys::ManagedKeyTest => self.test_managed_key(&req, key_type, name).await,
             Sys::UnlockUser => self
                 .unlock_user(
                     params

@@ -4,7 +4,7 @@
 //! swapped in; a removal runs on its own task (see `Core::run_detached`).
 //! The option and TTL rules here are shared with `sys/auth`.
 
-use crate::engine::field::opt_bool;
+use crate::engine::field::{opt_bool, opt_string_list};
 use crate::engine::{Operation, Request, Response};
 use crate::error::{CoreError, CoreResult};
 use crate::mount::{MOUNT_TABLE_PATH, MountEntry, MountPath, MountTable};
@@ -27,6 +27,8 @@ struct MountConfigInput {
     max_lease_ttl: Option<Ttl>,
     #[serde(default, deserialize_with = "opt_bool")]
     force_no_cache: Option<bool>,
+    #[serde(default, deserialize_with = "opt_string_list")]
+    allowed_managed_keys: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -63,6 +65,8 @@ struct TuneInput {
     seal_wrap: Option<bool>,
     #[serde(default, deserialize_with = "opt_bool")]
     external_entropy_access: Option<bool>,
+    #[serde(default, deserialize_with = "opt_string_list")]
+    allowed_managed_keys: Option<Vec<String>>,
 }
 
 impl Core {
@@ -187,6 +191,7 @@ impl Core {
             entry.config.default_lease_ttl = c.default_lease_ttl.unwrap_or_default();
             entry.config.max_lease_ttl = c.max_lease_ttl.unwrap_or_default();
             entry.config.force_no_cache = c.force_no_cache.unwrap_or(false);
+            entry.config.allowed_managed_keys = c.allowed_managed_keys.unwrap_or_default();
             check_ttls(entry.config.default_lease_ttl, entry.config.max_lease_ttl)?;
         }
         let mut mounts = current.mounts.clone();
@@ -246,6 +251,9 @@ impl Core {
             if m.external_entropy_access {
                 body["external_entropy_access"] = json!(true);
             }
+            if !m.config.allowed_managed_keys.is_empty() {
+                body["allowed_managed_keys"] = json!(m.config.allowed_managed_keys);
+            }
             return Ok(Some(Response::data(body)));
         }
         if req.operation != Operation::Update {
@@ -280,6 +288,9 @@ impl Core {
         }
         if let Some(t) = input.max_lease_ttl {
             entry.config.max_lease_ttl = t;
+        }
+        if let Some(keys) = input.allowed_managed_keys {
+            entry.config.allowed_managed_keys = keys;
         }
         check_ttls(entry.config.default_lease_ttl, entry.config.max_lease_ttl)?;
         self.commit_mounts(mounts).await?;
@@ -336,7 +347,7 @@ pub(crate) fn options_json(options: &BTreeMap<String, String>) -> Value {
 
 /// Vault's JSON shape of one mount entry.
 pub(crate) fn mount_json(m: &MountEntry) -> Value {
-    json!({
+    let mut v = json!({
         "accessor": m.accessor,
         "config": {
             "default_lease_ttl": m.config.default_lease_ttl,
@@ -353,5 +364,9 @@ pub(crate) fn mount_json(m: &MountEntry) -> Value {
         "plugin_version": "",
         "running_plugin_version": "",
         "running_sha256": "",
-    })
+    });
+    if !m.config.allowed_managed_keys.is_empty() {
+        v["config"]["allowed_managed_keys"] = json!(m.config.allowed_managed_keys);
+    }
+    v
 }

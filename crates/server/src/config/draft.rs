@@ -12,6 +12,7 @@ use super::Config;
 use super::document::{Body, Fields};
 use super::entropy::{self, EntropyConfig};
 use super::error::{ConfigError, Location};
+use super::kms_library::{self, KmsLibraryConfig};
 use super::listener::{self, ListenerConfig};
 use super::log_level::LogLevel;
 use super::seal::{self, SealConfig, SealDraft};
@@ -21,7 +22,7 @@ use super::storage::{self, StorageConfig};
 pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(768 * 3600);
 
 /// Top-level stanza names (blocks).
-pub(crate) const STANZAS: &[&str] = &["storage", "listener", "seal", "entropy"];
+pub(crate) const STANZAS: &[&str] = &["storage", "listener", "seal", "entropy", "kms_library"];
 
 const TOP_LEVEL_FIELDS: &[&str] = &[
     "ui",
@@ -43,6 +44,7 @@ pub(crate) struct Draft {
     pub(crate) listeners: Vec<(ListenerConfig, Location)>,
     pub(crate) seals: Vec<SealDraft>,
     pub(crate) entropy: Option<(EntropyConfig, Location)>,
+    pub(crate) kms_libraries: Vec<(KmsLibraryConfig, Location)>,
     pub(crate) ui: Option<bool>,
     pub(crate) disable_mlock: Option<bool>,
     pub(crate) raw_storage_endpoint: Option<bool>,
@@ -99,11 +101,12 @@ impl Draft {
                 "listener" => single.listeners.push(listener::decode(block)?),
                 "seal" => single.seals.push(seal::decode(block)?),
                 "entropy" => single.entropy = Some(entropy::decode(block)?),
+                "kms_library" => single.kms_libraries.push(kms_library::decode(block)?),
                 other => {
                     let hint = if other == "backend" {
                         " (\"backend\" is Vault's old name; write storage \"TYPE\" { ... })"
                     } else {
-                        " (expected storage, listener, seal or entropy)"
+                        " (expected storage, listener, seal, entropy or kms_library)"
                     };
                     return Err(ConfigError::invalid_at(
                         &block.at,
@@ -141,6 +144,7 @@ impl Draft {
         }
         self.listeners.extend(later.listeners);
         self.seals.extend(later.seals);
+        self.kms_libraries.extend(later.kms_libraries);
         override_with(&mut self.ui, later.ui);
         override_with(&mut self.disable_mlock, later.disable_mlock);
         override_with(&mut self.raw_storage_endpoint, later.raw_storage_endpoint);
@@ -161,6 +165,7 @@ impl Draft {
             storage::check(storage, at)?;
         }
         check_seal_set(&self.seals)?;
+        kms_library::check_unique(&self.kms_libraries)?;
         let seals: Vec<SealConfig> = self
             .seals
             .into_iter()
@@ -223,6 +228,7 @@ impl Draft {
             listeners: self.listeners.into_iter().map(|l| l.0).collect(),
             seals,
             entropy: self.entropy.map(|e| e.0),
+            kms_libraries: self.kms_libraries.into_iter().map(|k| k.0).collect(),
             ui: self.ui.unwrap_or(false),
             disable_mlock: self.disable_mlock.unwrap_or(false),
             raw_storage_endpoint: self.raw_storage_endpoint.unwrap_or(false),

@@ -18,6 +18,7 @@ mod env;
 mod error;
 mod hcl_syntax;
 mod json_syntax;
+mod kms_library;
 mod listener;
 mod log_level;
 mod sanitized;
@@ -35,6 +36,7 @@ pub use draft::DEFAULT_LEASE_TTL;
 pub use entropy::{EntropyConfig, EntropyMode};
 pub use env::Env;
 pub use error::{ConfigError, Location};
+pub use kms_library::KmsLibraryConfig;
 pub use listener::{DEFAULT_ADDRESS, DEFAULT_MAX_REQUEST_SIZE, ListenerConfig, TlsMinVersion};
 pub use log_level::LogLevel;
 pub use seal::{HsmPin, OaepHash, Pkcs11SealConfig, SealConfig, ShamirSealConfig};
@@ -56,6 +58,8 @@ pub struct Config {
     pub seals: Vec<SealConfig>,
     /// `entropy "seal"`; present only with an enabled non-Shamir seal.
     pub entropy: Option<EntropyConfig>,
+    /// `kms_library "pkcs11"` stanzas: the modules managed keys may use.
+    pub kms_libraries: Vec<KmsLibraryConfig>,
     /// Serve the web UI at `/ui/`.
     pub ui: bool,
     /// Skip `mlockall` (needed in some containers).
@@ -97,6 +101,7 @@ impl Config {
             }],
             seals: Vec::new(),
             entropy: None,
+            kms_libraries: Vec::new(),
             // As Vault's dev server: the web UI at /ui/.
             ui: true,
             disable_mlock: true,
