@@ -70,6 +70,32 @@ impl Node {
     fn logs(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// Waits for the node to unseal itself; a node that exits (a port taken
+    /// by another test between `free_port` and the bind, say) or takes too
+    /// long fails the test with the node's log.
+    fn wait_unsealed(&mut self) {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("node {} exited with {status}:\n{}", self.addr, self.logs());
+            }
+            if coffer(&self.addr, None, &["status"]).status.code() == Some(0) {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(90),
+                "node {} did not auto-unseal within 90 s:\n{}",
+                self.addr,
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
 }
 
 impl Drop for Node {
@@ -176,8 +202,8 @@ fn cluster(n: usize, dir: &Path, hsm: &Hsm, pg: &PgServer) -> (Vec<Node>, String
         node.start(hsm);
     }
     let (root, _) = init_auto(&nodes[0].addr, 1, 1);
-    for node in &nodes {
-        wait_unsealed(&node.addr);
+    for node in &mut nodes {
+        node.wait_unsealed();
     }
     wait_for_active(&nodes, Duration::from_secs(30));
     (nodes, root)
@@ -370,8 +396,8 @@ fn killing_the_active_node_under_writes_loses_no_acknowledged_write() {
         n.start(&hsm);
     }
     let (root, _) = init_auto(&nodes[0].addr, 1, 1);
-    for n in &nodes {
-        wait_unsealed(&n.addr);
+    for n in &mut nodes {
+        n.wait_unsealed();
     }
     let first = wait_for_active(&nodes, Duration::from_secs(30));
     let standby = (first + 1) % 3;
@@ -467,7 +493,7 @@ fn killing_the_active_node_under_writes_loses_no_acknowledged_write() {
         ));
         assert_eq!(got.trim(), "sealed", "seal-wrapped value on the new active");
         nodes[active].start(&hsm);
-        wait_unsealed(&nodes[active].addr);
+        nodes[active].wait_unsealed();
         active = next;
     }
     stop.store(true, Ordering::SeqCst);

@@ -8,10 +8,13 @@ mod common;
 
 use std::sync::Arc;
 
+use coffer_core::managed_keys::{
+    ManagedKeyEntry, ManagedKeyError, ManagedKeyProvider, SignRequest,
+};
 use coffer_core::seal::{Seal, SealError, SealHealth};
 use coffer_seal_pkcs11::{
-    CKM_AES_CBC, CKM_AES_CBC_PAD, CKM_AES_GCM, CKM_RSA_PKCS_OAEP, HsmError, OaepHash, Pkcs11Seal,
-    SecretString,
+    CKM_AES_CBC, CKM_AES_CBC_PAD, CKM_AES_GCM, CKM_RSA_PKCS_OAEP, HsmError, OaepHash,
+    Pkcs11KeyProvider, Pkcs11Seal, SecretString,
 };
 use coffer_testkit::token::TokenKind;
 use cryptoki::mechanism::Mechanism;
@@ -590,5 +593,69 @@ hsm_test! {
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert_eq!(errors[0].labels, [("code", "integrity".to_owned())]);
         assert_eq!(errors[0].value, 1.0);
+    }
+}
+
+/// A managed key entry as the core stores it.
+fn managed_key(token: &common::Token, name: &str, fields: serde_json::Value) -> ManagedKeyEntry {
+    let mut entry = serde_json::json!({
+        "name": name, "uuid": format!("uuid-{name}"), "key_type": "pkcs11", "library": "hsm",
+        "slot": null, "token_label": token.label, "pin": coffer_testkit::token::PIN,
+        "key_label": name, "key_id": null, "mechanism": 1, "key_bits": 2048, "curve": null,
+        "rsa_oaep_hash": null, "force_rw_session": false, "max_parallel": 1,
+        "allow_generate_key": true, "allow_replace_key": false, "allow_store_key": false,
+        "any_mount": false, "usages": ["sign", "verify"],
+    });
+    entry
+        .as_object_mut()
+        .expect("object")
+        .extend(fields.as_object().expect("object").clone());
+    serde_json::from_value(entry).expect("entry")
+}
+
+hsm_test! {
+    async fn managed_keys_sign_verify_encrypt_and_decrypt_in_the_token_within_their_usages(token: Token) {
+        let provider = Pkcs11KeyProvider::new([("hsm".to_owned(), token.lib.clone())]);
+        let request = |input: &[u8]| SignRequest {
+            hash_algorithm: "sha2-256".to_owned(),
+            use_pss: false,
+            prehashed: false,
+            input: input.to_vec(),
+        };
+        for (name, fields) in [
+            ("rsa", serde_json::json!({})),
+            ("pss", serde_json::json!({"mechanism": 0x000D})),
+            ("p256", serde_json::json!({"mechanism": 0x1041, "curve": "P256"})),
+        ] {
+            let key = managed_key(&token, name, fields);
+            let sig = provider.sign(&key, &request(b"message")).await.expect("sign");
+            assert!(provider.verify(&key, &request(b"message"), &sig).await.expect("verify"), "{name}");
+            assert!(!provider.verify(&key, &request(b"other"), &sig).await.expect("verify"), "{name}");
+            let err = provider.encrypt(&key, b"x").await.expect_err("usages say sign, verify");
+            assert!(err.to_string().contains("may not encrypt"), "{err}");
+        }
+        let oaep = if token.kind() == TokenKind::SoftHsm2 { "sha1" } else { "sha256" };
+        for (name, fields) in [
+            ("aes", serde_json::json!({"mechanism": 0x1087})),
+            ("oaep", serde_json::json!({"mechanism": 9, "rsa_oaep_hash": oaep})),
+        ] {
+            let mut fields = fields;
+            fields["usages"] = serde_json::json!(["encrypt", "decrypt"]);
+            let key = managed_key(&token, name, fields);
+            let ct = provider.encrypt(&key, b"card 4111").await.expect("encrypt");
+            assert_eq!(provider.decrypt(&key, &ct).await.expect("decrypt").as_slice(), b"card 4111");
+            let mut forged = ct.clone();
+            let last = forged.len() - 1;
+            forged[last] ^= 1;
+            match provider.decrypt(&key, &forged).await {
+                Err(ManagedKeyError::Integrity(_)) => {}
+                other => panic!("{name}: a forged ciphertext must be an integrity error: {other:?}"),
+            }
+            let err = provider.sign(&key, &request(b"m")).await.expect_err("usages say encrypt");
+            assert!(err.to_string().contains("may not sign"), "{err}");
+        }
+        // Each key's pool reports under its name.
+        let metrics = provider.metrics();
+        assert!(metrics.iter().any(|m| m.labels.contains(&("managed_key", "aes".to_owned()))));
     }
 }

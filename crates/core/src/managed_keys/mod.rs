@@ -13,4 +13,4 @@ pub use entry::{
     CKM_AES_GCM, CKM_ECDSA, CKM_RSA_PKCS, CKM_RSA_PKCS_OAEP, CKM_RSA_PKCS_PSS, MANAGED_KEYS_PREFIX,
     ManagedKeyEntry, Usage,
 };
-pub use provider::{ManagedKeyError, ManagedKeyProvider, SignTest};
+pub use provider::{ManagedKeyError, ManagedKeyProvider, SignRequest, SignTest};

@@ -1,6 +1,7 @@
 //! What the core needs from the code that reaches a managed key's store.
 
 use async_trait::async_trait;
+use zeroize::Zeroizing;
 
 use super::ManagedKeyEntry;
 use crate::error::CoreError;
@@ -14,6 +15,19 @@ pub struct SignTest {
     pub hash_algorithm: String,
 }
 
+/// What to sign or verify.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignRequest {
+    /// `sha2-256` and friends.
+    pub hash_algorithm: String,
+    /// RSA-PSS instead of PKCS#1 v1.5 (RSA keys only).
+    pub use_pss: bool,
+    /// `input` is already the digest.
+    pub prehashed: bool,
+    /// The message (or its digest).
+    pub input: Vec<u8>,
+}
+
 /// Why a managed key operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ManagedKeyError {
@@ -25,6 +39,10 @@ pub enum ManagedKeyError {
     /// timeout); the message keeps the `CKR_` code.
     #[error("{0}")]
     Unavailable(String),
+    /// A ciphertext or signature input that does not decrypt: forged,
+    /// truncated, or made by another key.
+    #[error("{0}")]
+    Integrity(String),
 }
 
 impl From<ManagedKeyError> for CoreError {
@@ -32,6 +50,7 @@ impl From<ManagedKeyError> for CoreError {
         match e {
             ManagedKeyError::Config(m) => CoreError::invalid(m),
             ManagedKeyError::Unavailable(m) => CoreError::ManagedKey(m),
+            ManagedKeyError::Integrity(m) => CoreError::invalid(m),
         }
     }
 }
@@ -54,7 +73,41 @@ pub trait ManagedKeyProvider: Send + Sync {
         test: &SignTest,
     ) -> Result<(), ManagedKeyError>;
 
+    /// Signs in the key's store (ECDSA: raw `r || s`).
+    async fn sign(
+        &self,
+        key: &ManagedKeyEntry,
+        request: &SignRequest,
+    ) -> Result<Vec<u8>, ManagedKeyError>;
+
+    /// Verifies in the key's store: `Ok(false)` for a mismatch.
+    async fn verify(
+        &self,
+        key: &ManagedKeyEntry,
+        request: &SignRequest,
+        signature: &[u8],
+    ) -> Result<bool, ManagedKeyError>;
+
+    /// Encrypts in the key's store.
+    async fn encrypt(
+        &self,
+        key: &ManagedKeyEntry,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, ManagedKeyError>;
+
+    /// Decrypts in the key's store; a forged ciphertext is
+    /// [`ManagedKeyError::Integrity`].
+    async fn decrypt(
+        &self,
+        key: &ManagedKeyEntry,
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, ManagedKeyError>;
+
     /// Drops whatever is cached for the key (sessions, handles) after its
     /// configuration changed or it was deleted.
     fn forget(&self, uuid: &str);
+
+    /// Metrics of the keys' stores (latency, sessions, errors), labelled
+    /// with the managed key's name.
+    fn metrics(&self) -> Vec<crate::metrics::Metric>;
 }

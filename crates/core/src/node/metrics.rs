@@ -200,6 +200,9 @@ impl Core {
             ]);
         }
         out.extend(self.seal.metrics());
+        if let Some(provider) = &self.managed_keys {
+            out.extend(provider.metrics());
+        }
         out
     }
 

@@ -1,9 +1,11 @@
 //! Managed keys over PKCS#11: the [`ManagedKeyProvider`] the server gives
 //! the core, built from the `kms_library` stanzas. Each managed key gets a
 //! session pool of its own (`max_parallel` sessions, logged in with its
-//! PIN, re-initialised after the token comes back), shared with the seal
-//! when both name the same module, and its operations show in the same HSM
-//! metrics design. The key material never leaves the token.
+//! PIN, re-initialised after the token comes back; the module itself is
+//! shared with the seal when both name the same file). Its operations show
+//! in `sys/metrics` as the seal's do, labelled `managed_key`: `sign` for
+//! sign/verify, `wrap`/`unwrap` for encrypt/decrypt. The key material never
+//! leaves the token.
 
 mod ops;
 
@@ -13,7 +15,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use coffer_core::managed_keys::{ManagedKeyEntry, ManagedKeyError, ManagedKeyProvider, SignTest};
+use coffer_core::managed_keys::{
+    ManagedKeyEntry, ManagedKeyError, ManagedKeyProvider, SignRequest, SignTest,
+};
+use coffer_core::metrics::Metric;
+use zeroize::Zeroizing;
 
 use crate::SecretString;
 use crate::error::HsmError;
@@ -27,7 +33,8 @@ const OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
 /// Managed keys on PKCS#11 tokens.
 pub struct Pkcs11KeyProvider {
     libraries: BTreeMap<String, PathBuf>,
-    pools: Mutex<HashMap<String, Arc<SessionPool>>>,
+    /// Session pools by managed key UUID, with the key's name for metrics.
+    pools: Mutex<HashMap<String, (String, Arc<SessionPool>)>>,
 }
 
 impl Pkcs11KeyProvider {
@@ -45,7 +52,7 @@ impl Pkcs11KeyProvider {
     /// The session pool for `key`, opened on first use.
     fn pool(&self, key: &ManagedKeyEntry) -> Result<Arc<SessionPool>, ManagedKeyError> {
         let mut pools = self.pools.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(p) = pools.get(&key.uuid) {
+        if let Some((_, p)) = pools.get(&key.uuid) {
             return Ok(Arc::clone(p));
         }
         let lib = self.libraries.get(&key.library).ok_or_else(|| {
@@ -76,13 +83,32 @@ impl Pkcs11KeyProvider {
             key.force_rw_session || key.allow_generate_key,
             usize::try_from(key.max_parallel).unwrap_or(1).max(1),
         ));
-        pools.insert(key.uuid.clone(), Arc::clone(&pool));
+        pools.insert(key.uuid.clone(), (key.name.clone(), Arc::clone(&pool)));
         Ok(pool)
+    }
+
+    /// Runs `f` with a session of `key`'s pool, timed as `op`.
+    async fn run<T, F>(&self, key: &ManagedKeyEntry, op: Op, f: F) -> Result<T, ManagedKeyError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&crate::session_pool::Held<'_>, &ManagedKeyEntry) -> Result<T, HsmError>
+            + Send
+            + 'static,
+    {
+        let pool = self.pool(key)?;
+        let key = key.clone();
+        pool.run(Some(OPERATION_TIMEOUT), Some(op), move |held| f(held, &key))
+            .await
+            .map_err(classify)
     }
 }
 
-/// Configuration problems for the caller to fix, the rest unavailable.
+/// Configuration problems for the caller to fix, forged input, and the rest
+/// unavailable.
 fn classify(e: HsmError) -> ManagedKeyError {
+    if matches!(e, HsmError::Integrity(_) | HsmError::MalformedBlob(_)) {
+        return ManagedKeyError::Integrity(e.to_string());
+    }
     let config = e.needs_operator()
         || matches!(
             e,
@@ -110,13 +136,60 @@ impl ManagedKeyProvider for Pkcs11KeyProvider {
         key: &ManagedKeyEntry,
         test: &SignTest,
     ) -> Result<(), ManagedKeyError> {
-        let pool = self.pool(key)?;
-        let (key, test) = (key.clone(), test.clone());
-        pool.run(Some(OPERATION_TIMEOUT), Some(Op::Sign), move |held| {
-            ops::test_sign(held, &key, &test)
+        let test = test.clone();
+        self.run(key, Op::Sign, move |held, key| {
+            ops::test_sign(held, key, &test)
         })
         .await
-        .map_err(classify)
+    }
+
+    async fn sign(
+        &self,
+        key: &ManagedKeyEntry,
+        request: &SignRequest,
+    ) -> Result<Vec<u8>, ManagedKeyError> {
+        let request = request.clone();
+        self.run(key, Op::Sign, move |held, key| {
+            ops::sign(held, key, &request)
+        })
+        .await
+    }
+
+    async fn verify(
+        &self,
+        key: &ManagedKeyEntry,
+        request: &SignRequest,
+        signature: &[u8],
+    ) -> Result<bool, ManagedKeyError> {
+        let (request, signature) = (request.clone(), signature.to_vec());
+        self.run(key, Op::Sign, move |held, key| {
+            ops::verify(held, key, &request, &signature)
+        })
+        .await
+    }
+
+    async fn encrypt(
+        &self,
+        key: &ManagedKeyEntry,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, ManagedKeyError> {
+        let plaintext = Zeroizing::new(plaintext.to_vec());
+        self.run(key, Op::Wrap, move |held, key| {
+            ops::encrypt(held, key, &plaintext)
+        })
+        .await
+    }
+
+    async fn decrypt(
+        &self,
+        key: &ManagedKeyEntry,
+        ciphertext: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, ManagedKeyError> {
+        let ciphertext = ciphertext.to_vec();
+        self.run(key, Op::Unwrap, move |held, key| {
+            ops::decrypt(held, key, &ciphertext)
+        })
+        .await
     }
 
     fn forget(&self, uuid: &str) {
@@ -124,5 +197,20 @@ impl ManagedKeyProvider for Pkcs11KeyProvider {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(uuid);
+    }
+
+    fn metrics(&self) -> Vec<Metric> {
+        let pools = self.pools.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut out: Vec<Metric> = pools
+            .values()
+            .flat_map(|(name, pool)| {
+                pool.metrics()
+                    .into_iter()
+                    .map(move |m| m.label("managed_key", name.clone()))
+            })
+            .collect();
+        // Series of one name stay together (Prometheus wants that).
+        out.sort_by_key(|m| m.name);
+        out
     }
 }

@@ -4,14 +4,16 @@
 
 use coffer_core::managed_keys::{
     CKM_AES_GCM, CKM_ECDSA, CKM_RSA_PKCS, CKM_RSA_PKCS_OAEP, CKM_RSA_PKCS_PSS, ManagedKeyEntry,
-    SignTest,
+    SignRequest, SignTest, Usage,
 };
+use cryptoki::error::RvError;
 use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsPssParams};
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
 use sha2::Digest as _;
+use zeroize::Zeroizing;
 
 use crate::error::HsmError;
 use crate::keys::KeyRole;
@@ -303,84 +305,228 @@ fn generate(
     Ok((priv_h, pub_h))
 }
 
-/// `test/sign`: signs random data and verifies the signature, or for an
-/// encryption mechanism encrypts random data and decrypts it again.
-pub(super) fn test_sign(
+fn ctx(key: &ManagedKeyEntry, what: &str) -> String {
+    format!(
+        "{what} with managed key {:?} ({})",
+        key.name,
+        key.mechanism_name()
+    )
+}
+
+fn gcm(iv: &mut [u8]) -> Result<GcmParams<'_>, HsmError> {
+    GcmParams::new(iv, &[], 128.into()).map_err(|e| HsmError::Binding {
+        context: "CK_GCM_PARAMS".to_owned(),
+        detail: e.to_string(),
+    })
+}
+
+fn oaep_hash(key: &ManagedKeyEntry) -> OaepHash {
+    match key.rsa_oaep_hash.as_deref() {
+        Some("sha1") => OaepHash::Sha1,
+        Some("sha224") => OaepHash::Sha224,
+        Some("sha384") => OaepHash::Sha384,
+        Some("sha512") => OaepHash::Sha512,
+        _ => OaepHash::Sha256,
+    }
+}
+
+/// Refuses an operation the key's `usages` do not list.
+fn allowed(key: &ManagedKeyEntry, usage: Usage) -> Result<(), HsmError> {
+    if key.allows(usage) {
+        return Ok(());
+    }
+    let usages: Vec<_> = key.usages.iter().map(|u| u.name()).collect();
+    Err(HsmError::InvalidConfig(format!(
+        "managed key {:?} may not {} (its usages: {})",
+        key.name,
+        usage.name(),
+        usages.join(", ")
+    )))
+}
+
+/// Encrypts `plaintext` in the HSM: AES-GCM gives IV (12 bytes) || ciphertext
+/// || tag, RSA-OAEP the RSA block.
+pub(super) fn encrypt(
     held: &Held<'_>,
     key: &ManagedKeyEntry,
-    test: &SignTest,
-) -> Result<(), HsmError> {
+    plaintext: &[u8],
+) -> Result<Vec<u8>, HsmError> {
+    allowed(key, Usage::Encrypt)?;
     let s = held.session;
-    let (private, public) = key_objects(held, key)?;
-    let data = s
-        .generate_random_vec(32)
-        .map_err(|e| HsmError::from_cryptoki("C_GenerateRandom", e))?;
-    let ctx = |what: &str| {
-        format!(
-            "{what} with managed key {:?} ({})",
-            key.name,
-            key.mechanism_name()
-        )
-    };
+    let (_, public) = key_objects(held, key)?;
     match key.mechanism {
         CKM_AES_GCM => {
             let mut iv = s
                 .generate_random_vec(12)
                 .map_err(|e| HsmError::from_cryptoki("C_GenerateRandom for an IV", e))?;
-            let gcm = GcmParams::new(&mut iv, &[], 128.into()).map_err(|e| HsmError::Binding {
-                context: "CK_GCM_PARAMS".to_owned(),
-                detail: e.to_string(),
-            })?;
             let ct = s
-                .encrypt(&Mechanism::AesGcm(gcm), public, &data)
-                .map_err(|e| HsmError::from_cryptoki(ctx("encrypting"), e))?;
-            let gcm = GcmParams::new(&mut iv, &[], 128.into()).map_err(|e| HsmError::Binding {
-                context: "CK_GCM_PARAMS".to_owned(),
-                detail: e.to_string(),
-            })?;
-            let pt = s
-                .decrypt(&Mechanism::AesGcm(gcm), private, &ct)
-                .map_err(|e| HsmError::from_cryptoki(ctx("decrypting"), e))?;
-            same(&pt, &data)
+                .encrypt(&Mechanism::AesGcm(gcm(&mut iv)?), public, plaintext)
+                .map_err(|e| HsmError::from_cryptoki(ctx(key, "encrypting"), e))?;
+            Ok([iv, ct].concat())
         }
-        CKM_RSA_PKCS_OAEP => {
-            let hash = match key.rsa_oaep_hash.as_deref() {
-                Some("sha1") => OaepHash::Sha1,
-                Some("sha224") => OaepHash::Sha224,
-                Some("sha384") => OaepHash::Sha384,
-                Some("sha512") => OaepHash::Sha512,
-                _ => OaepHash::Sha256,
-            };
-            let ct = s
-                .encrypt(&oaep(hash), public, &data)
-                .map_err(|e| HsmError::from_cryptoki(ctx("encrypting"), e))?;
-            let pt = s
-                .decrypt(&oaep(hash), private, &ct)
-                .map_err(|e| HsmError::from_cryptoki(ctx("decrypting"), e))?;
-            same(&pt, &data)
+        CKM_RSA_PKCS_OAEP => s
+            .encrypt(&oaep(oaep_hash(key)), public, plaintext)
+            .map_err(|e| HsmError::from_cryptoki(ctx(key, "encrypting"), e)),
+        _ => Err(HsmError::InvalidConfig(format!(
+            "managed key {:?} ({}) does not encrypt",
+            key.name,
+            key.mechanism_name()
+        ))),
+    }
+}
+
+/// Decrypts what [`encrypt`] made. A ciphertext that does not decrypt is an
+/// integrity error.
+pub(super) fn decrypt(
+    held: &Held<'_>,
+    key: &ManagedKeyEntry,
+    ciphertext: &[u8],
+) -> Result<Zeroizing<Vec<u8>>, HsmError> {
+    allowed(key, Usage::Decrypt)?;
+    let s = held.session;
+    let (private, _) = key_objects(held, key)?;
+    let result = match key.mechanism {
+        CKM_AES_GCM => {
+            if ciphertext.len() < 12 + 16 {
+                return Err(HsmError::Integrity(
+                    "the ciphertext is too short".to_owned(),
+                ));
+            }
+            let (iv, ct) = ciphertext.split_at(12);
+            let mut iv = iv.to_vec();
+            s.decrypt(&Mechanism::AesGcm(gcm(&mut iv)?), private, ct)
         }
+        CKM_RSA_PKCS_OAEP => s.decrypt(&oaep(oaep_hash(key)), private, ciphertext),
         _ => {
-            let hash = Hash::named(&test.hash_algorithm)?;
-            let digest = hash.digest(&data);
-            let pss = test.use_pss || key.mechanism == CKM_RSA_PKCS_PSS;
-            let (mechanism, input) = match key.mechanism {
-                CKM_ECDSA => (Mechanism::Ecdsa, digest),
-                CKM_RSA_PKCS | CKM_RSA_PKCS_PSS if pss => (
-                    Mechanism::RsaPkcsPss(PkcsPssParams {
-                        hash_alg: hash.mechanism,
-                        mgf: hash.mgf,
-                        s_len: (digest.len() as u64).into(),
-                    }),
-                    digest,
-                ),
-                _ => (Mechanism::RsaPkcs, [hash.digest_info, &digest].concat()),
-            };
-            let signature = s
-                .sign(&mechanism, private, &input)
-                .map_err(|e| HsmError::from_cryptoki(ctx("signing"), e))?;
-            s.verify(&mechanism, public, &input, &signature)
-                .map_err(|e| HsmError::from_cryptoki(ctx("verifying the signature"), e))
+            return Err(HsmError::InvalidConfig(format!(
+                "managed key {:?} ({}) does not decrypt",
+                key.name,
+                key.mechanism_name()
+            )));
         }
+    };
+    result.map(Zeroizing::new).map_err(|e| {
+        let err = HsmError::from_cryptoki(ctx(key, "decrypting"), e);
+        // The token answers a forged ciphertext with a data error (or, on
+        // some tokens, GENERAL/DEVICE_ERROR); the session still works.
+        let bad_data = matches!(
+            err.return_code(),
+            Some(
+                RvError::EncryptedDataInvalid
+                    | RvError::EncryptedDataLenRange
+                    | RvError::GeneralError
+                    | RvError::DeviceError
+                    | RvError::FunctionFailed
+            )
+        ) && held.module.ctx().get_token_info(held.slot).is_ok();
+        if bad_data {
+            HsmError::Integrity(err.to_string())
+        } else {
+            err
+        }
+    })
+}
+
+/// The mechanism and input to sign or verify `message` (hashed here with
+/// `hash_algorithm` unless `prehashed`).
+fn signing(
+    key: &ManagedKeyEntry,
+    request: &SignRequest,
+) -> Result<(Mechanism<'static>, Vec<u8>), HsmError> {
+    let hash = Hash::named(&request.hash_algorithm)?;
+    let digest = if request.prehashed {
+        request.input.clone()
+    } else {
+        hash.digest(&request.input)
+    };
+    let pss = request.use_pss || key.mechanism == CKM_RSA_PKCS_PSS;
+    Ok(match key.mechanism {
+        CKM_ECDSA => (Mechanism::Ecdsa, digest),
+        CKM_RSA_PKCS | CKM_RSA_PKCS_PSS if pss => (
+            Mechanism::RsaPkcsPss(PkcsPssParams {
+                hash_alg: hash.mechanism,
+                mgf: hash.mgf,
+                s_len: (digest.len() as u64).into(),
+            }),
+            digest,
+        ),
+        CKM_RSA_PKCS => (Mechanism::RsaPkcs, [hash.digest_info, &digest].concat()),
+        _ => {
+            return Err(HsmError::InvalidConfig(format!(
+                "managed key {:?} ({}) does not sign",
+                key.name,
+                key.mechanism_name()
+            )));
+        }
+    })
+}
+
+/// Signs in the HSM. ECDSA signatures are PKCS#11's raw `r || s`.
+pub(super) fn sign(
+    held: &Held<'_>,
+    key: &ManagedKeyEntry,
+    request: &SignRequest,
+) -> Result<Vec<u8>, HsmError> {
+    allowed(key, Usage::Sign)?;
+    let (private, _) = key_objects(held, key)?;
+    let (mechanism, input) = signing(key, request)?;
+    held.session
+        .sign(&mechanism, private, &input)
+        .map_err(|e| HsmError::from_cryptoki(ctx(key, "signing"), e))
+}
+
+/// Verifies in the HSM: `Ok(false)` for a signature that does not match.
+pub(super) fn verify(
+    held: &Held<'_>,
+    key: &ManagedKeyEntry,
+    request: &SignRequest,
+    signature: &[u8],
+) -> Result<bool, HsmError> {
+    allowed(key, Usage::Verify)?;
+    let (_, public) = key_objects(held, key)?;
+    let (mechanism, input) = signing(key, request)?;
+    match held.session.verify(&mechanism, public, &input, signature) {
+        Ok(()) => Ok(true),
+        Err(cryptoki::error::Error::Pkcs11(
+            RvError::SignatureInvalid | RvError::SignatureLenRange,
+            _,
+        )) => Ok(false),
+        Err(e) => Err(HsmError::from_cryptoki(ctx(key, "verifying"), e)),
+    }
+}
+
+/// `test/sign`: signs random data and verifies the signature, or for an
+/// encryption mechanism encrypts random data and decrypts it again. Usages
+/// are not checked: the test is about the key and the token.
+pub(super) fn test_sign(
+    held: &Held<'_>,
+    key: &ManagedKeyEntry,
+    test: &SignTest,
+) -> Result<(), HsmError> {
+    let data = held
+        .session
+        .generate_random_vec(32)
+        .map_err(|e| HsmError::from_cryptoki("C_GenerateRandom", e))?;
+    let mut all = key.clone();
+    all.usages = vec![Usage::Sign, Usage::Verify, Usage::Encrypt, Usage::Decrypt];
+    if matches!(key.mechanism, CKM_AES_GCM | CKM_RSA_PKCS_OAEP) {
+        let ct = encrypt(held, &all, &data)?;
+        let pt = decrypt(held, &all, &ct)?;
+        return same(&pt, &data);
+    }
+    let request = SignRequest {
+        hash_algorithm: test.hash_algorithm.clone(),
+        use_pss: test.use_pss,
+        prehashed: false,
+        input: data,
+    };
+    let signature = sign(held, &all, &request)?;
+    if verify(held, &all, &request, &signature)? {
+        Ok(())
+    } else {
+        Err(HsmError::Integrity(
+            "the token did not verify its own signature".to_owned(),
+        ))
     }
 }
 

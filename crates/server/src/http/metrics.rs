@@ -116,7 +116,11 @@ fn labels_text(m: &Metric, extra: Option<(&str, String)>) -> String {
 fn as_prometheus(metrics: &[Metric]) -> String {
     let mut out = String::new();
     let mut described: Option<&str> = None;
-    for m in metrics {
+    // Every series of one name under one HELP/TYPE: the seal's and the
+    // managed keys' HSM series share names.
+    let mut sorted: Vec<&Metric> = metrics.iter().collect();
+    sorted.sort_by_key(|m| m.name);
+    for m in sorted {
         let name = m.name.replace('.', "_");
         if described != Some(m.name) {
             let kind = match m.kind {
@@ -187,6 +191,28 @@ mod tests {
         );
         assert!(
             text.contains("coffer_hsm_errors{code=\"CKR_PIN_INCORRECT\"} 3\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn series_of_one_name_share_one_type_line_wherever_they_come_from() {
+        let mut metrics = sample();
+        metrics
+            .push(Metric::counter("coffer.hsm.errors", 1, "errors").label("managed_key", "signer"));
+        metrics.push(Metric::gauge(
+            "coffer.core.unsealed",
+            1.0,
+            "1 when unsealed",
+        ));
+        let text = as_prometheus(&metrics);
+        assert_eq!(
+            text.matches("# TYPE coffer_hsm_errors counter").count(),
+            1,
+            "{text}"
+        );
+        assert!(
+            text.contains("coffer_hsm_errors{managed_key=\"signer\"} 1\n"),
             "{text}"
         );
     }
