@@ -37,7 +37,63 @@ struct Node {
 }
 
 impl Node {
+    /// Starts the node. If its port was taken meanwhile (another test
+    /// bound it between `free_port` and now), it moves to fresh ports.
     fn start(&mut self, hsm: &Hsm) {
+        const BANNER: &str = "Coffer server started!";
+        for _ in 0..3 {
+            // The banner comes once the listeners are bound; the log is
+            // appended to across restarts, so count banners.
+            let banners = self.logs().matches(BANNER).count();
+            self.spawn(hsm);
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(30) {
+                let exited = self
+                    .child
+                    .as_mut()
+                    .and_then(|c| c.try_wait().ok().flatten());
+                if exited.is_some() || self.logs().matches(BANNER).count() > banners {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let running = self
+                .child
+                .as_mut()
+                .is_some_and(|c| c.try_wait().ok().flatten().is_none());
+            if running || !self.logs().contains("Address already in use") {
+                return;
+            }
+            self.child = None;
+            self.move_to_fresh_ports();
+        }
+    }
+
+    /// Rewrites the config with new API and cluster ports.
+    fn move_to_fresh_ports(&mut self) {
+        let text = std::fs::read_to_string(&self.config).expect("config");
+        let old_port = self.addr.rsplit(':').next().expect("port").to_owned();
+        let port = free_port();
+        let mut text = text.replace(
+            &format!("127.0.0.1:{old_port}"),
+            &format!("127.0.0.1:{port}"),
+        );
+        if let Some(cluster) = text
+            .split("cluster_addr = \"https://127.0.0.1:")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .map(str::to_owned)
+        {
+            text = text.replace(
+                &format!("https://127.0.0.1:{cluster}"),
+                &format!("https://127.0.0.1:{}", free_port()),
+            );
+        }
+        std::fs::write(&self.config, text).expect("config");
+        self.addr = format!("http://127.0.0.1:{port}");
+    }
+
+    fn spawn(&mut self, hsm: &Hsm) {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
