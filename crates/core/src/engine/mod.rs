@@ -300,6 +300,8 @@ pub struct EngineContext {
     /// nonces and other non-key draws. The node's system handle (the OS
     /// CSPRNG), whatever the mount's `external_entropy_access`.
     pub nonces: Arc<dyn Entropy>,
+    /// The managed keys (keys that live in an HSM) this mount may use.
+    pub managed_keys: crate::managed_keys::MountManagedKeys,
 }
 
 /// A mounted secrets engine instance.

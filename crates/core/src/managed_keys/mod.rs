@@ -6,6 +6,7 @@
 //! [`ManagedKeyProvider`] the server builds from its `kms_library` stanzas.
 
 mod entry;
+mod mount;
 mod provider;
 
 pub(crate) use entry::check_name;
@@ -13,4 +14,5 @@ pub use entry::{
     CKM_AES_GCM, CKM_ECDSA, CKM_RSA_PKCS, CKM_RSA_PKCS_OAEP, CKM_RSA_PKCS_PSS, MANAGED_KEYS_PREFIX,
     ManagedKeyEntry, Usage,
 };
+pub use mount::MountManagedKeys;
 pub use provider::{ManagedKeyError, ManagedKeyProvider, SignRequest, SignTest};

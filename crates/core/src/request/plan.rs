@@ -29,7 +29,7 @@ enum Target {
     /// A mounted engine; the request path is relative to its mount.
     Engine {
         engine: Arc<dyn Engine>,
-        ctx: EngineContext,
+        ctx: Box<EngineContext>,
         mount_type: String,
     },
     /// No mount serves the path (the ACL allowed it, so the client learns so).
@@ -135,7 +135,7 @@ impl Core {
         Ok(Plan {
             target: Target::Engine {
                 engine,
-                ctx,
+                ctx: Box::new(ctx),
                 mount_type: mount.kind.clone(),
             },
             acl,
@@ -189,8 +189,8 @@ impl Core {
 
     /// What the engine of `mount` may touch: its view (with the mount's seal
     /// wrap rule), the clock, the CSP entropy when the mount has
-    /// `external_entropy_access` (else the OS CSPRNG), and the OS CSPRNG for
-    /// nonces.
+    /// `external_entropy_access` (else the OS CSPRNG), the OS CSPRNG for
+    /// nonces, and the managed keys the mount allows.
     pub(crate) fn engine_context(&self, mount: &MountEntry) -> EngineContext {
         EngineContext {
             view: View::new(self.barrier.clone(), mount.storage_prefix())
@@ -202,6 +202,11 @@ impl Core {
                 self.system_entropy.clone()
             },
             nonces: self.system_entropy.clone(),
+            managed_keys: crate::managed_keys::MountManagedKeys::new(
+                self.managed_keys.clone(),
+                self.barrier.clone(),
+                mount.config.allowed_managed_keys.clone(),
+            ),
         }
     }
 

@@ -4,6 +4,7 @@
 use coffer_core::engine::{
     Engine, EngineContext, EngineFactory, Operation, Request, Response, ResponseStatus,
 };
+use coffer_core::managed_keys::MountManagedKeys;
 use coffer_core::mount::{MountConfig, MountEntry};
 use coffer_core::storage::Barrier;
 use coffer_core::storage::SharedBackend;
@@ -56,17 +57,18 @@ impl Harness {
         let engine = factory.create(&entry).expect("create engine");
         let backend: SharedBackend = Arc::new(InmemBackend::new());
         let entropy = Arc::new(OsEntropy::new());
-        let barrier = Barrier::new(backend, entropy.clone());
+        let barrier = Arc::new(Barrier::new(backend, entropy.clone()));
         let root = Key256::generate(entropy.as_ref()).expect("root key");
         barrier
             .initialize(root, SystemTime::now())
             .expect("initialise barrier");
         let clock = TestClock::new();
         let ctx = EngineContext {
-            view: View::new(Arc::new(barrier), entry.storage_prefix()),
+            view: View::new(barrier.clone(), entry.storage_prefix()),
             clock: clock.clone(),
             entropy: entropy.clone(),
             nonces: entropy,
+            managed_keys: MountManagedKeys::none(barrier),
         };
         Self {
             engine,

@@ -13,6 +13,7 @@ use base64::engine::general_purpose::STANDARD;
 use coffer_core::engine::{
     Engine, EngineContext, EngineFactory, Operation, Request, Response, ResponseStatus,
 };
+use coffer_core::managed_keys::MountManagedKeys;
 use coffer_core::mount::{MountConfig, MountEntry};
 use coffer_core::storage::Barrier;
 use coffer_core::storage::View;
@@ -132,7 +133,7 @@ impl Harness {
         // The barrier keeps the OS CSPRNG: only the engine's key entropy is
         // the test's.
         let os = Arc::new(OsEntropy::new());
-        let barrier = Barrier::new(shared, os.clone());
+        let barrier = Arc::new(Barrier::new(shared, os.clone()));
         let root = Key256::generate(os.as_ref()).expect("root key");
         barrier
             .initialize(root, SystemTime::now())
@@ -141,10 +142,11 @@ impl Harness {
         let entropy = Arc::new(TestEntropy::default());
         let nonces = Arc::new(TestEntropy::default());
         let ctx = EngineContext {
-            view: View::new(Arc::new(barrier), entry.storage_prefix()),
+            view: View::new(barrier.clone(), entry.storage_prefix()),
             clock: clock.clone(),
             entropy: entropy.clone(),
             nonces: nonces.clone(),
+            managed_keys: MountManagedKeys::none(barrier),
         };
         Self {
             engine,

@@ -13,6 +13,7 @@ mod init_failure;
 mod lease_recovery;
 mod leases;
 mod locked_users;
+mod managed_keys;
 mod mount_removal;
 mod policies;
 mod raw;
