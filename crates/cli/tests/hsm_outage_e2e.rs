@@ -365,23 +365,3 @@ fn transit_keys_of_an_external_entropy_mount_need_the_hsm_and_existing_keys_keep
     ));
     stop(server);
 }
-
-/// `GET /v1/sys/metrics?format=prometheus` over plain HTTP; the body.
-fn prometheus(addr: &str, token: &str) -> String {
-    use std::io::{Read as _, Write as _};
-    let host = addr.trim_start_matches("http://");
-    let mut conn = std::net::TcpStream::connect(host).expect("connect");
-    write!(
-        conn,
-        "GET /v1/sys/metrics?format=prometheus HTTP/1.1\r\nHost: {host}\r\n\
-         X-Vault-Token: {token}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send");
-    let mut response = String::new();
-    conn.read_to_string(&mut response).expect("read");
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default()
-}

@@ -351,3 +351,230 @@ fn refusals_name_the_library_the_key_the_pin_and_the_mounts_that_use_it() {
     );
     stop(server);
 }
+
+/// `coffer write -format=json PATH ARGS`: the answer's `data`.
+fn write_data(addr: &str, token: &str, path: &str, args: &[&str]) -> Value {
+    let mut all = vec!["write", "-format=json", path];
+    all.extend_from_slice(args);
+    let out = ok(&coffer(addr, Some(token), &all));
+    serde_json::from_str::<Value>(&out).unwrap_or_else(|e| panic!("{e}: {out}"))["data"].clone()
+}
+
+#[test]
+fn transit_managed_keys_encrypt_sign_and_rotate_in_the_hsm_and_refuse_export() {
+    use base64::Engine as _;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let hsm = Hsm::new();
+    let (server, addr, root) = server(&hsm);
+    for (name, fields) in [
+        ("mk-aes", vec!["mechanism=0x1087", "usages=encrypt,decrypt"]),
+        ("mk-ec", vec!["mechanism=0x1041", "curve=P256"]),
+        ("mk-ec2", vec!["mechanism=0x1041", "curve=P384"]),
+        ("mk-rsa", vec!["mechanism=0x0001", "key_bits=2048"]),
+        ("mk-other", vec!["mechanism=0x1041", "curve=P256"]),
+    ] {
+        let label = format!("key_label={name}");
+        let mut f = vec![label.as_str(), "allow_generate_key=true"];
+        f.extend(fields);
+        ok(&write_key(&addr, &root, name, &hsm, &f));
+    }
+    ok(&coffer(
+        &addr,
+        Some(&root),
+        &[
+            "secrets",
+            "enable",
+            "-allowed-managed-keys=mk-aes,mk-ec,mk-ec2,mk-rsa",
+            "transit",
+        ],
+    ));
+
+    // AES-GCM in the HSM.
+    let key = write_data(
+        &addr,
+        &root,
+        "transit/keys/enc",
+        &["type=managed_key", "managed_key_name=mk-aes"],
+    );
+    assert_eq!(key["type"], "managed_key", "{key:#}");
+    assert!(
+        key.get("keys").is_none(),
+        "no key material is shown: {key:#}"
+    );
+    let plaintext = b64("4111 1111 1111 1111");
+    let ct = write_data(
+        &addr,
+        &root,
+        "transit/encrypt/enc",
+        &[&format!("plaintext={plaintext}")],
+    );
+    let ciphertext = ct["ciphertext"].as_str().expect("ciphertext").to_owned();
+    assert!(ciphertext.starts_with("vault:v1:"), "{ciphertext}");
+    let pt = write_data(
+        &addr,
+        &root,
+        "transit/decrypt/enc",
+        &[&format!("ciphertext={ciphertext}")],
+    );
+    assert_eq!(pt["plaintext"], plaintext.as_str());
+
+    // ECDSA and RSA signatures made and checked in the HSM.
+    write_data(
+        &addr,
+        &root,
+        "transit/keys/sig",
+        &["type=managed_key", "managed_key_name=mk-ec"],
+    );
+    let input = format!("input={}", b64("order 42"));
+    let sig = write_data(&addr, &root, "transit/sign/sig", &[&input]);
+    let v1 = sig["signature"].as_str().expect("signature").to_owned();
+    assert!(v1.starts_with("vault:v1:"), "{v1}");
+    let verify = |sig: &str, input: &str| {
+        write_data(
+            &addr,
+            &root,
+            "transit/verify/sig",
+            &[input, &format!("signature={sig}")],
+        )["valid"]
+            .clone()
+    };
+    assert_eq!(verify(&v1, &input), true);
+    assert_eq!(verify(&v1, &format!("input={}", b64("order 43"))), false);
+    write_data(
+        &addr,
+        &root,
+        "transit/keys/rsa",
+        &["type=managed_key", "managed_key_name=mk-rsa"],
+    );
+    for algorithm in ["pss", "pkcs1v15"] {
+        let alg = format!("signature_algorithm={algorithm}");
+        let s = write_data(&addr, &root, "transit/sign/rsa/sha2-384", &[&input, &alg]);
+        let s = s["signature"].as_str().expect("signature");
+        let v = write_data(
+            &addr,
+            &root,
+            "transit/verify/rsa/sha2-384",
+            &[&input, &alg, &format!("signature={s}")],
+        );
+        assert_eq!(v["valid"], true, "{algorithm}");
+    }
+
+    // Rotation binds the new version to another managed key; v1 still verifies.
+    let refused = coffer(
+        &addr,
+        Some(&root),
+        &["write", "-f", "transit/keys/sig/rotate"],
+    );
+    assert!(
+        text(&refused).contains("needs managed_key_name"),
+        "{}",
+        text(&refused)
+    );
+    let rotated = write_data(
+        &addr,
+        &root,
+        "transit/keys/sig/rotate",
+        &["managed_key_name=mk-ec2"],
+    );
+    assert_eq!(rotated["latest_version"], 2);
+    let v2 = write_data(&addr, &root, "transit/sign/sig", &[&input]);
+    assert!(
+        v2["signature"]
+            .as_str()
+            .expect("sig")
+            .starts_with("vault:v2:")
+    );
+    assert_eq!(verify(&v1, &input), true, "the old version still verifies");
+
+    // Nothing of the key can leave; a key the mount does not allow is refused.
+    for (args, says) in [
+        (
+            vec!["read", "transit/export/signing-key/sig"],
+            "not possible with a managed key",
+        ),
+        (
+            vec!["read", "transit/backup/sig"],
+            "not possible with a managed key",
+        ),
+        (
+            vec![
+                "write",
+                "transit/keys/x",
+                "type=managed_key",
+                "managed_key_name=mk-other",
+            ],
+            "not allowed on this mount",
+        ),
+        (
+            vec![
+                "write",
+                "transit/keys/y",
+                "type=managed_key",
+                "managed_key_name=mk-aes",
+                "exportable=true",
+            ],
+            "not possible with a managed key",
+        ),
+    ] {
+        let out = coffer(&addr, Some(&root), &args);
+        assert!(
+            !out.status.success() && text(&out).contains(says),
+            "{args:?}: {}",
+            text(&out)
+        );
+    }
+
+    // The HSM work shows in sys/metrics under the managed key's name.
+    let metrics = prometheus(&addr, &root);
+    assert!(
+        metrics.contains("coffer_hsm_operation_seconds_count{op=\"wrap\",managed_key=\"mk-aes\"}"),
+        "{metrics}"
+    );
+
+    // A key deleted from the HSM is named in the error, and not silently regenerated.
+    let deleted = Command::new("pkcs11-tool")
+        .args([
+            "--module",
+            &module(),
+            "--token-label",
+            &hsm.label,
+            "--login",
+            "--pin",
+            PIN,
+        ])
+        .args(["--delete-object", "--type", "secrkey", "--label", "mk-aes"])
+        .envs([hsm.env()])
+        .output()
+        .expect("pkcs11-tool");
+    assert!(deleted.status.success(), "{}", text(&deleted));
+    let out = coffer(
+        &addr,
+        Some(&root),
+        &[
+            "write",
+            "transit/decrypt/enc",
+            &format!("ciphertext={ciphertext}"),
+        ],
+    );
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("\"mk-aes\"") && said.contains("not found"),
+        "{said}"
+    );
+    let out = coffer(
+        &addr,
+        Some(&root),
+        &[
+            "write",
+            "transit/encrypt/enc",
+            &format!("plaintext={plaintext}"),
+        ],
+    );
+    assert!(
+        !out.status.success(),
+        "no new key appears behind an encrypt: {}",
+        text(&out)
+    );
+    stop(server);
+}

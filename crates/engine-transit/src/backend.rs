@@ -95,7 +95,7 @@ impl Engine for Transit {
             Handler::ListKeys => path_keys::list(self, ctx).await,
             Handler::Key => path_keys::handle(self, ctx, &req, name).await,
             Handler::KeyConfig => path_config::update(self, ctx, &req, name).await,
-            Handler::Rotate => path_rotate::rotate(self, ctx, name).await,
+            Handler::Rotate => path_rotate::rotate(self, ctx, &req, name).await,
             Handler::Trim => path_rotate::trim(self, ctx, &req, name).await,
             Handler::Export => path_export::read(self, ctx, &params, name).await,
             Handler::Backup => path_backup::backup(self, ctx, name).await,

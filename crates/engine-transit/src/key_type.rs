@@ -36,13 +36,16 @@ pub(crate) enum KeyType {
     /// A bare HMAC key of `key_size` bytes.
     #[serde(rename = "hmac")]
     Hmac,
+    /// A key that lives in an HSM (`sys/managed-keys`); each version names
+    /// the managed key it uses.
+    #[serde(rename = "managed_key")]
+    ManagedKey,
 }
 
 /// Vault types this build knowingly does not offer, so the error says so
 /// instead of "unknown key type".
 const UNSUPPORTED_VAULT_TYPES: &[&str] = &[
     "ecdsa-p521",
-    "managed_key",
     "aes128-cmac",
     "aes192-cmac",
     "aes256-cmac",
@@ -64,6 +67,7 @@ impl KeyType {
             "rsa-3072" => Self::Rsa3072,
             "rsa-4096" => Self::Rsa4096,
             "hmac" => Self::Hmac,
+            "managed_key" => Self::ManagedKey,
             other if UNSUPPORTED_VAULT_TYPES.contains(&other) => {
                 return Err(CoreError::NotSupported(format!(
                     "transit key type {other:?}"
@@ -86,6 +90,7 @@ impl KeyType {
             Self::Rsa3072 => "rsa-3072",
             Self::Rsa4096 => "rsa-4096",
             Self::Hmac => "hmac",
+            Self::ManagedKey => "managed_key",
         }
     }
 
@@ -112,14 +117,15 @@ impl KeyType {
         self.is_rsa() || self.is_ecdsa() || self == Self::Ed25519
     }
 
-    /// `supports_encryption` (and decryption: the same set in Vault).
+    /// `supports_encryption` (and decryption: the same set in Vault). A
+    /// managed key says yes; its mechanism decides per request.
     pub(crate) fn supports_encryption(self) -> bool {
-        self.is_aead() || self.is_rsa()
+        self.is_aead() || self.is_rsa() || self == Self::ManagedKey
     }
 
     /// `supports_signing`.
     pub(crate) fn supports_signing(self) -> bool {
-        self.is_asymmetric()
+        self.is_asymmetric() || self == Self::ManagedKey
     }
 
     /// `supports_derivation`: per-context keys via HKDF.
@@ -175,6 +181,7 @@ mod tests {
             KeyType::Rsa3072,
             KeyType::Rsa4096,
             KeyType::Hmac,
+            KeyType::ManagedKey,
         ] {
             assert_eq!(KeyType::parse(t.as_str()).expect("known"), t);
             let json = serde_json::to_string(&t).expect("serialise");

@@ -27,6 +27,7 @@ mod fields;
 mod key_type;
 mod keyring;
 mod keystore;
+mod managed;
 mod path_backup;
 mod path_config;
 mod path_datakey;

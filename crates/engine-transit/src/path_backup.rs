@@ -38,6 +38,9 @@ pub(crate) async fn backup(
     let Some(ring) = t.keys.get_locked(&ctx.view, name).await? else {
         return Err(CoreError::invalid(format!("key {name:?} not found")));
     };
+    if ring.config.key_type == crate::key_type::KeyType::ManagedKey {
+        return Err(crate::managed::refused("a backup of the key"));
+    }
     if !ring.config.exportable {
         return Err(CoreError::invalid("exporting is disallowed on the policy"));
     }

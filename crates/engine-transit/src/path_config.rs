@@ -43,6 +43,13 @@ pub(crate) async fn update(
             "no existing key named {name} could be found"
         )));
     };
+    let managed = ring.config.key_type == crate::key_type::KeyType::ManagedKey;
+    if managed && body.exportable == Some(true) {
+        return Err(crate::managed::refused("exporting the key"));
+    }
+    if managed && body.allow_plaintext_backup == Some(true) {
+        return Err(crate::managed::refused("a plaintext backup of the key"));
+    }
     let mut cfg = ring.config.clone();
     let mut warnings = Vec::new();
     if let Some(d) = body.deletion_allowed {

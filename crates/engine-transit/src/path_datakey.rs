@@ -57,6 +57,11 @@ pub(crate) async fn datakey(
     let Some(ring) = t.keys.get(&ctx.view, name).await? else {
         return Err(CoreError::invalid("encryption key not found"));
     };
+    if ring.config.key_type == crate::key_type::KeyType::ManagedKey {
+        return Err(crate::managed::refused(
+            "generating a data key (use encrypt on your own key instead)",
+        ));
+    }
     let entropy = Arc::clone(&ctx.entropy);
     // Whole bytes: `bits` is one of three multiples of 8.
     let len = (bits / 8) as usize;

@@ -24,10 +24,20 @@ pub(crate) async fn decrypt(
     let Some(ring) = t.keys.get(&ctx.view, name).await? else {
         return Err(CoreError::invalid("encryption key not found"));
     };
-    let results: Vec<(ItemResult, Option<String>)> = items
-        .into_iter()
-        .map(|item| (decrypt_item(&ring, &item), item.reference))
-        .collect();
+    let results: Vec<(ItemResult, Option<String>)> =
+        if ring.config.key_type == crate::key_type::KeyType::ManagedKey {
+            let mut results = Vec::with_capacity(items.len());
+            for item in items {
+                let result = crate::managed::decrypt_item(ctx, &ring, &item).await;
+                results.push((result, item.reference));
+            }
+            results
+        } else {
+            items
+                .into_iter()
+                .map(|item| (decrypt_item(&ring, &item), item.reference))
+                .collect()
+        };
     if is_batch {
         return Ok(Some(batch::respond(results, partial_code, Vec::new())));
     }

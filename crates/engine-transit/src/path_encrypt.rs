@@ -107,13 +107,23 @@ pub(crate) async fn encrypt(
             ring
         }
     };
-    let results: Vec<(ItemResult, Option<String>)> = items
-        .into_iter()
-        .map(|item| {
-            let result = encrypt_item(ctx.nonces.as_ref(), &ring, &item);
-            (result, item.reference)
-        })
-        .collect();
+    let results: Vec<(ItemResult, Option<String>)> = if ring.config.key_type == KeyType::ManagedKey
+    {
+        let mut results = Vec::with_capacity(items.len());
+        for item in items {
+            let result = crate::managed::encrypt_item(ctx, &ring, &item).await;
+            results.push((result, item.reference));
+        }
+        results
+    } else {
+        items
+            .into_iter()
+            .map(|item| {
+                let result = encrypt_item(ctx.nonces.as_ref(), &ring, &item);
+                (result, item.reference)
+            })
+            .collect()
+    };
     if is_batch {
         Ok(Some(batch::respond(results, partial_code, warnings)))
     } else {
@@ -128,6 +138,12 @@ pub(crate) async fn encrypt(
 /// The key an encrypt of a missing key creates.
 fn upsert_spec(key_type: Option<&str>, context_set: bool, convergent: bool) -> CoreResult<NewKey> {
     let kt = KeyType::parse(key_type.unwrap_or("aes256-gcm96"))?;
+    if kt == KeyType::ManagedKey {
+        return Err(CoreError::invalid(
+            "a managed_key key is created with keys/:name (managed_key_name or managed_key_id), \
+             not on first encrypt",
+        ));
+    }
     if !kt.supports_encryption() {
         return Err(CoreError::invalid(format!(
             "key type {kt} not supported for this operation"

@@ -18,6 +18,9 @@ pub(crate) async fn read(
     let Some(ring) = t.keys.get(&ctx.view, name).await? else {
         return Ok(None);
     };
+    if ring.config.key_type == crate::key_type::KeyType::ManagedKey {
+        return Err(crate::managed::refused("exporting the key"));
+    }
     let c = &ring.config;
     let kt = c.key_type;
     if kind != ExportKind::Public && !c.exportable {

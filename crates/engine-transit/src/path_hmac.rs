@@ -29,6 +29,11 @@ pub(crate) async fn hmac(
     let Some(ring) = t.keys.get(&ctx.view, name).await? else {
         return Err(CoreError::invalid("encryption key not found"));
     };
+    if ring.config.key_type == crate::key_type::KeyType::ManagedKey {
+        return Err(crate::managed::refused(
+            "an HMAC with the key's own HMAC key",
+        ));
+    }
     let results = items
         .into_iter()
         .map(|item| (hmac_item(&ring, version, alg, &item), item.reference))

@@ -4,6 +4,7 @@ use crate::backend::Transit;
 use crate::fields::{b64_opt, opt_string};
 use crate::key_type::KeyType;
 use crate::keyring::{HMAC_DEFAULT_SIZE, HMAC_MAX_SIZE, HMAC_MIN_SIZE, KeyRing, KeyVersion};
+use crate::managed::ManagedRef;
 use crate::stored::{KeyConfig, StoredVersion};
 use coffer_core::Ttl;
 use coffer_core::engine::field::{opt_bool, opt_u64};
@@ -22,6 +23,8 @@ pub(crate) struct NewKey {
     pub(crate) exportable: bool,
     pub(crate) allow_plaintext_backup: bool,
     pub(crate) key_size: u64,
+    /// For `managed_key`: the managed key of version 1.
+    pub(crate) managed: Option<ManagedRef>,
 }
 
 impl NewKey {
@@ -34,12 +37,30 @@ impl NewKey {
             exportable: false,
             allow_plaintext_backup: false,
             key_size: 0,
+            managed: None,
         }
     }
 
     /// Checks the combination, as Vault does, and fills in defaults.
     pub(crate) fn validated(mut self) -> CoreResult<Self> {
         let kt = self.key_type;
+        if kt == KeyType::ManagedKey {
+            if self.derived || self.convergent_encryption {
+                return Err(crate::managed::refused("key derivation"));
+            }
+            if self.exportable || self.allow_plaintext_backup {
+                return Err(crate::managed::refused("exporting or backing up the key"));
+            }
+            if self.managed.is_none() {
+                return Err(CoreError::invalid(
+                    "a managed_key key needs managed_key_name or managed_key_id",
+                ));
+            }
+        } else if self.managed.is_some() {
+            return Err(CoreError::invalid(
+                "managed_key_name and managed_key_id apply to type managed_key only",
+            ));
+        }
         if self.convergent_encryption && !self.derived {
             return Err(CoreError::invalid(
                 "convergent encryption requires derivation to be enabled",
@@ -90,6 +111,10 @@ struct CreateBody {
     auto_rotate_period: Option<Ttl>,
     #[serde(default, deserialize_with = "opt_u64")]
     key_size: Option<u64>,
+    #[serde(default, deserialize_with = "opt_string")]
+    managed_key_name: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    managed_key_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -142,6 +167,11 @@ pub(crate) async fn handle(
                 exportable: body.exportable.unwrap_or(false),
                 allow_plaintext_backup: body.allow_plaintext_backup.unwrap_or(false),
                 key_size: body.key_size.unwrap_or(0),
+                managed: (body.managed_key_name.is_some() || body.managed_key_id.is_some())
+                    .then_some(ManagedRef {
+                        name: body.managed_key_name,
+                        id: body.managed_key_id,
+                    }),
             }
             .validated()?;
             let (ring, created) = create(t, ctx, name, spec).await?;
@@ -198,7 +228,10 @@ pub(crate) async fn create(
         backup_info: None,
         restore_info: None,
     };
-    let stored = new_version(ctx, &config).await?;
+    let stored = match &spec.managed {
+        Some(r) => crate::managed::bind(ctx, r).await?,
+        None => new_version(ctx, &config).await?,
+    };
     let version = Arc::new(KeyVersion::prepare(&config, stored)?);
     let ring = KeyRing {
         config,

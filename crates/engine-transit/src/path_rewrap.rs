@@ -26,6 +26,11 @@ pub(crate) async fn rewrap(
     let Some(ring) = t.keys.get(&ctx.view, name).await? else {
         return Err(CoreError::invalid("encryption key not found"));
     };
+    if ring.config.key_type == crate::key_type::KeyType::ManagedKey {
+        return Err(crate::managed::refused(
+            "rewrap (decrypt, then encrypt again)",
+        ));
+    }
     let results: Vec<(ItemResult, Option<String>)> = items
         .into_iter()
         .map(|item| {

@@ -2,7 +2,10 @@
 //! `keys/:name/trim` (drop archived versions below `min_available_version`).
 
 use crate::backend::Transit;
+use crate::fields::opt_string;
+use crate::key_type::KeyType;
 use crate::keyring::KeyVersion;
+use crate::managed::ManagedRef;
 use crate::path_keys::new_version;
 use coffer_core::engine::field::opt_u64;
 use coffer_core::engine::{EngineContext, Request, Response};
@@ -15,14 +18,37 @@ use std::sync::Arc;
 pub(crate) async fn rotate(
     t: &Transit,
     ctx: &EngineContext,
+    req: &Request,
     name: &str,
 ) -> CoreResult<Option<Response>> {
+    let body: RotateBody = req.parse()?;
     let _guard = t.keys.lock(name).await;
     let Some(ring) = t.keys.get_locked(&ctx.view, name).await? else {
         return Err(CoreError::invalid("key not found"));
     };
     let mut cfg = ring.config.clone();
-    let stored = new_version(ctx, &cfg).await?;
+    let managed = ManagedRef {
+        name: body.managed_key_name,
+        id: body.managed_key_id,
+    };
+    let stored = if cfg.key_type == KeyType::ManagedKey {
+        // A new version in the HSM: the managed key named, which the mount
+        // must allow (Vault's rule: rotating a managed key names one).
+        if managed.name.is_none() && managed.id.is_none() {
+            return Err(CoreError::invalid(
+                "rotating a managed_key key needs managed_key_name or managed_key_id for the \
+                 new version",
+            ));
+        }
+        crate::managed::bind(ctx, &managed).await?
+    } else {
+        if managed.name.is_some() || managed.id.is_some() {
+            return Err(CoreError::invalid(
+                "managed_key_name and managed_key_id apply to type managed_key only",
+            ));
+        }
+        new_version(ctx, &cfg).await?
+    };
     cfg.latest_version = cfg
         .latest_version
         .checked_add(1)
@@ -33,6 +59,14 @@ pub(crate) async fn rotate(
         .insert(next.config.latest_version, Arc::new(version));
     let saved = t.keys.save(&ctx.view, next).await?;
     Ok(Some(Response::data(saved.describe(None)?)))
+}
+
+#[derive(Debug, Deserialize)]
+struct RotateBody {
+    #[serde(default, deserialize_with = "opt_string")]
+    managed_key_name: Option<String>,
+    #[serde(default, deserialize_with = "opt_string")]
+    managed_key_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

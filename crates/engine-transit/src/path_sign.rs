@@ -138,10 +138,19 @@ pub(crate) async fn sign(
             "key type {kt} does not support signing"
         )));
     }
-    let results = items
-        .into_iter()
-        .map(|item| (sign_item(&ring, version, &item, p), item.reference))
-        .collect();
+    let results = if kt == crate::key_type::KeyType::ManagedKey {
+        let mut results = Vec::with_capacity(items.len());
+        for item in items {
+            let result = crate::managed::sign_item(ctx, &ring, version, &item, p).await;
+            results.push((result, item.reference));
+        }
+        results
+    } else {
+        items
+            .into_iter()
+            .map(|item| (sign_item(&ring, version, &item, p), item.reference))
+            .collect()
+    };
     finish(results, is_batch, body.partial_failure_response_code)
 }
 
@@ -202,6 +211,11 @@ pub(crate) async fn verify(
     let Some(ring) = t.keys.get(&ctx.view, name).await? else {
         return Err(CoreError::invalid("encryption key not found"));
     };
+    if hmac_found && ring.config.key_type == crate::key_type::KeyType::ManagedKey {
+        return Err(crate::managed::refused(
+            "an HMAC with the key's own HMAC key",
+        ));
+    }
     if hmac_found {
         let results = items
             .into_iter()
@@ -215,10 +229,19 @@ pub(crate) async fn verify(
             "key type {kt} does not support verification"
         )));
     }
-    let results = items
-        .into_iter()
-        .map(|item| (verify_item(&ring, &item, p), item.reference))
-        .collect();
+    let results = if kt == crate::key_type::KeyType::ManagedKey {
+        let mut results = Vec::with_capacity(items.len());
+        for item in items {
+            let result = crate::managed::verify_item(ctx, &ring, &item, p).await;
+            results.push((result, item.reference));
+        }
+        results
+    } else {
+        items
+            .into_iter()
+            .map(|item| (verify_item(&ring, &item, p), item.reference))
+            .collect()
+    };
     finish(results, is_batch, partial_code)
 }
 

@@ -91,8 +91,12 @@ pub(crate) struct StoredVersion {
     /// RSA key, by type.
     pub(crate) key: Secret,
     /// The 32-byte HMAC key every version has (`hmac/` endpoint and
-    /// `hmac-key` export of non-HMAC keys), as in Vault.
+    /// `hmac-key` export of non-HMAC keys), as in Vault. Empty for a
+    /// managed key, whose material is in the HSM.
     pub(crate) hmac_key: Secret,
+    /// For a `managed_key` version: the UUID of the managed key it uses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) managed_key_id: Option<String>,
 }
 
 impl StoredVersion {
@@ -110,6 +114,15 @@ impl StoredVersion {
             created_nanos: since.subsec_nanos(),
             key: Secret::new(key),
             hmac_key: Secret::new(hmac_key),
+            managed_key_id: None,
+        }
+    }
+
+    /// A version that uses the managed key `id`: no material here.
+    pub(crate) fn managed(id: String, now: SystemTime) -> Self {
+        Self {
+            managed_key_id: Some(id),
+            ..Self::new(Zeroizing::new(Vec::new()), Zeroizing::new(Vec::new()), now)
         }
     }
 
@@ -125,6 +138,7 @@ impl StoredVersion {
             created_nanos: self.created_nanos,
             key: self.key.duplicate(),
             hmac_key: self.hmac_key.duplicate(),
+            managed_key_id: self.managed_key_id.clone(),
         }
     }
 }

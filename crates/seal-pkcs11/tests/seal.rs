@@ -9,7 +9,7 @@ mod common;
 use std::sync::Arc;
 
 use coffer_core::managed_keys::{
-    ManagedKeyEntry, ManagedKeyError, ManagedKeyProvider, SignRequest,
+    ManagedKeyEntry, ManagedKeyError, ManagedKeyProvider, SignRequest, SignTest,
 };
 use coffer_core::seal::{Seal, SealError, SealHealth};
 use coffer_seal_pkcs11::{
@@ -616,6 +616,7 @@ fn managed_key(token: &common::Token, name: &str, fields: serde_json::Value) -> 
 hsm_test! {
     async fn managed_keys_sign_verify_encrypt_and_decrypt_in_the_token_within_their_usages(token: Token) {
         let provider = Pkcs11KeyProvider::new([("hsm".to_owned(), token.lib.clone())]);
+        let test = SignTest { use_pss: false, hash_algorithm: "sha2-256".to_owned() };
         let request = |input: &[u8]| SignRequest {
             hash_algorithm: "sha2-256".to_owned(),
             use_pss: false,
@@ -628,6 +629,11 @@ hsm_test! {
             ("p256", serde_json::json!({"mechanism": 0x1041, "curve": "P256"})),
         ] {
             let key = managed_key(&token, name, fields);
+            // Operations never create a key; test/sign (or binding a transit
+            // version) does, when allowed.
+            let err = provider.sign(&key, &request(b"message")).await.expect_err("no key yet");
+            assert!(err.to_string().contains("not found"), "{err}");
+            provider.test_sign(&key, &test).await.expect("generates and tests");
             let sig = provider.sign(&key, &request(b"message")).await.expect("sign");
             assert!(provider.verify(&key, &request(b"message"), &sig).await.expect("verify"), "{name}");
             assert!(!provider.verify(&key, &request(b"other"), &sig).await.expect("verify"), "{name}");
@@ -642,6 +648,7 @@ hsm_test! {
             let mut fields = fields;
             fields["usages"] = serde_json::json!(["encrypt", "decrypt"]);
             let key = managed_key(&token, name, fields);
+            provider.test_sign(&key, &test).await.expect("generates and tests");
             let ct = provider.encrypt(&key, b"card 4111").await.expect("encrypt");
             assert_eq!(provider.decrypt(&key, &ct).await.expect("decrypt").as_slice(), b"card 4111");
             let mut forged = ct.clone();

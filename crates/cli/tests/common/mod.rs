@@ -398,3 +398,23 @@ pub(crate) fn generate_root_with(addr: &str, keys: &[impl AsRef<str>]) -> Genera
     raw(addr, Method::Delete, "sys/generate-root/attempt", None);
     GenerateRoot { otp, status, body }
 }
+
+/// `GET /v1/sys/metrics?format=prometheus` over plain HTTP; the body.
+pub(crate) fn prometheus(addr: &str, token: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let host = addr.trim_start_matches("http://");
+    let mut conn = std::net::TcpStream::connect(host).expect("connect");
+    write!(
+        conn,
+        "GET /v1/sys/metrics?format=prometheus HTTP/1.1\r\nHost: {host}\r\n\
+         X-Vault-Token: {token}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut response = String::new();
+    conn.read_to_string(&mut response).expect("read");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default()
+}

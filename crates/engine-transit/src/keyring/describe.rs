@@ -83,6 +83,10 @@ impl KeyRing {
                 map.insert("convergent_encryption_version".to_owned(), json!(3));
             }
         }
+        if kt == crate::key_type::KeyType::ManagedKey {
+            // As Vault: no `keys` map; the material is in the HSM.
+            return Ok(data);
+        }
         let mut keys = Map::new();
         for (n, v) in &self.versions {
             let entry = if kt.is_asymmetric() {

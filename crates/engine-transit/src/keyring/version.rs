@@ -34,6 +34,8 @@ pub(crate) enum Material {
     Rsa(RsaKey),
     /// A bare HMAC key (the stored bytes are the key).
     Hmac,
+    /// A key in the HSM: the managed key's UUID.
+    Managed(String),
 }
 
 /// A stored version plus its prepared material. No `Debug` (holds secrets).
@@ -87,6 +89,12 @@ impl KeyVersion {
             KeyType::Rsa2048 | KeyType::Rsa3072 | KeyType::Rsa4096 => {
                 RsaKey::generate(kt.rsa_bits().unwrap_or(2048), entropy)?
             }
+            KeyType::ManagedKey => {
+                return Err(CoreError::invalid(
+                    "a managed_key version names a managed key (managed_key_name or \
+                     managed_key_id); its material is made in the HSM",
+                ));
+            }
         };
         let hmac_key = random(HMAC_KEY_LEN)?;
         Ok(StoredVersion::new(key, hmac_key, now))
@@ -125,6 +133,12 @@ impl KeyVersion {
                 let k = RsaKey::from_pkcs8(key)?;
                 let public = k.public_pem()?;
                 (Material::Rsa(k), public)
+            }
+            KeyType::ManagedKey => {
+                let id = stored.managed_key_id.clone().ok_or_else(|| {
+                    CoreError::invalid("a stored managed_key version names no managed key")
+                })?;
+                (Material::Managed(id), String::new())
             }
         };
         Ok(Self {

@@ -163,10 +163,14 @@ fn find(
 }
 
 /// The key's objects: (the one that signs/decrypts, the one that
-/// verifies/encrypts); the same handle twice for an AES key.
+/// verifies/encrypts); the same handle twice for an AES key. A missing key
+/// is generated only when `generate` (the explicit test/sign and binding a
+/// transit version) and the managed key allows it: an operation never
+/// silently replaces a key deleted from the HSM.
 fn key_objects(
     held: &Held<'_>,
     key: &ManagedKeyEntry,
+    may_generate: bool,
 ) -> Result<(ObjectHandle, ObjectHandle), HsmError> {
     let s = held.session;
     let (private, public) = match key.mechanism {
@@ -178,7 +182,14 @@ fn key_objects(
     if let (Some(a), Some(b)) = (lookup(private)?, lookup(public)?) {
         return Ok((a, b));
     }
-    if !key.allow_generate_key {
+    if !(may_generate && key.allow_generate_key) {
+        let note = if key.allow_generate_key {
+            "; it is generated only by test/sign or when a transit key version is bound to it, \
+             never behind an operation (data encrypted or signed with a deleted key stays bound \
+             to that key)"
+        } else {
+            "; create it in the HSM, or set allow_generate_key=true on the managed key"
+        };
         return Err(HsmError::KeyMissing {
             label: key.key_label.clone().unwrap_or_default(),
             id: key
@@ -188,8 +199,7 @@ fn key_objects(
                 .unwrap_or_default(),
             slot: held.slot.id(),
             token: format!("managed key {:?}", key.name),
-            note: "; create it in the HSM, or set allow_generate_key=true on the managed key"
-                .to_owned(),
+            note: note.to_owned(),
         });
     }
     let Some(label) = key.key_label.clone() else {
@@ -353,7 +363,7 @@ pub(super) fn encrypt(
 ) -> Result<Vec<u8>, HsmError> {
     allowed(key, Usage::Encrypt)?;
     let s = held.session;
-    let (_, public) = key_objects(held, key)?;
+    let (_, public) = key_objects(held, key, false)?;
     match key.mechanism {
         CKM_AES_GCM => {
             let mut iv = s
@@ -384,7 +394,7 @@ pub(super) fn decrypt(
 ) -> Result<Zeroizing<Vec<u8>>, HsmError> {
     allowed(key, Usage::Decrypt)?;
     let s = held.session;
-    let (private, _) = key_objects(held, key)?;
+    let (private, _) = key_objects(held, key, false)?;
     let result = match key.mechanism {
         CKM_AES_GCM => {
             if ciphertext.len() < 12 + 16 {
@@ -468,7 +478,7 @@ pub(super) fn sign(
     request: &SignRequest,
 ) -> Result<Vec<u8>, HsmError> {
     allowed(key, Usage::Sign)?;
-    let (private, _) = key_objects(held, key)?;
+    let (private, _) = key_objects(held, key, false)?;
     let (mechanism, input) = signing(key, request)?;
     held.session
         .sign(&mechanism, private, &input)
@@ -483,7 +493,7 @@ pub(super) fn verify(
     signature: &[u8],
 ) -> Result<bool, HsmError> {
     allowed(key, Usage::Verify)?;
-    let (_, public) = key_objects(held, key)?;
+    let (_, public) = key_objects(held, key, false)?;
     let (mechanism, input) = signing(key, request)?;
     match held.session.verify(&mechanism, public, &input, signature) {
         Ok(()) => Ok(true),
@@ -507,6 +517,7 @@ pub(super) fn test_sign(
         .session
         .generate_random_vec(32)
         .map_err(|e| HsmError::from_cryptoki("C_GenerateRandom", e))?;
+    key_objects(held, key, true)?;
     let mut all = key.clone();
     all.usages = vec![Usage::Sign, Usage::Verify, Usage::Encrypt, Usage::Decrypt];
     if matches!(key.mechanism, CKM_AES_GCM | CKM_RSA_PKCS_OAEP) {
