@@ -578,3 +578,80 @@ fn transit_managed_keys_encrypt_sign_and_rotate_in_the_hsm_and_refuse_export() {
     );
     stop(server);
 }
+
+/// SoftHSM2 only (it keeps a token in a directory that can be moved away;
+/// kryoptic serves from its open database file, see docs/hsm.md).
+#[test]
+fn managed_key_operations_fail_with_the_code_while_the_token_is_pulled_and_recover_in_place() {
+    use base64::Engine as _;
+    let hsm = Hsm::new();
+    let (server, addr, root) = server(&hsm);
+    ok(&write_key(
+        &addr,
+        &root,
+        "mk-aes",
+        &hsm,
+        &[
+            "key_label=mk-aes",
+            "mechanism=0x1087",
+            "usages=encrypt,decrypt",
+            "allow_generate_key=true",
+        ],
+    ));
+    ok(&coffer(
+        &addr,
+        Some(&root),
+        &[
+            "secrets",
+            "enable",
+            "-allowed-managed-keys=mk-aes",
+            "transit",
+        ],
+    ));
+    write_data(
+        &addr,
+        &root,
+        "transit/keys/enc",
+        &["type=managed_key", "managed_key_name=mk-aes"],
+    );
+    let plaintext = format!(
+        "plaintext={}",
+        base64::engine::general_purpose::STANDARD.encode("pulled")
+    );
+    let ct = write_data(&addr, &root, "transit/encrypt/enc", &[&plaintext]);
+    let ciphertext = format!(
+        "ciphertext={}",
+        ct["ciphertext"].as_str().expect("ciphertext")
+    );
+
+    let tokens = hsm.store().tokendir();
+    let token_dir = std::fs::read_dir(&tokens)
+        .expect("tokens")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.is_dir())
+        .expect("token dir");
+    let away = hsm.dir.path().join("pulled");
+    std::fs::rename(&token_dir, &away).expect("pull the token");
+    let out = coffer(
+        &addr,
+        Some(&root),
+        &["write", "transit/decrypt/enc", &ciphertext],
+    );
+    let said = text(&out);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("CKR_"),
+        "the PKCS#11 code is in the error: {said}"
+    );
+
+    std::fs::rename(&away, &token_dir).expect("plug it back");
+    let pt = write_data(&addr, &root, "transit/decrypt/enc", &[&ciphertext]);
+    assert_eq!(
+        pt["plaintext"],
+        base64::engine::general_purpose::STANDARD.encode("pulled"),
+        "recovered without a restart"
+    );
+    write_data(&addr, &root, "transit/encrypt/enc", &[&plaintext]);
+    stop(server);
+}

@@ -182,6 +182,12 @@ fn key_objects(
     if let (Some(a), Some(b)) = (lookup(private)?, lookup(public)?) {
         return Ok((a, b));
     }
+    // A token that went away also finds nothing (SoftHSM answers an empty
+    // search): ask it whether it is still there before calling the key gone.
+    held.module
+        .ctx()
+        .get_token_info(held.slot)
+        .map_err(|e| HsmError::from_cryptoki("C_GetTokenInfo (the key was not found)", e))?;
     if !(may_generate && key.allow_generate_key) {
         let note = if key.allow_generate_key {
             "; it is generated only by test/sign or when a transit key version is bound to it, \
