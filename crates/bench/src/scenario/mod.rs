@@ -13,6 +13,7 @@ mod transit_batch_encrypt;
 mod transit_decrypt;
 mod transit_encrypt;
 mod transit_keygen;
+mod transit_sign;
 mod wrap_unwrap;
 
 use async_trait::async_trait;
@@ -27,6 +28,9 @@ pub(crate) const NAMES: &[&str] = &[
     "seal-wrapped-kv-write",
     "seal-wrapped-kv-read",
     "transit-encrypt",
+    "transit-encrypt-managed",
+    "transit-sign",
+    "transit-sign-managed",
     "transit-decrypt",
     "transit-batch-encrypt",
     "aes-gcm-raw",
@@ -45,6 +49,9 @@ pub(crate) fn build(name: &str) -> Option<Box<dyn Scenario>> {
         "seal-wrapped-kv-write" => Some(Box::new(kv2_write::Kv2Write::seal_wrapped())),
         "seal-wrapped-kv-read" => Some(Box::new(kv2_read::Kv2Read::seal_wrapped())),
         "transit-encrypt" => Some(Box::new(transit_encrypt::TransitEncrypt::default())),
+        "transit-encrypt-managed" => Some(Box::new(transit_encrypt::TransitEncrypt::managed())),
+        "transit-sign" => Some(Box::new(transit_sign::TransitSign::default())),
+        "transit-sign-managed" => Some(Box::new(transit_sign::TransitSign::managed())),
         "transit-decrypt" => Some(Box::new(transit_decrypt::TransitDecrypt::default())),
         "transit-batch-encrypt" => Some(Box::new(
             transit_batch_encrypt::TransitBatchEncrypt::default(),

@@ -21,23 +21,40 @@ pub(crate) struct TransitMount {
 }
 
 impl TransitMount {
-    /// Enables transit at a unique path and creates the key.
+    /// Enables transit at a unique path and creates an AES-256-GCM key.
     pub(crate) async fn create(client: &VaultHttp) -> anyhow::Result<Self> {
+        Self::create_with(client, &json!({"type": "aes256-gcm96"}), None).await
+    }
+
+    /// Enables transit at a unique path (allowing `managed_key`, if given)
+    /// and creates the key with `key_body`.
+    pub(crate) async fn create_with(
+        client: &VaultHttp,
+        key_body: &serde_json::Value,
+        managed_key: Option<&str>,
+    ) -> anyhow::Result<Self> {
         let mount = format!(
             "bench-transit-{:016x}",
             RandomState::new().build_hasher().finish()
         );
+        let mut enable = json!({"type": "transit"});
+        if let Some(name) = managed_key {
+            enable["config"] = json!({"allowed_managed_keys": [name]});
+        }
         client
-            .post(&format!("sys/mounts/{mount}"), &json!({"type": "transit"}))
+            .post(&format!("sys/mounts/{mount}"), &enable)
             .await
             .context("enabling a transit mount for the benchmark")?;
         client
-            .post(
-                &format!("{mount}/keys/{KEY}"),
-                &json!({"type": "aes256-gcm96"}),
-            )
+            .post(&format!("{mount}/keys/{KEY}"), key_body)
             .await
-            .context("creating the benchmark key")?;
+            .with_context(|| match managed_key {
+                Some(name) => format!(
+                    "creating the benchmark key on managed key {name:?} (the server needs a \
+                     kms_library and that managed key; scripts/bench-hsm sets both up)"
+                ),
+                None => "creating the benchmark key".to_owned(),
+            })?;
         Ok(Self { mount })
     }
 
