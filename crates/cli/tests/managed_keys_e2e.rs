@@ -459,6 +459,60 @@ fn transit_managed_keys_encrypt_sign_and_rotate_in_the_hsm_and_refuse_export() {
         assert_eq!(v["valid"], true, "{algorithm}");
     }
 
+    // RSA-OAEP in the HSM, the key named by its id (the managed key's UUID).
+    let oaep_hash = match TokenKind::under_test() {
+        TokenKind::SoftHsm2 => "rsa_oaep_hash=sha1",
+        TokenKind::Kryoptic => "rsa_oaep_hash=sha256",
+    };
+    ok(&write_key(
+        &addr,
+        &root,
+        "mk-oaep",
+        &hsm,
+        &[
+            "key_label=mk-oaep",
+            "mechanism=0x0009",
+            "key_bits=2048",
+            oaep_hash,
+            "usages=encrypt,decrypt",
+            "allow_generate_key=true",
+        ],
+    ));
+    ok(&coffer(
+        &addr,
+        Some(&root),
+        &[
+            "secrets",
+            "tune",
+            "-allowed-managed-keys=mk-aes,mk-ec,mk-ec2,mk-rsa,mk-oaep",
+            "transit/",
+        ],
+    ));
+    let uuid = read_json(&addr, &root, "sys/managed-keys/pkcs11/mk-oaep")["data"]["UUID"]
+        .as_str()
+        .expect("UUID")
+        .to_owned();
+    write_data(
+        &addr,
+        &root,
+        "transit/keys/oaep",
+        &["type=managed_key", &format!("managed_key_id={uuid}")],
+    );
+    let ct = write_data(
+        &addr,
+        &root,
+        "transit/encrypt/oaep",
+        &[&format!("plaintext={plaintext}")],
+    );
+    let oaep_ct = ct["ciphertext"].as_str().expect("ciphertext").to_owned();
+    let pt = write_data(
+        &addr,
+        &root,
+        "transit/decrypt/oaep",
+        &[&format!("ciphertext={oaep_ct}")],
+    );
+    assert_eq!(pt["plaintext"], plaintext.as_str());
+
     // Rotation binds the new version to another managed key; v1 still verifies.
     let refused = coffer(
         &addr,
