@@ -513,6 +513,55 @@ fn transit_managed_keys_encrypt_sign_and_rotate_in_the_hsm_and_refuse_export() {
     );
     assert_eq!(pt["plaintext"], plaintext.as_str());
 
+    // HMAC-SHA256 with a generic secret key in the HSM.
+    ok(&write_key(
+        &addr,
+        &root,
+        "mk-hmac",
+        &hsm,
+        &[
+            "key_label=mk-hmac",
+            "mechanism=0x0251",
+            "allow_generate_key=true",
+        ],
+    ));
+    ok(&coffer(
+        &addr,
+        Some(&root),
+        &[
+            "secrets",
+            "tune",
+            "-allowed-managed-keys=mk-aes,mk-ec,mk-ec2,mk-rsa,mk-oaep,mk-hmac",
+            "transit/",
+        ],
+    ));
+    write_data(
+        &addr,
+        &root,
+        "transit/keys/mac",
+        &["type=managed_key", "managed_key_name=mk-hmac"],
+    );
+    let tag = write_data(&addr, &root, "transit/hmac/mac", &[&input]);
+    let tag = tag["hmac"].as_str().expect("hmac").to_owned();
+    assert!(tag.starts_with("vault:v1:"), "{tag}");
+    let check = |input: &str| {
+        write_data(
+            &addr,
+            &root,
+            "transit/verify/mac",
+            &[input, &format!("hmac={tag}")],
+        )["valid"]
+            .clone()
+    };
+    assert_eq!(check(&input), true);
+    assert_eq!(check(&format!("input={}", b64("order 43"))), false);
+    let out = coffer(
+        &addr,
+        Some(&root),
+        &["write", "transit/hmac/mac/sha2-512", &input],
+    );
+    assert!(text(&out).contains("HMAC-SHA256"), "{}", text(&out));
+
     // Rotation binds the new version to another managed key; v1 still verifies.
     let refused = coffer(
         &addr,

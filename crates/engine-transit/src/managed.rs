@@ -1,7 +1,8 @@
 //! Transit keys of `type=managed_key`: each version names a managed key
 //! (`sys/managed-keys`) that the mount allows, and every operation runs in
-//! that key's HSM. Nothing of the key is ever in Coffer, so there is nothing
-//! to export, back up or derive; those are refused with the reason.
+//! that key's HSM (HMACs too, with a CKM_SHA256_HMAC managed key). Nothing
+//! of the key is ever in Coffer, so there is nothing to export, back up or
+//! derive; those are refused with the reason.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -13,6 +14,7 @@ use serde_json::json;
 use crate::batch::{ItemResult, fields};
 use crate::ciphertext::{self, Kind};
 use crate::crypto::der;
+use crate::crypto::hash::HashAlgorithm;
 use crate::crypto::rsa::Padding;
 use crate::fields::b64_decode;
 use crate::keyring::{KeyRing, Material, SignParams};
@@ -228,5 +230,67 @@ pub(crate) async fn verify_item(
         .provider()?
         .verify(&entry, &sign_request(p, input)?, &signature)
         .await?;
+    Ok(fields([("valid", json!(valid))]))
+}
+
+/// `hmac/` and the HMAC half of `verify/` take HMAC-SHA256 only: the HSM key
+/// is a CKM_SHA256_HMAC key.
+fn check_hmac_hash(alg: HashAlgorithm) -> CoreResult<()> {
+    if alg == HashAlgorithm::Sha2_256 {
+        Ok(())
+    } else {
+        Err(CoreError::NotSupported(format!(
+            "HMAC with {} on a managed key (its HSM key does HMAC-SHA256)",
+            alg.as_str()
+        )))
+    }
+}
+
+/// One `hmac/` item with a managed key.
+pub(crate) async fn hmac_item(
+    ctx: &EngineContext,
+    ring: &KeyRing,
+    version: u64,
+    alg: HashAlgorithm,
+    item: &SigItem,
+) -> ItemResult {
+    check_hmac_hash(alg)?;
+    let input = item
+        .input
+        .as_deref()
+        .ok_or_else(|| CoreError::invalid("missing input for HMAC"))?;
+    let input = b64_decode("input", input)?;
+    let (n, _) = ring.version_for_use(version, "hmac")?;
+    let entry = entry_of(ctx, ring, n).await?;
+    let tag = ctx.managed_keys.provider()?.mac(&entry, &input).await?;
+    Ok(fields([(
+        "hmac",
+        json!(ciphertext::format(n, &STANDARD.encode(tag))),
+    )]))
+}
+
+/// The HMAC half of `verify/` with a managed key: the HSM recomputes the
+/// tag, compared here in constant time.
+pub(crate) async fn verify_hmac_item(
+    ctx: &EngineContext,
+    ring: &KeyRing,
+    alg: HashAlgorithm,
+    item: &SigItem,
+) -> ItemResult {
+    use subtle::ConstantTimeEq as _;
+    check_hmac_hash(alg)?;
+    let input = b64_decode("input", item.input.as_deref().unwrap_or(""))?;
+    let value = item
+        .hmac
+        .as_deref()
+        .ok_or_else(|| CoreError::invalid("missing hmac"))?;
+    let (n, body) = ciphertext::parse(Kind::Hmac, value)?;
+    ring.version_for_reading(n, "HMAC")?;
+    let given = STANDARD.decode(body).map_err(|e| {
+        CoreError::invalid(format!("unable to decode verification HMAC as base64: {e}"))
+    })?;
+    let entry = entry_of(ctx, ring, n).await?;
+    let tag = ctx.managed_keys.provider()?.mac(&entry, &input).await?;
+    let valid: bool = tag.as_slice().ct_eq(given.as_slice()).into();
     Ok(fields([("valid", json!(valid))]))
 }

@@ -29,15 +29,19 @@ pub(crate) async fn hmac(
     let Some(ring) = t.keys.get(&ctx.view, name).await? else {
         return Err(CoreError::invalid("encryption key not found"));
     };
-    if ring.config.key_type == crate::key_type::KeyType::ManagedKey {
-        return Err(crate::managed::refused(
-            "an HMAC with the key's own HMAC key",
-        ));
-    }
-    let results = items
-        .into_iter()
-        .map(|item| (hmac_item(&ring, version, alg, &item), item.reference))
-        .collect();
+    let results = if ring.config.key_type == crate::key_type::KeyType::ManagedKey {
+        let mut results = Vec::with_capacity(items.len());
+        for item in items {
+            let result = crate::managed::hmac_item(ctx, &ring, version, alg, &item).await;
+            results.push((result, item.reference));
+        }
+        results
+    } else {
+        items
+            .into_iter()
+            .map(|item| (hmac_item(&ring, version, alg, &item), item.reference))
+            .collect()
+    };
     finish(results, is_batch, partial_code)
 }
 

@@ -212,9 +212,12 @@ pub(crate) async fn verify(
         return Err(CoreError::invalid("encryption key not found"));
     };
     if hmac_found && ring.config.key_type == crate::key_type::KeyType::ManagedKey {
-        return Err(crate::managed::refused(
-            "an HMAC with the key's own HMAC key",
-        ));
+        let mut results = Vec::with_capacity(items.len());
+        for item in items {
+            let result = crate::managed::verify_hmac_item(ctx, &ring, hash, &item).await;
+            results.push((result, item.reference));
+        }
+        return finish(results, is_batch, partial_code);
     }
     if hmac_found {
         let results = items

@@ -22,13 +22,16 @@ pub const CKM_RSA_PKCS_PSS: u64 = 0x000D;
 pub const CKM_ECDSA: u64 = 0x1041;
 /// `CKM_AES_GCM`: AES-GCM encryption in the HSM.
 pub const CKM_AES_GCM: u64 = 0x1087;
+/// `CKM_SHA256_HMAC`: HMAC-SHA256 with a generic secret key in the HSM.
+pub const CKM_SHA256_HMAC: u64 = 0x0251;
 
-const MECHANISMS: [(u64, &str); 5] = [
+const MECHANISMS: [(u64, &str); 6] = [
     (CKM_RSA_PKCS, "CKM_RSA_PKCS"),
     (CKM_RSA_PKCS_OAEP, "CKM_RSA_PKCS_OAEP"),
     (CKM_RSA_PKCS_PSS, "CKM_RSA_PKCS_PSS"),
     (CKM_ECDSA, "CKM_ECDSA"),
     (CKM_AES_GCM, "CKM_AES_GCM"),
+    (CKM_SHA256_HMAC, "CKM_SHA256_HMAC"),
 ];
 
 /// What a managed key may be used for (`usages`).
@@ -311,6 +314,9 @@ impl ManagedKeyEntry {
             allow_store_key,
             any_mount
         );
+        if current.is_none() && e.mechanism == CKM_SHA256_HMAC && input.usages.is_none() {
+            e.usages = vec![Usage::Mac];
+        }
         if let Some(u) = input.usages {
             e.usages = u
                 .iter()
@@ -369,11 +375,13 @@ impl ManagedKeyEntry {
             }
         }
         let encrypts = matches!(self.mechanism, CKM_RSA_PKCS_OAEP | CKM_AES_GCM);
+        let macs = self.mechanism == CKM_SHA256_HMAC;
         for u in &self.usages {
             let fits = match u {
-                Usage::Sign | Usage::Verify => !encrypts,
+                Usage::Sign | Usage::Verify => !encrypts && !macs,
                 Usage::Encrypt | Usage::Decrypt | Usage::Wrap | Usage::Unwrap => encrypts,
-                Usage::Mac | Usage::GenerateRandom => true,
+                Usage::Mac => macs,
+                Usage::GenerateRandom => true,
             };
             if !fits {
                 return Err(CoreError::invalid(format!(

@@ -11,8 +11,8 @@ mod provider;
 
 pub(crate) use entry::check_name;
 pub use entry::{
-    CKM_AES_GCM, CKM_ECDSA, CKM_RSA_PKCS, CKM_RSA_PKCS_OAEP, CKM_RSA_PKCS_PSS, MANAGED_KEYS_PREFIX,
-    ManagedKeyEntry, Usage,
+    CKM_AES_GCM, CKM_ECDSA, CKM_RSA_PKCS, CKM_RSA_PKCS_OAEP, CKM_RSA_PKCS_PSS, CKM_SHA256_HMAC,
+    MANAGED_KEYS_PREFIX, ManagedKeyEntry, Usage,
 };
 pub use mount::MountManagedKeys;
 pub use provider::{ManagedKeyError, ManagedKeyProvider, SignRequest, SignTest};

@@ -88,6 +88,9 @@ pub trait ManagedKeyProvider: Send + Sync {
         signature: &[u8],
     ) -> Result<bool, ManagedKeyError>;
 
+    /// HMAC-SHA256 of `data` in the key's store.
+    async fn mac(&self, key: &ManagedKeyEntry, data: &[u8]) -> Result<Vec<u8>, ManagedKeyError>;
+
     /// Encrypts in the key's store.
     async fn encrypt(
         &self,

@@ -168,6 +168,12 @@ impl ManagedKeyProvider for Pkcs11KeyProvider {
         .await
     }
 
+    async fn mac(&self, key: &ManagedKeyEntry, data: &[u8]) -> Result<Vec<u8>, ManagedKeyError> {
+        let data = Zeroizing::new(data.to_vec());
+        self.run(key, Op::Sign, move |held, key| ops::mac(held, key, &data))
+            .await
+    }
+
     async fn encrypt(
         &self,
         key: &ManagedKeyEntry,

@@ -3,8 +3,8 @@
 //! they run on the pool's worker threads.
 
 use coffer_core::managed_keys::{
-    CKM_AES_GCM, CKM_ECDSA, CKM_RSA_PKCS, CKM_RSA_PKCS_OAEP, CKM_RSA_PKCS_PSS, ManagedKeyEntry,
-    SignRequest, SignTest, Usage,
+    CKM_AES_GCM, CKM_ECDSA, CKM_RSA_PKCS, CKM_RSA_PKCS_OAEP, CKM_RSA_PKCS_PSS, CKM_SHA256_HMAC,
+    ManagedKeyEntry, SignRequest, SignTest, Usage,
 };
 use cryptoki::error::RvError;
 use cryptoki::mechanism::aead::GcmParams;
@@ -176,6 +176,7 @@ fn key_objects(
     let (private, public) = match key.mechanism {
         CKM_ECDSA => (KeyRole::EcPrivate, KeyRole::EcPublic),
         CKM_AES_GCM => (KeyRole::Aes, KeyRole::Aes),
+        CKM_SHA256_HMAC => (KeyRole::Hmac, KeyRole::Hmac),
         _ => (KeyRole::RsaPrivate, KeyRole::RsaPublic),
     };
     let lookup = |role: KeyRole| find(s, key, role_class(role), role_type(role));
@@ -256,6 +257,22 @@ fn generate(
         Attribute::Extractable(false),
     ];
     let context = || format!("generating managed key {:?}", key.name);
+    if key.mechanism == CKM_SHA256_HMAC {
+        let mut template = vec![
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::GENERIC_SECRET),
+            Attribute::ValueLen(32.into()),
+            label,
+            Attribute::Id(id),
+            Attribute::Sign(true),
+            Attribute::Verify(true),
+        ];
+        template.extend(secret);
+        let h = s
+            .generate_key(&Mechanism::GenericSecretKeyGen, &template)
+            .map_err(|e| HsmError::from_cryptoki(context(), e))?;
+        return Ok((h, h));
+    }
     if key.mechanism == CKM_AES_GCM {
         let mut template = vec![
             Attribute::Class(ObjectClass::SECRET_KEY),
@@ -443,6 +460,26 @@ pub(super) fn decrypt(
     })
 }
 
+/// HMAC-SHA256 of `data` in the HSM.
+pub(super) fn mac(
+    held: &Held<'_>,
+    key: &ManagedKeyEntry,
+    data: &[u8],
+) -> Result<Vec<u8>, HsmError> {
+    allowed(key, Usage::Mac)?;
+    if key.mechanism != CKM_SHA256_HMAC {
+        return Err(HsmError::InvalidConfig(format!(
+            "managed key {:?} ({}) does not make MACs: use a CKM_SHA256_HMAC (0x0251) key",
+            key.name,
+            key.mechanism_name()
+        )));
+    }
+    let (secret, _) = key_objects(held, key, false)?;
+    held.session
+        .sign(&Mechanism::Sha256Hmac, secret, data)
+        .map_err(|e| HsmError::from_cryptoki(ctx(key, "computing an HMAC"), e))
+}
+
 /// The mechanism and input to sign or verify `message` (hashed here with
 /// `hash_algorithm` unless `prehashed`).
 fn signing(
@@ -523,9 +560,22 @@ pub(super) fn test_sign(
         .session
         .generate_random_vec(32)
         .map_err(|e| HsmError::from_cryptoki("C_GenerateRandom", e))?;
-    key_objects(held, key, true)?;
+    let (secret, _) = key_objects(held, key, true)?;
     let mut all = key.clone();
-    all.usages = vec![Usage::Sign, Usage::Verify, Usage::Encrypt, Usage::Decrypt];
+    all.usages = vec![
+        Usage::Sign,
+        Usage::Verify,
+        Usage::Encrypt,
+        Usage::Decrypt,
+        Usage::Mac,
+    ];
+    if key.mechanism == CKM_SHA256_HMAC {
+        let tag = mac(held, &all, &data)?;
+        return held
+            .session
+            .verify(&Mechanism::Sha256Hmac, secret, &data, &tag)
+            .map_err(|e| HsmError::from_cryptoki(ctx(key, "verifying an HMAC"), e));
+    }
     if matches!(key.mechanism, CKM_AES_GCM | CKM_RSA_PKCS_OAEP) {
         let ct = encrypt(held, &all, &data)?;
         let pt = decrypt(held, &all, &ct)?;

@@ -50,6 +50,9 @@ impl ManagedKeyProvider for Recorder {
     ) -> Result<bool, ManagedKeyError> {
         Err(ManagedKeyError::Unavailable("not in this test".into()))
     }
+    async fn mac(&self, _: &ManagedKeyEntry, _: &[u8]) -> Result<Vec<u8>, ManagedKeyError> {
+        Err(ManagedKeyError::Unavailable("not in this test".into()))
+    }
     async fn encrypt(&self, _: &ManagedKeyEntry, _: &[u8]) -> Result<Vec<u8>, ManagedKeyError> {
         Err(ManagedKeyError::Unavailable("not in this test".into()))
     }
