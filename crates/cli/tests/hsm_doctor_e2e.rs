@@ -210,25 +210,6 @@ fn a_missing_token_label_lists_the_tokens_the_module_sees() {
     assert!(detail.contains(&format!("\"{}\"", hsm.label)), "{detail}");
 }
 
-/// pkcs11-tool against the test token, logged in.
-fn pkcs11_tool(hsm: &Hsm, args: &[&str]) {
-    let out = Command::new("pkcs11-tool")
-        .args([
-            "--module",
-            &module(),
-            "--token-label",
-            &hsm.label,
-            "--login",
-            "--pin",
-            PIN,
-        ])
-        .args(args)
-        .envs([hsm.env()])
-        .output()
-        .expect("pkcs11-tool (install opensc)");
-    assert!(out.status.success(), "pkcs11-tool {args:?}: {}", text(&out));
-}
-
 #[test]
 fn duplicate_labels_fail_and_an_extractable_key_is_a_warning() {
     let hsm = Hsm::new();

@@ -9,6 +9,7 @@
     reason = "each test binary uses a different part of the harness"
 )]
 
+pub(crate) mod managed_keys;
 pub(crate) mod p11kit;
 
 use coffer_testkit::token::{PIN, TokenStore, module_path};
@@ -417,4 +418,25 @@ pub(crate) fn prometheus(addr: &str, token: &str) -> String {
         .split_once("\r\n\r\n")
         .map(|(_, body)| body.to_owned())
         .unwrap_or_default()
+}
+
+/// pkcs11-tool against the test token, logged in; asserts it worked and
+/// returns what it printed.
+pub(crate) fn pkcs11_tool(hsm: &Hsm, args: &[&str]) -> String {
+    let out = Command::new("pkcs11-tool")
+        .args([
+            "--module",
+            &module(),
+            "--token-label",
+            &hsm.label,
+            "--login",
+            "--pin",
+            PIN,
+        ])
+        .args(args)
+        .envs([hsm.env()])
+        .output()
+        .expect("pkcs11-tool (install opensc)");
+    assert!(out.status.success(), "pkcs11-tool {args:?}: {}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
