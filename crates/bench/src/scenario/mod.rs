@@ -11,9 +11,8 @@ mod kv2_write;
 mod transit;
 mod transit_batch_encrypt;
 mod transit_decrypt;
-mod transit_encrypt;
 mod transit_keygen;
-mod transit_sign;
+mod transit_op;
 mod wrap_unwrap;
 
 use async_trait::async_trait;
@@ -48,10 +47,10 @@ pub(crate) fn build(name: &str) -> Option<Box<dyn Scenario>> {
         "kv2-read-policy" => Some(Box::new(kv2_read::Kv2Read::with_policy_token())),
         "seal-wrapped-kv-write" => Some(Box::new(kv2_write::Kv2Write::seal_wrapped())),
         "seal-wrapped-kv-read" => Some(Box::new(kv2_read::Kv2Read::seal_wrapped())),
-        "transit-encrypt" => Some(Box::new(transit_encrypt::TransitEncrypt::default())),
-        "transit-encrypt-managed" => Some(Box::new(transit_encrypt::TransitEncrypt::managed())),
-        "transit-sign" => Some(Box::new(transit_sign::TransitSign::default())),
-        "transit-sign-managed" => Some(Box::new(transit_sign::TransitSign::managed())),
+        "transit-encrypt" => Some(Box::new(transit_op::TransitOp::encrypt())),
+        "transit-encrypt-managed" => Some(Box::new(transit_op::TransitOp::encrypt_managed())),
+        "transit-sign" => Some(Box::new(transit_op::TransitOp::sign())),
+        "transit-sign-managed" => Some(Box::new(transit_op::TransitOp::sign_managed())),
         "transit-decrypt" => Some(Box::new(transit_decrypt::TransitDecrypt::default())),
         "transit-batch-encrypt" => Some(Box::new(
             transit_batch_encrypt::TransitBatchEncrypt::default(),
