@@ -276,6 +276,40 @@ fn transit_managed_keys_encrypt_sign_and_rotate_in_the_hsm_and_refuse_export() {
         );
     }
 
+    // A managed key deleted and created again under the same name is another
+    // key: the versions bound to the old one say so.
+    let all = "mk-aes,mk-ec,mk-ec2,mk-rsa,mk-oaep,mk-hmac";
+    let without_rsa = "-allowed-managed-keys=mk-aes,mk-ec,mk-ec2,mk-oaep,mk-hmac";
+    ok(&coffer(
+        &addr,
+        Some(&root),
+        &["secrets", "tune", without_rsa, "transit/"],
+    ));
+    ok(&coffer(
+        &addr,
+        Some(&root),
+        &["delete", "sys/managed-keys/pkcs11/mk-rsa"],
+    ));
+    ok(&write_key(
+        &addr,
+        &root,
+        "mk-rsa",
+        &hsm,
+        &["key_label=mk-rsa", "mechanism=0x0001"],
+    ));
+    let allow_all = format!("-allowed-managed-keys={all}");
+    ok(&coffer(
+        &addr,
+        Some(&root),
+        &["secrets", "tune", &allow_all, "transit/"],
+    ));
+    let out = coffer(&addr, Some(&root), &["write", "transit/sign/rsa", &input]);
+    assert!(
+        text(&out).contains("was deleted and created again"),
+        "{}",
+        text(&out)
+    );
+
     // The HSM work shows in sys/metrics under the managed key's name.
     let metrics = prometheus(&addr, &root);
     assert!(

@@ -54,7 +54,11 @@ pub(crate) async fn bind(ctx: &EngineContext, r: &ManagedRef) -> CoreResult<Stor
         .provider()?
         .test_sign(&entry, &test)
         .await?;
-    Ok(StoredVersion::managed(entry.uuid, ctx.clock.now()))
+    Ok(StoredVersion::managed(
+        entry.uuid,
+        entry.name,
+        ctx.clock.now(),
+    ))
 }
 
 /// The managed key of version `n` of `ring`.
@@ -63,10 +67,22 @@ async fn entry_of(ctx: &EngineContext, ring: &KeyRing, n: u64) -> CoreResult<Man
         .versions
         .get(&n)
         .ok_or_else(|| CoreError::invalid("no such key version"))?;
-    let Material::Managed(id) = &v.material else {
+    let Material::Managed { id, name } = &v.material else {
         return Err(CoreError::Internal("not a managed key version".to_owned()));
     };
-    ctx.managed_keys.resolve(None, Some(id)).await
+    // By name: one read on the hot path; the id confirms it is the same key.
+    let Some(name) = name else {
+        return ctx.managed_keys.resolve(None, Some(id)).await;
+    };
+    let entry = ctx.managed_keys.resolve(Some(name), None).await?;
+    if &entry.uuid != id {
+        return Err(CoreError::invalid(format!(
+            "managed key {name:?} was deleted and created again (id {} now, {id} when version \
+             {n} was bound): this version's HSM key is gone from Coffer's configuration",
+            entry.uuid
+        )));
+    }
+    Ok(entry)
 }
 
 /// One encrypt item with a managed key.

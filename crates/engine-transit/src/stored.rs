@@ -97,6 +97,10 @@ pub(crate) struct StoredVersion {
     /// For a `managed_key` version: the UUID of the managed key it uses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) managed_key_id: Option<String>,
+    /// ... and its name, to find it with one read (the UUID then confirms
+    /// it is still the same key: a name deleted and reused gets a new one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) managed_key_name: Option<String>,
 }
 
 impl StoredVersion {
@@ -115,13 +119,15 @@ impl StoredVersion {
             key: Secret::new(key),
             hmac_key: Secret::new(hmac_key),
             managed_key_id: None,
+            managed_key_name: None,
         }
     }
 
-    /// A version that uses the managed key `id`: no material here.
-    pub(crate) fn managed(id: String, now: SystemTime) -> Self {
+    /// A version that uses the managed key `name` (UUID `id`): no material here.
+    pub(crate) fn managed(id: String, name: String, now: SystemTime) -> Self {
         Self {
             managed_key_id: Some(id),
+            managed_key_name: Some(name),
             ..Self::new(Zeroizing::new(Vec::new()), Zeroizing::new(Vec::new()), now)
         }
     }
@@ -139,6 +145,7 @@ impl StoredVersion {
             key: self.key.duplicate(),
             hmac_key: self.hmac_key.duplicate(),
             managed_key_id: self.managed_key_id.clone(),
+            managed_key_name: self.managed_key_name.clone(),
         }
     }
 }

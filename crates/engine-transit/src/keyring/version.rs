@@ -34,8 +34,13 @@ pub(crate) enum Material {
     Rsa(RsaKey),
     /// A bare HMAC key (the stored bytes are the key).
     Hmac,
-    /// A key in the HSM: the managed key's UUID.
-    Managed(String),
+    /// A key in the HSM: the managed key's UUID and name.
+    Managed {
+        /// `managed_key_id`.
+        id: String,
+        /// Its name when the version was bound.
+        name: Option<String>,
+    },
 }
 
 /// A stored version plus its prepared material. No `Debug` (holds secrets).
@@ -138,7 +143,8 @@ impl KeyVersion {
                 let id = stored.managed_key_id.clone().ok_or_else(|| {
                     CoreError::invalid("a stored managed_key version names no managed key")
                 })?;
-                (Material::Managed(id), String::new())
+                let name = stored.managed_key_name.clone();
+                (Material::Managed { id, name }, String::new())
             }
         };
         Ok(Self {
