@@ -174,6 +174,14 @@ fn scalar_len(entry: &ManagedKeyEntry) -> Option<usize> {
     }
 }
 
+/// The input of a sign or verify item; a derivation context is refused.
+fn sig_input(item: &SigItem) -> CoreResult<Vec<u8>> {
+    if item.context.as_deref().is_some_and(|c| !c.is_empty()) {
+        return Err(refused("key derivation (context)"));
+    }
+    b64_decode("input", item.input.as_deref().unwrap_or_default())
+}
+
 /// One sign item with a managed key. ECDSA signatures are ASN.1 DER, as
 /// transit's own.
 pub(crate) async fn sign_item(
@@ -183,10 +191,7 @@ pub(crate) async fn sign_item(
     item: &SigItem,
     p: SignParams,
 ) -> ItemResult {
-    if item.context.as_deref().is_some_and(|c| !c.is_empty()) {
-        return Err(refused("key derivation (context)"));
-    }
-    let input = b64_decode("input", item.input.as_deref().unwrap_or_default())?;
+    let input = sig_input(item)?;
     let (n, _) = ring.version_for_use(version, "signing")?;
     let entry = entry_of(ctx, ring, n).await?;
     let mut signature = ctx
@@ -214,10 +219,7 @@ pub(crate) async fn verify_item(
     item: &SigItem,
     p: SignParams,
 ) -> ItemResult {
-    if item.context.as_deref().is_some_and(|c| !c.is_empty()) {
-        return Err(refused("key derivation (context)"));
-    }
-    let input = b64_decode("input", item.input.as_deref().unwrap_or_default())?;
+    let input = sig_input(item)?;
     let value = item
         .signature
         .as_deref()

@@ -180,6 +180,22 @@ pub enum OaepHash {
 }
 
 impl OaepHash {
+    /// Every hash, weakest first.
+    pub const ALL: [Self; 5] = [
+        Self::Sha1,
+        Self::Sha224,
+        Self::Sha256,
+        Self::Sha384,
+        Self::Sha512,
+    ];
+
+    /// From Vault's spelling (any case); `None` for anything else.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|h| h.name().eq_ignore_ascii_case(name.trim()))
+    }
+
     /// Vault's spelling: `sha1` ... `sha512`.
     pub fn name(self) -> &'static str {
         match self {

@@ -6,9 +6,10 @@
 
 use std::io::{Read as _, Write as _};
 
+pub use coffer_seal_pkcs11::OaepHash;
+use coffer_seal_pkcs11::SecretString;
 use coffer_seal_pkcs11::doctor::{self, DoctorRequest};
 pub use coffer_seal_pkcs11::doctor::{Event, Finding, Stanza, Status};
-use coffer_seal_pkcs11::{OaepHash, SecretString};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -30,18 +31,6 @@ pub struct ProbeRequest {
     pub rsa_oaep_hash: Option<String>,
     pub generate_key: bool,
     pub rng_bytes: usize,
-}
-
-/// `sha1` ... `sha512` (any case); `None` for anything else.
-pub fn oaep_hash(name: &str) -> Option<OaepHash> {
-    match name.to_ascii_lowercase().as_str() {
-        "sha1" => Some(OaepHash::Sha1),
-        "sha224" => Some(OaepHash::Sha224),
-        "sha256" => Some(OaepHash::Sha256),
-        "sha384" => Some(OaepHash::Sha384),
-        "sha512" => Some(OaepHash::Sha512),
-        _ => None,
-    }
 }
 
 /// Starts each event line on stdout, so that a vendor module printing to
@@ -87,7 +76,7 @@ pub fn run() -> u8 {
         key_label: req.key_label,
         hmac_key_label: req.hmac_key_label,
         mechanism: req.mechanism,
-        rsa_oaep_hash: req.rsa_oaep_hash.as_deref().and_then(oaep_hash),
+        rsa_oaep_hash: req.rsa_oaep_hash.as_deref().and_then(OaepHash::from_name),
         generate_key: req.generate_key,
         rng_bytes: req.rng_bytes,
     };

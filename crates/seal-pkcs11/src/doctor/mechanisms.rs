@@ -251,13 +251,7 @@ fn oaep_hashes(
     out.begin("RSA-OAEP hash probe (encrypting and decrypting)");
     let mut works = Vec::new();
     let mut results = Vec::new();
-    for hash in [
-        OaepHash::Sha1,
-        OaepHash::Sha224,
-        OaepHash::Sha256,
-        OaepHash::Sha384,
-        OaepHash::Sha512,
-    ] {
+    for hash in OaepHash::ALL {
         let probe = b"coffer hsm doctor";
         let result = session
             .encrypt(&oaep(hash), pub_key, probe)

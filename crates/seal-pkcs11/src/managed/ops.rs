@@ -354,13 +354,10 @@ fn gcm(iv: &mut [u8]) -> Result<GcmParams<'_>, HsmError> {
 }
 
 fn oaep_hash(key: &ManagedKeyEntry) -> OaepHash {
-    match key.rsa_oaep_hash.as_deref() {
-        Some("sha1") => OaepHash::Sha1,
-        Some("sha224") => OaepHash::Sha224,
-        Some("sha384") => OaepHash::Sha384,
-        Some("sha512") => OaepHash::Sha512,
-        _ => OaepHash::Sha256,
-    }
+    key.rsa_oaep_hash
+        .as_deref()
+        .and_then(OaepHash::from_name)
+        .unwrap_or_default()
 }
 
 /// Refuses an operation the key's `usages` do not list.

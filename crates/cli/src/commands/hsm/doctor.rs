@@ -7,7 +7,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::Duration;
 
-use coffer_server::hsm_probe::{EVENT_MARKER, Event, Finding, ProbeRequest, Status, oaep_hash};
+use coffer_server::hsm_probe::{EVENT_MARKER, Event, Finding, OaepHash, ProbeRequest, Status};
 use zeroize::Zeroizing;
 
 use super::DoctorArgs;
@@ -93,7 +93,7 @@ fn request(args: &DoctorArgs) -> anyhow::Result<ProbeRequest> {
         req.mechanism = Some(code);
     }
     if let Some(h) = &args.rsa_oaep_hash {
-        if oaep_hash(h).is_none() {
+        if OaepHash::from_name(h).is_none() {
             anyhow::bail!("-rsa-oaep-hash={h:?}: use sha1, sha224, sha256, sha384 or sha512");
         }
         req.rsa_oaep_hash = Some(h.clone());
