@@ -5,6 +5,7 @@ pub(crate) mod docs;
 mod generate_root;
 pub(crate) mod generic;
 pub(crate) mod hsm;
+mod key_status;
 pub(crate) mod kv;
 mod kv_path;
 pub(crate) mod lease;

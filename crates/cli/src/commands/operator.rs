@@ -1,12 +1,12 @@
-//! `coffer operator init | unseal | seal | generate-root | rekey` (the last two live in their own
-//! modules).
+//! `coffer operator init | unseal | seal | generate-root | rekey | rotate | key-status` (the last
+//! four live in their own modules).
 
 use anyhow::Context as _;
 use clap::{ArgAction, Args, Subcommand};
 use coffer_client::{InitRequest, InitResponse, SecretString};
 use serde_json::json;
 
-use super::{EXIT_OK, EXIT_SEALED_OR_MISSING, generate_root, prompt, rekey, status};
+use super::{EXIT_OK, EXIT_SEALED_OR_MISSING, generate_root, key_status, prompt, rekey, status};
 use crate::cli::GlobalArgs;
 use crate::context;
 use crate::flags::go_bool;
@@ -25,6 +25,10 @@ pub(crate) enum OperatorCommand {
     GenerateRoot(generate_root::GenerateRootArgs),
     /// Replace the unseal (or, with -target=recovery, recovery) keys with a new set.
     Rekey(rekey::RekeyArgs),
+    /// Add a new barrier key term: everything written from now on is encrypted with it.
+    Rotate,
+    /// Show the barrier's active key term, when it was installed and how many values it encrypted.
+    KeyStatus,
 }
 
 /// `operator init` flags.
@@ -70,6 +74,8 @@ pub(crate) async fn run(command: OperatorCommand, global: &GlobalArgs) -> anyhow
         OperatorCommand::Unseal(args) => unseal(args, global).await,
         OperatorCommand::GenerateRoot(args) => generate_root::run(args, global).await,
         OperatorCommand::Rekey(args) => rekey::run(args, global).await,
+        OperatorCommand::Rotate => key_status::rotate(global).await,
+        OperatorCommand::KeyStatus => key_status::show(global).await,
         OperatorCommand::Seal => {
             let client = context::client(global)?;
             client.seal().await.context("Error sealing")?;

@@ -250,6 +250,7 @@ impl Core {
         self.wrapping_key.clear();
         self.lockouts.clear();
         self.leases.clear();
+        self.rotation.clear();
         self.policies.clear();
         self.set_router_table(crate::mount::router::RouterTable::default());
         *self

@@ -27,6 +27,7 @@ use crate::seal::{NodeSeal, Seal, ShamirSeal};
 use crate::storage::SharedBackend;
 use crate::storage::barrier::Barrier;
 use crate::storage::view::View;
+use crate::sys::rotate::AutoRotation;
 use crate::token::expiration::{LEASE_STORE_PREFIX, Leases};
 use crate::token::{TOKEN_SEAL_WRAPPED, TOKEN_STORE_PREFIX, TokenStore};
 use crate::wrapping::key::{WRAPPING_KEY_PREFIX, WRAPPING_SEAL_WRAPPED, WrappingKey};
@@ -124,6 +125,8 @@ pub struct Core {
     pub(crate) rewrap: Mutex<RewrapStatus>,
     /// Audit table and broker (empty while sealed).
     pub(crate) audit: AuditDevices,
+    /// Automatic keyring rotation (`sys/rotate/config`).
+    pub(crate) rotation: AutoRotation,
 }
 
 impl std::fmt::Debug for Core {
@@ -207,6 +210,7 @@ impl Core {
             cluster_tls: RwLock::new(None),
             rewrap: Mutex::new(RewrapStatus::default()),
             audit: AuditDevices::new(),
+            rotation: AutoRotation::default(),
         })
     }
 

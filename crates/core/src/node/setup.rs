@@ -4,7 +4,7 @@
 //! `default` policy; load the leases and the user locks; build the engines of
 //! every mount and auth method and finish deleting any whose removal was
 //! interrupted; open the audit devices; start a seal re-wrap pass if records
-//! are stale and the lease sweep. A failure here leaves the node sealed.
+//! are stale, the lease sweep and the automatic keyring rotation checks. A failure here leaves the node sealed.
 
 use crate::error::{CoreError, CoreResult};
 use crate::mount::router::RouterTable;
@@ -100,6 +100,7 @@ impl Core {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(cluster);
         self.start_lease_sweep();
+        self.start_auto_rotation().await?;
         Ok(())
     }
 

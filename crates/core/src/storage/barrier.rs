@@ -16,12 +16,12 @@ use crate::error::{CoreError, CoreResult};
 use crate::seal::wrap::{self as seal_wrap, SealWrapper};
 use crate::storage::keyring::Keyring;
 use crate::storage::locks::KeyLocks;
+use crate::storage::usage::{TermUsage, USAGE_PATH, UsageRecord};
 use crate::storage::{SharedBackend, validate_key, validate_prefix};
 use coffer_crypto::envelope;
 use coffer_crypto::path_cipher::PathCipher;
 use coffer_crypto::{Entropy, Key256};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::SystemTime;
 use zeroize::Zeroizing;
@@ -39,6 +39,18 @@ const UNWRAPPED_CACHE_ENTRIES: usize = 8192;
 struct Open {
     keyring: Keyring,
     paths: PathCipher,
+    usage: TermUsage,
+}
+
+impl Open {
+    fn new(keyring: Keyring, usage: TermUsage) -> Self {
+        let paths = PathCipher::new(keyring.path_key());
+        Self {
+            keyring,
+            paths,
+            usage,
+        }
+    }
 }
 
 /// `sys/key-status` figures.
@@ -48,7 +60,8 @@ pub struct KeyStatus {
     pub term: u32,
     /// When it was installed.
     pub install_time: SystemTime,
-    /// Encryptions with it since this process unsealed or rotated.
+    /// Values it encrypted, across restarts (an over-estimate by at most
+    /// one reservation block after a restart, see `storage::usage`).
     pub encryptions: u64,
 }
 
@@ -61,7 +74,6 @@ pub struct Barrier {
     nonces: Arc<dyn Entropy>,
     open: RwLock<Option<Arc<Open>>>,
     rotation: tokio::sync::Mutex<()>,
-    encryptions: AtomicU64,
     wrapper: Option<Arc<SealWrapper>>,
     stripes: KeyLocks,
     unwrapped: Mutex<HashMap<String, Unwrapped>>,
@@ -115,7 +127,6 @@ impl Barrier {
             entropy,
             open: RwLock::new(None),
             rotation: tokio::sync::Mutex::new(()),
-            encryptions: AtomicU64::new(0),
             wrapper: None,
             stripes: KeyLocks::new(WRITE_STRIPES),
             unwrapped: Mutex::new(HashMap::new()),
@@ -160,7 +171,7 @@ impl Barrier {
     /// first and make the keyring its commit point.
     pub fn initialize(&self, root_key: Key256, now: SystemTime) -> CoreResult<()> {
         let keyring = Keyring::generate(root_key, self.entropy.as_ref(), now)?;
-        self.install(keyring);
+        self.install(Open::new(keyring, TermUsage::starting_at(0)));
         Ok(())
     }
 
@@ -184,7 +195,65 @@ impl Barrier {
                 source,
             }
         })?;
-        self.install(Keyring::from_bytes(&plain)?);
+        let open = Open::new(Keyring::from_bytes(&plain)?, TermUsage::starting_at(0));
+        let used = self.stored_usage(&open).await?;
+        self.install(Open {
+            usage: TermUsage::starting_at(used),
+            ..open
+        });
+        Ok(())
+    }
+
+    /// How many values the active term of `open` encrypted, by the stored
+    /// reservation; 0 when the record is of an older term (or absent: a
+    /// keyring from before counts were kept, or a term not used yet).
+    async fn stored_usage(&self, open: &Open) -> CoreResult<u64> {
+        let physical = physical_key(open, USAGE_PATH)?;
+        let Some(blob) = self.backend.get(&physical).await? else {
+            return Ok(0);
+        };
+        let integrity = |source| CoreError::Integrity {
+            path: physical.clone(),
+            source,
+        };
+        let term = envelope::term_of(&blob).map_err(integrity)?;
+        let key = open
+            .keyring
+            .term(term)
+            .ok_or_else(|| integrity(coffer_crypto::CryptoError::UnknownTerm(term)))?;
+        let plain = envelope::open(&key.key, USAGE_PATH.as_bytes(), &blob).map_err(integrity)?;
+        let record: UsageRecord = serde_json::from_slice(&plain)
+            .map_err(|e| CoreError::Internal(format!("{physical}: unreadable record: {e}")))?;
+        Ok(if record.term == open.keyring.active_term() {
+            record.encryptions
+        } else {
+            0
+        })
+    }
+
+    /// Stores a reservation covering the count `n` of `open`'s active term
+    /// unless one already does; values are encrypted only after this.
+    async fn reserve(&self, open: &Open, n: u64) -> CoreResult<()> {
+        let Some((_serialised, figure)) = open.usage.begin_reservation(n).await else {
+            return Ok(());
+        };
+        let term = open.keyring.active_term();
+        let record = serde_json::to_vec(&UsageRecord {
+            term,
+            encryptions: figure,
+        })
+        .map_err(|e| CoreError::Internal(format!("encoding the key usage record: {e}")))?;
+        let blob = envelope::seal(
+            &open.keyring.active_key().key,
+            term,
+            self.nonces.as_ref(),
+            USAGE_PATH.as_bytes(),
+            &record,
+        )?;
+        let physical = physical_key(open, USAGE_PATH)?;
+        let _stripe = self.stripes.lock(&physical).await;
+        self.backend.put(&physical, &blob).await?;
+        open.usage.reserved_up_to(figure);
         Ok(())
     }
 
@@ -276,6 +345,9 @@ impl Barrier {
     async fn write(&self, path: &str, value: &[u8], wrap: bool) -> CoreResult<()> {
         let open = self.opened()?;
         let physical = physical_key(&open, path)?;
+        if let Some(n) = open.usage.count_one() {
+            self.reserve(&open, n).await?;
+        }
         let active = open.keyring.active_key();
         let mut blob = envelope::seal(
             &active.key,
@@ -284,7 +356,6 @@ impl Barrier {
             path.as_bytes(),
             value,
         )?;
-        self.encryptions.fetch_add(1, Ordering::Relaxed);
         let mut inner = None;
         if wrap && let Some(w) = &self.wrapper {
             let record = w.wrap(&blob).await?;
@@ -461,12 +532,7 @@ impl Barrier {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         match guard.as_ref() {
             Some(current) if Arc::ptr_eq(current, &open) => {
-                let paths = PathCipher::new(next.path_key());
-                *guard = Some(Arc::new(Open {
-                    keyring: next,
-                    paths,
-                }));
-                self.encryptions.store(0, Ordering::Relaxed);
+                *guard = Some(Arc::new(Open::new(next, TermUsage::starting_at(0))));
                 Ok(term)
             }
             _ => Err(CoreError::Sealed),
@@ -479,7 +545,7 @@ impl Barrier {
         Ok(KeyStatus {
             term: open.keyring.active_term(),
             install_time: open.keyring.active_key().install_time,
-            encryptions: self.encryptions.load(Ordering::Relaxed),
+            encryptions: open.usage.count(),
         })
     }
 
@@ -507,14 +573,12 @@ impl Barrier {
         Ok(())
     }
 
-    fn install(&self, keyring: Keyring) {
-        let paths = PathCipher::new(keyring.path_key());
+    fn install(&self, open: Open) {
         let mut guard = self
             .open
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        *guard = Some(Arc::new(Open { keyring, paths }));
-        self.encryptions.store(0, Ordering::Relaxed);
+        *guard = Some(Arc::new(open));
     }
 
     fn opened(&self) -> CoreResult<Arc<Open>> {

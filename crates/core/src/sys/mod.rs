@@ -1,9 +1,9 @@
 //! The built-in `sys/` backend for logical requests: its routes and their
-//! dispatch, keyring rotation and status, the seal re-wrap endpoint and the
-//! UI mount lookup the `vault kv` command uses; one file per other path
-//! group: secrets engines (`mounts`), auth methods (`auth`), ACL policies
-//! (`policies`), capabilities, audit devices (`audit`), leases, locked
-//! users, the stored form of values (`raw`), managed keys. Response wrapping is
+//! dispatch, the seal re-wrap endpoint and the UI mount lookup the `vault kv`
+//! command uses; one file per other path group: secrets engines (`mounts`),
+//! auth methods (`auth`), ACL policies (`policies`), capabilities, audit
+//! devices (`audit`), leases, locked users, keyring rotation (`rotate`), the
+//! stored form of values (`raw`), managed keys. Response wrapping is
 //! `wrapping`'s. The unauthenticated endpoints (init, unseal, seal-status,
 //! health, leader, generate-root) are plain HTTP handlers in the server;
 //! `sys/wrapping/lookup` is served without a token (see `login`).
@@ -21,6 +21,7 @@ mod managed_keys;
 pub(crate) mod mounts;
 mod policies;
 mod raw;
+pub(crate) mod rotate;
 
 use crate::engine::{Operation, Request, Response, Route, dispatch};
 use crate::error::{CoreError, CoreResult};
@@ -39,6 +40,7 @@ enum Sys {
     Mounts,
     Mount,
     Rotate,
+    RotateConfig,
     KeyStatus,
     UiMounts,
     UiMount,
@@ -88,6 +90,11 @@ fn routes() -> Vec<Route<Sys>> {
             Sys::Mount,
         ),
         Route::new("rotate", WRITE, Sys::Rotate),
+        Route::new(
+            "rotate/config",
+            &[Operation::Read, Operation::Update],
+            Sys::RotateConfig,
+        ),
         Route::new("key-status", READ, Sys::KeyStatus),
         Route::new("internal/ui/mounts", READ, Sys::UiMounts),
         Route::new("internal/ui/mounts/*path", READ, Sys::UiMount),
@@ -212,19 +219,9 @@ impl Core {
         match handler {
             Sys::Mounts => Ok(Some(Response::data(self.mounts_json()))),
             Sys::Mount => self.mount_request(&req, &path_param).await,
-            Sys::Rotate => {
-                let term = self.barrier.rotate(self.clock.now()).await?;
-                tracing::info!(term, "barrier keyring rotated");
-                Ok(None)
-            }
-            Sys::KeyStatus => {
-                let s = self.barrier.key_status()?;
-                Ok(Some(Response::data(json!({
-                    "term": s.term,
-                    "install_time": crate::clock::rfc3339(s.install_time),
-                    "encryptions": s.encryptions,
-                }))))
-            }
+            Sys::Rotate => self.rotate_keyring().await,
+            Sys::RotateConfig => self.rotate_config_request(&req).await,
+            Sys::KeyStatus => self.key_status(),
             Sys::UiMounts => {
                 let table = self.router_table();
                 let secret: serde_json::Map<String, Value> = table

@@ -18,6 +18,7 @@ mod mount_removal;
 mod policies;
 mod raw;
 mod rekey;
+mod rotation;
 mod route_guard;
 mod seal_migration;
 mod seal_races;
