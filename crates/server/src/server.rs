@@ -145,6 +145,10 @@ impl Server {
                 ..AppState::new(core.clone(), l.max_request_size)
             };
             let app = http::router(state, config.ui);
+            let app = match &l.x_forwarded_for {
+                Some(settings) => http::forwarded_for::layer(app, settings.clone()),
+                None => app,
+            };
             listeners.push(RunningListener::start(&listener_spec(l), app)?);
         }
         if config.ui && !http::ui_built_in() {

@@ -7,9 +7,9 @@
 //! refused) and at every presentation of the token: from outside them, or
 //! from a request with no known address, the token is refused with 403
 //! before a use is taken, and is neither spent nor revoked. The address is
-//! the TCP peer's; `X-Forwarded-For` is not read, so behind a reverse proxy
-//! every client has the proxy's address. IPv4-mapped IPv6 addresses and
-//! blocks compare as IPv4.
+//! the TCP peer's, or, on a listener with `x_forwarded_for_authorized_addrs`,
+//! the one its trusted proxy names in `X-Forwarded-For`. IPv4-mapped IPv6
+//! addresses and blocks compare as IPv4.
 
 use crate::error::{CoreError, CoreResult};
 use std::net::IpAddr;
@@ -79,6 +79,12 @@ impl Cidr {
             }
             _ => false,
         }
+    }
+}
+
+impl std::fmt::Display for Cidr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
     }
 }
 

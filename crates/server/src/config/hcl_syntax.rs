@@ -112,7 +112,7 @@ fn convert_expr(expr: &Expression) -> Value {
             )
         }
         Expression::Parenthesis(p) => convert_expr(p.inner()),
-        Expression::Array(_) => Value::Other { kind: "a list" },
+        Expression::Array(items) => Value::List(items.iter().map(convert_expr).collect()),
         Expression::Object(_) => Value::Other { kind: "an object" },
         Expression::UnaryOp(op) => negative_number(op).unwrap_or(Value::Other {
             kind: "an expression",

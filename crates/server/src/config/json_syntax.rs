@@ -128,7 +128,7 @@ fn convert_value(value: &Json) -> Value {
             }
         }
         Json::String(s) => Value::Str(s.clone()),
-        Json::Array(_) => Value::Other { kind: "a list" },
+        Json::Array(items) => Value::List(items.iter().map(convert_value).collect()),
         Json::Object(_) => Value::Other { kind: "an object" },
     }
 }

@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use coffer_core::token::cidr::Cidr;
+
 use super::document::{Block, Fields};
 use super::error::{ConfigError, Location};
 use super::value;
@@ -21,6 +23,10 @@ const FIELDS: &[&str] = &[
     "tls_min_version",
     "max_request_size",
     "cluster_address",
+    "x_forwarded_for_authorized_addrs",
+    "x_forwarded_for_hop_skips",
+    "x_forwarded_for_reject_not_authorized",
+    "x_forwarded_for_reject_not_present",
 ];
 
 /// One `listener "tcp"` stanza.
@@ -41,6 +47,25 @@ pub struct ListenerConfig {
     /// `HOST:PORT` the HA cluster listener binds (Vault's `cluster_address`);
     /// default: the host and port of `cluster_addr`.
     pub cluster_address: Option<String>,
+    /// Whom to believe about the client's address in `X-Forwarded-For`;
+    /// `None`: the header is ignored and the TCP peer is the client.
+    pub x_forwarded_for: Option<ForwardedFor>,
+}
+
+/// The `x_forwarded_for_*` settings of a listener behind a reverse proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardedFor {
+    /// Peers whose `X-Forwarded-For` header is trusted (the proxies).
+    pub authorized_addrs: Vec<Cidr>,
+    /// Addresses to skip from the end of the header's chain (proxies of
+    /// one's own that append themselves); default 0: the last entry.
+    pub hop_skips: usize,
+    /// Refuse (403) a header sent by a peer not in `authorized_addrs`;
+    /// `false`: ignore it and use the peer's address. Default `true`.
+    pub reject_not_authorized: bool,
+    /// Refuse (400) a request without the header; `false`: use the peer's
+    /// address. Default `true`.
+    pub reject_not_present: bool,
 }
 
 /// TLS protocol versions a listener may require as a minimum.
@@ -98,6 +123,7 @@ pub(crate) fn decode(block: Block) -> Result<(ListenerConfig, Location), ConfigE
             usize::try_from(n).map_err(|_| format!("{n} bytes is too large for this machine"))
         })
     })?;
+    let x_forwarded_for = forwarded_for(&mut f)?;
     let listener = ListenerConfig {
         address,
         tls_disable: f.bool("tls_disable")?.unwrap_or(false),
@@ -108,6 +134,7 @@ pub(crate) fn decode(block: Block) -> Result<(ListenerConfig, Location), ConfigE
             .unwrap_or_default(),
         max_request_size: max_request_size.unwrap_or(DEFAULT_MAX_REQUEST_SIZE),
         cluster_address,
+        x_forwarded_for,
     };
     if !listener.tls_disable {
         let missing: Vec<&str> = [
@@ -130,6 +157,44 @@ pub(crate) fn decode(block: Block) -> Result<(ListenerConfig, Location), ConfigE
         }
     }
     Ok((listener, at))
+}
+
+/// The `x_forwarded_for_*` fields: on with a non-empty
+/// `x_forwarded_for_authorized_addrs`; the other three without it would be
+/// ignored, so they are refused instead.
+fn forwarded_for(f: &mut Fields) -> Result<Option<ForwardedFor>, ConfigError> {
+    let authorized = f.convert("x_forwarded_for_authorized_addrs", |v| {
+        let list = value::to_string_list(v)?;
+        if list.is_empty() {
+            return Err("the list is empty; name the proxies' addresses or CIDR blocks".to_owned());
+        }
+        list.iter()
+            .map(|s| {
+                Cidr::parse(s).map_err(|_| format!("{s:?} is not an IP address or CIDR block"))
+            })
+            .collect()
+    })?;
+    let hop_skips = f.convert("x_forwarded_for_hop_skips", |v| {
+        value::to_u64(v).and_then(|n| usize::try_from(n).map_err(|_| format!("{n} is too large")))
+    })?;
+    let reject_not_authorized = f.bool("x_forwarded_for_reject_not_authorized")?;
+    let reject_not_present = f.bool("x_forwarded_for_reject_not_present")?;
+    let Some(authorized_addrs) = authorized else {
+        if hop_skips.is_some() || reject_not_authorized.is_some() || reject_not_present.is_some() {
+            return Err(ConfigError::invalid_at(
+                f.at(),
+                "x_forwarded_for_* settings need x_forwarded_for_authorized_addrs (the proxies \
+                 whose X-Forwarded-For header is trusted); without it the header is ignored",
+            ));
+        }
+        return Ok(None);
+    };
+    Ok(Some(ForwardedFor {
+        authorized_addrs,
+        hop_skips: hop_skips.unwrap_or(0),
+        reject_not_authorized: reject_not_authorized.unwrap_or(true),
+        reject_not_present: reject_not_present.unwrap_or(true),
+    }))
 }
 
 /// `HOST:PORT` with a numeric port; the host (IP or name) is resolved when binding.

@@ -37,7 +37,9 @@ pub use entropy::{EntropyConfig, EntropyMode};
 pub use env::Env;
 pub use error::{ConfigError, Location};
 pub use kms_library::KmsLibraryConfig;
-pub use listener::{DEFAULT_ADDRESS, DEFAULT_MAX_REQUEST_SIZE, ListenerConfig, TlsMinVersion};
+pub use listener::{
+    DEFAULT_ADDRESS, DEFAULT_MAX_REQUEST_SIZE, ForwardedFor, ListenerConfig, TlsMinVersion,
+};
 pub use log_level::LogLevel;
 pub use seal::{HsmPin, OaepHash, Pkcs11SealConfig, SealConfig, ShamirSealConfig};
 pub use storage::{DEFAULT_EMBEDDED_PATH, StorageConfig};
@@ -98,6 +100,7 @@ impl Config {
                 tls_min_version: TlsMinVersion::default(),
                 max_request_size: DEFAULT_MAX_REQUEST_SIZE,
                 cluster_address: None,
+                x_forwarded_for: None,
             }],
             seals: Vec::new(),
             entropy: None,

@@ -21,6 +21,8 @@ pub(crate) enum Value {
     Bool(bool),
     /// `null`.
     Null,
+    /// A list (`["a", "b"]`), for the few fields that take one.
+    List(Vec<Value>),
     /// Anything else (array, object, expression); `kind` names it for messages.
     Other {
         /// e.g. "an array", "an object", "an expression".
@@ -36,6 +38,7 @@ impl Value {
             Value::Float(f) => format!("the number {f}"),
             Value::Bool(b) => format!("the boolean {b}"),
             Value::Null => "null".to_owned(),
+            Value::List(_) => "a list".to_owned(),
             Value::Other { kind } => (*kind).to_owned(),
         }
     }
@@ -51,6 +54,27 @@ pub(crate) fn to_string(value: &Value) -> Result<String, String> {
         Value::Bool(b) => Ok(b.to_string()),
         other => Err(format!("expected a string, got {}", other.describe())),
     }
+}
+
+/// A list of strings: a list of scalars, or one comma-separated string
+/// (Vault takes both for its list fields). Items are trimmed; empty ones dropped.
+pub(crate) fn to_string_list(value: &Value) -> Result<Vec<String>, String> {
+    let items = match value {
+        Value::List(items) => items.iter().map(to_string).collect::<Result<Vec<_>, _>>()?,
+        Value::Str(s) => s.split(',').map(str::to_owned).collect(),
+        other => {
+            return Err(format!(
+                "expected a list or a comma-separated string, got {}",
+                other.describe()
+            ));
+        }
+    };
+    Ok(items
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect())
 }
 
 /// `true`/`false`, bare or quoted (plus Go's `strconv.ParseBool` spellings,

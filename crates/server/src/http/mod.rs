@@ -6,6 +6,7 @@ mod body;
 mod config_state;
 pub mod envelope;
 pub mod error;
+pub(crate) mod forwarded_for;
 mod generate_root;
 mod health;
 mod hsm_status;

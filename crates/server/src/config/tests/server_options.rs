@@ -47,3 +47,71 @@ fn a_listener_may_name_the_cluster_listeners_bind_address() {
     let bad = "listener \"tcp\" {\n  tls_disable = true\n  cluster_address = \"nohost\"\n}\n";
     assert!(err(parse_hcl(bad, &[])).contains("cluster_address"));
 }
+
+fn xff_listener(fields: &str) -> String {
+    format!("listener \"tcp\" {{\n  address = \"0.0.0.0:8200\"\n  tls_disable = true\n{fields}}}\n")
+}
+
+#[test]
+fn x_forwarded_for_takes_a_list_or_a_comma_separated_string_and_defaults_to_rejecting() {
+    let listed = ok(parse_hcl(
+        &xff_listener("  x_forwarded_for_authorized_addrs = [\"10.0.0.0/8\", \"192.0.2.7\"]\n"),
+        &[],
+    ));
+    let xff = listed.listeners[0].x_forwarded_for.clone().expect("on");
+    let blocks: Vec<String> = xff
+        .authorized_addrs
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(blocks, ["10.0.0.0/8", "192.0.2.7/32"]);
+    assert_eq!(xff.hop_skips, 0);
+    assert!(xff.reject_not_authorized && xff.reject_not_present);
+    let text = ok(parse_hcl(
+        &xff_listener(
+            "  x_forwarded_for_authorized_addrs = \"10.0.0.0/8, 192.0.2.7\"\n  \
+             x_forwarded_for_hop_skips = \"1\"\n  \
+             x_forwarded_for_reject_not_authorized = \"false\"\n  \
+             x_forwarded_for_reject_not_present = false\n",
+        ),
+        &[],
+    ));
+    let xff2 = text.listeners[0].x_forwarded_for.clone().expect("on");
+    assert_eq!(xff2.authorized_addrs, xff.authorized_addrs);
+    assert_eq!(xff2.hop_skips, 1);
+    assert!(!xff2.reject_not_authorized && !xff2.reject_not_present);
+    assert_eq!(
+        text.sanitized()["listeners"][0]["config"]["x_forwarded_for_authorized_addrs"],
+        serde_json::json!(["10.0.0.0/8", "192.0.2.7/32"])
+    );
+    assert!(
+        ok(parse_hcl(&xff_listener(""), &[])).listeners[0]
+            .x_forwarded_for
+            .is_none()
+    );
+}
+
+#[test]
+fn x_forwarded_for_settings_that_would_be_ignored_or_cannot_be_read_are_refused() {
+    for (fields, needle) in [
+        (
+            "  x_forwarded_for_hop_skips = 1\n",
+            "need x_forwarded_for_authorized_addrs",
+        ),
+        (
+            "  x_forwarded_for_authorized_addrs = \"\"\n",
+            "the list is empty",
+        ),
+        (
+            "  x_forwarded_for_authorized_addrs = \"10.0.0.0/33\"\n",
+            "\"10.0.0.0/33\" is not an IP address or CIDR block",
+        ),
+        (
+            "  x_forwarded_for_authorized_addrs = \"10.0.0.1\"\n  x_forwarded_for_hop_skips = -1\n",
+            "x_forwarded_for_hop_skips",
+        ),
+    ] {
+        let e = err(parse_hcl(&xff_listener(fields), &[]));
+        assert!(e.contains(needle), "{fields}: {e}");
+    }
+}
