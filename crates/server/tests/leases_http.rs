@@ -174,9 +174,23 @@ async fn tidy_endpoints_answer_202_with_a_warning_and_metrics_count_leases() {
         assert_eq!(s, StatusCode::ACCEPTED, "{path}: {v}");
         let warnings = strings(&v["warnings"]);
         assert!(
-            warnings[0].starts_with("Tidy operation completed"),
+            warnings[0].starts_with("Tidy operation successfully started")
+                && warnings[0].ends_with(&format!("shown at {}-status.", &path[4..])),
             "{path}: {warnings:?}"
         );
+        let status_path = format!("{path}-status");
+        let mut state = Value::Null;
+        for _ in 0..500 {
+            let (s, status) = call(&app, "GET", &status_path, Some(&root), None).await;
+            assert_eq!(s, StatusCode::OK, "{status_path}: {status}");
+            state = status["data"]["state"].clone();
+            if state != "Running" {
+                assert!(status["data"]["time_finished"].is_string(), "{status}");
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(state, "Finished", "{status_path}");
     }
     let (s, m) = call(&app, "GET", "/v1/sys/metrics", Some(&root), None).await;
     assert_eq!(s, StatusCode::OK, "{m}");

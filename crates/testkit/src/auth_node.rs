@@ -187,6 +187,34 @@ impl AuthNode {
             .0
     }
 
+    /// Starts a tidy (`sys/leases/tidy` or `auth/token/tidy`), checks the
+    /// immediate 202, and waits for its `-status` to leave `Running`;
+    /// returns that status (`state`, `message` or `error`, times).
+    pub async fn tidy(&self, path: &str) -> Value {
+        let answer = self
+            .root_call(Operation::Update, path, json!({}))
+            .await
+            .unwrap_or_else(|| panic!("{path}: no answer"));
+        assert_eq!(
+            answer.status,
+            coffer_core::engine::ResponseStatus::Code(202),
+            "{path}"
+        );
+        let status_path = format!("{path}-status");
+        for _ in 0..500 {
+            let status = self
+                .root_call(Operation::Read, &status_path, Value::Null)
+                .await
+                .and_then(|r| r.data)
+                .unwrap_or_else(|| panic!("{status_path}: no data"));
+            if status["state"] != "Running" {
+                return status;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("{path} still running after 5 s");
+    }
+
     /// `lookup-self` data of `token`.
     pub async fn lookup_self(&self, token: &str) -> Value {
         self.ok(

@@ -251,6 +251,7 @@ impl Core {
         self.lockouts.clear();
         self.leases.clear();
         self.rotation.clear();
+        self.jobs.clear();
         self.policies.clear();
         self.set_router_table(crate::mount::router::RouterTable::default());
         *self

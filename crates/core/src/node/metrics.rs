@@ -134,8 +134,23 @@ impl Core {
             out.push(counter(
                 "coffer.barrier.encryptions",
                 k.encryptions,
-                "encryptions with the active term since unseal or rotation",
+                "encryptions with the active term (kept across restarts)",
             ));
+        }
+        if !self.is_sealed() {
+            let table = self.router_table();
+            out.extend([
+                gauge(
+                    "coffer.jobs.running",
+                    self.jobs.running() as f64,
+                    "tidies and mount data deletions running in the background",
+                ),
+                gauge(
+                    "coffer.mounts.removals_pending",
+                    (table.mounts.removing.len() + table.auth.removing.len()) as f64,
+                    "disabled mounts and auth methods whose data is still being deleted",
+                ),
+            ]);
         }
         let rw = self.rewrap_status();
         out.extend([

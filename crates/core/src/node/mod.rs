@@ -5,6 +5,7 @@
 //! handler runs and after (`audit::trail`).
 
 mod histogram;
+pub(crate) mod jobs;
 pub mod metrics;
 mod setup;
 pub(crate) mod state;
@@ -32,6 +33,7 @@ use crate::token::expiration::{LEASE_STORE_PREFIX, Leases};
 use crate::token::{TOKEN_SEAL_WRAPPED, TOKEN_STORE_PREFIX, TokenStore};
 use crate::wrapping::key::{WRAPPING_KEY_PREFIX, WRAPPING_SEAL_WRAPPED, WrappingKey};
 use coffer_crypto::Entropy;
+use jobs::Jobs;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -127,6 +129,8 @@ pub struct Core {
     pub(crate) audit: AuditDevices,
     /// Automatic keyring rotation (`sys/rotate/config`).
     pub(crate) rotation: AutoRotation,
+    /// Tidies and mount deletions running after their request answered.
+    pub(crate) jobs: Jobs,
 }
 
 impl std::fmt::Debug for Core {
@@ -211,6 +215,7 @@ impl Core {
             rewrap: Mutex::new(RewrapStatus::default()),
             audit: AuditDevices::new(),
             rotation: AutoRotation::default(),
+            jobs: Jobs::default(),
         })
     }
 

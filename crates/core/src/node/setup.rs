@@ -2,8 +2,8 @@
 //! the keyring still in memory only): load (or create, on first unseal) the
 //! cluster identity, the token salt, the response-wrapping key and the
 //! `default` policy; load the leases and the user locks; build the engines of
-//! every mount and auth method and finish deleting any whose removal was
-//! interrupted; open the audit devices; start a seal re-wrap pass if records
+//! every mount and auth method and resume, in the background, deleting the
+//! data of any whose removal was interrupted; open the audit devices; start a seal re-wrap pass if records
 //! are stale, the lease sweep and the automatic keyring rotation checks. A failure here leaves the node sealed.
 
 use crate::error::{CoreError, CoreResult};
@@ -80,16 +80,14 @@ impl Core {
         let table = self.build_router(mounts.clone(), auth.clone())?;
         self.set_router_table(table);
         for prefix in &mounts.removing {
-            tracing::warn!(
-                "finishing the deletion of a disabled mount's data, interrupted earlier"
-            );
-            self.finish_removal(prefix).await?;
+            tracing::warn!("the deletion of a disabled mount's data was interrupted: resuming it");
+            self.start_removal(prefix.clone());
         }
         for prefix in &auth.removing {
             tracing::warn!(
-                "finishing the deletion of a disabled auth method's data, interrupted earlier"
+                "the deletion of a disabled auth method's data was interrupted: resuming it"
             );
-            self.finish_auth_removal(prefix).await?;
+            self.start_auth_removal(prefix.clone());
         }
         self.load_audit_devices().await?;
         let mut all = mounts;

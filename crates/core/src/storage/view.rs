@@ -95,9 +95,11 @@ impl View {
         self.put(key, &bytes).await
     }
 
-    /// Deletes everything under this view (used when a mount is disabled).
-    pub async fn clear(&self) -> CoreResult<()> {
+    /// Deletes everything under this view (used when a mount is disabled);
+    /// returns how many values it deleted.
+    pub async fn clear(&self) -> CoreResult<usize> {
         let mut stack = vec![String::new()];
+        let mut deleted = 0;
         while let Some(prefix) = stack.pop() {
             for child in self.list(&prefix).await? {
                 let full = format!("{prefix}{child}");
@@ -105,10 +107,11 @@ impl View {
                     stack.push(full);
                 } else {
                     self.delete(&full).await?;
+                    deleted += 1;
                 }
             }
         }
-        Ok(())
+        Ok(deleted)
     }
 
     fn full(&self, key: &str) -> String {

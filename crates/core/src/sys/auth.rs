@@ -190,7 +190,7 @@ impl Core {
         Ok(())
     }
 
-    async fn disable_auth(&self, path: &MountPath) -> CoreResult<()> {
+    async fn disable_auth(self: &Arc<Self>, path: &MountPath) -> CoreResult<()> {
         let key = path.as_str();
         if key == "token/" {
             return Err(CoreError::invalid(
@@ -208,12 +208,12 @@ impl Core {
         auth.entries.retain(|m| m.path != full);
         auth.removing.push(entry.storage_prefix());
         self.commit_auth(auth).await?;
-        self.finish_auth_removal(&entry.storage_prefix()).await?;
         // After the table change, so a crash before it keeps the locks of a
         // method that is still enabled (one after it leaves records no
         // listing shows).
         self.lockouts.forget_mount(&entry.accessor).await?;
-        tracing::info!(path = %key, "auth method disabled");
+        tracing::info!(path = %key, "auth method disabled, its tokens revoked; its data is deleted in the background");
+        self.start_auth_removal(entry.storage_prefix());
         Ok(())
     }
 
@@ -236,11 +236,22 @@ impl Core {
 
     /// Deletes a disabled auth method's data, then drops its prefix from the
     /// table's `removing` list.
-    pub(crate) async fn finish_auth_removal(&self, prefix: &str) -> CoreResult<()> {
-        View::new(self.barrier.clone(), prefix).clear().await?;
-        let mut auth = self.router_table().auth.clone();
-        auth.removing.retain(|p| p != prefix);
-        self.commit_auth(auth).await
+    pub(crate) fn start_auth_removal(self: &Arc<Self>, prefix: String) {
+        self.start_job(
+            format!("deletion of disabled auth method data {prefix}"),
+            |core| async move {
+                let deleted = View::new(core.barrier.clone(), prefix.as_str())
+                    .clear()
+                    .await?;
+                let _one_at_a_time = core.mount_changes.lock().await;
+                let mut auth = core.router_table().auth.clone();
+                auth.removing.retain(|p| *p != prefix);
+                core.commit_auth(auth).await?;
+                Ok(format!(
+                    "deleted the {deleted} stored values of a disabled auth method"
+                ))
+            },
+        );
     }
 
     fn read_auth_tune(&self, path: &MountPath) -> CoreResult<Response> {

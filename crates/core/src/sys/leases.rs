@@ -43,6 +43,9 @@ impl LeaseInput {
 
 /// `202 Accepted` with an otherwise empty envelope, as Vault answers work it
 /// queued.
+/// The lease tidy's job name.
+const LEASE_TIDY: &str = "lease tidy";
+
 fn accepted() -> Response {
     Response {
         status: ResponseStatus::Code(202),
@@ -148,17 +151,26 @@ impl Core {
         Ok((!sync).then(accepted))
     }
 
-    /// `PUT sys/leases/tidy`: runs the lease tidy now and answers 202 with
-    /// what it did (Vault starts it in the background and answers 202 with
-    /// a warning; here the request waits, so the warning can say more).
-    pub(crate) async fn lease_tidy(self: &Arc<Self>) -> CoreResult<Option<Response>> {
-        let report = self
-            .run_detached("lease tidy", |core| async move { core.tidy_leases().await })
-            .await?;
-        Ok(Some(accepted().warn(format!(
-            "Tidy operation completed: examined {} leases, dropped {} whose token was gone, \
-             revoked {} tokens that were no longer usable.",
-            report.scanned, report.dropped, report.revoked
-        ))))
+    /// `PUT sys/leases/tidy`: starts the lease tidy in the background and
+    /// answers 202 at once, as Vault does; `GET sys/leases/tidy-status`
+    /// shows how it went.
+    pub(crate) fn lease_tidy(self: &Arc<Self>) -> CoreResult<Option<Response>> {
+        Ok(Some(self.start_tidy(
+            LEASE_TIDY,
+            "sys/leases/tidy-status",
+            |core| async move {
+                let report = core.tidy_leases().await?;
+                Ok(format!(
+                    "lease tidy finished: examined {} leases, dropped {} whose token was gone, \
+                     revoked {} tokens that were no longer usable",
+                    report.scanned, report.dropped, report.revoked
+                ))
+            },
+        )))
+    }
+
+    /// `GET sys/leases/tidy-status`.
+    pub(crate) fn lease_tidy_status(&self) -> CoreResult<Option<Response>> {
+        Ok(Some(self.tidy_status(LEASE_TIDY)))
     }
 }

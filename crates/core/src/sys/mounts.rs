@@ -201,7 +201,7 @@ impl Core {
         Ok(())
     }
 
-    async fn disable_mount(&self, path: &MountPath) -> CoreResult<()> {
+    async fn disable_mount(self: &Arc<Self>, path: &MountPath) -> CoreResult<()> {
         let path = path.as_str();
         if path == "sys/" || path == "cubbyhole/" {
             return Err(CoreError::invalid(format!(
@@ -217,19 +217,30 @@ impl Core {
         mounts.entries.retain(|m| m.path != path);
         mounts.removing.push(entry.storage_prefix());
         self.commit_mounts(mounts).await?;
-        self.finish_removal(&entry.storage_prefix()).await?;
-        tracing::info!(path = %path, "secrets engine disabled");
+        tracing::info!(path = %path, "secrets engine disabled; its data is deleted in the background");
+        self.start_removal(entry.storage_prefix());
         Ok(())
     }
 
-    /// Deletes a disabled mount's data, then drops its prefix from the
-    /// table's `removing` list (the caller holds `mount_changes`, or the
-    /// state lock exclusively during unseal).
-    pub(crate) async fn finish_removal(&self, prefix: &str) -> CoreResult<()> {
-        View::new(self.barrier.clone(), prefix).clear().await?;
-        let mut mounts = self.router_table().mounts.clone();
-        mounts.removing.retain(|p| p != prefix);
-        self.commit_mounts(mounts).await
+    /// Deletes a disabled mount's data in the background, then drops its
+    /// prefix from the table's `removing` list; an interrupted run starts
+    /// again at the next unseal.
+    pub(crate) fn start_removal(self: &Arc<Self>, prefix: String) {
+        self.start_job(
+            format!("deletion of disabled mount data {prefix}"),
+            |core| async move {
+                let deleted = View::new(core.barrier.clone(), prefix.as_str())
+                    .clear()
+                    .await?;
+                let _one_at_a_time = core.mount_changes.lock().await;
+                let mut mounts = core.router_table().mounts.clone();
+                mounts.removing.retain(|p| *p != prefix);
+                core.commit_mounts(mounts).await?;
+                Ok(format!(
+                    "deleted the {deleted} stored values of a disabled secrets engine"
+                ))
+            },
+        );
     }
 
     async fn tune(&self, req: &Request, path: &MountPath) -> CoreResult<Option<Response>> {

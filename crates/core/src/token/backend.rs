@@ -42,6 +42,7 @@ enum TokenPath {
     Role,
     Accessors,
     Tidy,
+    TidyStatus,
 }
 
 const UPDATE: &[Operation] = &[Operation::Update];
@@ -66,6 +67,7 @@ fn routes() -> Vec<Route<TokenPath>> {
         Route::new("roles/:name", &[Read, Update, Delete], TokenPath::Role),
         Route::new("accessors", &[List], TokenPath::Accessors),
         Route::new("tidy", UPDATE, TokenPath::Tidy),
+        Route::new("tidy-status", &[Read], TokenPath::TidyStatus),
     ]
 }
 
@@ -181,7 +183,8 @@ impl Core {
                 }
             }
             TokenPath::Accessors => Ok(Response::list(self.tokens.accessors().await?)),
-            TokenPath::Tidy => self.token_tidy_request().await,
+            TokenPath::Tidy => self.token_tidy_request(),
+            TokenPath::TidyStatus => self.token_tidy_status(),
         }
     }
 

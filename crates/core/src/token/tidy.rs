@@ -25,12 +25,15 @@
 //! with a warning, which here reports the counts. A client that hangs up
 //! does not stop the pass.
 
-use crate::engine::{Response, ResponseStatus};
+use crate::engine::Response;
 use crate::error::CoreResult;
 use crate::node::Core;
 use crate::token::expiration::{LeaseRecord, LeaseTidy};
 use crate::token::{Resolution, SPENT_GRACE_SECS};
 use std::sync::Arc;
+
+/// The token tidy's job name.
+const TOKEN_TIDY: &str = "token tidy";
 
 /// What one `auth/token/tidy` pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -50,30 +53,34 @@ pub(crate) struct TokenTidy {
 }
 
 impl Core {
-    /// `PUT auth/token/tidy`.
-    pub(crate) async fn token_tidy_request(self: &Arc<Self>) -> CoreResult<Option<Response>> {
-        let r = self
-            .run_detached("token tidy", |core| async move { core.tidy_tokens().await })
-            .await?;
-        let summary = format!(
-            "Tidy operation completed: revoked {} unusable tokens (with their children); \
-             removed {} accessor and {} parent/child index entries and {} cubbyholes of \
-             tokens that were gone, and {} leases without a token; registered {} missing \
-             leases.",
-            r.revoked + r.leases.revoked,
-            r.accessors,
-            r.child_links,
-            r.cubbyholes,
-            r.leases.dropped,
-            r.leases_registered,
-        );
-        Ok(Some(
-            Response {
-                status: ResponseStatus::Code(202),
-                ..Response::default()
-            }
-            .warn(summary),
-        ))
+    /// `PUT auth/token/tidy`: starts a pass in the background and answers
+    /// 202 at once, as Vault does; `GET auth/token/tidy-status` shows how
+    /// it went.
+    pub(crate) fn token_tidy_request(self: &Arc<Self>) -> CoreResult<Option<Response>> {
+        Ok(Some(self.start_tidy(
+            TOKEN_TIDY,
+            "auth/token/tidy-status",
+            |core| async move {
+                let r = core.tidy_tokens().await?;
+                Ok(format!(
+                    "token tidy finished: revoked {} unusable tokens (with their children); \
+                     removed {} accessor and {} parent/child index entries and {} cubbyholes \
+                     of tokens that were gone, and {} leases without a token; registered {} \
+                     missing leases",
+                    r.revoked + r.leases.revoked,
+                    r.accessors,
+                    r.child_links,
+                    r.cubbyholes,
+                    r.leases.dropped,
+                    r.leases_registered,
+                ))
+            },
+        )))
+    }
+
+    /// `GET auth/token/tidy-status`.
+    pub(crate) fn token_tidy_status(&self) -> CoreResult<Option<Response>> {
+        Ok(Some(self.tidy_status(TOKEN_TIDY)))
     }
 
     /// One tidy pass (see the module docs).

@@ -1,0 +1,187 @@
+//! Work that outlives the request that started it: the token and lease
+//! tidies and the deletion of a disabled mount's data. The request answers
+//! at once (202, as Vault's tidies do); the job runs on a task of its own,
+//! one per name at a time, and logs what it did when it ends. Its last
+//! state stays readable (`sys/leases/tidy-status`, `auth/token/tidy-status`)
+//! until the node seals.
+//!
+//! A job holds no lock on the node's state: each storage step goes through
+//! the barrier, so a seal or an HA step-down part-way stops it with an
+//! error, and its state says so. Mount deletions are recorded in the mount
+//! tables and start again at the next unseal.
+
+use crate::engine::{Response, ResponseStatus};
+use crate::error::CoreResult;
+use crate::node::Core;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+/// Where a job stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum JobState {
+    Running,
+    Finished(String),
+    Failed(String),
+}
+
+/// One job's latest run.
+#[derive(Debug, Clone)]
+pub(crate) struct JobStatus {
+    pub(crate) state: JobState,
+    pub(crate) started: SystemTime,
+    pub(crate) finished: Option<SystemTime>,
+}
+
+impl JobStatus {
+    /// The `tidy-status` shape: `state` (`Running`, `Finished`, `Error`),
+    /// `message` or `error`, and the RFC 3339 times.
+    fn json(&self) -> Value {
+        let (state, message, error) = match &self.state {
+            JobState::Running => ("Running", Value::Null, Value::Null),
+            JobState::Finished(m) => ("Finished", json!(m), Value::Null),
+            JobState::Failed(e) => ("Error", Value::Null, json!(e)),
+        };
+        json!({
+            "state": state,
+            "message": message,
+            "error": error,
+            "time_started": crate::clock::rfc3339(self.started),
+            "time_finished": self.finished.map(crate::clock::rfc3339),
+        })
+    }
+}
+
+/// The node's jobs by name.
+#[derive(Debug, Default)]
+pub(crate) struct Jobs {
+    runs: Mutex<HashMap<String, JobStatus>>,
+}
+
+impl Jobs {
+    fn runs(&self) -> std::sync::MutexGuard<'_, HashMap<String, JobStatus>> {
+        self.runs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The latest run of `name`, if any since the node unsealed.
+    pub(crate) fn status(&self, name: &str) -> Option<JobStatus> {
+        self.runs().get(name).cloned()
+    }
+
+    /// How many jobs are running now.
+    pub(crate) fn running(&self) -> usize {
+        self.runs()
+            .values()
+            .filter(|s| s.state == JobState::Running)
+            .count()
+    }
+
+    /// Forgets finished runs (at seal); running ones end by themselves.
+    pub(crate) fn clear(&self) {
+        self.runs().retain(|_, s| s.state == JobState::Running);
+    }
+
+    fn finish(&self, name: &str, state: JobState) {
+        if let Some(s) = self.runs().get_mut(name) {
+            s.state = state;
+            s.finished = Some(SystemTime::now());
+        }
+    }
+}
+
+impl Core {
+    /// Starts `work` as job `name` unless a run of it is going on; `false`
+    /// then. `work` returns what it did, in a sentence for the log and the
+    /// status.
+    pub(crate) fn start_job<F>(
+        self: &Arc<Self>,
+        name: impl Into<String>,
+        work: impl FnOnce(Arc<Core>) -> F,
+    ) -> bool
+    where
+        F: Future<Output = CoreResult<String>> + Send + 'static,
+    {
+        let name = name.into();
+        {
+            let mut runs = self.jobs.runs();
+            if runs
+                .get(&name)
+                .is_some_and(|s| s.state == JobState::Running)
+            {
+                return false;
+            }
+            runs.insert(
+                name.clone(),
+                JobStatus {
+                    state: JobState::Running,
+                    started: SystemTime::now(),
+                    finished: None,
+                },
+            );
+        }
+        tracing::info!(job = %name, "started");
+        let core = Arc::clone(self);
+        let work = work(Arc::clone(self));
+        tokio::spawn(async move {
+            let began = Instant::now();
+            let state = match work.await {
+                Ok(done) => {
+                    tracing::info!(job = %name, seconds = began.elapsed().as_secs_f64(), "{done}");
+                    JobState::Finished(done)
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        job = %name,
+                        seconds = began.elapsed().as_secs_f64(),
+                        error = %e,
+                        "stopped before the end"
+                    );
+                    JobState::Failed(e.to_string())
+                }
+            };
+            core.jobs.finish(&name, state);
+        });
+        true
+    }
+
+    /// Starts tidy job `name` and gives Vault's answer: 202 with a warning
+    /// that says where to look (`status_path`), or that one is running.
+    pub(crate) fn start_tidy<F>(
+        self: &Arc<Self>,
+        name: &'static str,
+        status_path: &str,
+        work: impl FnOnce(Arc<Core>) -> F,
+    ) -> Response
+    where
+        F: Future<Output = CoreResult<String>> + Send + 'static,
+    {
+        let warning = if self.start_job(name, work) {
+            format!(
+                "Tidy operation successfully started. Any information from the operation will \
+                 be printed to Coffer's server logs and shown at {status_path}."
+            )
+        } else {
+            "Tidy operation already in progress.".to_owned()
+        };
+        Response {
+            status: ResponseStatus::Code(202),
+            ..Response::default()
+        }
+        .warn(warning)
+    }
+
+    /// A `tidy-status` read of job `name`: `Inactive` before the first run.
+    pub(crate) fn tidy_status(&self, name: &str) -> Response {
+        Response::data(self.jobs.status(name).map_or_else(
+            || {
+                json!({"state": "Inactive", "message": null, "error": null,
+                      "time_started": null, "time_finished": null})
+            },
+            |s| s.json(),
+        ))
+    }
+}
