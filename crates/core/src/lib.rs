@@ -20,6 +20,7 @@ pub mod managed_keys;
 pub mod mount;
 mod node;
 pub mod policy;
+pub mod quota;
 mod request;
 pub mod seal;
 pub mod storage;

@@ -138,15 +138,22 @@ impl Server {
         let seal_details = Arc::new(hsm_details);
         let mut listeners = Vec::new();
         for l in &config.listeners {
+            let admission = (l.max_concurrent_requests > 0)
+                .then(|| http::admission::Admission::new(l.max_concurrent_requests));
             let state = AppState {
                 forwarder: forwarder.clone(),
                 config_state: config_state.clone(),
                 seal_details: seal_details.clone(),
+                admission: admission.clone(),
                 ..AppState::new(core.clone(), l.max_request_size)
             };
             let app = http::router(state, config.ui);
             let app = match &l.x_forwarded_for {
                 Some(settings) => http::forwarded_for::layer(app, settings.clone()),
+                None => app,
+            };
+            let app = match admission {
+                Some(admission) => http::admission::layer(app, admission),
                 None => app,
             };
             listeners.push(RunningListener::start(&listener_spec(l), app)?);

@@ -252,6 +252,7 @@ impl Core {
         self.leases.clear();
         self.rotation.clear();
         self.jobs.clear();
+        self.quotas.clear();
         self.policies.clear();
         self.set_router_table(crate::mount::router::RouterTable::default());
         *self

@@ -146,11 +146,26 @@ impl Core {
                     "tidies and mount data deletions running in the background",
                 ),
                 gauge(
+                    "coffer.quota.rate_limit.quotas",
+                    self.quotas.names().len() as f64,
+                    "rate-limit quotas in force",
+                ),
+                gauge(
                     "coffer.mounts.removals_pending",
                     (table.mounts.removing.len() + table.auth.removing.len()) as f64,
                     "disabled mounts and auth methods whose data is still being deleted",
                 ),
             ]);
+        }
+        for (name, refused) in self.quotas.refusals() {
+            out.push(
+                counter(
+                    "coffer.quota.rate_limit.violations",
+                    refused,
+                    "requests refused by a rate-limit quota since unseal",
+                )
+                .label("name", name),
+            );
         }
         let rw = self.rewrap_status();
         out.extend([

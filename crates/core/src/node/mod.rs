@@ -22,6 +22,7 @@ use crate::login::lockout::{LOCKED_USERS_PREFIX, UserLockouts};
 use crate::managed_keys::ManagedKeyProvider;
 use crate::mount::router::RouterTable;
 use crate::policy::store::{POLICY_STORE_PREFIX, PolicyStore};
+use crate::quota::Quotas;
 use crate::seal::rewrap::RewrapStatus;
 use crate::seal::wrap::{SealWrapper, WrapRule};
 use crate::seal::{NodeSeal, Seal, ShamirSeal};
@@ -131,6 +132,8 @@ pub struct Core {
     pub(crate) rotation: AutoRotation,
     /// Tidies and mount deletions running after their request answered.
     pub(crate) jobs: Jobs,
+    /// Rate-limit quotas in force (empty while sealed or standing by).
+    pub(crate) quotas: Quotas,
 }
 
 impl std::fmt::Debug for Core {
@@ -216,6 +219,7 @@ impl Core {
             audit: AuditDevices::new(),
             rotation: AutoRotation::default(),
             jobs: Jobs::default(),
+            quotas: Quotas::default(),
         })
     }
 

@@ -90,6 +90,7 @@ impl Core {
             self.start_auth_removal(prefix.clone());
         }
         self.load_audit_devices().await?;
+        self.load_quotas().await?;
         let mut all = mounts;
         all.entries.extend(auth.entries);
         self.after_unseal_seal_wrap(&all).await;

@@ -3,7 +3,7 @@
 //! command uses; one file per other path group: secrets engines (`mounts`),
 //! auth methods (`auth`), ACL policies (`policies`), capabilities, audit
 //! devices (`audit`), leases, locked users, keyring rotation (`rotate`), the
-//! stored form of values (`raw`), managed keys. Response wrapping is
+//! stored form of values (`raw`), managed keys, rate-limit quotas (`quotas`). Response wrapping is
 //! `wrapping`'s. The unauthenticated endpoints (init, unseal, seal-status,
 //! health, leader, generate-root) are plain HTTP handlers in the server;
 //! `sys/wrapping/lookup` is served without a token (see `login`).
@@ -20,6 +20,7 @@ mod locked_users;
 mod managed_keys;
 pub(crate) mod mounts;
 mod policies;
+mod quotas;
 mod raw;
 pub(crate) mod rotate;
 
@@ -76,6 +77,9 @@ enum Sys {
     ManagedKeys,
     ManagedKey,
     ManagedKeyTest,
+    Quotas,
+    Quota,
+    QuotaConfig,
 }
 
 const READ: &[Operation] = &[Operation::Read];
@@ -186,6 +190,13 @@ fn routes() -> Vec<Route<Sys>> {
             WRITE,
             Sys::ManagedKeyTest,
         ),
+        Route::new("quotas/rate-limit", &[Operation::List], Sys::Quotas),
+        Route::new("quotas/rate-limit/:name", POLICY_OPS, Sys::Quota),
+        Route::new(
+            "quotas/config",
+            &[Operation::Read, Operation::Update],
+            Sys::QuotaConfig,
+        ),
     ]
 }
 
@@ -271,6 +282,9 @@ impl Core {
             Sys::ManagedKeys => self.list_managed_keys(key_type).await,
             Sys::ManagedKey => self.managed_key_request(&req, key_type, name).await,
             Sys::ManagedKeyTest => self.test_managed_key(&req, key_type, name).await,
+            Sys::Quotas => self.list_quotas(),
+            Sys::Quota => self.quota_request(&req, name).await,
+            Sys::QuotaConfig => self.quota_config_request(&req).await,
             Sys::UnlockUser => self
                 .unlock_user(
                     params

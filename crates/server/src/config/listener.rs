@@ -12,6 +12,9 @@ use super::value;
 /// Address used when a listener stanza has no `address` (Vault's default).
 pub const DEFAULT_ADDRESS: &str = "127.0.0.1:8200";
 
+/// Requests a listener works on at once when `max_concurrent_requests` is not set.
+pub const DEFAULT_MAX_CONCURRENT_REQUESTS: usize = 1024;
+
 /// Largest accepted request body when `max_request_size` is not set (32 MiB, as Vault).
 pub const DEFAULT_MAX_REQUEST_SIZE: usize = 32 * 1024 * 1024;
 
@@ -22,6 +25,7 @@ const FIELDS: &[&str] = &[
     "tls_key_file",
     "tls_min_version",
     "max_request_size",
+    "max_concurrent_requests",
     "cluster_address",
     "x_forwarded_for_authorized_addrs",
     "x_forwarded_for_hop_skips",
@@ -44,6 +48,9 @@ pub struct ListenerConfig {
     pub tls_min_version: TlsMinVersion,
     /// Largest request body in bytes.
     pub max_request_size: usize,
+    /// Requests worked on at once before more are refused with 503 (Coffer's
+    /// own setting); 0: no bound.
+    pub max_concurrent_requests: usize,
     /// `HOST:PORT` the HA cluster listener binds (Vault's `cluster_address`);
     /// default: the host and port of `cluster_addr`.
     pub cluster_address: Option<String>,
@@ -124,6 +131,9 @@ pub(crate) fn decode(block: Block) -> Result<(ListenerConfig, Location), ConfigE
         })
     })?;
     let x_forwarded_for = forwarded_for(&mut f)?;
+    let max_concurrent_requests = f.convert("max_concurrent_requests", |v| {
+        value::to_u64(v).and_then(|n| usize::try_from(n).map_err(|_| format!("{n} is too large")))
+    })?;
     let listener = ListenerConfig {
         address,
         tls_disable: f.bool("tls_disable")?.unwrap_or(false),
@@ -133,6 +143,7 @@ pub(crate) fn decode(block: Block) -> Result<(ListenerConfig, Location), ConfigE
             .parsed("tls_min_version", TlsMinVersion::parse)?
             .unwrap_or_default(),
         max_request_size: max_request_size.unwrap_or(DEFAULT_MAX_REQUEST_SIZE),
+        max_concurrent_requests: max_concurrent_requests.unwrap_or(DEFAULT_MAX_CONCURRENT_REQUESTS),
         cluster_address,
         x_forwarded_for,
     };

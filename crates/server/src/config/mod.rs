@@ -38,7 +38,8 @@ pub use env::Env;
 pub use error::{ConfigError, Location};
 pub use kms_library::KmsLibraryConfig;
 pub use listener::{
-    DEFAULT_ADDRESS, DEFAULT_MAX_REQUEST_SIZE, ForwardedFor, ListenerConfig, TlsMinVersion,
+    DEFAULT_ADDRESS, DEFAULT_MAX_CONCURRENT_REQUESTS, DEFAULT_MAX_REQUEST_SIZE, ForwardedFor,
+    ListenerConfig, TlsMinVersion,
 };
 pub use log_level::LogLevel;
 pub use seal::{HsmPin, OaepHash, Pkcs11SealConfig, SealConfig, ShamirSealConfig};
@@ -99,6 +100,7 @@ impl Config {
                 tls_key_file: None,
                 tls_min_version: TlsMinVersion::default(),
                 max_request_size: DEFAULT_MAX_REQUEST_SIZE,
+                max_concurrent_requests: DEFAULT_MAX_CONCURRENT_REQUESTS,
                 cluster_address: None,
                 x_forwarded_for: None,
             }],

@@ -41,6 +41,7 @@ impl Config {
                         "address": l.address,
                         "tls_disable": l.tls_disable,
                         "max_request_size": l.max_request_size,
+                        "max_concurrent_requests": l.max_concurrent_requests,
                         "cluster_address": l.cluster_address.clone().unwrap_or_default(),
                         "x_forwarded_for_authorized_addrs": l.x_forwarded_for.as_ref().map(|x| {
                             x.authorized_addrs.iter().map(ToString::to_string).collect::<Vec<_>>()

@@ -411,6 +411,7 @@ fn listener_defaults_follow_vault() {
     let l = &config.listeners[0];
     assert_eq!(l.address, DEFAULT_ADDRESS);
     assert_eq!(l.max_request_size, 33_554_432);
+    assert_eq!(l.max_concurrent_requests, 1024, "Coffer's own bound");
     assert_eq!(l.tls_min_version, TlsMinVersion::Tls12);
     assert_eq!(config.log_level, LogLevel::Info);
     assert_eq!(config.default_lease_ttl, DEFAULT_LEASE_TTL);

@@ -23,7 +23,10 @@ pub(crate) async fn metrics(
     let presented = token::from_headers(&headers);
     let req = Request::new(Operation::Read, "sys/metrics").with_remote_addr(remote::addr(peer));
     st.core.authorize(presented.as_deref(), &req).await?;
-    let snapshot = st.core.metrics().await;
+    let mut snapshot = st.core.metrics().await;
+    if let Some(admission) = &st.admission {
+        snapshot.extend(admission.metrics());
+    }
     match q.get("format").map(String::as_str) {
         None | Some("" | "json") => {
             Ok(envelope::json_response(StatusCode::OK, &as_json(&snapshot)))

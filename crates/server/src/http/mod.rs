@@ -2,6 +2,7 @@
 //! and one catch-all that turns every other `/v1/...` request into a logical
 //! request for the core.
 
+pub mod admission;
 mod body;
 mod config_state;
 pub mod envelope;
@@ -12,6 +13,7 @@ mod health;
 mod hsm_status;
 mod logical;
 mod metrics;
+mod quota;
 mod rekey;
 mod remote;
 mod replay;
@@ -47,6 +49,9 @@ pub struct AppState {
     /// What the HSM said about itself when the seal opened (the banner's
     /// `HSM ...` rows), for `sys/hsm/status`; empty without an HSM seal.
     pub seal_details: Arc<Vec<(String, String)>>,
+    /// The listener's bound on requests in flight, for `sys/metrics`;
+    /// `None` when unbounded (and on the cluster listener).
+    pub admission: Option<Arc<admission::Admission>>,
 }
 
 impl AppState {
@@ -59,6 +64,7 @@ impl AppState {
             cluster: false,
             config_state: Arc::new(serde_json::Value::Object(serde_json::Map::new())),
             seal_details: Arc::new(Vec::new()),
+            admission: None,
         }
     }
 }
@@ -134,6 +140,12 @@ pub fn router(state: AppState, ui: bool) -> Router {
             only(put(rekey::update::<true>).post(rekey::update::<true>)),
         )
         .route("/v1/{*path}", any(logical::handle))
+        // Inside the standby layer: a standby forwards first, and the active
+        // node checks the forwarded request with the original client address.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            quota::enforce,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             standby::send_to_active,

@@ -16,6 +16,7 @@ mod locked_users;
 mod managed_keys;
 mod mount_removal;
 mod policies;
+mod quotas;
 mod raw;
 mod rekey;
 mod rotation;
