@@ -22,6 +22,8 @@ import hvac
 import pytest
 import requests
 
+import leak_check
+
 STARTUP_TIMEOUT_S = 30.0
 SHUTDOWN_GRACE_S = 10.0
 HTTP_TIMEOUT_S = 10.0
@@ -136,6 +138,13 @@ class CofferServer:
     def url(self, path: str) -> str:
         return f"{self.addr}/v1/{path.lstrip('/')}"
 
+    def log_files(self) -> list[Path]:
+        return [
+            self.workdir / f"server-{n}.{stream}"
+            for n in range(1, self.starts + 1)
+            for stream in ("stderr", "stdout")
+        ]
+
     def logs(self) -> str:
         parts = []
         for n in range(1, self.starts + 1):
@@ -176,6 +185,8 @@ class CofferServer:
                 "}",
                 "",
                 "disable_mlock = true",
+                # The most talkative level: the leak check (leak_check.py) reads these logs.
+                'log_level = "trace"',
                 "",
             ]
         )
@@ -242,6 +253,17 @@ def server_factory(coffer_bin, tmp_path, request):
 def server(server_factory) -> CofferServer:
     """A fresh, uninitialised server; `server.addr` is its http://127.0.0.1:PORT address."""
     return server_factory()
+
+
+@pytest.fixture(autouse=True)
+def no_secret_leaks(request, monkeypatch):
+    """After every test: no secret its HTTP traffic carried is in its servers' logs or in the
+    audit files it enabled, and no error body echoed one (see leak_check.py)."""
+    watch = leak_check.install(monkeypatch)
+    yield watch
+    files = [f for s in getattr(request.node, "coffer_servers", []) for f in s.log_files()]
+    findings = watch.findings(files)
+    assert not findings, "secrets leaked:\n" + "\n".join(findings[:20])
 
 
 @pytest.hookimpl(hookwrapper=True)
