@@ -21,6 +21,7 @@
 //! the `Entropy` from `EngineContext`; this crate must never depend on the
 //! server, a storage backend, the barrier or another engine or auth method.
 
+mod hasher;
 mod password;
 mod user;
 
@@ -149,7 +150,7 @@ impl Engine for Userpass {
                     .password
                     .filter(|p| !p.is_empty())
                     .ok_or_else(|| CoreError::invalid("missing password"))?;
-                u.password = PasswordHash::new(&pw, ctx.entropy.as_ref())?;
+                u.password = PasswordHash::new(&pw, ctx.entropy.as_ref()).await?;
                 ctx.view.put_json(&user::key(&name), &u).await?;
                 Ok(None)
             }
@@ -231,7 +232,7 @@ impl Userpass {
         let input: PasswordInput = req.parse()?;
         let token_input: TokenParamsInput = req.parse()?;
         let password = match (input.password.filter(|p| !p.is_empty()), existing.as_ref()) {
-            (Some(pw), _) => PasswordHash::new(&pw, ctx.entropy.as_ref())?,
+            (Some(pw), _) => PasswordHash::new(&pw, ctx.entropy.as_ref()).await?,
             (None, Some(u)) => u.password.clone(),
             (None, None) => return Err(CoreError::invalid("missing password")),
         };
@@ -257,10 +258,10 @@ impl Userpass {
             .ok_or_else(|| CoreError::invalid("missing password"))?;
         let Some(u) = load(ctx, name).await? else {
             // Same work as a real check, same answer.
-            let _ = password::dummy()?.verify(&pw)?;
+            let _ = password::dummy().await?.verify(&pw).await?;
             return Err(CoreError::invalid(INVALID_CREDENTIALS));
         };
-        if !u.password.verify(&pw)? {
+        if !u.password.verify(&pw).await? {
             return Err(CoreError::InvalidCredentials(
                 INVALID_CREDENTIALS.to_owned(),
             ));

@@ -7,11 +7,12 @@
 //! (`subtle`). A login for an unknown user verifies against [`dummy`] so it
 //! costs the same as one for a known user.
 
+use crate::hasher::argon2id;
 use coffer_core::{CoreError, CoreResult};
 use coffer_crypto::Entropy;
 use serde::{Deserialize, Serialize};
-use std::sync::OnceLock;
 use subtle::ConstantTimeEq;
+use tokio::sync::OnceCell;
 use zeroize::Zeroizing;
 
 /// Memory cost in KiB (19 MiB).
@@ -48,29 +49,34 @@ impl std::fmt::Debug for PasswordHash {
     }
 }
 
-fn tag(password: &[u8], salt: &[u8], m: u32, t: u32, p: u32) -> CoreResult<Zeroizing<Vec<u8>>> {
-    let params = argon2::Params::new(m, t, p, Some(TAG_LEN))
-        .map_err(|e| CoreError::Internal(format!("argon2 parameters: {e}")))?;
-    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
-    let mut out = Zeroizing::new(vec![0u8; TAG_LEN]);
-    argon
-        .hash_password_into(password, salt, &mut out)
-        .map_err(|e| CoreError::Internal(format!("argon2: {e}")))?;
-    Ok(out)
+async fn tag(
+    password: &str,
+    salt: &[u8],
+    m: u32,
+    t: u32,
+    p: u32,
+) -> CoreResult<Zeroizing<Vec<u8>>> {
+    argon2id(
+        Zeroizing::new(password.as_bytes().to_vec()),
+        salt.to_vec(),
+        (m, t, p),
+        TAG_LEN,
+    )
+    .await
 }
 
 impl PasswordHash {
     /// Hashes `password` with a fresh salt from `entropy`.
-    pub(crate) fn new(password: &str, entropy: &dyn Entropy) -> CoreResult<Self> {
+    pub(crate) async fn new(password: &str, entropy: &dyn Entropy) -> CoreResult<Self> {
         let mut salt = [0u8; SALT_LEN];
         entropy
             .fill(&mut salt)
             .map_err(|e| CoreError::Internal(format!("entropy: {e}")))?;
-        Self::with_salt(password, &salt)
+        Self::with_salt(password, &salt).await
     }
 
-    fn with_salt(password: &str, salt: &[u8]) -> CoreResult<Self> {
-        let out = tag(password.as_bytes(), salt, M_COST, T_COST, P_COST)?;
+    async fn with_salt(password: &str, salt: &[u8]) -> CoreResult<Self> {
+        let out = tag(password, salt, M_COST, T_COST, P_COST).await?;
         Ok(Self {
             alg: "argon2id".to_owned(),
             m: M_COST,
@@ -82,7 +88,7 @@ impl PasswordHash {
     }
 
     /// Whether `password` matches, compared in constant time.
-    pub(crate) fn verify(&self, password: &str) -> CoreResult<bool> {
+    pub(crate) async fn verify(&self, password: &str) -> CoreResult<bool> {
         if self.alg != "argon2id" {
             return Err(CoreError::Internal(format!(
                 "unknown password hash algorithm {:?}",
@@ -95,20 +101,20 @@ impl PasswordHash {
             hex::decode(&self.hash)
                 .map_err(|_| CoreError::Internal("corrupt password hash".to_owned()))?,
         );
-        let got = tag(password.as_bytes(), &salt, self.m, self.t, self.p)?;
+        let got = tag(password, &salt, self.m, self.t, self.p).await?;
         Ok(bool::from(got.as_slice().ct_eq(want.as_slice())))
     }
 }
 
 /// A hash no password matches in practice, verified for unknown users so
 /// that their logins take as long as real ones.
-pub(crate) fn dummy() -> CoreResult<&'static PasswordHash> {
-    static DUMMY: OnceLock<PasswordHash> = OnceLock::new();
-    if let Some(h) = DUMMY.get() {
-        return Ok(h);
-    }
-    let h = PasswordHash::with_salt("coffer-userpass-dummy-password", &[0x5a; SALT_LEN])?;
-    Ok(DUMMY.get_or_init(|| h))
+pub(crate) async fn dummy() -> CoreResult<&'static PasswordHash> {
+    static DUMMY: OnceCell<PasswordHash> = OnceCell::const_new();
+    DUMMY
+        .get_or_try_init(|| {
+            PasswordHash::with_salt("coffer-userpass-dummy-password", &[0x5a; SALT_LEN])
+        })
+        .await
 }
 
 #[cfg(test)]
@@ -116,14 +122,25 @@ mod tests {
     use super::*;
     use coffer_crypto::OsEntropy;
 
-    #[test]
-    fn a_hash_verifies_its_password_only_and_never_shows_it() {
-        let h = PasswordHash::new("s3cret", &OsEntropy::new()).expect("hash");
-        assert!(h.verify("s3cret").expect("verify"));
-        assert!(!h.verify("s3cret!").expect("verify"));
+    #[tokio::test]
+    async fn a_hash_verifies_its_password_only_and_never_shows_it() {
+        let h = PasswordHash::new("s3cret", &OsEntropy::new())
+            .await
+            .expect("hash");
+        assert!(h.verify("s3cret").await.expect("verify"));
+        assert!(!h.verify("s3cret!").await.expect("verify"));
         assert!(!format!("{h:?}").contains(&h.hash));
-        let again = PasswordHash::new("s3cret", &OsEntropy::new()).expect("hash");
+        let again = PasswordHash::new("s3cret", &OsEntropy::new())
+            .await
+            .expect("hash");
         assert_ne!(h.salt, again.salt);
-        assert!(!dummy().expect("dummy").verify("s3cret").expect("verify"));
+        assert!(
+            !dummy()
+                .await
+                .expect("dummy")
+                .verify("s3cret")
+                .await
+                .expect("verify")
+        );
     }
 }
