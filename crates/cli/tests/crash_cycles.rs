@@ -13,14 +13,10 @@ mod common;
 
 use coffer_client::Method;
 use coffer_testkit::postgres::PgServer;
-use coffer_testkit::token::PIN;
 use common::{Hsm, api_client_with, init_auto, wait_unsealed};
 use serde_json::{Value, json};
 use std::collections::hash_map::RandomState;
-use std::fs::File;
 use std::hash::BuildHasher as _;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -57,40 +53,6 @@ fn cycles() -> usize {
 /// A random number from the process's hash seed and `salt`.
 fn random(salt: u64) -> u64 {
     RandomState::new().hash_one(salt)
-}
-
-fn spawn_server(hsm: &Hsm, config: &Path, log: &Path) -> Child {
-    let log = File::create(log).expect("server log");
-    Command::new(env!("CARGO_BIN_EXE_coffer"))
-        .arg("server")
-        .arg(format!("-config={}", config.display()))
-        .envs([hsm.env()])
-        .env("VAULT_HSM_PIN", PIN)
-        .stdout(Stdio::from(log.try_clone().expect("log")))
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("spawn coffer server")
-}
-
-fn write_config(hsm: &Hsm, storage: &str) -> (std::path::PathBuf, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
-    let seal = hsm.pkcs11_stanza(
-        "  key_label = \"crash-root\"\n  hmac_key_label = \"crash-hmac\"\n  generate_key = \"true\"\n",
-    );
-    let path = hsm.dir.path().join("crash.hcl");
-    std::fs::write(
-        &path,
-        format!(
-            "{seal}\n{storage}\nlistener \"tcp\" {{\n  address = \"127.0.0.1:{port}\"\n  \
-             tls_disable = \"true\"\n}}\ndisable_mlock = true\n"
-        ),
-    )
-    .expect("config");
-    (path, format!("http://127.0.0.1:{port}"))
 }
 
 /// Writes as one client until `stop`; every write goes to a new name.
@@ -261,7 +223,10 @@ async fn verify(addr: &str, token: &str, writes: &Writes) -> Result<(usize, usiz
 
 fn run(storage_kind: &str, storage: impl Fn(&Hsm) -> String) {
     let hsm = Hsm::new();
-    let (config, addr) = write_config(&hsm, &storage(&hsm));
+    let seal = hsm.pkcs11_stanza(
+        "  key_label = \"crash-root\"\n  hmac_key_label = \"crash-hmac\"\n  generate_key = \"true\"\n",
+    );
+    let (config, addr) = hsm.write_config_with(&seal, &storage(&hsm), "");
     let logs = hsm.dir.path().join("logs");
     std::fs::create_dir_all(&logs).expect("logs dir");
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -270,7 +235,7 @@ fn run(storage_kind: &str, storage: impl Fn(&Hsm) -> String) {
         .build()
         .expect("runtime");
 
-    let mut server = spawn_server(&hsm, &config, &logs.join("server-0.log"));
+    let mut server = hsm.start_logged(&config, &logs.join("server-0.log"));
     common::wait_up(&addr, &mut server);
     let (token, _) = init_auto(&addr, 1, 1);
     common::ok(&common::coffer(
@@ -329,7 +294,7 @@ fn run(storage_kind: &str, storage: impl Fn(&Hsm) -> String) {
 
         let log = logs.join(format!("server-{}.log", cycle + 1));
         let started = Instant::now();
-        server = spawn_server(&hsm, &config, &log);
+        server = hsm.start_logged(&config, &log);
         common::wait_up(&addr, &mut server);
         wait_unsealed(&addr);
         unseal_times.push(started.elapsed());

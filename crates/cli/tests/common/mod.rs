@@ -73,6 +73,21 @@ impl Hsm {
     /// Writes the config with the given seal stanzas (none = Shamir), file
     /// storage and a fresh port; returns (path, address).
     pub(crate) fn write_config(&self, seals: &str) -> (PathBuf, String) {
+        let storage = format!(
+            "storage \"file\" {{\n  path = \"{}\"\n}}\n",
+            self.data().display()
+        );
+        self.write_config_with(seals, &storage, "")
+    }
+
+    /// Writes `coffer.hcl` with the given seal stanzas, storage stanza, extra
+    /// top-level settings and a fresh port; returns (path, address).
+    pub(crate) fn write_config_with(
+        &self,
+        seals: &str,
+        storage: &str,
+        extra: &str,
+    ) -> (PathBuf, String) {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .expect("bind")
             .local_addr()
@@ -82,14 +97,28 @@ impl Hsm {
         std::fs::write(
             &path,
             format!(
-                "{seals}\nstorage \"file\" {{\n  path = \"{}\"\n}}\n\n\
+                "{seals}\n{storage}\n\
                  listener \"tcp\" {{\n  address = \"127.0.0.1:{port}\"\n  tls_disable = \"true\"\n}}\n\n\
-                 disable_mlock = true\n",
-                self.data().display()
+                 disable_mlock = true\n{extra}"
             ),
         )
         .expect("config");
         (path, format!("http://127.0.0.1:{port}"))
+    }
+
+    /// Starts the server (right PIN) with its output going to `log`: for
+    /// long runs, whose pipes nobody would read.
+    pub(crate) fn start_logged(&self, config: &Path, log: &Path) -> Child {
+        let log = std::fs::File::create(log).expect("server log");
+        Command::new(env!("CARGO_BIN_EXE_coffer"))
+            .arg("server")
+            .arg(format!("-config={}", config.display()))
+            .envs([self.env()])
+            .env("VAULT_HSM_PIN", PIN)
+            .stdout(Stdio::from(log.try_clone().expect("log")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn coffer server")
     }
 
     /// Deletes the secret key `label` from the token with `pkcs11-tool`, as an
