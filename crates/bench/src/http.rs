@@ -75,7 +75,11 @@ impl VaultHttp {
         }
         let resp = req.send().await?;
         let status = resp.status();
+        let refused = Refused::of(&resp);
         let body = resp.bytes().await?;
+        if let Some(refused) = refused {
+            return Err(refused.into());
+        }
         if !status.is_success() {
             bail!("{status}: {}", error_text(&body));
         }
@@ -168,7 +172,11 @@ impl VaultHttp {
         }
         let resp = req.send().await.with_context(|| what.clone())?;
         let status = resp.status();
+        let refused = Refused::of(&resp);
         let bytes = resp.bytes().await?;
+        if let Some(refused) = refused {
+            return Err(anyhow::Error::from(refused).context(what));
+        }
         if !status.is_success() {
             bail!("{what}: {status}: {}", error_text(&bytes));
         }
@@ -210,3 +218,27 @@ mod tests {
         assert_eq!(error_text(b"plain text"), "plain text");
     }
 }
+
+/// A request the server shed under load: 429 (a rate-limit quota) or 503
+/// with `Retry-After` (a bound on requests in flight). Counted apart from
+/// errors; a sealed server's 503 has no `Retry-After` and stays an error.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Refused(pub(crate) StatusCode);
+
+impl Refused {
+    fn of(resp: &reqwest::Response) -> Option<Self> {
+        let status = resp.status();
+        let shed = status == StatusCode::TOO_MANY_REQUESTS
+            || (status == StatusCode::SERVICE_UNAVAILABLE
+                && resp.headers().contains_key(reqwest::header::RETRY_AFTER));
+        shed.then_some(Self(status))
+    }
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "refused under load: {}", self.0)
+    }
+}
+
+impl std::error::Error for Refused {}

@@ -18,6 +18,9 @@ pub(crate) struct LevelResult {
     pub(crate) p50_us: Option<u64>,
     pub(crate) p99_us: Option<u64>,
     pub(crate) max_us: Option<u64>,
+    /// Requests the server shed (429, or 503 with Retry-After); not in `ops`
+    /// or the latencies.
+    pub(crate) refused: u64,
     pub(crate) errors: u64,
     pub(crate) first_error: Option<String>,
     #[serde(skip)]
@@ -32,6 +35,7 @@ impl LevelResult {
         clients: usize,
         duration: Duration,
         latencies: &Latencies,
+        refused: u64,
         errors: u64,
         first_error: Option<String>,
     ) -> Self {
@@ -52,6 +56,7 @@ impl LevelResult {
             p50_us: micros(p50),
             p99_us: micros(p99),
             max_us: micros(latencies.max()),
+            refused,
             errors,
             first_error,
             p50,
@@ -59,7 +64,8 @@ impl LevelResult {
         }
     }
 
-    /// `kv2-write  clients=16  ops/s=1234.5  p50=1.23ms  p99=4.56ms  errors=0  (ops=12345)`.
+    /// `kv2-write  clients=16  ops/s=1234.5  p50=1.23ms  p99=4.56ms  errors=0  (ops=12345)`,
+    /// with `refused=N (x%)` when the server shed requests.
     pub(crate) fn human_line(&self) -> String {
         let mut line = format!(
             "{:<12} clients={:<4} ops/s={:<10.1} p50={:<10} p99={:<10} errors={} (ops={})",
@@ -71,6 +77,11 @@ impl LevelResult {
             self.errors,
             self.ops,
         );
+        if self.refused > 0 {
+            #[allow(clippy::cast_precision_loss, reason = "op counts stay far below 2^53")]
+            let share = self.refused as f64 * 100.0 / (self.refused + self.ops).max(1) as f64;
+            line.push_str(&format!("  refused={} ({share:.1}%)", self.refused));
+        }
         if let Some(e) = &self.first_error {
             line.push_str(&format!("\n  first error: {e}"));
         }
@@ -98,6 +109,7 @@ mod tests {
             16,
             Duration::from_secs(2),
             &lat,
+            7,
             3,
             Some("503: Vault is sealed".into()),
         )
@@ -123,6 +135,7 @@ mod tests {
             "ops/s=50.0",
             "p50=50µs",
             "p99=99µs",
+            "refused=7",
             "errors=3",
             "Vault is sealed",
         ] {
@@ -144,6 +157,7 @@ mod tests {
         assert_eq!(r["clients"], 16);
         assert_eq!(r["p99_us"], 99);
         assert_eq!(r["errors"], 3);
+        assert_eq!(r["refused"], 7);
         assert!(r.get("p50").is_none());
     }
 }

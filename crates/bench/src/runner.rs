@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use tokio::task::JoinSet;
 
-use crate::http::VaultHttp;
+use crate::http::{Refused, VaultHttp};
 use crate::report::LevelResult;
 use crate::scenario::Scenario;
 use crate::stats::Latencies;
@@ -24,6 +24,8 @@ pub(crate) struct Phases {
 #[derive(Debug, Default)]
 struct Tally {
     samples: Vec<Duration>,
+    /// Shed by the server (429, or 503 with Retry-After): see `http::Refused`.
+    refused: u64,
     errors: u64,
     first_error: Option<String>,
 }
@@ -60,6 +62,7 @@ pub(crate) async fn run_level(
                 }
                 match outcome {
                     Ok(()) => tally.samples.push(took),
+                    Err(e) if e.downcast_ref::<Refused>().is_some() => tally.refused += 1,
                     Err(e) => {
                         tally.errors += 1;
                         tally.first_error.get_or_insert_with(|| format!("{e:#}"));
@@ -78,6 +81,7 @@ pub(crate) async fn run_level(
         while let Some(joined) = tasks.join_next().await {
             let tally = joined.context("a client task panicked")?;
             all.samples.extend(tally.samples);
+            all.refused += tally.refused;
             all.errors += tally.errors;
             if all.first_error.is_none() {
                 all.first_error = tally.first_error;
@@ -94,6 +98,7 @@ pub(crate) async fn run_level(
         clients,
         phases.duration,
         &latencies,
+        collected.refused,
         collected.errors,
         collected.first_error,
     ))
