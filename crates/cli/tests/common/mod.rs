@@ -107,10 +107,15 @@ impl Hsm {
     }
 
     /// Starts the server (right PIN) with its output going to `log`: for
-    /// long runs, whose pipes nobody would read.
+    /// long runs, whose pipes nobody would read. `COFFER_TEST_SERVER_BIN`
+    /// runs another `coffer` binary (a release build, for long runs).
     pub(crate) fn start_logged(&self, config: &Path, log: &Path) -> Child {
         let log = std::fs::File::create(log).expect("server log");
-        Command::new(env!("CARGO_BIN_EXE_coffer"))
+        let binary = std::env::var_os("COFFER_TEST_SERVER_BIN").map_or_else(
+            || PathBuf::from(env!("CARGO_BIN_EXE_coffer")),
+            PathBuf::from,
+        );
+        Command::new(binary)
             .arg("server")
             .arg(format!("-config={}", config.display()))
             .envs([self.env()])

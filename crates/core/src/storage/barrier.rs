@@ -212,16 +212,7 @@ impl Barrier {
         let Some(blob) = self.backend.get(&physical).await? else {
             return Ok(0);
         };
-        let integrity = |source| CoreError::Integrity {
-            path: physical.clone(),
-            source,
-        };
-        let term = envelope::term_of(&blob).map_err(integrity)?;
-        let key = open
-            .keyring
-            .term(term)
-            .ok_or_else(|| integrity(coffer_crypto::CryptoError::UnknownTerm(term)))?;
-        let plain = envelope::open(&key.key, USAGE_PATH.as_bytes(), &blob).map_err(integrity)?;
+        let plain = decrypt(open, &physical, USAGE_PATH, &blob)?;
         let record: UsageRecord = serde_json::from_slice(&plain)
             .map_err(|e| CoreError::Internal(format!("{physical}: unreadable record: {e}")))?;
         Ok(if record.term == open.keyring.active_term() {
@@ -291,18 +282,7 @@ impl Barrier {
             return Ok(None);
         };
         let blob = self.outer_unwrap(&physical, blob).await?;
-        let integrity = |source| CoreError::Integrity {
-            path: physical.clone(),
-            source,
-        };
-        let term = envelope::term_of(&blob).map_err(integrity)?;
-        let key = open
-            .keyring
-            .term(term)
-            .ok_or_else(|| integrity(coffer_crypto::CryptoError::UnknownTerm(term)))?;
-        envelope::open(&key.key, path.as_bytes(), &blob)
-            .map(Some)
-            .map_err(integrity)
+        decrypt(&open, &physical, path, &blob).map(Some)
     }
 
     /// The stored form of one value, neither unwrapped nor decrypted: what
@@ -599,6 +579,21 @@ fn path_error(e: crate::storage::StorageError) -> CoreError {
         }
         other => other.into(),
     }
+}
+
+/// Opens barrier ciphertext `blob` of logical `path` (stored at
+/// `physical`) with the key term it names.
+fn decrypt(open: &Open, physical: &str, path: &str, blob: &[u8]) -> CoreResult<Zeroizing<Vec<u8>>> {
+    let integrity = |source| CoreError::Integrity {
+        path: physical.to_owned(),
+        source,
+    };
+    let term = envelope::term_of(blob).map_err(integrity)?;
+    let key = open
+        .keyring
+        .term(term)
+        .ok_or_else(|| integrity(coffer_crypto::CryptoError::UnknownTerm(term)))?;
+    envelope::open(&key.key, path.as_bytes(), blob).map_err(integrity)
 }
 
 fn physical_key(open: &Open, path: &str) -> CoreResult<String> {
