@@ -6,26 +6,35 @@
 //! Allocating and freeing 19 MiB per login fragmented the allocator: the
 //! soak test saw the server's RSS grow by about 4 MB per login, past 2 GB in
 //! 20 seconds. With memory reused, the footprint is at most `SLOTS` x 19 MiB
-//! whatever the login rate, and a flood of logins waits for a slot instead
-//! of growing memory.
+//! whatever the login rate. A flood of logins waits for a slot, up to
+//! [`MAX_WAITING`] of them; more are refused at once (503, `Retry-After`).
 
 use argon2::Block;
 use coffer_core::{CoreError, CoreResult};
-use std::sync::{Mutex, OnceLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use zeroize::{Zeroize, Zeroizing};
 
 /// Hashes computed at once (each holds its working memory).
 const SLOTS: usize = 2;
+/// Logins waiting for a slot, past which a login is refused at once (503,
+/// retry) instead of queueing without limit.
+const MAX_WAITING: usize = 64;
 
 struct Slots {
-    permits: tokio::sync::Semaphore,
+    permits: Arc<Semaphore>,
+    waiting: AtomicUsize,
     memory: Mutex<Vec<Vec<Block>>>,
 }
 
 fn slots() -> &'static Slots {
+    // One pool for the process, like the blocking pool it runs on: every
+    // userpass mount shares the two slots and their memory.
     static SLOTS_STATE: OnceLock<Slots> = OnceLock::new();
     SLOTS_STATE.get_or_init(|| Slots {
-        permits: tokio::sync::Semaphore::new(SLOTS),
+        permits: Arc::new(Semaphore::new(SLOTS)),
+        waiting: AtomicUsize::new(0),
         memory: Mutex::new(Vec::new()),
     })
 }
@@ -53,10 +62,36 @@ impl Slots {
             kept.push(memory);
         }
     }
+
+    /// A slot, waited for unless too many logins wait already.
+    async fn slot(&self) -> CoreResult<OwnedSemaphorePermit> {
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= MAX_WAITING {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(CoreError::Busy(format!(
+                "{MAX_WAITING} logins are already waiting for a password check; retry in a moment"
+            )));
+        }
+        let permit = Arc::clone(&self.permits).acquire_owned().await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        permit.map_err(|_| CoreError::Internal("the password hasher is shut down".to_owned()))
+    }
+}
+
+/// Working memory that is wiped and handed back to the pool when dropped,
+/// on every path (a panic in the hash included).
+struct Lent(Vec<Block>);
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        self.0.iter_mut().for_each(Zeroize::zeroize);
+        slots().give_back(std::mem::take(&mut self.0));
+    }
 }
 
 /// The Argon2id tag of `password` with `salt` and parameters `m` (KiB),
-/// `t`, `p`, `tag_len` bytes long.
+/// `t`, `p`, `tag_len` bytes long. The slot is held by the computation
+/// itself: a caller that goes away (a client hanging up) does not free it
+/// while the hash still runs.
 pub(crate) async fn argon2id(
     password: Zeroizing<Vec<u8>>,
     salt: Vec<u8>,
@@ -66,32 +101,44 @@ pub(crate) async fn argon2id(
     let params = argon2::Params::new(m, t, p, Some(tag_len))
         .map_err(|e| CoreError::Internal(format!("argon2 parameters: {e}")))?;
     let slots = slots();
-    let _slot = slots
-        .permits
-        .acquire()
-        .await
-        .map_err(|_| CoreError::Internal("the password hasher is shut down".to_owned()))?;
-    let memory = slots.take(params.block_count());
-    let (tag, memory) = tokio::task::spawn_blocking(move || {
-        let mut memory = memory;
+    let slot = slots.slot().await?;
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        let mut memory = Lent(slots.take(params.block_count()));
         let argon =
             argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
         let mut out = Zeroizing::new(vec![0u8; tag_len]);
-        let done = argon
-            .hash_password_into_with_memory(&password, &salt, &mut out, &mut memory[..])
-            .map_err(|e| CoreError::Internal(format!("argon2: {e}")));
-        memory.iter_mut().for_each(Zeroize::zeroize);
-        (done.map(|()| out), memory)
+        argon
+            .hash_password_into_with_memory(&password, &salt, &mut out, &mut memory.0[..])
+            .map_err(|e| CoreError::Internal(format!("argon2: {e}")))?;
+        Ok(out)
     })
     .await
-    .map_err(|e| CoreError::Internal(format!("password hashing stopped: {e}")))?;
-    slots.give_back(memory);
-    tag
+    .map_err(|e| CoreError::Internal(format!("password hashing stopped: {e}")))?
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_caller_that_goes_away_does_not_free_the_slot_of_a_running_hash() {
+        let pw = Zeroizing::new(b"correct horse".to_vec());
+        let slow = argon2id(pw, vec![9; 16], (8 * 1024, 8, 1), 32);
+        let cut = tokio::time::timeout(std::time::Duration::from_millis(5), slow).await;
+        assert!(cut.is_err(), "the hash takes longer than 5 ms");
+        assert!(
+            slots().permits.available_permits() < SLOTS,
+            "the abandoned hash still holds its slot"
+        );
+        for _ in 0..3000 {
+            if slots().permits.available_permits() == SLOTS {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the slot never came back");
+    }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_hashes_agree_and_memory_is_kept_per_slot_only() {

@@ -103,8 +103,13 @@ async fn client_writes(
                     out.refused.push((write, r.status, text));
                 }
             }
-            Err(_) => {
+            Err(_) if stop.load(Ordering::Relaxed) => {
                 out.unanswered.push(write);
+                break;
+            }
+            Err(e) => {
+                out.refused
+                    .push((write, 0, format!("no answer before the kill: {e}")));
                 break;
             }
         }
@@ -195,6 +200,13 @@ async fn transit_key_exists(api: &coffer_client::Client, name: &str) -> Result<b
     }
 }
 
+/// The barrier's encryption count of the active key term (`sys/key-status`).
+fn encryptions(addr: &str, token: &str) -> u64 {
+    let (status, body) = common::raw_as(addr, Some(token), Method::Get, "sys/key-status", None);
+    assert_eq!(status, 200, "sys/key-status: {body}");
+    body["data"]["encryptions"].as_u64().expect("encryptions")
+}
+
 /// Checks the writes of one cycle against the restarted server.
 async fn verify(addr: &str, token: &str, writes: &Writes) -> Result<(usize, usize), String> {
     let api = api_client_with(addr, Some(token));
@@ -276,9 +288,11 @@ fn run(storage_kind: &str, storage: impl Fn(&Hsm) -> String) {
         }
         let delay = 100 + random(cycle as u64 + 1) % 900;
         std::thread::sleep(Duration::from_millis(delay));
+        let counted = encryptions(&addr, &token);
+        // From here on a missing answer is the kill's doing.
+        stop.store(true, Ordering::Relaxed);
         server.kill().expect("SIGKILL");
         let _ = server.wait();
-        stop.store(true, Ordering::Relaxed);
         let mut writes = Writes::default();
         for c in clients {
             let w = rt.block_on(c).expect("client task");
@@ -291,6 +305,11 @@ fn run(storage_kind: &str, storage: impl Fn(&Hsm) -> String) {
             "{storage_kind} cycle {cycle}: writes refused while the server was up: {:?}",
             &writes.refused[..writes.refused.len().min(3)]
         );
+        assert!(
+            writes.acknowledged.len() >= CLIENTS,
+            "{storage_kind} cycle {cycle}: only {} writes acknowledged before the kill",
+            writes.acknowledged.len()
+        );
 
         let log = logs.join(format!("server-{}.log", cycle + 1));
         let started = Instant::now();
@@ -298,6 +317,12 @@ fn run(storage_kind: &str, storage: impl Fn(&Hsm) -> String) {
         common::wait_up(&addr, &mut server);
         wait_unsealed(&addr);
         unseal_times.push(started.elapsed());
+        let recounted = encryptions(&addr, &token);
+        assert!(
+            recounted >= counted,
+            "{storage_kind} cycle {cycle}: the barrier's encryption count went back from \
+             {counted} to {recounted} across the crash"
+        );
         match rt.block_on(verify(&addr, &token, &writes)) {
             Ok((acked, whole)) => eprintln!(
                 "{storage_kind} cycle {cycle}: killed {delay} ms into the writing; {acked} acknowledged \

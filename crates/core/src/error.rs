@@ -81,6 +81,10 @@ pub enum CoreError {
     /// closed), or none of them could be opened at unseal.
     #[error("audit: {0}")]
     Audit(String),
+    /// The node is at a limit it keeps on purpose (logins hashing at once,
+    /// say); worth retrying in a moment (503 with `Retry-After`).
+    #[error("{0}")]
+    Busy(String),
     /// A bug or an impossible state; the message says which.
     #[error("internal error: {0}")]
     Internal(String),

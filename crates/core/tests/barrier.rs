@@ -253,3 +253,24 @@ async fn a_term_that_never_encrypted_restarts_at_zero() {
         "the stored count is the old term's"
     );
 }
+
+#[tokio::test]
+async fn an_unreadable_count_unseals_and_counts_the_term_as_used_up() {
+    let (b, backend, root) = open_barrier_with_root().await;
+    b.put("k", b"v").await.expect("put");
+    let mut all = Vec::new();
+    dump(&backend, "barrier/", &mut all).await;
+    for (k, mut v) in all {
+        let last = v.len() - 1;
+        v[last] ^= 0x80;
+        backend.put(&k, &v).await.expect("tamper");
+    }
+    let after = reopened(&backend, &root).await;
+    assert!(
+        encryptions(&after) >= 3_865_470_566,
+        "past the default max_operations, so the keyring rotates at once: {}",
+        encryptions(&after)
+    );
+    assert_eq!(after.rotate(SystemTime::now()).await.expect("rotate"), 2);
+    assert_eq!(encryptions(&after), 0);
+}

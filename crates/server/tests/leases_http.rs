@@ -180,7 +180,7 @@ async fn tidy_endpoints_answer_202_with_a_warning_and_metrics_count_leases() {
         );
         let status_path = format!("{path}-status");
         let mut state = Value::Null;
-        for _ in 0..500 {
+        for _ in 0..6000 {
             let (s, status) = call(&app, "GET", &status_path, Some(&root), None).await;
             assert_eq!(s, StatusCode::OK, "{status_path}: {status}");
             state = status["data"]["state"].clone();

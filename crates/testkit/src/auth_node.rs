@@ -201,7 +201,7 @@ impl AuthNode {
             "{path}"
         );
         let status_path = format!("{path}-status");
-        for _ in 0..500 {
+        for _ in 0..6000 {
             let status = self
                 .root_call(Operation::Read, &status_path, Value::Null)
                 .await
@@ -212,7 +212,7 @@ impl AuthNode {
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
-        panic!("{path} still running after 5 s");
+        panic!("{path} still running after 60 s");
     }
 
     /// `lookup-self` data of `token`.

@@ -5,10 +5,11 @@
 //! state stays readable (`sys/leases/tidy-status`, `auth/token/tidy-status`)
 //! until the node seals.
 //!
-//! A job holds no lock on the node's state: each storage step goes through
-//! the barrier, so a seal or an HA step-down part-way stops it with an
-//! error, and its state says so. Mount deletions are recorded in the mount
-//! tables and start again at the next unseal.
+//! A job holds no lock on the node's state while it works, but it ends with
+//! the served state: a seal or an HA step-down aborts every running job
+//! (under the state lock, so never inside a step that holds
+//! `Core::unsealed`, which the jobs' mount-table edits do). Mount deletions
+//! are recorded in the mount tables and start again at the next unseal.
 
 use crate::engine::{Response, ResponseStatus};
 use crate::error::CoreResult;
@@ -58,6 +59,7 @@ impl JobStatus {
 #[derive(Debug, Default)]
 pub(crate) struct Jobs {
     runs: Mutex<HashMap<String, JobStatus>>,
+    running: Mutex<HashMap<String, tokio::task::AbortHandle>>,
 }
 
 impl Jobs {
@@ -80,12 +82,24 @@ impl Jobs {
             .count()
     }
 
-    /// Forgets finished runs (at seal); running ones end by themselves.
+    fn handles(&self) -> std::sync::MutexGuard<'_, HashMap<String, tokio::task::AbortHandle>> {
+        self.running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Aborts the running jobs and forgets every run (at seal and step-down,
+    /// with the state lock held exclusively).
     pub(crate) fn clear(&self) {
-        self.runs().retain(|_, s| s.state == JobState::Running);
+        for (name, job) in self.handles().drain() {
+            job.abort();
+            tracing::info!(job = %name, "stopped: the node sealed or stepped down");
+        }
+        self.runs().clear();
     }
 
     fn finish(&self, name: &str, state: JobState) {
+        self.handles().remove(name);
         if let Some(s) = self.runs().get_mut(name) {
             s.state = state;
             s.finished = Some(SystemTime::now());
@@ -124,9 +138,11 @@ impl Core {
             );
         }
         tracing::info!(job = %name, "started");
+        let name_of_task = name.clone();
         let core = Arc::clone(self);
         let work = work(Arc::clone(self));
-        tokio::spawn(async move {
+        let mut handles = self.jobs.handles();
+        let task = tokio::spawn(async move {
             let began = Instant::now();
             let state = match work.await {
                 Ok(done) => {
@@ -145,6 +161,8 @@ impl Core {
             };
             core.jobs.finish(&name, state);
         });
+        // Registered before the task can finish (it takes this lock first).
+        handles.insert(name_of_task, task.abort_handle());
         true
     }
 

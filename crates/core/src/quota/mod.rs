@@ -309,9 +309,16 @@ impl Core {
         })
     }
 
-    /// Writes (or replaces) quota `q` and puts the new set in force.
-    pub(crate) async fn store_quota(&self, q: RateLimitQuota) -> CoreResult<()> {
+    /// Writes quota `name` as `change` makes it from the current one (if
+    /// any), and puts the new set in force; one change at a time, so two
+    /// updates of one quota cannot lose each other's fields.
+    pub(crate) async fn store_quota(
+        &self,
+        name: &str,
+        change: impl FnOnce(Option<RateLimitQuota>) -> CoreResult<RateLimitQuota>,
+    ) -> CoreResult<RateLimitQuota> {
         let _one_at_a_time = self.quotas.changes.lock().await;
+        let q = change(self.quotas.get(name))?;
         View::new(self.barrier.clone(), QUOTA_PREFIX)
             .put_json(&q.name, &q)
             .await?;
@@ -321,10 +328,10 @@ impl Core {
             .into_iter()
             .map(|q| (q.name.clone(), q))
             .collect();
-        all.insert(q.name.clone(), q);
+        all.insert(q.name.clone(), q.clone());
         self.quotas
             .install(all.into_values().collect(), self.quotas.config());
-        Ok(())
+        Ok(q)
     }
 
     /// Deletes quota `name` (absent is fine, as in Vault).

@@ -16,7 +16,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::seal::wrap::{self as seal_wrap, SealWrapper};
 use crate::storage::keyring::Keyring;
 use crate::storage::locks::KeyLocks;
-use crate::storage::usage::{TermUsage, USAGE_PATH, UsageRecord};
+use crate::storage::usage::{TERM_LIMIT, TermUsage, UNKNOWN_USAGE, USAGE_PATH, UsageRecord};
 use crate::storage::{SharedBackend, validate_key, validate_prefix};
 use coffer_crypto::envelope;
 use coffer_crypto::path_cipher::PathCipher;
@@ -206,25 +206,37 @@ impl Barrier {
 
     /// How many values the active term of `open` encrypted, by the stored
     /// reservation; 0 when the record is of an older term (or absent: a
-    /// keyring from before counts were kept, or a term not used yet).
+    /// keyring from before counts were kept, or a term not used yet). A
+    /// record that cannot be read counts as nearly used up, which makes the
+    /// keyring rotate at once: safe, where unsealing would not be.
     async fn stored_usage(&self, open: &Open) -> CoreResult<u64> {
         let physical = physical_key(open, USAGE_PATH)?;
         let Some(blob) = self.backend.get(&physical).await? else {
             return Ok(0);
         };
-        let plain = decrypt(open, &physical, USAGE_PATH, &blob)?;
-        let record: UsageRecord = serde_json::from_slice(&plain)
-            .map_err(|e| CoreError::Internal(format!("{physical}: unreadable record: {e}")))?;
-        Ok(if record.term == open.keyring.active_term() {
-            record.encryptions
-        } else {
-            0
+        let record = decrypt(open, &physical, USAGE_PATH, &blob).and_then(|plain| {
+            serde_json::from_slice::<UsageRecord>(&plain)
+                .map_err(|e| CoreError::Internal(format!("not a usage record: {e}")))
+        });
+        Ok(match record {
+            Ok(r) if r.term == open.keyring.active_term() => r.encryptions,
+            Ok(_) => 0,
+            Err(e) => {
+                tracing::error!(
+                    error = %e,
+                    "the keyring's encryption count ({USAGE_PATH}) is unreadable; counting the \
+                     active key term as used up, so the keyring rotates now"
+                );
+                UNKNOWN_USAGE
+            }
         })
     }
 
     /// Stores a reservation covering the count `n` of `open`'s active term
-    /// unless one already does; values are encrypted only after this.
-    async fn reserve(&self, open: &Open, n: u64) -> CoreResult<()> {
+    /// unless one already does; values are encrypted only after this. A
+    /// write that took `open` before a rotation stores nothing: the record
+    /// belongs to the new term now, and the old one encrypts no more.
+    async fn reserve(&self, open: &Arc<Open>, n: u64) -> CoreResult<()> {
         let Some((_serialised, figure)) = open.usage.begin_reservation(n).await else {
             return Ok(());
         };
@@ -242,7 +254,12 @@ impl Barrier {
             &record,
         )?;
         let physical = physical_key(open, USAGE_PATH)?;
+        // Under the record's stripe: the new term's first reservation
+        // waits for this one, so an old term's record never lands last.
         let _stripe = self.stripes.lock(&physical).await;
+        if !Arc::ptr_eq(&self.opened()?, open) {
+            return Ok(());
+        }
         self.backend.put(&physical, &blob).await?;
         open.usage.reserved_up_to(figure);
         Ok(())
@@ -325,7 +342,15 @@ impl Barrier {
     async fn write(&self, path: &str, value: &[u8], wrap: bool) -> CoreResult<()> {
         let open = self.opened()?;
         let physical = physical_key(&open, path)?;
-        if let Some(n) = open.usage.count_one() {
+        let n = open.usage.count_one();
+        if n > TERM_LIMIT {
+            return Err(CoreError::Busy(format!(
+                "the barrier's active key term has encrypted {TERM_LIMIT} values, the AES-GCM \
+                 limit, and automatic rotation has not succeeded (see the server log); writes \
+                 are refused until the keyring rotates (`coffer operator rotate`)"
+            )));
+        }
+        if !open.usage.covered(n) {
             self.reserve(&open, n).await?;
         }
         let active = open.keyring.active_key();

@@ -21,6 +21,14 @@ pub(crate) const USAGE_PATH: &str = "core/keyring-usage";
 /// Encryptions reserved per stored record: one extra write per 65,536.
 pub(crate) const RESERVE_BLOCK: u64 = 1 << 16;
 
+/// Encryptions one key term may make: past it writes are refused until the
+/// keyring rotates (automatic rotation, at most 0.9 x 2^32, comes first).
+pub(crate) const TERM_LIMIT: u64 = 1 << 32;
+
+/// What a term is assumed to have encrypted when its stored count cannot
+/// be read: past any `max_operations`, so the keyring rotates at once.
+pub(crate) const UNKNOWN_USAGE: u64 = TERM_LIMIT - RESERVE_BLOCK * 16;
+
 /// The stored reservation: `term` has encrypted at most `encryptions` values.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct UsageRecord {
@@ -47,11 +55,15 @@ impl TermUsage {
         }
     }
 
-    /// Counts one encryption about to happen. `Some(n)` when the count `n`
-    /// is past the stored reservation: a new one must be written first.
-    pub(crate) fn count_one(&self) -> Option<u64> {
-        let n = self.count.fetch_add(1, Ordering::AcqRel).saturating_add(1);
-        (n > self.reserved.load(Ordering::Acquire)).then_some(n)
+    /// Counts one encryption about to happen; returns the count with it.
+    pub(crate) fn count_one(&self) -> u64 {
+        self.count.fetch_add(1, Ordering::AcqRel).saturating_add(1)
+    }
+
+    /// Whether the stored reservation covers count `n` (if not, a new one
+    /// must be written before the encryption).
+    pub(crate) fn covered(&self, n: u64) -> bool {
+        n <= self.reserved.load(Ordering::Acquire)
     }
 
     /// Encryptions so far (with the reservation's over-estimate after a restart).
@@ -87,7 +99,8 @@ mod tests {
     #[tokio::test]
     async fn a_count_past_the_reservation_asks_for_a_new_one_once() {
         let usage = TermUsage::starting_at(10);
-        assert_eq!(usage.count_one(), Some(11));
+        assert_eq!(usage.count_one(), 11);
+        assert!(!usage.covered(11));
         let (guard, figure) = usage.begin_reservation(11).await.expect("uncovered");
         assert_eq!(
             figure,
@@ -98,9 +111,12 @@ mod tests {
         drop(guard);
         assert!(usage.begin_reservation(11).await.is_none(), "covered now");
         for _ in 0..RESERVE_BLOCK {
-            assert_eq!(usage.count_one(), None);
+            let n = usage.count_one();
+            assert!(usage.covered(n));
         }
         assert_eq!(usage.count(), 12 + RESERVE_BLOCK);
-        assert_eq!(usage.count_one(), Some(13 + RESERVE_BLOCK));
+        let past = usage.count_one();
+        assert_eq!(past, 13 + RESERVE_BLOCK);
+        assert!(!usage.covered(past));
     }
 }

@@ -208,12 +208,12 @@ impl Core {
         auth.entries.retain(|m| m.path != full);
         auth.removing.push(entry.storage_prefix());
         self.commit_auth(auth).await?;
+        self.start_auth_removal(entry.storage_prefix());
         // After the table change, so a crash before it keeps the locks of a
         // method that is still enabled (one after it leaves records no
         // listing shows).
         self.lockouts.forget_mount(&entry.accessor).await?;
         tracing::info!(path = %key, "auth method disabled, its tokens revoked; its data is deleted in the background");
-        self.start_auth_removal(entry.storage_prefix());
         Ok(())
     }
 
@@ -243,6 +243,8 @@ impl Core {
                 let deleted = View::new(core.barrier.clone(), prefix.as_str())
                     .clear()
                     .await?;
+                // As for mounts: never across a seal or step-down.
+                let _unsealed = core.unsealed().await?;
                 let _one_at_a_time = core.mount_changes.lock().await;
                 let mut auth = core.router_table().auth.clone();
                 auth.removing.retain(|p| *p != prefix);

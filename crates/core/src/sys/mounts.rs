@@ -232,6 +232,9 @@ impl Core {
                 let deleted = View::new(core.barrier.clone(), prefix.as_str())
                     .clear()
                     .await?;
+                // The table edit runs as a request would: never across a
+                // seal or step-down (which abort the job outside this guard).
+                let _unsealed = core.unsealed().await?;
                 let _one_at_a_time = core.mount_changes.lock().await;
                 let mut mounts = core.router_table().mounts.clone();
                 mounts.removing.retain(|p| *p != prefix);

@@ -12,6 +12,9 @@ use crate::ttl::Ttl;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+/// The longest `interval` or `block_interval` accepted.
+const MAX_INTERVAL: Ttl = Ttl::from_secs(365 * 24 * 3600);
+
 /// `POST sys/quotas/rate-limit/:name`; unset fields keep their values on update.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -99,7 +102,9 @@ impl Core {
             Operation::Delete => self.delete_quota(name).await.map(|()| None),
             Operation::Update => {
                 let input: QuotaInput = req.parse()?;
-                let quota = self.updated_quota(name, input)?;
+                let quota = self
+                    .store_quota(name, |existing| self.updated_quota(name, input, existing))
+                    .await?;
                 tracing::info!(
                     name = %quota.name,
                     path = %quota.path,
@@ -107,13 +112,18 @@ impl Core {
                     interval_secs = quota.interval_secs,
                     "rate-limit quota written"
                 );
-                self.store_quota(quota).await.map(|()| None)
+                Ok(None)
             }
             _ => Err(CoreError::UnsupportedOperation),
         }
     }
 
-    fn updated_quota(&self, name: &str, input: QuotaInput) -> CoreResult<RateLimitQuota> {
+    fn updated_quota(
+        &self,
+        name: &str,
+        input: QuotaInput,
+        existing: Option<RateLimitQuota>,
+    ) -> CoreResult<RateLimitQuota> {
         if name.is_empty() || name.contains('/') {
             return Err(CoreError::invalid(format!("invalid quota name {name:?}")));
         }
@@ -134,7 +144,6 @@ impl Core {
                     .to_owned(),
             ));
         }
-        let existing = self.quotas.get(name);
         let path = match (input.path, &existing) {
             (Some(p), _) => self.quota_path(&p)?,
             (None, Some(q)) => q.path.clone(),
@@ -148,6 +157,16 @@ impl Core {
             return Err(CoreError::invalid(format!(
                 "rate must be a positive number; got {rate}"
             )));
+        }
+        for (field, value) in [
+            ("interval", input.interval),
+            ("block_interval", input.block_interval),
+        ] {
+            if value.is_some_and(|t| t > MAX_INTERVAL) {
+                return Err(CoreError::invalid(format!(
+                    "{field} may be at most a year (8760h)"
+                )));
+            }
         }
         let interval_secs = match input.interval {
             Some(t) if t.is_zero() => 1,

@@ -133,6 +133,8 @@ struct RotateConfigUpdate {
 pub(crate) struct AutoRotation {
     config: RwLock<RotateConfig>,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// One settings change at a time (read, update, store, install).
+    changes: tokio::sync::Mutex<()>,
 }
 
 impl AutoRotation {
@@ -201,6 +203,7 @@ impl Core {
             return Ok(Some(Response::data(self.rotation.config().json())));
         }
         let body: RotateConfigUpdate = req.parse()?;
+        let _one_at_a_time = self.rotation.changes.lock().await;
         let config = self.rotation.config().updated(&body)?;
         View::new(self.barrier.clone(), "")
             .put_json(ROTATE_CONFIG_PATH, &config)

@@ -20,10 +20,9 @@
 //! 4. cubbyholes whose token is gone;
 //! 5. leases whose token is gone (`sys/leases/tidy`).
 //!
-//! The pass runs on its own task and the request waits for it (Vault
-//! answers at once and tidies in the background): the answer is Vault's 202
-//! with a warning, which here reports the counts. A client that hangs up
-//! does not stop the pass.
+//! The pass runs as a background job (`node::jobs`): the request answers
+//! Vault's 202 at once, and `auth/token/tidy-status` and the log report the
+//! counts when it ends.
 
 use crate::engine::Response;
 use crate::error::CoreResult;

@@ -2,8 +2,10 @@
 //! (`max_concurrent_requests`): past it, a request is answered 503 with
 //! `Retry-After: 1` straight away instead of queueing behind the others, so
 //! an overload shows as quick refusals rather than ever-growing latency for
-//! everyone. `sys/health` is always let through, so load balancers see an
-//! overloaded node as busy, not dead.
+//! everyone. A few cheap operator endpoints are always let through:
+//! `sys/health` (load balancers see a busy node, not a dead one), and
+//! `sys/seal-status`, `sys/unseal`, `sys/seal` and `sys/step-down`, so an
+//! operator can still act on a node that is being flooded.
 
 use super::error::ApiError;
 use axum::extract::{Request, State};
@@ -61,8 +63,17 @@ pub(crate) fn layer(app: axum::Router, admission: Arc<Admission>) -> axum::Route
     app.layer(axum::middleware::from_fn_with_state(admission, admit))
 }
 
+/// Paths never refused by the bound.
+const ALWAYS_ADMITTED: &[&str] = &[
+    "/v1/sys/health",
+    "/v1/sys/seal-status",
+    "/v1/sys/unseal",
+    "/v1/sys/seal",
+    "/v1/sys/step-down",
+];
+
 async fn admit(State(admission): State<Arc<Admission>>, req: Request, next: Next) -> Response {
-    if req.uri().path() == "/v1/sys/health" {
+    if ALWAYS_ADMITTED.contains(&req.uri().path().trim_end_matches('/')) {
         return next.run(req).await;
     }
     let Ok(_permit) = admission.permits.clone().try_acquire_owned() else {
@@ -99,7 +110,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn past_the_bound_a_request_is_refused_at_once_and_health_still_answers() {
+    async fn past_the_bound_a_request_is_refused_at_once_and_operator_endpoints_still_answer() {
         let gate = Arc::new(tokio::sync::Semaphore::new(0));
         let held = gate.clone();
         let router = axum::Router::new()
@@ -113,7 +124,8 @@ mod tests {
                     }
                 }),
             )
-            .route("/v1/sys/health", get(|| async { "ok" }));
+            .route("/v1/sys/health", get(|| async { "ok" }))
+            .route("/v1/sys/seal-status", get(|| async { "ok" }));
         let admission = Admission::new(1);
         let app = layer(router, admission.clone());
 
@@ -134,6 +146,12 @@ mod tests {
             .await
             .expect("answer");
         assert_eq!(health.status(), StatusCode::OK, "health is never refused");
+        let status = app
+            .clone()
+            .oneshot(request("/v1/sys/seal-status"))
+            .await
+            .expect("answer");
+        assert_eq!(status.status(), StatusCode::OK, "nor is the seal status");
         assert_eq!(admission.metrics()[0].value, 1.0, "one in flight");
         assert_eq!(admission.metrics()[2].value, 1.0, "one refused");
 

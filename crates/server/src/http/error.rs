@@ -14,6 +14,8 @@ pub struct ApiError {
     /// The node found it is not (or no longer) the active node while
     /// serving: see [`NotActiveHere`].
     not_active: bool,
+    /// Seconds for `Retry-After`, when the client should simply retry.
+    retry_after: Option<u32>,
 }
 
 /// Marks a response that failed because this node is not the active node
@@ -29,6 +31,7 @@ impl ApiError {
             status,
             messages: vec![message.into()],
             not_active: false,
+            retry_after: None,
         }
     }
 
@@ -48,6 +51,7 @@ impl ApiError {
             status: StatusCode::NOT_FOUND,
             messages: Vec::new(),
             not_active: false,
+            retry_after: None,
         }
     }
 
@@ -70,6 +74,7 @@ impl From<CoreError> for ApiError {
         );
         Self {
             not_active,
+            retry_after: matches!(e, CoreError::Busy(_)).then_some(1),
             ..Self::new(status, e.to_string())
         }
     }
@@ -80,6 +85,7 @@ fn status_of(e: &CoreError) -> StatusCode {
     match e {
         CoreError::Sealed
         | CoreError::Standby
+        | CoreError::Busy(_)
         | CoreError::Storage(
             coffer_core::storage::StorageError::NotActive { .. }
             | coffer_core::storage::StorageError::Unavailable { .. },
@@ -103,6 +109,10 @@ impl IntoResponse for ApiError {
             super::envelope::json_response(self.status, &json!({ "errors": self.messages }));
         if self.not_active {
             resp.extensions_mut().insert(NotActiveHere);
+        }
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
         }
         resp
     }
@@ -131,6 +141,9 @@ mod tests {
             StatusCode::METHOD_NOT_ALLOWED
         );
         assert_eq!(status_of(&CoreError::invalid("x")), StatusCode::BAD_REQUEST);
+        let busy = ApiError::from(CoreError::Busy("x".into())).into_response();
+        assert_eq!(busy.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(busy.headers()[axum::http::header::RETRY_AFTER], "1");
         assert_eq!(
             status_of(&CoreError::Internal("x".into())),
             StatusCode::INTERNAL_SERVER_ERROR

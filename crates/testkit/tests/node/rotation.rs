@@ -114,14 +114,14 @@ async fn an_active_node_rotates_by_itself_without_a_request() {
     let node = AuthNode::new().await;
     set_config(&node, json!({"interval": "24h"})).await;
     node.clock.advance(DAY + 60);
-    for _ in 0..50 {
+    for _ in 0..300 {
         if key_status(&node).await["term"] == 2 {
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!(
-        "no automatic rotation within 5 s: {}",
+        "no automatic rotation within 30 s (a loaded CI machine; the check runs once a second): {}",
         key_status(&node).await
     );
 }
