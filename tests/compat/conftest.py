@@ -75,9 +75,12 @@ class CofferServer:
         listener_extra: dict[str, object] | None = None,
         config_template: str | None = None,
         env: dict[str, str] | None = None,
+        trace_logs: bool = True,
     ):
         """`config_template`, when given, is the whole config with `{address}` and `{data_dir}`
-        to fill in (a seed's config, say); `env` is added to the server's environment."""
+        to fill in (a seed's config, say); `env` is added to the server's environment.
+        `trace_logs` adds `log_level = "trace"` to a template that sets no level."""
+        self.trace_logs = trace_logs
         self.binary = binary
         self.workdir = workdir
         self.data_dir = workdir / "data"
@@ -160,11 +163,13 @@ class CofferServer:
 
     def _write_config(self, port: int) -> None:
         if self.config_template is not None:
-            self.config_path.write_text(
-                self.config_template.replace("{address}", f"127.0.0.1:{port}").replace(
-                    "{data_dir}", str(self.data_dir)
-                )
+            config = self.config_template.replace("{address}", f"127.0.0.1:{port}").replace(
+                "{data_dir}", str(self.data_dir)
             )
+            if self.trace_logs and "log_level" not in config:
+                # The leak check (leak_check.py) reads these logs at the most talkative level.
+                config += '\nlog_level = "trace"\n'
+            self.config_path.write_text(config)
             return
         # One attribute per line: HCL2 rejects several attributes on a single line.
         listener_lines = [

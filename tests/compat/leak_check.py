@@ -10,6 +10,8 @@ Short strings (under MIN_LEN characters) are not tracked: "1" or "on" in a log p
 from __future__ import annotations
 
 import json
+import re
+import sys
 from pathlib import Path
 
 import requests
@@ -57,6 +59,23 @@ def _secret_values(body, fields: set[str]) -> list[str]:
         for v in body:
             found.extend(_secret_values(v, fields))
     return found
+
+
+# What the `coffer` CLI prints that is secret: tokens, key shares, the root token.
+CLI_SECRET_PATTERNS = (
+    re.compile(r"\b(hvs\.[A-Za-z0-9_-]+)"),
+    re.compile(r"^(?:Unseal|Recovery) Key \d+: (\S+)\s*$", re.MULTILINE),
+    re.compile(r"^Initial Root Token: (\S+)\s*$", re.MULTILINE),
+)
+
+# The watch of the running test, for helpers that run the CLI as a subprocess.
+CURRENT: "LeakWatch | None" = None
+
+
+def remember_cli_output(text: str) -> None:
+    """Tracks the secrets a `coffer` CLI run printed (its requests are not watched)."""
+    if CURRENT is not None:
+        CURRENT._remember([m for p in CLI_SECRET_PATTERNS for m in p.findall(text)])
 
 
 def _mask(secret: str) -> str:
@@ -132,4 +151,5 @@ def install(monkeypatch) -> LeakWatch:
         return response
 
     monkeypatch.setattr(requests.Session, "send", watched_send)
+    monkeypatch.setattr(sys.modules[__name__], "CURRENT", watch)
     return watch

@@ -26,6 +26,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import leak_check
+
 CLI_TIMEOUT_S = 60
 
 PLACEHOLDERS = {
@@ -115,6 +117,7 @@ class Operator:
             timeout=CLI_TIMEOUT_S,
         )
         output = proc.stdout + proc.stderr
+        leak_check.remember_cli_output(output)
         assert proc.returncode == step.exit_code, (
             f"`{step.command}` exited {proc.returncode}, the seed's step expects {step.exit_code}\n{output}"
         )

@@ -5,6 +5,7 @@ import os
 import re
 import subprocess
 
+import leak_check
 from conftest import resolve_coffer_bin
 
 CLI_TIMEOUT_S = 60
@@ -25,6 +26,7 @@ def run_cli(addr, home, *args, token=None, check=True) -> subprocess.CompletedPr
         text=True,
         timeout=CLI_TIMEOUT_S,
     )
+    leak_check.remember_cli_output(proc.stdout + proc.stderr)
     if check:
         assert proc.returncode == 0, (
             f"`coffer {' '.join(args)}` exited {proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"

@@ -37,8 +37,14 @@ def walk(coffer_bin, tmp_path, request):
     request.node.coffer_servers = servers
 
     def start(config: str, token: Token, env: dict[str, str] | None = None) -> tuple[CofferServer, Operator]:
+        # The seeds' own configs, as written: their banners say "Log Level: info", and the
+        # leak check reads the logs at that level.
         server = CofferServer(
-            coffer_bin, tmp_path / "server", config_template=config, env={**token.env(), **(env or {})}
+            coffer_bin,
+            tmp_path / "server",
+            config_template=config,
+            env={**token.env(), **(env or {})},
+            trace_logs=False,
         )
         server.workdir.mkdir(exist_ok=True)
         servers.append(server)
