@@ -55,6 +55,9 @@ impl JobStatus {
     }
 }
 
+/// Finished runs kept (their status stays readable) before the oldest go.
+const KEPT_RUNS: usize = 64;
+
 /// The node's jobs by name.
 #[derive(Debug, Default)]
 pub(crate) struct Jobs {
@@ -98,6 +101,34 @@ impl Jobs {
         self.runs().clear();
     }
 
+    /// Records a new run of `name` unless one is running (then `false`);
+    /// past [`KEPT_RUNS`], the oldest finished runs are forgotten.
+    fn begin(&self, name: &str) -> bool {
+        let mut runs = self.runs();
+        if runs.get(name).is_some_and(|s| s.state == JobState::Running) {
+            return false;
+        }
+        if runs.len() >= KEPT_RUNS {
+            let mut finished: Vec<(SystemTime, String)> = runs
+                .iter()
+                .filter_map(|(n, s)| s.finished.map(|t| (t, n.clone())))
+                .collect();
+            finished.sort();
+            for (_, old) in finished.iter().take(runs.len() + 1 - KEPT_RUNS) {
+                runs.remove(old);
+            }
+        }
+        runs.insert(
+            name.to_owned(),
+            JobStatus {
+                state: JobState::Running,
+                started: SystemTime::now(),
+                finished: None,
+            },
+        );
+        true
+    }
+
     fn finish(&self, name: &str, state: JobState) {
         self.handles().remove(name);
         if let Some(s) = self.runs().get_mut(name) {
@@ -120,22 +151,8 @@ impl Core {
         F: Future<Output = CoreResult<String>> + Send + 'static,
     {
         let name = name.into();
-        {
-            let mut runs = self.jobs.runs();
-            if runs
-                .get(&name)
-                .is_some_and(|s| s.state == JobState::Running)
-            {
-                return false;
-            }
-            runs.insert(
-                name.clone(),
-                JobStatus {
-                    state: JobState::Running,
-                    started: SystemTime::now(),
-                    finished: None,
-                },
-            );
+        if !self.jobs.begin(&name) {
+            return false;
         }
         tracing::info!(job = %name, "started");
         let name_of_task = name.clone();
@@ -201,5 +218,31 @@ impl Core {
             },
             |s| s.json(),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_running_job_is_not_started_twice_and_old_runs_are_forgotten() {
+        let jobs = Jobs::default();
+        assert!(jobs.begin("tidy"));
+        assert!(!jobs.begin("tidy"), "one run at a time");
+        jobs.finish("tidy", JobState::Finished("done".to_owned()));
+        for i in 0..(KEPT_RUNS * 2) {
+            let name = format!("deletion {i}");
+            assert!(jobs.begin(&name));
+            jobs.finish(&name, JobState::Finished("done".to_owned()));
+        }
+        assert!(jobs.runs().len() <= KEPT_RUNS);
+        assert!(jobs.status("tidy").is_none(), "the oldest run went first");
+        assert!(
+            jobs.status(&format!("deletion {}", KEPT_RUNS * 2 - 1))
+                .is_some()
+        );
+        assert!(jobs.begin("tidy"), "a finished job starts again");
+        assert_eq!(jobs.running(), 1);
     }
 }
