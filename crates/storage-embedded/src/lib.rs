@@ -18,6 +18,11 @@ use writer::{Op, Writer};
 
 mod writer;
 
+/// redb's page cache. Its default (1 GiB) let the soak test's server grow by
+/// 350 MB in 30 minutes as the file's pages passed through the cache; the
+/// operating system's page cache still holds the file beyond this.
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
+
 /// All entries live in one table: key string to value bytes.
 const ENTRIES: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("coffer_entries");
 
@@ -148,13 +153,18 @@ fn open_database(path: &Path) -> Result<Database, StorageError> {
         .mode(0o600)
         .open(path)
         .map_err(|e| fail(format!("cannot create the database file: {e}")))?;
-    let db = Database::create(path).map_err(|e| match e {
+    let db = Database::builder()
+        .set_cache_size(CACHE_BYTES)
+        .create(path)
+        .map_err(|e| {
+            match e {
         DatabaseError::DatabaseAlreadyOpen => fail(
             "the database file is locked by another process; is another coffer server using it?"
                 .to_owned(),
         ),
         other => fail(format!("cannot open the database file: {other}")),
-    })?;
+    }
+        })?;
     let init = || -> Result<(), redb::Error> {
         let txn = db.begin_write()?;
         txn.open_table(ENTRIES)?;
