@@ -69,7 +69,7 @@ async fn client_writes(
     let mut n = 0usize;
     while !stop.load(Ordering::Relaxed) {
         n += 1;
-        let (write, method, path, body) = if n % 4 == 0 {
+        let (write, method, path, body) = if n.is_multiple_of(4) {
             let name = format!("c{cycle}-{client}-{n}");
             (
                 Write::TransitKey { name: name.clone() },
