@@ -81,13 +81,13 @@ impl Core {
         self.set_router_table(table);
         for prefix in &mounts.removing {
             tracing::warn!("the deletion of a disabled mount's data was interrupted: resuming it");
-            self.start_removal(prefix.clone());
+            self.start_removal(prefix.clone(), false);
         }
         for prefix in &auth.removing {
             tracing::warn!(
                 "the deletion of a disabled auth method's data was interrupted: resuming it"
             );
-            self.start_auth_removal(prefix.clone());
+            self.start_removal(prefix.clone(), true);
         }
         self.load_audit_devices().await?;
         self.load_quotas().await?;

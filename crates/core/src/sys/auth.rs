@@ -208,7 +208,7 @@ impl Core {
         auth.entries.retain(|m| m.path != full);
         auth.removing.push(entry.storage_prefix());
         self.commit_auth(auth).await?;
-        self.start_auth_removal(entry.storage_prefix());
+        self.start_removal(entry.storage_prefix(), true);
         // After the table change, so a crash before it keeps the locks of a
         // method that is still enabled (one after it leaves records no
         // listing shows).
@@ -232,28 +232,6 @@ impl Core {
             }
         }
         Ok(())
-    }
-
-    /// Deletes a disabled auth method's data, then drops its prefix from the
-    /// table's `removing` list.
-    pub(crate) fn start_auth_removal(self: &Arc<Self>, prefix: String) {
-        self.start_job(
-            format!("deletion of disabled auth method data {prefix}"),
-            |core| async move {
-                let deleted = View::new(core.barrier.clone(), prefix.as_str())
-                    .clear()
-                    .await?;
-                // As for mounts: never across a seal or step-down.
-                let _unsealed = core.unsealed().await?;
-                let _one_at_a_time = core.mount_changes.lock().await;
-                let mut auth = core.router_table().auth.clone();
-                auth.removing.retain(|p| *p != prefix);
-                core.commit_auth(auth).await?;
-                Ok(format!(
-                    "deleted the {deleted} stored values of a disabled auth method"
-                ))
-            },
-        );
     }
 
     fn read_auth_tune(&self, path: &MountPath) -> CoreResult<Response> {
@@ -337,7 +315,7 @@ impl Core {
     }
 
     /// Persists the auth table, then swaps in a router built from it.
-    async fn commit_auth(&self, auth: MountTable) -> CoreResult<()> {
+    pub(crate) async fn commit_auth(&self, auth: MountTable) -> CoreResult<()> {
         let table = self.build_router(self.router_table().mounts.clone(), auth)?;
         View::new(self.barrier.clone(), "")
             .put_json(AUTH_TABLE_PATH, &table.auth)

@@ -218,17 +218,22 @@ impl Core {
         mounts.removing.push(entry.storage_prefix());
         self.commit_mounts(mounts).await?;
         tracing::info!(path = %path, "secrets engine disabled; its data is deleted in the background");
-        self.start_removal(entry.storage_prefix());
+        self.start_removal(entry.storage_prefix(), false);
         Ok(())
     }
 
-    /// Deletes a disabled mount's data in the background, then drops its
-    /// prefix from the table's `removing` list; an interrupted run starts
-    /// again at the next unseal.
-    pub(crate) fn start_removal(self: &Arc<Self>, prefix: String) {
+    /// Deletes a disabled secrets engine's (or, with `auth`, auth method's)
+    /// data in the background, then drops its prefix from the table's
+    /// `removing` list; an interrupted run starts again at the next unseal.
+    pub(crate) fn start_removal(self: &Arc<Self>, prefix: String, auth: bool) {
+        let what = if auth {
+            "auth method"
+        } else {
+            "secrets engine"
+        };
         self.start_job(
-            format!("deletion of disabled mount data {prefix}"),
-            |core| async move {
+            format!("deletion of disabled {what} data {prefix}"),
+            move |core| async move {
                 let deleted = View::new(core.barrier.clone(), prefix.as_str())
                     .clear()
                     .await?;
@@ -236,11 +241,20 @@ impl Core {
                 // seal or step-down (which abort the job outside this guard).
                 let _unsealed = core.unsealed().await?;
                 let _one_at_a_time = core.mount_changes.lock().await;
-                let mut mounts = core.router_table().mounts.clone();
-                mounts.removing.retain(|p| *p != prefix);
-                core.commit_mounts(mounts).await?;
+                let table = core.router_table();
+                let mut edited = if auth {
+                    table.auth.clone()
+                } else {
+                    table.mounts.clone()
+                };
+                edited.removing.retain(|p| *p != prefix);
+                if auth {
+                    core.commit_auth(edited).await?;
+                } else {
+                    core.commit_mounts(edited).await?;
+                }
                 Ok(format!(
-                    "deleted the {deleted} stored values of a disabled secrets engine"
+                    "deleted the {deleted} stored values of a disabled {what}"
                 ))
             },
         );
