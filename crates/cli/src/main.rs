@@ -16,6 +16,7 @@ mod context;
 mod data;
 mod flags;
 mod format;
+mod pipe;
 mod table;
 
 use std::process::ExitCode;
@@ -24,6 +25,7 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    pipe::quiet_on_broken_pipe();
     let args = argv::normalise(std::env::args_os());
     let cli = match cli::Cli::try_parse_from(args) {
         Ok(cli) => cli,
