@@ -15,6 +15,7 @@ pub mod clock;
 pub mod engine;
 mod error;
 pub mod ha;
+pub mod hcl_nesting;
 pub mod login;
 pub mod managed_keys;
 pub mod mount;

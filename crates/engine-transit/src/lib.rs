@@ -22,6 +22,8 @@
 mod backend;
 mod batch;
 mod ciphertext;
+#[cfg(test)]
+mod ciphertext_props;
 mod crypto;
 mod fields;
 mod key_type;

@@ -105,6 +105,11 @@ impl Blob {
         let key = KeyRef::new(label, non_empty(r.bytes16("key_id")?));
         let hmac_label = r.text16("hmac_key_label")?;
         let hmac_id = non_empty(r.bytes16("hmac_key_id")?);
+        // Dropping the id would make a second encoding of the same blob, one
+        // whose extra bytes the GCM tag (over the re-encoded header) misses.
+        if hmac_label.is_empty() && hmac_id.is_some() {
+            return Err(BlobError("hmac_key_id without hmac_key_label".to_owned()));
+        }
         let hmac_key = (!hmac_label.is_empty()).then(|| KeyRef::new(hmac_label, hmac_id));
         let iv = r.bytes16("iv")?.to_vec();
         let wrapped_key = r.bytes16("wrapped_key")?.to_vec();
@@ -123,6 +128,17 @@ impl Blob {
             mac,
         })
     }
+}
+
+/// Decodes a seal blob as [`Pkcs11Seal::unwrap_blob`](crate::Pkcs11Seal::unwrap_blob)
+/// does before it reaches the HSM, and encodes it again. For fuzz targets
+/// and property tests, which have no HSM: no I/O, never panics, and a blob
+/// that decodes re-encodes to the very same bytes (each field has one
+/// encoding). The error text says why the bytes are not a blob.
+pub fn reencode_blob(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    Blob::decode(bytes)
+        .and_then(|blob| blob.encode())
+        .map_err(|e| e.0)
 }
 
 fn non_empty(b: &[u8]) -> Option<Vec<u8>> {
@@ -254,6 +270,38 @@ mod tests {
         let mut bytes = sample().encode().expect("encode");
         bytes[8] = 0x01; // CKM_RSA_PKCS (0x1001 after the edit): not ours
         assert!(Blob::decode(&bytes).unwrap_err().0.contains("mechanism"));
+    }
+
+    #[test]
+    fn a_blob_naming_an_hmac_key_id_without_its_label_is_refused_not_re_encoded_differently() {
+        // Found by the seal_blob fuzz target: an id with an empty label used to
+        // decode (the id dropped), so these bytes were a second encoding of a
+        // blob without HMAC key, and the extra bytes went unauthenticated.
+        let mut blob = sample();
+        blob.mechanism = WrapMechanism::AesGcm;
+        blob.hmac_key = None;
+        blob.mac = Vec::new();
+        let canonical = blob.encode().expect("encode");
+        // version, mechanism, parameter, key label, key id (2 bytes), empty
+        // HMAC key label: then the HMAC key id's length, 0.
+        let id_len_at = 1 + 8 + 1 + (2 + blob.key.label.len()) + (2 + 2) + 2;
+        assert_eq!(&canonical[id_len_at..id_len_at + 2], &[0, 0]);
+        let mut bytes = canonical[..id_len_at].to_vec();
+        bytes.extend_from_slice(&[0, 1, 0x42]);
+        bytes.extend_from_slice(&canonical[id_len_at + 2..]);
+        let err = Blob::decode(&bytes).expect_err("an id without a label");
+        assert!(
+            err.0.contains("hmac_key_id without hmac_key_label"),
+            "{}",
+            err.0
+        );
+        assert_eq!(Blob::decode(&canonical).expect("decode"), blob);
+        // The bytes the fuzzer found, as it found them.
+        let found = [
+            1, 0, 0, 0, 0, 0, 0, 16, 133, 0, 0, 9, 114, 111, 111, 116, 45, 50, 48, 50, 54, 0, 0, 0,
+            0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ];
+        assert!(Blob::decode(&found).is_err());
     }
 
     #[test]

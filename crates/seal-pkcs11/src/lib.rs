@@ -14,6 +14,8 @@
 
 mod banner;
 mod blob;
+#[cfg(test)]
+mod blob_props;
 pub mod doctor;
 mod error;
 mod keys;
@@ -27,6 +29,7 @@ mod session_pool;
 mod telemetry;
 
 pub use banner::{HsmInfo, SealKey};
+pub use blob::reencode_blob;
 pub use error::{HsmError, ReturnCode, code_and_name};
 pub use managed::Pkcs11KeyProvider;
 pub use mechanism::{CKM_AES_CBC, CKM_AES_CBC_PAD, CKM_AES_GCM, CKM_RSA_PKCS_OAEP};

@@ -19,6 +19,9 @@ pub mod server;
 mod systemd;
 pub mod tls;
 
+/// The nesting bound every HCL input passes before parsing (configs here,
+/// policies in core, and `coffer policy fmt`).
+pub use coffer_core::hcl_nesting;
 pub use exit_status::{EXIT_CONFIGURATION, needs_operator};
 pub use server::{ServerOptions, run};
 

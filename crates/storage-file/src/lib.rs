@@ -25,6 +25,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// folders are directories, so `list` never mistakes one for either.
 const TEMP_PREFIX: &str = ".coffer-tmp.";
 
+/// The longest file or directory name Linux file systems take (NAME_MAX).
+const NAME_MAX: usize = 255;
+
+/// The longest path the kernel takes in one call (PATH_MAX, with its NUL).
+const PATH_MAX: usize = 4096;
+
 /// How often `put` retries when a concurrent `delete` prunes the folder it is
 /// writing into between creating the folder and creating the file.
 const PUT_ATTEMPTS: usize = 8;
@@ -85,6 +91,35 @@ impl FileBackend {
         (instance, self.temp_counter.fetch_add(1, Ordering::Relaxed))
     }
 
+    /// Refuses, before touching the disk, a key or prefix whose file the
+    /// file system could not name: a folder segment over NAME_MAX bytes, a
+    /// leaf over NAME_MAX with its `_`, or a path over PATH_MAX. Without
+    /// this a put would make the folders and then fail on the file, leaving
+    /// empty folders that list as children. Coffer's own physical keys stay
+    /// far below (encrypted segments are under 240 bytes).
+    fn check_fits(&self, key: &str, leaf: bool) -> Result<(), StorageError> {
+        let mut segments = key.trim_end_matches('/').split('/');
+        let longest = segments.clone().map(str::len).max().unwrap_or(0);
+        let last = segments.next_back().map_or(0, str::len);
+        let reason = if longest > NAME_MAX || (leaf && last + 1 > NAME_MAX) {
+            format!(
+                "a segment is longer than the file backend's {} bytes (one file name)",
+                NAME_MAX - 1
+            )
+        } else if self.root.as_os_str().len() + key.len() + 2 >= PATH_MAX {
+            format!(
+                "the key is too long for a file path under {}",
+                self.root.display()
+            )
+        } else {
+            return Ok(());
+        };
+        Err(StorageError::InvalidKey {
+            key: key.to_owned(),
+            reason,
+        })
+    }
+
     /// The directory for a `/`-separated folder path (empty for the root).
     fn folder_path(&self, folders: &str) -> PathBuf {
         let mut path = self.root.clone();
@@ -97,12 +132,14 @@ impl FileBackend {
 impl Backend for FileBackend {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
         validate_key(key)?;
+        self.check_fits(key, true)?;
         let (path, k) = (self.entry_path(key), key.to_owned());
         blocking("get", key, move || read_entry(&path, &k)).await
     }
 
     async fn put(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
         validate_key(key)?;
+        self.check_fits(key, true)?;
         let content = encode_entry(value);
         let (root, path, k) = (self.root.clone(), self.entry_path(key), key.to_owned());
         let name = self.temp_name();
@@ -114,12 +151,14 @@ impl Backend for FileBackend {
 
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
         validate_key(key)?;
+        self.check_fits(key, true)?;
         let (root, path, k) = (self.root.clone(), self.entry_path(key), key.to_owned());
         blocking("delete", key, move || remove_entry(&root, &path, &k)).await
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
         validate_prefix(prefix)?;
+        self.check_fits(prefix, false)?;
         let (dir, p) = (self.folder_path(prefix), prefix.to_owned());
         blocking("list", prefix, move || list_folder(&dir, &p)).await
     }
@@ -302,9 +341,14 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-/// The file or one of its folders does not exist: the key is absent.
+/// The file or one of its folders does not exist, or the file's name is a
+/// folder's (in Vault's layout the folder of keys `_u/...` is named like
+/// the file of key `u`): the key is absent.
 fn is_absent(e: &std::io::Error) -> bool {
-    matches!(e.kind(), ErrorKind::NotFound | ErrorKind::NotADirectory)
+    matches!(
+        e.kind(),
+        ErrorKind::NotFound | ErrorKind::NotADirectory | ErrorKind::IsADirectory
+    )
 }
 
 /// Runs filesystem work on a blocking thread, never on the async workers.

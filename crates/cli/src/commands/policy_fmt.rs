@@ -56,6 +56,11 @@ pub(crate) fn format_policy(text: &str) -> Result<String, FmtError> {
     if text.trim_start().starts_with('{') {
         return Err(FmtError::Json);
     }
+    coffer_server::hcl_nesting::check(text).map_err(|e| FmtError::Syntax {
+        line: e.line,
+        column: e.column,
+        message: e.to_string(),
+    })?;
     let body = parse_body(text).map_err(|e| FmtError::Syntax {
         line: e.location().line(),
         column: e.location().column(),

@@ -20,6 +20,13 @@ use super::tree::{Entry, Item, Lines, Node};
 
 /// Parses HCL `text` of policy `name` into entries.
 pub(super) fn parse(name: &str, text: &str) -> Result<Vec<Entry>, PolicyError> {
+    crate::hcl_nesting::check(text).map_err(|e| PolicyError::Syntax {
+        policy: name.to_owned(),
+        line: e.line,
+        column: e.column,
+        message: e.to_string(),
+        hint: None,
+    })?;
     let body = parse_body(text).map_err(|e| syntax_error(name, &e))?;
     let lines = Lines::new(text);
     Ok(convert_body(&lines, &body))
@@ -242,6 +249,23 @@ mod tests {
             .unwrap_or_default();
         assert!(err.starts_with("t:1:"), "{err}");
         assert!(err.contains("own line"), "{err}");
+    }
+
+    #[test]
+    fn nesting_past_the_bound_is_refused_before_the_parser_sees_it() {
+        // 20 levels of this shape took hcl-edit seconds (found by fuzzing).
+        let text = format!(
+            "path \"a\" {{\n  capabilities = {}1!1\n}}\n",
+            "1<1%1[".repeat(20)
+        );
+        let started = std::time::Instant::now();
+        let err = parse("t", &text)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.starts_with("t:2:"), "{err}");
+        assert!(err.contains("nested more than 10 levels"), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
     }
 
     #[test]

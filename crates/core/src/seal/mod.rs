@@ -11,6 +11,7 @@ pub(crate) mod rewrap;
 pub(crate) mod wrap;
 
 pub use rewrap::RewrapStatus;
+pub use wrap::SealWrapper;
 
 use async_trait::async_trait;
 use coffer_crypto::envelope;

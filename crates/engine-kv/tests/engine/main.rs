@@ -3,6 +3,7 @@
 
 mod cubbyhole;
 mod existence;
+mod props;
 mod support;
 mod v1;
 mod v2_config;

@@ -7,5 +7,6 @@ mod encrypt;
 mod entropy;
 mod export_backup;
 mod keys;
+mod props;
 mod sign;
 mod support;

@@ -19,6 +19,13 @@ use super::value::Value;
 
 /// Parses HCL `text` (read from `file`) into a position-carrying [`Body`].
 pub(crate) fn parse(file: &Path, text: &str) -> Result<Body, ConfigError> {
+    coffer_core::hcl_nesting::check(text).map_err(|e| ConfigError::Syntax {
+        file: file.to_path_buf(),
+        line: e.line,
+        column: e.column,
+        message: e.to_string(),
+        hint: None,
+    })?;
     let body = parse_body(text).map_err(|e| syntax_error(file, &e))?;
     Ok(convert_body(file, text, &body))
 }

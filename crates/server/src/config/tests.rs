@@ -359,6 +359,14 @@ fn syntax_error_carries_line_and_column() {
 }
 
 #[test]
+fn nesting_past_the_bound_is_a_syntax_error_with_its_position() {
+    let text = format!("ui = true\nlog_level = {}1\n", "(".repeat(11));
+    let e = err(parse_hcl(&text, &[]));
+    assert!(e.starts_with("config.hcl:2:23: syntax error:"), "{e}");
+    assert!(e.contains("nested more than 10 levels"), "{e}");
+}
+
+#[test]
 fn interpolation_is_not_evaluated_but_rejected() {
     let e = err(parse_hcl("cluster_name = \"${env}\"\n", &[]));
     assert!(
