@@ -23,6 +23,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// jemalloc, not glibc's malloc: a long-running server's RSS stays flat
+/// (docs/RELIABILITY.md, soak), where glibc's per-thread arenas kept growing.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     pipe::quiet_on_broken_pipe();
