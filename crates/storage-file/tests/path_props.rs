@@ -13,17 +13,10 @@
 
 use coffer_core::storage::{Backend, StorageError, direct_children, validate_key};
 use coffer_storage_file::FileBackend;
+use coffer_testkit::runtime::block_on;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(f)
-}
 
 fn scratch() -> tempfile::TempDir {
     // Memory-backed when there is /dev/shm: the backend fsyncs every write.
@@ -74,7 +67,10 @@ fn a_key_whose_file_name_is_a_folder_reads_as_absent() {
         b.delete("u").await.expect("delete of an absent key");
         assert!(b.put("u", b"y").await.is_err());
         assert_eq!(b.get("u").await.expect("get"), None);
-        assert_eq!(b.get("_u/_v").await.expect("get").as_deref(), Some(&b"x"[..]));
+        assert_eq!(
+            b.get("_u/_v").await.expect("get").as_deref(),
+            Some(&b"x"[..])
+        );
     });
 }
 

@@ -1,8 +1,8 @@
 //! Test-only helpers for Coffer: the node harness ([`node`], [`auth_node`]) with
 //! its software seal, test clock and test storage, the default engine list
 //! ([`engines`]), the PKCS#11 token fixture ([`token`], SoftHSM2 or kryoptic), a throwaway
-//! PostgreSQL server ([`postgres`]), and the storage backend conformance suite
-//! with its crash-consistency harness ([`conformance`]).
+//! PostgreSQL server ([`postgres`]), [`runtime::block_on`] for property tests, and the
+//! storage backend conformance suite with its crash-consistency harness ([`conformance`]).
 //!
 //! This crate is only ever a `[dev-dependencies]` entry: production crates must
 //! never depend on it. It runs real nodes, so it depends on the engine and auth
@@ -16,6 +16,7 @@ pub mod conformance;
 pub mod engines;
 pub mod node;
 pub mod postgres;
+pub mod runtime;
 pub mod soft_seal;
 pub mod storage;
 pub mod token;

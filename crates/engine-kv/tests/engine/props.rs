@@ -5,16 +5,9 @@
 
 use crate::support::Harness;
 use coffer_core::engine::Operation;
+use coffer_testkit::runtime::block_on;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(f)
-}
 
 /// Field names the KV bodies know, and some they do not.
 fn field() -> impl Strategy<Value = String> {

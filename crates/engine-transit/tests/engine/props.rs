@@ -6,16 +6,9 @@
 
 use crate::support::{Harness, b64, unb64};
 use coffer_core::engine::Operation;
+use coffer_testkit::runtime::block_on;
 use proptest::prelude::*;
 use serde_json::{Value, json};
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(f)
-}
 
 /// Field names transit bodies know, and some they do not.
 fn field() -> impl Strategy<Value = String> {
