@@ -16,10 +16,10 @@ use crate::error::{CoreError, CoreResult};
 use crate::seal::wrap::{self as seal_wrap, SealWrapper};
 use crate::storage::keyring::Keyring;
 use crate::storage::locks::KeyLocks;
+use crate::storage::physical_path::{BARRIER_PREFIX, PhysicalPaths};
 use crate::storage::usage::{TERM_LIMIT, TermUsage, UNKNOWN_USAGE, USAGE_PATH, UsageRecord};
-use crate::storage::{SharedBackend, validate_key, validate_prefix};
+use crate::storage::{SharedBackend, validate_prefix};
 use coffer_crypto::envelope;
-use coffer_crypto::path_cipher::PathCipher;
 use coffer_crypto::{Entropy, Key256};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -28,7 +28,6 @@ use zeroize::Zeroizing;
 
 /// Physical key of the keyring (encrypted with the root key).
 pub const KEYRING_PATH: &str = "core/keyring";
-const BARRIER_PREFIX: &str = "barrier/";
 /// Write locks, striped by physical key: a re-wrap replaces a record only
 /// if no write or delete changed it since it was read.
 const WRITE_STRIPES: usize = 256;
@@ -38,13 +37,13 @@ const UNWRAPPED_CACHE_ENTRIES: usize = 8192;
 
 struct Open {
     keyring: Keyring,
-    paths: PathCipher,
+    paths: PhysicalPaths,
     usage: TermUsage,
 }
 
 impl Open {
     fn new(keyring: Keyring, usage: TermUsage) -> Self {
-        let paths = PathCipher::new(keyring.path_key());
+        let paths = PhysicalPaths::new(keyring.path_key());
         Self {
             keyring,
             paths,
@@ -210,7 +209,7 @@ impl Barrier {
     /// record that cannot be read counts as nearly used up, which makes the
     /// keyring rotate at once: safe, where unsealing would not be.
     async fn stored_usage(&self, open: &Open) -> CoreResult<u64> {
-        let physical = physical_key(open, USAGE_PATH)?;
+        let physical = open.paths.key(USAGE_PATH)?;
         let Some(blob) = self.backend.get(&physical).await? else {
             return Ok(0);
         };
@@ -253,7 +252,7 @@ impl Barrier {
             USAGE_PATH.as_bytes(),
             &record,
         )?;
-        let physical = physical_key(open, USAGE_PATH)?;
+        let physical = open.paths.key(USAGE_PATH)?;
         // Under the record's stripe: the new term's first reservation
         // waits for this one, so an old term's record never lands last.
         let _stripe = self.stripes.lock(&physical).await;
@@ -294,7 +293,7 @@ impl Barrier {
     /// Reads and decrypts one value.
     pub async fn get(&self, path: &str) -> CoreResult<Option<Zeroizing<Vec<u8>>>> {
         let open = self.opened()?;
-        let physical = physical_key(&open, path)?;
+        let physical = open.paths.key(path)?;
         let Some(blob) = self.backend.get(&physical).await? else {
             return Ok(None);
         };
@@ -306,7 +305,7 @@ impl Barrier {
     /// an operator looking at the storage directory would find for it.
     pub async fn stored(&self, path: &str) -> CoreResult<Option<StoredRecord>> {
         let open = self.opened()?;
-        let physical = physical_key(&open, path)?;
+        let physical = open.paths.key(path)?;
         let Some(bytes) = self.backend.get(&physical).await? else {
             return Ok(None);
         };
@@ -341,7 +340,7 @@ impl Barrier {
 
     async fn write(&self, path: &str, value: &[u8], wrap: bool) -> CoreResult<()> {
         let open = self.opened()?;
-        let physical = physical_key(&open, path)?;
+        let physical = open.paths.key(path)?;
         let n = open.usage.count_one();
         if n > TERM_LIMIT {
             return Err(CoreError::Busy(format!(
@@ -378,7 +377,7 @@ impl Barrier {
     /// Deletes one value.
     pub async fn delete(&self, path: &str) -> CoreResult<()> {
         let open = self.opened()?;
-        let physical = physical_key(&open, path)?;
+        let physical = open.paths.key(path)?;
         let _stripe = self.stripes.lock(&physical).await;
         self.backend.delete(&physical).await?;
         self.forget(&physical);
@@ -391,7 +390,7 @@ impl Barrier {
     /// A concurrent write wins: the record is replaced only if unchanged.
     pub async fn reconcile(&self, path: &str, wrapped: bool) -> CoreResult<Reconciled> {
         let open = self.opened()?;
-        let physical = physical_key(&open, path)?;
+        let physical = open.paths.key(path)?;
         self.reconcile_physical(&physical, wrapped).await
     }
 
@@ -503,7 +502,7 @@ impl Barrier {
         let physical_prefix = if parent.is_empty() {
             BARRIER_PREFIX.to_owned()
         } else {
-            format!("{}/", physical_key(&open, parent)?)
+            format!("{}/", open.paths.key(parent)?)
         };
         let mut names = Vec::new();
         for child in self.backend.list(&physical_prefix).await? {
@@ -597,7 +596,7 @@ impl Barrier {
 
 /// An invalid logical path, described without echoing it: logical paths
 /// carry secret names and per-token ids that errors and logs must not show.
-fn path_error(e: crate::storage::StorageError) -> CoreError {
+pub(super) fn path_error(e: crate::storage::StorageError) -> CoreError {
     match e {
         crate::storage::StorageError::InvalidKey { reason, .. } => {
             CoreError::invalid(format!("invalid path: {reason}"))
@@ -619,27 +618,4 @@ fn decrypt(open: &Open, physical: &str, path: &str, blob: &[u8]) -> CoreResult<Z
         .term(term)
         .ok_or_else(|| integrity(coffer_crypto::CryptoError::UnknownTerm(term)))?;
     envelope::open(&key.key, path.as_bytes(), blob).map_err(integrity)
-}
-
-fn physical_key(open: &Open, path: &str) -> CoreResult<String> {
-    validate_key(path).map_err(path_error)?;
-    let mut out = String::from(BARRIER_PREFIX);
-    let mut parent_len = 0;
-    for (i, seg) in path.split('/').enumerate() {
-        if i > 0 {
-            out.push('/');
-        }
-        let parent = &path[..parent_len];
-        let enc = open
-            .paths
-            .encrypt_segment(parent, seg)
-            .map_err(|e| CoreError::invalid(format!("invalid path: {e}")))?;
-        out.push_str(&enc);
-        parent_len = if i == 0 {
-            seg.len()
-        } else {
-            parent_len + 1 + seg.len()
-        };
-    }
-    Ok(out)
 }

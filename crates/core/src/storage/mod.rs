@@ -8,6 +8,7 @@
 pub(crate) mod barrier;
 pub(crate) mod keyring;
 pub(crate) mod locks;
+pub(crate) mod physical_path;
 pub(crate) mod usage;
 pub(crate) mod view;
 
