@@ -28,9 +28,10 @@ pub fn injects_top_level(path: &str) -> bool {
         "sys/policy",
     ];
     let path = path.trim_end_matches('/');
-    EXACT_OR_PREFIX
-        .iter()
-        .any(|p| path == *p || path.starts_with(&format!("{p}/")))
+    EXACT_OR_PREFIX.iter().any(|p| {
+        path.strip_prefix(p)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
 }
 
 /// Vault's `auth` object.
@@ -58,21 +59,22 @@ pub fn logical(request_id: &str, path: &str, resp: Response) -> Value {
     } else {
         json!(resp.warnings)
     };
-    let mount_type = resp.mount_type.clone();
+    let injected = match &resp.data {
+        Some(Value::Object(data)) if injects_top_level(path) => Some(data.clone()),
+        _ => None,
+    };
     let mut body = json!({
         "request_id": request_id,
         "lease_id": "",
         "renewable": false,
         "lease_duration": resp.lease_duration,
-        "data": resp.data.clone().unwrap_or(Value::Null),
+        "data": resp.data.unwrap_or(Value::Null),
         "wrap_info": resp.wrap_info.as_ref().map_or(Value::Null, wrap_info_json),
         "warnings": warnings,
         "auth": resp.auth.as_ref().map_or(Value::Null, auth_json),
-        "mount_type": mount_type,
+        "mount_type": resp.mount_type,
     });
-    if injects_top_level(path)
-        && let (Some(Value::Object(data)), Value::Object(top)) = (resp.data, &mut body)
-    {
+    if let (Some(data), Value::Object(top)) = (injected, &mut body) {
         for (k, v) in data {
             top.entry(k).or_insert(v);
         }
