@@ -11,14 +11,25 @@ pub use ha_lock::InmemHaLock;
 
 use async_trait::async_trait;
 use coffer_core::storage::{Backend, StorageError, direct_children, validate_key, validate_prefix};
-use std::collections::BTreeMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-/// An in-memory [`Backend`]: a sorted map behind a read/write lock, so any
-/// number of readers proceed together and never wait for one another.
+/// An in-memory [`Backend`]: a hash map for lookups and a sorted set of the
+/// same keys for prefix listing, behind one read/write lock, so any number
+/// of readers proceed together and never wait for one another.
 #[derive(Debug, Default)]
 pub struct InmemBackend {
-    entries: RwLock<BTreeMap<String, Vec<u8>>>,
+    entries: RwLock<Entries>,
+}
+
+/// The values by key, and the keys in order. Physical keys under `barrier/`
+/// share long prefixes (the encrypted mount and folder names), which makes
+/// a sorted map's comparisons slow for a point lookup; hashing reads each
+/// key once.
+#[derive(Debug, Default)]
+struct Entries {
+    values: HashMap<String, Vec<u8>>,
+    keys: BTreeSet<String>,
 }
 
 impl InmemBackend {
@@ -29,11 +40,11 @@ impl InmemBackend {
 
     // A panic while holding the lock cannot leave the map half-updated (each
     // operation is a single insert or remove), so a poisoned lock is still sound.
-    fn read(&self) -> RwLockReadGuard<'_, BTreeMap<String, Vec<u8>>> {
+    fn read(&self) -> RwLockReadGuard<'_, Entries> {
         self.entries.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn write(&self) -> RwLockWriteGuard<'_, BTreeMap<String, Vec<u8>>> {
+    fn write(&self) -> RwLockWriteGuard<'_, Entries> {
         self.entries.write().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -42,18 +53,27 @@ impl InmemBackend {
 impl Backend for InmemBackend {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
         validate_key(key)?;
-        Ok(self.read().get(key).cloned())
+        Ok(self.read().values.get(key).cloned())
     }
 
     async fn put(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
         validate_key(key)?;
-        self.write().insert(key.to_owned(), value.to_vec());
+        let mut entries = self.write();
+        if let Some(old) = entries.values.get_mut(key) {
+            value.clone_into(old);
+        } else {
+            entries.values.insert(key.to_owned(), value.to_vec());
+            entries.keys.insert(key.to_owned());
+        }
         Ok(())
     }
 
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
         validate_key(key)?;
-        self.write().remove(key);
+        let mut entries = self.write();
+        if entries.values.remove(key).is_some() {
+            entries.keys.remove(key);
+        }
         Ok(())
     }
 
@@ -61,11 +81,12 @@ impl Backend for InmemBackend {
         validate_prefix(prefix)?;
         let entries = self.read();
         let under = entries
+            .keys
             .range::<str, _>((
                 std::ops::Bound::Included(prefix),
                 std::ops::Bound::Unbounded,
             ))
-            .map(|(k, _)| k.as_str())
+            .map(String::as_str)
             .take_while(|k| k.starts_with(prefix));
         Ok(direct_children(prefix, under))
     }
