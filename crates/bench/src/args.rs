@@ -15,6 +15,8 @@ use crate::scenario;
 pub(crate) const MAX_CLIENTS: usize = 1024;
 /// Longest measurement or warm-up phase accepted, so that a typo cannot start an endless run.
 pub(crate) const MAX_PHASE: Duration = Duration::from_secs(3600);
+/// Most `--rounds` accepted, for the same reason.
+pub(crate) const MAX_ROUNDS: u32 = 20;
 
 /// Drive a Vault-compatible server with N concurrent clients and report ops/s and latency.
 #[derive(Debug, Parser)]
@@ -69,21 +71,52 @@ pub(crate) struct Args {
     /// Skip TLS certificate verification for an https address.
     #[arg(long)]
     pub(crate) insecure: bool,
+
+    /// A second server to compare with, e.g. http://127.0.0.1:8300: every scenario is set up
+    /// on both, each client count runs against --address then against this one (--rounds
+    /// times), and a ratio line follows. Same loopback rule as --address.
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) compare: Option<String>,
+
+    /// Token for the --compare server (default: the --token).
+    #[arg(long, requires = "compare")]
+    pub(crate) compare_token: Option<String>,
+
+    /// With --compare: how many times each client count runs on each server, alternating;
+    /// the best ops/s of each side is reported.
+    #[arg(long, requires = "compare", default_value_t = 1, value_parser = parse_rounds)]
+    pub(crate) rounds: u32,
 }
 
 impl Args {
     /// The parsed address, after checking scheme and the loopback rule.
     pub(crate) fn target(&self) -> anyhow::Result<Url> {
-        let url = Url::parse(&self.address)
-            .with_context(|| format!("--address {:?} is not a URL", self.address))?;
+        self.checked("--address", &self.address)
+    }
+
+    /// The parsed `--compare` address, if any, after the same checks as [`Args::target`].
+    pub(crate) fn compare_target(&self) -> anyhow::Result<Option<Url>> {
+        self.compare
+            .as_deref()
+            .map(|address| self.checked("--compare", address))
+            .transpose()
+    }
+
+    /// The token for the `--compare` server: `--compare-token`, else `--token`.
+    pub(crate) fn compare_token(&self) -> Option<&str> {
+        self.compare_token.as_deref().or(self.token.as_deref())
+    }
+
+    /// `address` (given as `flag`) parsed, with an http(s) scheme, a host, and that host on
+    /// this machine unless `--allow-remote`.
+    fn checked(&self, flag: &str, address: &str) -> anyhow::Result<Url> {
+        let url =
+            Url::parse(address).with_context(|| format!("{flag} {address:?} is not a URL"))?;
         if !matches!(url.scheme(), "http" | "https") {
-            bail!(
-                "--address must start with http:// or https://, got {:?}",
-                self.address
-            );
+            bail!("{flag} must start with http:// or https://, got {address:?}");
         }
         let Some(host) = url.host_str() else {
-            bail!("--address {:?} has no host", self.address);
+            bail!("{flag} {address:?} has no host");
         };
         if !self.allow_remote && !is_loopback_host(host) {
             bail!(
@@ -128,6 +161,19 @@ fn parse_phase(s: &str) -> Result<Duration, String> {
         ));
     }
     Ok(d)
+}
+
+fn parse_rounds(s: &str) -> Result<u32, String> {
+    let n: u32 = s
+        .trim()
+        .parse()
+        .map_err(|e| format!("{s:?} is not a number of rounds: {e}"))?;
+    if n == 0 || n > MAX_ROUNDS {
+        return Err(format!(
+            "rounds must be between 1 and {MAX_ROUNDS}, got {n}"
+        ));
+    }
+    Ok(n)
 }
 
 fn parse_warmup(s: &str) -> Result<Duration, String> {
@@ -254,6 +300,89 @@ mod tests {
         let mut args = parse(&["--scenario", "kv2-read"]).unwrap();
         args.address = "http://[::1]:8200".to_owned();
         assert!(args.target().is_ok());
+    }
+
+    #[test]
+    fn without_compare_there_is_no_second_target_and_one_round() {
+        let args = parse(&["--scenario", "kv2-read"]).unwrap();
+        assert_eq!(args.compare, None);
+        assert!(args.compare_target().unwrap().is_none());
+        assert_eq!(args.rounds, 1);
+    }
+
+    #[test]
+    fn compare_takes_an_address_and_defaults_to_the_same_token() {
+        let args = parse(&[
+            "--scenario",
+            "kv2-read",
+            "--compare",
+            "http://127.0.0.1:8300",
+            "--rounds",
+            "3",
+        ])
+        .unwrap();
+        let url = args.compare_target().unwrap().unwrap();
+        assert_eq!(url.port(), Some(8300));
+        assert_eq!(args.compare_token(), Some("root"));
+        assert_eq!(args.rounds, 3);
+    }
+
+    #[test]
+    fn compare_token_replaces_the_token_for_the_second_server_only() {
+        let args = parse(&[
+            "--scenario",
+            "kv2-read",
+            "--compare",
+            "http://localhost:8300",
+            "--compare-token",
+            "other",
+        ])
+        .unwrap();
+        assert_eq!(args.compare_token(), Some("other"));
+        assert_eq!(args.token.as_deref(), Some("root"));
+    }
+
+    #[test]
+    fn compare_token_and_rounds_need_compare() {
+        assert!(parse(&["--scenario", "kv2-read", "--compare-token", "x"]).is_err());
+        assert!(parse(&["--scenario", "kv2-read", "--rounds", "2"]).is_err());
+    }
+
+    #[test]
+    fn zero_or_too_many_rounds_are_rejected() {
+        let compare = [
+            "--scenario",
+            "kv2-read",
+            "--compare",
+            "http://127.0.0.1:8300",
+        ];
+        for bad in ["0", "21", "two"] {
+            let mut argv = compare.to_vec();
+            argv.extend(["--rounds", bad]);
+            assert!(parse(&argv).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn remote_compare_target_is_refused_without_allow_remote() {
+        let mut args = parse(&[
+            "--scenario",
+            "kv2-read",
+            "--compare",
+            "http://vault.example.com:8200",
+        ])
+        .unwrap();
+        let err = args.compare_target().unwrap_err().to_string();
+        assert!(err.contains("--allow-remote"), "{err}");
+        args.allow_remote = true;
+        assert!(args.compare_target().unwrap().is_some());
+    }
+
+    #[test]
+    fn malformed_compare_address_names_the_compare_flag() {
+        let args = parse(&["--scenario", "kv2-read", "--compare", "ftp://127.0.0.1/"]).unwrap();
+        let err = args.compare_target().unwrap_err().to_string();
+        assert!(err.starts_with("--compare "), "{err}");
     }
 
     #[test]

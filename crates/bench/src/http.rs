@@ -17,8 +17,9 @@ pub(crate) struct VaultHttp {
 }
 
 impl VaultHttp {
-    /// Builds the client for `base` (already checked by [`Args::target`]).
-    pub(crate) fn new(base: Url, args: &Args) -> anyhow::Result<Self> {
+    /// Builds the client for `base` (already checked by [`Args::target`]) sending `token`
+    /// (none: an empty token, for in-process scenarios).
+    pub(crate) fn new(base: Url, token: Option<&str>, args: &Args) -> anyhow::Result<Self> {
         // reqwest is compiled without a built-in crypto provider; ignore "already installed".
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut builder = reqwest::Client::builder()
@@ -41,7 +42,7 @@ impl VaultHttp {
         Ok(Self {
             http,
             base,
-            token: args.token.clone().unwrap_or_default(),
+            token: token.unwrap_or_default().to_owned(),
         })
     }
 

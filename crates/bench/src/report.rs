@@ -89,12 +89,99 @@ impl LevelResult {
     }
 }
 
+/// The best round of each server at one (scenario, clients), with `--compare`.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct ComparedLevel {
+    pub(crate) scenario: &'static str,
+    pub(crate) clients: usize,
+    /// The `--address` server's best round (highest ops/s).
+    pub(crate) primary: LevelResult,
+    /// The `--compare` server's best round.
+    pub(crate) compare: LevelResult,
+    /// Primary ops/s divided by compare ops/s; `None` when the compare server had no op.
+    pub(crate) ratio: Option<f64>,
+}
+
+impl ComparedLevel {
+    /// Pairs the two best rounds of one (scenario, clients).
+    pub(crate) fn new(primary: LevelResult, compare: LevelResult) -> Self {
+        let ratio = (compare.ops_per_sec > 0.0).then(|| primary.ops_per_sec / compare.ops_per_sec);
+        Self {
+            scenario: primary.scenario,
+            clients: primary.clients,
+            primary,
+            compare,
+            ratio,
+        }
+    }
+
+    /// `kv2-read c=16: coffer 28,400 ops/s vs compare 7,100 ops/s = 4.00x (p99 1.8 ms vs 22.1 ms)`.
+    pub(crate) fn ratio_line(&self) -> String {
+        let ratio = self
+            .ratio
+            .map_or_else(|| "n/a".to_owned(), |r| format!("{r:.2}x"));
+        format!(
+            "{} c={}: coffer {} ops/s vs compare {} ops/s = {ratio} (p99 {} vs {})",
+            self.scenario,
+            self.clients,
+            thousands(self.primary.ops_per_sec),
+            thousands(self.compare.ops_per_sec),
+            short_latency(self.primary.p99),
+            short_latency(self.compare.p99),
+        )
+    }
+}
+
+/// A rate rounded to a whole number, with a comma every three digits: `28,400`.
+fn thousands(rate: f64) -> String {
+    let digits = format!("{rate:.0}");
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (n, c) in digits.chars().enumerate() {
+        if n > 0 && (digits.len() - n) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A latency with one decimal in milliseconds (`22.1 ms`), or in microseconds below one.
+fn short_latency(d: Option<Duration>) -> String {
+    match d {
+        None => "-".to_owned(),
+        Some(d) if d < Duration::from_millis(1) => format!("{} µs", d.as_micros()),
+        Some(d) => format!("{:.1} ms", d.as_secs_f64() * 1000.0),
+    }
+}
+
 /// The `--json` document.
 #[derive(Debug, Serialize)]
 pub(crate) struct Report<'a> {
     pub(crate) address: &'a str,
     pub(crate) warmup_s: f64,
+    /// One result per (scenario, clients) for `address` (with `--compare`, its best round).
     pub(crate) results: &'a [LevelResult],
+    /// Only with `--compare`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) compare: Option<CompareReport<'a>>,
+}
+
+/// The `compare` section of the `--json` document.
+#[derive(Debug, Serialize)]
+pub(crate) struct CompareReport<'a> {
+    /// The `--compare` server.
+    pub(crate) address: &'a str,
+    pub(crate) rounds: u32,
+    pub(crate) levels: &'a [ComparedLevel],
+}
+
+/// Prints a human line: on stdout, or on stderr when stdout carries the JSON document.
+pub(crate) fn say(json: bool, line: &str) {
+    if json {
+        eprintln!("{line}");
+    } else {
+        println!("{line}");
+    }
 }
 
 #[cfg(test)]
@@ -150,8 +237,10 @@ mod tests {
             address: "http://127.0.0.1:8200",
             warmup_s: 2.0,
             results: &results,
+            compare: None,
         })
         .unwrap();
+        assert!(doc.get("compare").is_none());
         let r = &doc["results"][0];
         assert_eq!(r["scenario"], "kv2-read");
         assert_eq!(r["clients"], 16);
@@ -159,5 +248,77 @@ mod tests {
         assert_eq!(r["errors"], 3);
         assert_eq!(r["refused"], 7);
         assert!(r.get("p50").is_none());
+    }
+
+    /// A result of `ops` ops in one second whose every latency is `p99`.
+    fn level(ops: u64, p99: Duration) -> LevelResult {
+        let lat = Latencies::from_samples(vec![p99; usize::try_from(ops).unwrap()]);
+        LevelResult::new("kv2-read", 16, Duration::from_secs(1), &lat, 0, 0, None)
+    }
+
+    #[test]
+    fn ratio_line_gives_both_rates_the_ratio_and_both_p99s() {
+        let pair = ComparedLevel::new(
+            level(28_400, Duration::from_micros(1_800)),
+            level(7_100, Duration::from_micros(22_100)),
+        );
+        assert_eq!(
+            pair.ratio_line(),
+            "kv2-read c=16: coffer 28,400 ops/s vs compare 7,100 ops/s = 4.00x \
+             (p99 1.8 ms vs 22.1 ms)"
+        );
+    }
+
+    #[test]
+    fn ratio_is_not_available_when_the_compare_server_had_no_op() {
+        let pair = ComparedLevel::new(
+            level(10, Duration::from_micros(450)),
+            level(0, Duration::ZERO),
+        );
+        assert_eq!(pair.ratio, None);
+        assert_eq!(
+            pair.ratio_line(),
+            "kv2-read c=16: coffer 10 ops/s vs compare 0 ops/s = n/a (p99 450 µs vs -)"
+        );
+    }
+
+    #[test]
+    fn rates_get_a_comma_every_three_digits() {
+        assert_eq!(thousands(0.0), "0");
+        assert_eq!(thousands(999.4), "999");
+        assert_eq!(thousands(999.6), "1,000");
+        assert_eq!(thousands(28_400.2), "28,400");
+        assert_eq!(thousands(1_234_567.0), "1,234,567");
+    }
+
+    #[test]
+    fn json_compare_section_pairs_both_servers_with_the_ratio() {
+        let results = [level(300, Duration::from_millis(2))];
+        let levels = [ComparedLevel::new(
+            level(300, Duration::from_millis(2)),
+            level(100, Duration::from_millis(5)),
+        )];
+        let doc = serde_json::to_value(Report {
+            address: "http://127.0.0.1:8200",
+            warmup_s: 2.0,
+            results: &results,
+            compare: Some(CompareReport {
+                address: "http://127.0.0.1:8300",
+                rounds: 3,
+                levels: &levels,
+            }),
+        })
+        .unwrap();
+        let c = &doc["compare"];
+        assert_eq!(c["address"], "http://127.0.0.1:8300");
+        assert_eq!(c["rounds"], 3);
+        let l = &c["levels"][0];
+        assert_eq!(
+            (&l["scenario"], &l["clients"]),
+            (&"kv2-read".into(), &16.into())
+        );
+        assert_eq!(l["primary"]["ops"], 300);
+        assert_eq!(l["compare"]["p99_us"], 5000);
+        assert!((l["ratio"].as_f64().unwrap() - 3.0).abs() < 1e-9);
     }
 }

@@ -1,4 +1,5 @@
-//! Runs one scenario at one client count: warm-up, then a fixed measured window.
+//! Runs one scenario at one client count: warm-up, then a fixed measured window; and sets
+//! scenarios up and tears them down around that.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,7 +9,7 @@ use tokio::task::JoinSet;
 
 use crate::http::{Refused, VaultHttp};
 use crate::report::LevelResult;
-use crate::scenario::Scenario;
+use crate::scenario::{self, Scenario};
 use crate::stats::Latencies;
 
 /// Timing of one (scenario, clients) run.
@@ -102,4 +103,28 @@ pub(crate) async fn run_level(
         collected.errors,
         collected.first_error,
     ))
+}
+
+/// Builds scenario `name` and sets it up on `client`'s server. A failed setup is cleaned up
+/// (as far as it got) before its error is returned.
+pub(crate) async fn set_up(name: &str, client: &VaultHttp) -> anyhow::Result<Arc<dyn Scenario>> {
+    let mut scenario =
+        scenario::build(name).with_context(|| format!("unknown scenario {name:?}"))?;
+    let setup = scenario.setup(client).await;
+    let scenario: Arc<dyn Scenario> = Arc::from(scenario);
+    if let Err(e) = setup {
+        tear_down(scenario.as_ref(), client).await;
+        return Err(e.context(format!("setting up scenario {name}")));
+    }
+    Ok(scenario)
+}
+
+/// Tears `scenario` down on `client`'s server; a failure is only a warning on stderr.
+pub(crate) async fn tear_down(scenario: &dyn Scenario, client: &VaultHttp) {
+    if let Err(e) = scenario.teardown(client).await {
+        eprintln!(
+            "coffer-bench: warning: cleaning up after {} failed: {e:#}",
+            scenario.name()
+        );
+    }
 }

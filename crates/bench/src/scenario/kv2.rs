@@ -1,12 +1,14 @@
-//! A throwaway KV version 2 mount shared by the kv2-* and seal-wrapped-kv-* scenarios.
+//! A throwaway KV version 2 mount shared by the kv2-*, seal-wrapped-kv-* and mixed scenarios.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher as _, Hasher as _};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use reqwest::{Method, Url};
 use serde_json::json;
+use tokio::task::JoinSet;
 
 use crate::http::VaultHttp;
 
@@ -16,6 +18,8 @@ pub(crate) const KEYS: u64 = 1000;
 pub(crate) const VALUE_BYTES: usize = 100;
 /// How long a fresh KV v2 mount may take to accept writes (Vault upgrades it in the background).
 const READY_TIMEOUT: Duration = Duration::from_secs(15);
+/// Parallel writers used to pre-fill the keys.
+const PREFILL_WRITERS: u64 = 16;
 
 /// A mounted `bench-kv2-<random>` engine with its per-key URLs and body prepared once.
 #[derive(Debug)]
@@ -67,6 +71,30 @@ impl Kv2Mount {
     /// Reads the latest version of key `i % KEYS`.
     pub(crate) async fn read(&self, client: &VaultHttp, i: u64) -> anyhow::Result<()> {
         client.send(Method::GET, self.url_for(i)?, None).await?;
+        Ok(())
+    }
+
+    /// Writes all `KEYS` keys once, from a few parallel writers, so that every read finds a
+    /// value.
+    pub(crate) async fn prefill(self: &Arc<Self>, client: &VaultHttp) -> anyhow::Result<()> {
+        let mut writers = JoinSet::new();
+        for w in 0..PREFILL_WRITERS {
+            let kv = Arc::clone(self);
+            let client = client.clone();
+            writers.spawn(async move {
+                let mut i = w;
+                while i < KEYS {
+                    kv.write(&client, i)
+                        .await
+                        .with_context(|| format!("pre-writing key-{i}"))?;
+                    i += PREFILL_WRITERS;
+                }
+                anyhow::Ok(())
+            });
+        }
+        while let Some(joined) = writers.join_next().await {
+            joined.context("pre-write task panicked")??;
+        }
         Ok(())
     }
 

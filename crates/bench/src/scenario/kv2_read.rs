@@ -3,23 +3,17 @@
 //! `kv2-read-policy`: the same reads with a token whose only policy has 10 path rules, so
 //! every read pays the ACL check (compare with `kv2-read`, which uses the root token).
 
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher as _, Hasher as _};
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use async_trait::async_trait;
-use tokio::task::JoinSet;
-
 use serde_json::json;
 
 use super::Scenario;
-use super::kv2::{KEYS, Kv2Mount};
+use super::kv2::Kv2Mount;
 use crate::http::VaultHttp;
-
-/// Name of the policy `kv2-read-policy` writes (and deletes again).
-const POLICY: &str = "bench-ten-rules";
-
-/// Parallel writers used to pre-fill the keys.
-const PREFILL_WRITERS: u64 = 16;
 
 /// See the module docs.
 #[derive(Debug, Default)]
@@ -29,6 +23,10 @@ pub(crate) struct Kv2Read {
     /// `kv2-read-policy`: read with a 10-rule policy token instead of the root token.
     policy_token: bool,
     kv: Option<Arc<Kv2Mount>>,
+    /// `kv2-read-policy`: the `bench-ten-rules-<random>` policy, once written. Unique per
+    /// run, so that two runs against one server (`--compare` with itself) do not overwrite
+    /// each other's rules.
+    policy: Option<String>,
     /// The client that reads: the root token's, or the policy token's.
     reader: Option<VaultHttp>,
 }
@@ -44,7 +42,15 @@ impl Kv2Read {
 
     /// Writes a policy of 10 rules (one grants reads of the mount, nine other paths) and
     /// returns a client holding a fresh token with only that policy.
-    async fn policy_reader(client: &VaultHttp, mount: &str) -> anyhow::Result<VaultHttp> {
+    async fn policy_reader(
+        &mut self,
+        client: &VaultHttp,
+        mount: &str,
+    ) -> anyhow::Result<VaultHttp> {
+        let policy = format!(
+            "bench-ten-rules-{:016x}",
+            RandomState::new().build_hasher().finish()
+        );
         let mut rules = format!("path \"{mount}/data/*\" {{ capabilities = [\"read\"] }}\n");
         for n in 1..10 {
             rules.push_str(&format!(
@@ -53,15 +59,16 @@ impl Kv2Read {
         }
         client
             .post(
-                &format!("sys/policies/acl/{POLICY}"),
+                &format!("sys/policies/acl/{policy}"),
                 &json!({ "policy": rules }),
             )
             .await
             .context("writing the benchmark policy (needs ACL policies on the server)")?;
+        self.policy = Some(policy.clone());
         let doc = client
             .post_for_document(
                 "auth/token/create",
-                &json!({"policies": [POLICY], "no_default_policy": true, "ttl": "1h"}),
+                &json!({"policies": [policy], "no_default_policy": true, "ttl": "1h"}),
             )
             .await
             .context("creating the benchmark token")?;
@@ -95,26 +102,9 @@ impl Scenario for Kv2Read {
     async fn setup(&mut self, client: &VaultHttp) -> anyhow::Result<()> {
         let kv = Arc::new(Kv2Mount::create(client, self.seal_wrap).await?);
         self.kv = Some(Arc::clone(&kv));
-        let mut writers = JoinSet::new();
-        for w in 0..PREFILL_WRITERS {
-            let kv = Arc::clone(&kv);
-            let client = client.clone();
-            writers.spawn(async move {
-                let mut i = w;
-                while i < KEYS {
-                    kv.write(&client, i)
-                        .await
-                        .with_context(|| format!("pre-writing key-{i}"))?;
-                    i += PREFILL_WRITERS;
-                }
-                anyhow::Ok(())
-            });
-        }
-        while let Some(joined) = writers.join_next().await {
-            joined.context("pre-write task panicked")??;
-        }
+        kv.prefill(client).await?;
         self.reader = Some(if self.policy_token {
-            Self::policy_reader(client, kv.path()).await?
+            self.policy_reader(client, kv.path()).await?
         } else {
             client.clone()
         });
@@ -131,8 +121,8 @@ impl Scenario for Kv2Read {
     }
 
     async fn teardown(&self, client: &VaultHttp) -> anyhow::Result<()> {
-        if self.policy_token {
-            client.delete(&format!("sys/policies/acl/{POLICY}")).await?;
+        if let Some(policy) = &self.policy {
+            client.delete(&format!("sys/policies/acl/{policy}")).await?;
         }
         match &self.kv {
             Some(kv) => kv.remove(client).await,

@@ -8,6 +8,8 @@ mod approle_login;
 mod kv2;
 mod kv2_read;
 mod kv2_write;
+mod mixed;
+mod token_create;
 mod transit;
 mod transit_batch_encrypt;
 mod transit_decrypt;
@@ -37,6 +39,8 @@ pub(crate) const NAMES: &[&str] = &[
     "entropy-transit-keygen",
     "approle-login",
     "wrap-unwrap",
+    "mixed",
+    "token-create",
 ];
 
 /// A fresh, not yet set-up scenario by name; `None` for a name not in [`NAMES`].
@@ -62,6 +66,8 @@ pub(crate) fn build(name: &str) -> Option<Box<dyn Scenario>> {
         }
         "approle-login" => Some(Box::new(approle_login::ApproleLogin::default())),
         "wrap-unwrap" => Some(Box::new(wrap_unwrap::WrapUnwrap)),
+        "mixed" => Some(Box::new(mixed::Mixed::default())),
+        "token-create" => Some(Box::new(token_create::TokenCreate::default())),
         _ => None,
     }
 }
