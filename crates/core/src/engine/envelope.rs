@@ -8,6 +8,7 @@
 use crate::engine::{Auth, Response, WrapInfo};
 use crate::error::{CoreError, CoreResult};
 use crate::ttl::Ttl;
+use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::{Duration, UNIX_EPOCH};
@@ -52,34 +53,58 @@ fn auth_json(a: &Auth) -> Value {
     })
 }
 
+/// Vault's logical envelope around one response, serialised field by field
+/// (no intermediate JSON tree for the envelope itself).
+#[derive(Serialize)]
+struct Envelope<'a> {
+    request_id: &'a str,
+    lease_id: &'static str,
+    renewable: bool,
+    lease_duration: Ttl,
+    data: &'a Option<Value>,
+    wrap_info: Option<Value>,
+    warnings: Option<&'a [String]>,
+    auth: Option<Value>,
+    mount_type: &'a str,
+}
+
+impl<'a> Envelope<'a> {
+    fn new(request_id: &'a str, resp: &'a Response) -> Self {
+        Self {
+            request_id,
+            lease_id: "",
+            renewable: false,
+            lease_duration: resp.lease_duration,
+            data: &resp.data,
+            wrap_info: resp.wrap_info.as_ref().map(wrap_info_json),
+            warnings: (!resp.warnings.is_empty()).then_some(resp.warnings.as_slice()),
+            auth: resp.auth.as_ref().map(auth_json),
+            mount_type: &resp.mount_type,
+        }
+    }
+}
+
 /// An engine response in Vault's logical envelope.
 pub fn logical(request_id: &str, path: &str, resp: Response) -> Value {
-    let warnings = if resp.warnings.is_empty() {
-        Value::Null
-    } else {
-        json!(resp.warnings)
-    };
-    let injected = match &resp.data {
-        Some(Value::Object(data)) if injects_top_level(path) => Some(data.clone()),
-        _ => None,
-    };
-    let mut body = json!({
-        "request_id": request_id,
-        "lease_id": "",
-        "renewable": false,
-        "lease_duration": resp.lease_duration,
-        "data": resp.data.unwrap_or(Value::Null),
-        "wrap_info": resp.wrap_info.as_ref().map_or(Value::Null, wrap_info_json),
-        "warnings": warnings,
-        "auth": resp.auth.as_ref().map_or(Value::Null, auth_json),
-        "mount_type": resp.mount_type,
-    });
-    if let (Some(data), Value::Object(top)) = (injected, &mut body) {
+    let mut body = serde_json::to_value(Envelope::new(request_id, &resp))
+        .unwrap_or_else(|e| json!({ "errors": [format!("response encoding failed: {e}")] }));
+    if injects_top_level(path)
+        && let (Some(Value::Object(data)), Value::Object(top)) = (resp.data, &mut body)
+    {
         for (k, v) in data {
             top.entry(k).or_insert(v);
         }
     }
     body
+}
+
+/// [`logical`] written straight to JSON bytes, as the server sends it.
+pub fn logical_json(request_id: &str, path: &str, resp: Response) -> serde_json::Result<Vec<u8>> {
+    if injects_top_level(path) {
+        serde_json::to_vec(&logical(request_id, path, resp))
+    } else {
+        serde_json::to_vec(&Envelope::new(request_id, &resp))
+    }
 }
 
 /// Vault's `wrap_info` object.
@@ -187,6 +212,24 @@ mod tests {
         for audit in ["sys/audit", "sys/audit/", "sys/audit-hash/file"] {
             assert!(injects_top_level(audit), "{audit}");
         }
+    }
+
+    #[test]
+    fn the_bytes_sent_are_the_envelope_as_a_value() {
+        let r = Response::data(json!({"k": "v"})).warn("careful");
+        for path in ["secret/data/k", "sys/mounts"] {
+            let bytes = logical_json("id", path, r.clone()).expect("encodes");
+            let sent: Value = serde_json::from_slice(&bytes).expect("json");
+            assert_eq!(sent, logical("id", path, r.clone()), "{path}");
+        }
+        let sent: Value =
+            serde_json::from_slice(&logical_json("id", "kv/x", Response::default()).expect("ok"))
+                .expect("json");
+        for field in ["data", "warnings", "auth", "wrap_info"] {
+            assert!(sent[field].is_null(), "{field}: {sent}");
+        }
+        assert_eq!(sent["lease_id"], "");
+        assert_eq!(sent["renewable"], false);
     }
 
     #[test]

@@ -11,6 +11,11 @@ use serde_json::{Value, json};
 pub fn json_response(status: StatusCode, body: &Value) -> Response {
     let bytes = serde_json::to_vec(body)
         .unwrap_or_else(|_| b"{\"errors\":[\"response encoding failed\"]}".to_vec());
+    json_bytes_response(status, bytes)
+}
+
+/// [`json_response`] for a body already encoded as JSON.
+pub fn json_bytes_response(status: StatusCode, bytes: Vec<u8>) -> Response {
     let mut resp = (status, bytes).into_response();
     let headers = resp.headers_mut();
     headers.insert(

@@ -2,7 +2,7 @@
 //! core, then Vault's envelope.
 
 use super::error::ApiError;
-use super::{AppState, body, envelope, remote, token};
+use super::{Shared, body, envelope, remote, token};
 use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -15,7 +15,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 pub(crate) async fn handle(
-    State(st): State<AppState>,
+    State(st): State<Shared>,
     peer: remote::Peer,
     method: Method,
     path: Result<Path<String>, PathRejection>,
@@ -97,10 +97,9 @@ pub(crate) async fn handle(
                     StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
                 }
             };
-            Ok(envelope::json_response(
-                status,
-                &coffer_core::engine::envelope::logical(&request_id, &path, resp),
-            ))
+            let body = coffer_core::engine::envelope::logical_json(&request_id, &path, resp)
+                .map_err(|e| ApiError::internal(format!("response encoding failed: {e}")))?;
+            Ok(envelope::json_bytes_response(status, body))
         }
     }
 }
