@@ -1,6 +1,6 @@
 //! Reading a request body within `max_request_size` and parsing it as JSON.
 
-use super::AppState;
+use super::Shared;
 use super::error::ApiError;
 use axum::body::{Body, Bytes};
 use axum::extract::FromRequest;
@@ -112,10 +112,10 @@ pub(crate) const RAW_BODY_LIMIT: usize = 64 * 1024;
 /// error envelope (400 or 413).
 pub(crate) struct VaultJson<T>(pub(crate) T);
 
-impl<T: DeserializeOwned> FromRequest<AppState> for VaultJson<T> {
+impl<T: DeserializeOwned> FromRequest<Shared> for VaultJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: axum::extract::Request, st: &AppState) -> Result<Self, ApiError> {
+    async fn from_request(req: axum::extract::Request, st: &Shared) -> Result<Self, ApiError> {
         let (parts, body) = req.into_parts();
         let limit = st.max_request_size.min(RAW_BODY_LIMIT);
         let bytes = read(&parts.headers, body, limit).await?;

@@ -3,14 +3,14 @@
 //! `sudo` on the path.
 
 use super::error::ApiError;
-use super::{AppState, envelope, remote, token};
+use super::{Shared, envelope, remote, token};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use coffer_core::engine::{Operation, Request};
 
 pub(crate) async fn sanitized(
-    State(st): State<AppState>,
+    State(st): State<Shared>,
     peer: remote::Peer,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {

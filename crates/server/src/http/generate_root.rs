@@ -2,7 +2,7 @@
 
 use super::body::VaultJson;
 use super::error::ApiError;
-use super::{AppState, envelope};
+use super::{Shared, envelope};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -26,24 +26,24 @@ pub(crate) struct UpdateBody {
     nonce: Option<String>,
 }
 
-pub(crate) async fn status(State(st): State<AppState>) -> Result<Response, ApiError> {
+pub(crate) async fn status(State(st): State<Shared>) -> Result<Response, ApiError> {
     Ok(ok(&st.core.generate_root_status().await?))
 }
 
 pub(crate) async fn start(
-    State(st): State<AppState>,
+    State(st): State<Shared>,
     VaultJson(b): VaultJson<StartBody>,
 ) -> Result<Response, ApiError> {
     Ok(ok(&st.core.generate_root_start(b.otp, b.pgp_key).await?))
 }
 
-pub(crate) async fn cancel(State(st): State<AppState>) -> Response {
+pub(crate) async fn cancel(State(st): State<Shared>) -> Response {
     st.core.generate_root_cancel();
     envelope::no_content()
 }
 
 pub(crate) async fn update(
-    State(st): State<AppState>,
+    State(st): State<Shared>,
     VaultJson(b): VaultJson<UpdateBody>,
 ) -> Result<Response, ApiError> {
     let key = b.key.unwrap_or_default();

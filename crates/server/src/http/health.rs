@@ -1,7 +1,7 @@
 //! `sys/health` (status codes chosen by query parameters) and `sys/leader`.
 
 use super::error::ApiError;
-use super::{AppState, envelope};
+use super::{Shared, envelope};
 use axum::extract::{Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -62,7 +62,7 @@ impl HealthCodes {
 }
 
 pub(crate) async fn health(
-    State(st): State<AppState>,
+    State(st): State<Shared>,
     method: Method,
     Query(q): Query<BTreeMap<String, String>>,
 ) -> Result<Response, ApiError> {
@@ -119,7 +119,7 @@ pub(crate) async fn health(
     Ok(envelope::json_response(status, &body))
 }
 
-pub(crate) async fn leader(State(st): State<AppState>) -> Result<Response, ApiError> {
+pub(crate) async fn leader(State(st): State<Shared>) -> Result<Response, ApiError> {
     let ha = st.core.ha_status();
     // As Vault: a node without HA says so even while sealed; an HA node
     // that is sealed knows no leader.

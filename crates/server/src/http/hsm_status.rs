@@ -6,7 +6,7 @@
 //! entropy draws and re-wrap progress are in `sys/metrics`.
 
 use super::error::ApiError;
-use super::{AppState, envelope, remote, token};
+use super::{Shared, envelope, remote, token};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -14,7 +14,7 @@ use coffer_core::engine::{Operation, Request};
 use serde_json::json;
 
 pub(crate) async fn status(
-    State(st): State<AppState>,
+    State(st): State<Shared>,
     peer: remote::Peer,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {

@@ -4,7 +4,7 @@
 //! `sys/metrics`.
 
 use super::error::ApiError;
-use super::{AppState, envelope, remote, token};
+use super::{Shared, envelope, remote, token};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 pub(crate) async fn metrics(
-    State(st): State<AppState>,
+    State(st): State<Shared>,
     peer: remote::Peer,
     headers: HeaderMap,
     Query(q): Query<BTreeMap<String, String>>,

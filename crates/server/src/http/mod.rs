@@ -69,11 +69,16 @@ impl AppState {
     }
 }
 
+/// The state handlers receive: one reference count to bump per extractor
+/// and middleware, rather than one per field.
+pub(crate) type Shared = Arc<AppState>;
+
 /// Default `max_request_size`: 32 MiB, as Vault.
 pub const DEFAULT_MAX_REQUEST_SIZE: usize = 32 * 1024 * 1024;
 
 /// Builds the API router. `ui` says whether `/ui/` is enabled in the config.
 pub fn router(state: AppState, ui: bool) -> Router {
+    let state: Shared = Arc::new(state);
     let api = Router::new()
         .route(
             "/v1/sys/init",
@@ -155,7 +160,7 @@ pub fn router(state: AppState, ui: bool) -> Router {
 }
 
 /// Other methods on a raw endpoint get Vault's 405 envelope.
-fn only(methods: MethodRouter<AppState>) -> MethodRouter<AppState> {
+fn only(methods: MethodRouter<Shared>) -> MethodRouter<Shared> {
     methods.fallback(|| async {
         error::ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "unsupported operation")
     })

@@ -4,7 +4,7 @@
 //! `Retry-After`; with `enable_rate_limit_response_headers`, allowed ones
 //! carry `X-Ratelimit-Limit` and `X-Ratelimit-Remaining`.
 
-use super::AppState;
+use super::Shared;
 use super::error::ApiError;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use coffer_core::quota::{Decision, RateLimited};
 use std::net::SocketAddr;
 
-pub(crate) async fn enforce(State(st): State<AppState>, req: Request, next: Next) -> Response {
+pub(crate) async fn enforce(State(st): State<Shared>, req: Request, next: Next) -> Response {
     let Some(raw) = req.uri().path().strip_prefix("/v1/") else {
         return next.run(req).await;
     };

@@ -5,7 +5,7 @@
 
 use super::body::VaultJson;
 use super::error::ApiError;
-use super::{AppState, envelope};
+use super::{Shared, envelope};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -47,7 +47,7 @@ pub(crate) struct CancelBody {
 }
 
 pub(crate) async fn status<const RECOVERY: bool>(
-    State(st): State<AppState>,
+    State(st): State<Shared>,
 ) -> Result<Response, ApiError> {
     Ok(ok(&status_json(
         &st.core.rekey_status(target::<RECOVERY>()).await?,
@@ -55,7 +55,7 @@ pub(crate) async fn status<const RECOVERY: bool>(
 }
 
 pub(crate) async fn start<const RECOVERY: bool>(
-    State(st): State<AppState>,
+    State(st): State<Shared>,
     VaultJson(b): VaultJson<StartBody>,
 ) -> Result<Response, ApiError> {
     let to_u32 = |v: Option<u64>, name: &str| {
@@ -74,7 +74,7 @@ pub(crate) async fn start<const RECOVERY: bool>(
 }
 
 pub(crate) async fn cancel<const RECOVERY: bool>(
-    State(st): State<AppState>,
+    State(st): State<Shared>,
     VaultJson(b): VaultJson<CancelBody>,
 ) -> Result<Response, ApiError> {
     st.core
@@ -87,7 +87,7 @@ pub(crate) async fn cancel<const RECOVERY: bool>(
 /// new keys are stored even if the client goes away mid-request, so the two
 /// storage writes are never cut apart by a dropped connection.
 pub(crate) async fn update<const RECOVERY: bool>(
-    State(st): State<AppState>,
+    State(st): State<Shared>,
     VaultJson(b): VaultJson<UpdateBody>,
 ) -> Result<Response, ApiError> {
     let key = Zeroizing::new(b.key.unwrap_or_default());

@@ -2,7 +2,7 @@
 
 use super::body::VaultJson;
 use super::error::ApiError;
-use super::{AppState, envelope, remote, token};
+use super::{Shared, envelope, remote, token};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -36,7 +36,7 @@ pub(crate) struct InitBody {
     recovery_pgp_keys: Option<Vec<String>>,
 }
 
-pub(crate) async fn init_status(State(st): State<AppState>) -> Result<Response, ApiError> {
+pub(crate) async fn init_status(State(st): State<Shared>) -> Result<Response, ApiError> {
     let initialized = st.core.is_initialized().await?;
     Ok(envelope::json_response(
         StatusCode::OK,
@@ -45,7 +45,7 @@ pub(crate) async fn init_status(State(st): State<AppState>) -> Result<Response, 
 }
 
 pub(crate) async fn init(
-    State(st): State<AppState>,
+    State(st): State<Shared>,
     VaultJson(b): VaultJson<InitBody>,
 ) -> Result<Response, ApiError> {
     if b.recovery_pgp_keys.as_ref().is_some_and(|k| !k.is_empty()) {
@@ -102,7 +102,7 @@ pub(crate) async fn init(
     Ok(envelope::json_response(StatusCode::OK, &out))
 }
 
-pub(crate) async fn seal_status(State(st): State<AppState>) -> Result<Response, ApiError> {
+pub(crate) async fn seal_status(State(st): State<Shared>) -> Result<Response, ApiError> {
     let s = st.core.seal_status().await?;
     Ok(envelope::json_response(StatusCode::OK, &status_json(&s)))
 }
@@ -118,7 +118,7 @@ pub(crate) struct UnsealBody {
 }
 
 pub(crate) async fn unseal(
-    State(st): State<AppState>,
+    State(st): State<Shared>,
     VaultJson(b): VaultJson<UnsealBody>,
 ) -> Result<Response, ApiError> {
     if b.reset == Some(true) {
@@ -144,7 +144,7 @@ pub(crate) async fn unseal(
 }
 
 pub(crate) async fn seal(
-    State(st): State<AppState>,
+    State(st): State<Shared>,
     peer: remote::Peer,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {

@@ -30,7 +30,7 @@
 //! would seal the active node). On the cluster listener, a request reaching a node that
 //! is not (or no longer) active gets a 503 the forwarding standby retries.
 
-use super::AppState;
+use super::Shared;
 use super::body;
 use super::error::{ApiError, NotActiveHere};
 use super::replay;
@@ -69,7 +69,7 @@ const NOT_ACTIVE: &str = "x-coffer-not-active";
 
 /// Middleware: see the module docs.
 pub(crate) async fn send_to_active(
-    State(st): State<AppState>,
+    State(st): State<Shared>,
     mut req: Request,
     next: Next,
 ) -> Response {
@@ -131,7 +131,7 @@ enum Served {
 }
 
 /// Serves `req` here, on what was the active node when it arrived.
-async fn serve_here(st: &AppState, next: Next, req: Request) -> Served {
+async fn serve_here(st: &super::AppState, next: Next, req: Request) -> Served {
     let path = req.uri().path().to_owned();
     let (resp, wrote) = track_writes(next.run(req)).await;
     if resp.extensions().get::<NotActiveHere>().is_none() || st.core.ha_status().is_self {
@@ -156,7 +156,7 @@ fn stepped_down_part_way() -> Response {
 
 /// A request from another node: served only by the active node, with the
 /// original client's address from the forwarding header.
-async fn from_cluster(st: &AppState, mut req: Request, next: Next) -> Response {
+async fn from_cluster(st: &super::AppState, mut req: Request, next: Next) -> Response {
     if !st.core.ha_status().is_self {
         return not_active_here("a forwarded request reached a node that is not the active node");
     }
@@ -189,7 +189,7 @@ fn not_active_here(message: &str) -> Response {
 /// node, waiting for one within the lock TTL and [`TAKE_OVER_ALLOWANCE`]:
 /// forwarded over the cluster listener, or redirected. Should this node
 /// become the active one meanwhile, it serves the request itself.
-async fn pass_on(st: &AppState, parts: Parts, body: Bytes, next: Next) -> Response {
+async fn pass_on(st: &super::AppState, parts: Parts, body: Bytes, next: Next) -> Response {
     let patience = st.core.ha_lock_ttl().unwrap_or(DEFAULT_LOCK_TTL) + TAKE_OVER_ALLOWANCE;
     let give_up = Instant::now() + patience;
     let idempotent = matches!(parts.method, Method::GET | Method::HEAD) || parts.method == "LIST";
@@ -314,7 +314,7 @@ enum Forwarded {
 
 /// Sends the request to the active node at `cluster_addr`.
 async fn forward(
-    st: &AppState,
+    st: &super::AppState,
     cert: &coffer_crypto::cluster_cert::ClusterCert,
     cluster_addr: &str,
     parts: &Parts,
