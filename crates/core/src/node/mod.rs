@@ -290,8 +290,10 @@ impl Core {
 impl Core {
     /// A random UUID (request ids, nonces).
     pub fn new_uuid(&self) -> CoreResult<String> {
-        Ok(uuid::Builder::from_random_bytes(self.random_16()?)
-            .into_uuid()
-            .to_string())
+        let uuid = uuid::Builder::from_random_bytes(self.random_16()?).into_uuid();
+        Ok(uuid
+            .hyphenated()
+            .encode_lower(&mut uuid::Uuid::encode_buffer())
+            .to_owned())
     }
 }

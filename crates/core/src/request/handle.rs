@@ -117,11 +117,12 @@ impl Core {
         // so sys/audit-hash of the wrap's token finds its use.
         let raw_token = auth.presented.as_str();
         let resolved = &auth.resolved;
-        if let Ok(path) = canonical_path(&req.path) {
-            self.plain_wrapping_token_field(&path, &mut req);
+        let canonical = canonical_path(&req.path);
+        if let Ok(path) = &canonical {
+            self.plain_wrapping_token_field(path, &mut req);
         }
         let mut trail = self.audit_trail(&req, Some(resolved), Some(raw_token));
-        req.path = match canonical_path(&req.path) {
+        req.path = match canonical {
             Ok(p) => p,
             Err(e) => return Err(self.audit_refused(trail, e).await),
         };

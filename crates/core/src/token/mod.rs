@@ -40,7 +40,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::storage::view::View;
 use crate::token::expiration::{LeaseRecord, Leases, token_lease_id};
 use crate::ttl::Ttl;
-use coffer_crypto::hash::hmac_sha256;
+use coffer_crypto::hash::HmacKey;
 use coffer_crypto::{Entropy, SecretBytes};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -190,7 +190,7 @@ pub enum TokenUse {
 pub struct TokenStore {
     view: View,
     clock: Arc<dyn Clock>,
-    salt: RwLock<Option<Arc<SecretBytes>>>,
+    salt: RwLock<Option<Arc<HmacKey>>>,
     cache: RwLock<HashMap<String, Arc<TokenEntry>>>,
     /// Bumped by every change and removal of an entry: a reader only caches
     /// what it loaded from storage when no write happened meanwhile, so a
@@ -237,7 +237,8 @@ impl TokenStore {
         *self
             .salt
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(salt));
+            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+            Some(Arc::new(HmacKey::new(salt.expose())));
         Ok(())
     }
 
@@ -258,7 +259,7 @@ impl TokenStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
             .ok_or(CoreError::Sealed)?;
-        Ok(hex::encode(hmac_sha256(salt.expose(), token.as_bytes())))
+        Ok(hex::encode(salt.sign(&[token.as_bytes()])))
     }
 
     /// The current time in unix seconds, from the store's clock.
