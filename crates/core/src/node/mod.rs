@@ -288,9 +288,12 @@ impl Core {
 }
 
 impl Core {
-    /// A random UUID (request ids, nonces).
+    /// A random UUID (request ids, nonces), from the thread's CSPRNG
+    /// (ChaCha seeded from the OS; see `rand::thread_rng`).
     pub fn new_uuid(&self) -> CoreResult<String> {
-        let uuid = uuid::Builder::from_random_bytes(self.random_16()?).into_uuid();
+        let mut bytes = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut bytes);
+        let uuid = uuid::Builder::from_random_bytes(bytes).into_uuid();
         Ok(uuid
             .hyphenated()
             .encode_lower(&mut uuid::Uuid::encode_buffer())
