@@ -93,11 +93,12 @@ impl EmbeddedBackend {
 impl Backend for EmbeddedBackend {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
         validate_key(key)?;
-        let (db, k) = (self.db.clone(), key.to_owned());
-        blocking("get", key, move || {
-            read_value(&db, &k).map_err(|e| io_err("get", &k, e))
-        })
-        .await
+        // Inline, not on the blocking pool: a point read is a B-tree walk
+        // over pages that redb's cache (CACHE_BYTES) or the OS page cache
+        // hold, a few microseconds, while the hand-off to a pool thread and
+        // back costs more than that in wake-ups. A read that misses both
+        // caches holds this worker for one disk read.
+        read_value(&self.db, key).map_err(|e| io_err("get", key, e))
     }
 
     async fn put(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
