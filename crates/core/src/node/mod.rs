@@ -288,8 +288,9 @@ impl Core {
 }
 
 impl Core {
-    /// A random UUID (request ids, nonces), from the thread's CSPRNG
-    /// (ChaCha seeded from the OS; see `rand::thread_rng`).
+    /// A random UUID (request ids, ceremony nonces, device and key ids),
+    /// from the thread's CSPRNG (ChaCha seeded from the OS; see
+    /// `rand::thread_rng`): identifiers, never key material.
     pub fn new_uuid(&self) -> CoreResult<String> {
         let mut bytes = [0u8; 16];
         rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut bytes);
