@@ -3,10 +3,9 @@
 
 use super::error::ApiError;
 use super::{Shared, body, envelope, remote, token};
-use axum::body::Body;
-use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use coffer_core::Ttl;
 use coffer_core::engine::{Operation, Request, ResponseStatus};
@@ -17,16 +16,17 @@ use std::collections::BTreeMap;
 pub(crate) async fn handle(
     State(st): State<Shared>,
     peer: remote::Peer,
-    method: Method,
     path: Result<Path<String>, PathRejection>,
-    query: Result<Query<BTreeMap<String, String>>, QueryRejection>,
-    headers: HeaderMap,
-    raw: Body,
+    request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
+    // The parts are taken apart here rather than by extractors, which
+    // would clone the header map.
+    let (parts, raw) = request.into_parts();
+    let (method, headers) = (parts.method, parts.headers);
     let Path(path) =
         path.map_err(|e| ApiError::bad_request(format!("invalid request path: {e}")))?;
-    let Query(query) =
-        query.map_err(|e| ApiError::bad_request(format!("invalid query string: {e}")))?;
+    let Query(query) = Query::<BTreeMap<String, String>>::try_from_uri(&parts.uri)
+        .map_err(|e| ApiError::bad_request(format!("invalid query string: {e}")))?;
     if query.contains_key("help") {
         return Err(ApiError::bad_request("?help is not supported yet"));
     }
