@@ -14,6 +14,8 @@ pub(crate) struct VaultHttp {
     http: reqwest::Client,
     base: Url,
     token: String,
+    /// Replaces the client's `--request-timeout` for this handle's requests.
+    timeout: Option<Duration>,
 }
 
 impl VaultHttp {
@@ -43,6 +45,7 @@ impl VaultHttp {
             http,
             base,
             token: token.unwrap_or_default().to_owned(),
+            timeout: None,
         })
     }
 
@@ -69,6 +72,9 @@ impl VaultHttp {
             .request(method, url)
             .header("X-Vault-Token", &self.token)
             .header("X-Vault-Request", "true");
+        if let Some(timeout) = self.timeout {
+            req = req.timeout(timeout);
+        }
         if let Some(body) = json_body {
             req = req
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -103,6 +109,15 @@ impl VaultHttp {
     pub(crate) fn with_token(&self, token: &str) -> Self {
         Self {
             token: token.to_owned(),
+            ..self.clone()
+        }
+    }
+
+    /// The same connection pool, waiting up to `timeout` for each answer instead of
+    /// `--request-timeout` (for clean-ups that are slow by nature).
+    pub(crate) fn with_timeout(&self, timeout: Duration) -> Self {
+        Self {
+            timeout: Some(timeout),
             ..self.clone()
         }
     }

@@ -5,6 +5,7 @@
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher as _, Hasher as _};
+use std::time::Duration;
 
 use anyhow::{Context as _, ensure};
 use async_trait::async_trait;
@@ -15,6 +16,8 @@ use crate::http::VaultHttp;
 
 /// The path every op posts to.
 const CREATE: &str = "auth/token/create";
+/// How long teardown waits for the revocation of the parent and everything it created.
+const REVOKE_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// See the module docs.
 #[derive(Debug, Default)]
@@ -102,9 +105,12 @@ impl Scenario for TokenCreate {
     }
 
     async fn teardown(&self, client: &VaultHttp) -> anyhow::Result<()> {
-        // Revoking the parent revokes its whole tree: every token the ops created.
+        // Revoking the parent revokes its whole tree: every token the ops created, which
+        // after a long run is hundreds of thousands; the server needs far longer for that
+        // than for one op, and a client that gave up would leave the tree half revoked.
         let revoked = match &self.parent {
             Some(parent) => client
+                .with_timeout(REVOKE_TIMEOUT)
                 .post("auth/token/revoke", &json!({ "token": parent.token }))
                 .await
                 .context("revoking the parent token and its children")
