@@ -140,14 +140,25 @@ pub(crate) fn is_loopback_host(host: &str) -> bool {
 }
 
 fn parse_clients(s: &str) -> Result<usize, String> {
-    let n: usize = s
+    parse_count(s, "client count", MAX_CLIENTS)
+}
+
+fn parse_rounds(s: &str) -> Result<u32, String> {
+    parse_count(s, "number of rounds", MAX_ROUNDS)
+}
+
+/// A whole number from 1 to `max`; `what` names it in the error.
+fn parse_count<T>(s: &str, what: &str, max: T) -> Result<T, String>
+where
+    T: std::str::FromStr + PartialOrd + From<u8> + std::fmt::Display,
+    T::Err: std::fmt::Display,
+{
+    let n: T = s
         .trim()
         .parse()
-        .map_err(|e| format!("{s:?} is not a client count: {e}"))?;
-    if n == 0 || n > MAX_CLIENTS {
-        return Err(format!(
-            "client count must be between 1 and {MAX_CLIENTS}, got {n}"
-        ));
+        .map_err(|e| format!("{s:?} is not a {what}: {e}"))?;
+    if n < T::from(1) || n > max {
+        return Err(format!("{what} must be between 1 and {max}, got {n}"));
     }
     Ok(n)
 }
@@ -161,19 +172,6 @@ fn parse_phase(s: &str) -> Result<Duration, String> {
         ));
     }
     Ok(d)
-}
-
-fn parse_rounds(s: &str) -> Result<u32, String> {
-    let n: u32 = s
-        .trim()
-        .parse()
-        .map_err(|e| format!("{s:?} is not a number of rounds: {e}"))?;
-    if n == 0 || n > MAX_ROUNDS {
-        return Err(format!(
-            "rounds must be between 1 and {MAX_ROUNDS}, got {n}"
-        ));
-    }
-    Ok(n)
 }
 
 fn parse_warmup(s: &str) -> Result<Duration, String> {
