@@ -8,13 +8,13 @@
 //! only on the storage contract in `coffer-core`. No C code, no SQL.
 
 use async_trait::async_trait;
-use coffer_core::storage::{Backend, StorageError, validate_key, validate_prefix};
+use coffer_core::storage::{Backend, StorageError, WriteOp, validate_key, validate_prefix};
 use redb::{Database, DatabaseError, ReadableDatabase, TableDefinition};
 use std::fmt::Display;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use writer::{Op, Writer};
+use writer::Writer;
 
 mod writer;
 
@@ -104,20 +104,30 @@ impl Backend for EmbeddedBackend {
     async fn put(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
         validate_key(key)?;
         self.writer
-            .submit(Op::Put {
+            .submit(vec![WriteOp::Put {
                 key: key.to_owned(),
                 value: value.to_vec(),
-            })
+            }])
             .await
     }
 
     async fn delete(&self, key: &str) -> Result<(), StorageError> {
         validate_key(key)?;
         self.writer
-            .submit(Op::Delete {
+            .submit(vec![WriteOp::Delete {
                 key: key.to_owned(),
-            })
+            }])
             .await
+    }
+
+    /// One redb transaction for the whole unit (shared, like every write,
+    /// with whatever else is queued): all of it is committed with one fsync,
+    /// or none of it.
+    async fn apply(&self, ops: Vec<WriteOp>) -> Result<(), StorageError> {
+        for op in &ops {
+            validate_key(op.key())?;
+        }
+        self.writer.submit(ops).await
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {

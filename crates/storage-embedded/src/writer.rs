@@ -1,17 +1,18 @@
 //! Group commit: one thread owns every write transaction of the database.
 //!
-//! Callers queue their put or delete with a reply channel and wait. The
-//! thread blocks for the first queued write, takes whatever else is already
-//! queued (no waiting for more, so a lone writer pays nothing extra), applies
-//! the batch in arrival order in one redb write transaction, commits it
-//! durably (one fsync for the whole batch), and only then answers every
-//! caller. A failed commit fails every caller of the batch and leaves nothing
-//! of it visible; a single write that cannot be applied is retried alone, so
-//! it fails without taking its neighbours along. Reads never come here: they open their own read
+//! Callers queue a unit (one put or delete, or several changes that must
+//! land together) with a reply channel and wait. The thread blocks for the
+//! first queued unit, takes whatever else is already queued (no waiting for
+//! more, so a lone writer pays nothing extra), applies the batch in arrival
+//! order in one redb write transaction, commits it durably (one fsync for the
+//! whole batch), and only then answers every caller. A failed commit fails
+//! every caller of the batch and leaves nothing of it visible; a unit that
+//! cannot be applied is retried alone, so it fails without taking its
+//! neighbours along, and nothing of it is visible. Reads never come here: they open their own read
 //! transactions, which redb serves alongside a write transaction.
 
 use super::{ENTRIES, io_err};
-use coffer_core::storage::StorageError;
+use coffer_core::storage::{StorageError, WriteOp};
 use redb::{Database, Durability, Table};
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,22 +22,13 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
-/// At most this many writes share one commit, so one commit's latency stays bounded.
-const MAX_BATCH_OPS: usize = 256;
+/// At most this many units share one commit, so one commit's latency stays bounded.
+const MAX_BATCH_UNITS: usize = 256;
 /// At most this many key and value bytes share one commit (a larger single
 /// write still goes, alone).
 const MAX_BATCH_BYTES: usize = 8 * 1024 * 1024;
 /// How long dropping the backend waits for the writer to finish what is queued.
 const SHUTDOWN_PATIENCE: Duration = Duration::from_secs(10);
-
-/// One write, as queued for the writer thread.
-#[derive(Debug)]
-pub(crate) enum Op {
-    /// Insert or replace `key`.
-    Put { key: String, value: Vec<u8> },
-    /// Remove `key` if present.
-    Delete { key: String },
-}
 
 /// Handle on the writer thread; dropping it drains the queue and joins the thread.
 pub(crate) struct Writer {
@@ -55,13 +47,17 @@ impl Writer {
         Self::start_with(db, apply_op)
     }
 
-    /// Queues `op` and waits until the commit that contains it has returned.
-    pub(crate) async fn submit(&self, op: Op) -> Result<(), StorageError> {
-        let (name, key) = (op.name(), op.key().to_owned());
+    /// Queues `unit` (applied all or nothing) and waits until the commit
+    /// that contains it has returned.
+    pub(crate) async fn submit(&self, unit: Vec<WriteOp>) -> Result<(), StorageError> {
+        let Some(first) = unit.first() else {
+            return Ok(());
+        };
+        let (name, key) = (first.name(), first.key().to_owned());
         let stopped = || io_err(name, &key, "the storage writer thread has stopped");
         let (reply, answer) = oneshot::channel();
         let queue = self.queue.as_ref().ok_or_else(stopped)?;
-        queue.send(Request { op, reply }).map_err(|_| stopped())?;
+        queue.send(Request { unit, reply }).map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
 
@@ -118,37 +114,42 @@ impl Drop for Writer {
     }
 }
 
-impl Op {
-    fn name(&self) -> &'static str {
-        match self {
-            Op::Put { .. } => "put",
-            Op::Delete { .. } => "delete",
-        }
-    }
-
-    fn key(&self) -> &str {
-        match self {
-            Op::Put { key, .. } | Op::Delete { key } => key,
-        }
-    }
-
-    /// What the write adds to a batch, for [`MAX_BATCH_BYTES`].
-    fn size(&self) -> usize {
-        match self {
-            Op::Put { key, value } => key.len() + value.len(),
-            Op::Delete { key } => key.len(),
-        }
-    }
-}
-
-/// A queued write and where to send its outcome.
+/// A queued unit of writes (never empty) and where to send its outcome.
 struct Request {
-    op: Op,
+    unit: Vec<WriteOp>,
     reply: oneshot::Sender<Result<(), StorageError>>,
 }
 
+impl Request {
+    /// What the unit adds to a batch, for [`MAX_BATCH_BYTES`].
+    fn size(&self) -> usize {
+        self.unit
+            .iter()
+            .map(|op| match op {
+                WriteOp::Put { key, value } => key.len() + value.len(),
+                WriteOp::Delete { key } => key.len(),
+            })
+            .sum()
+    }
+
+    /// The error a failure of this unit answers: named by its first change,
+    /// and by how many there were when more than one.
+    fn error(&self, cause: impl std::fmt::Display) -> StorageError {
+        let first = &self.unit[0];
+        match self.unit.len() {
+            1 => io_err(first.name(), first.key(), cause),
+            n => io_err(
+                first.name(),
+                first.key(),
+                format!("{cause} (in a unit of {n} changes, none of which was applied)"),
+            ),
+        }
+    }
+}
+
 /// Applies one write inside an open write transaction.
-type Apply = fn(&mut Table<'_, &'static str, &'static [u8]>, &Op) -> Result<(), redb::StorageError>;
+type Apply =
+    fn(&mut Table<'_, &'static str, &'static [u8]>, &WriteOp) -> Result<(), redb::StorageError>;
 
 /// Why a batch was not committed.
 enum Failure {
@@ -175,17 +176,17 @@ fn write_until_closed(
                 Err(_) => return,
             },
         };
-        let mut bytes = first.op.size();
+        let mut bytes = first.size();
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH_OPS {
+        while batch.len() < MAX_BATCH_UNITS {
             let Ok(next) = incoming.try_recv() else {
                 break;
             };
-            if bytes + next.op.size() > MAX_BATCH_BYTES {
+            if bytes + next.size() > MAX_BATCH_BYTES {
                 carried = Some(next);
                 break;
             }
-            bytes += next.op.size();
+            bytes += next.size();
             batch.push(next);
         }
         commit_and_reply(db, batch, commits, apply);
@@ -193,10 +194,10 @@ fn write_until_closed(
 }
 
 /// Commits `batch` as one transaction and answers each request. When a single
-/// write cannot be applied, each write is retried in a transaction of its own
+/// write cannot be applied, each unit is retried in a transaction of its own
 /// so that only the faulty one fails.
 fn commit_and_reply(db: &Database, batch: Vec<Request>, commits: &AtomicU64, apply: Apply) {
-    let ops: Vec<&Op> = batch.iter().map(|r| &r.op).collect();
+    let ops: Vec<&WriteOp> = batch.iter().flat_map(|r| &r.unit).collect();
     match commit(db, &ops, apply) {
         Ok(()) => {
             commits.fetch_add(1, Ordering::Relaxed);
@@ -213,14 +214,16 @@ fn commit_and_reply(db: &Database, batch: Vec<Request>, commits: &AtomicU64, app
         }
         Err(Failure::Op(cause)) => {
             for r in batch {
-                let _ = r.reply.send(Err(io_err(r.op.name(), r.op.key(), &cause)));
+                let err = r.error(&cause);
+                let _ = r.reply.send(Err(err));
             }
         }
         Err(Failure::Batch(cause)) => {
             let n = batch.len();
             for r in batch {
                 let why = format!("the commit of its batch of {n} writes failed: {cause}");
-                let _ = r.reply.send(Err(io_err(r.op.name(), r.op.key(), why)));
+                let err = r.error(why);
+                let _ = r.reply.send(Err(err));
             }
         }
     }
@@ -228,7 +231,7 @@ fn commit_and_reply(db: &Database, batch: Vec<Request>, commits: &AtomicU64, app
 
 /// Applies `ops` in order in one write transaction and commits it durably.
 /// On failure the transaction is dropped, which aborts it: nothing is visible.
-fn commit(db: &Database, ops: &[&Op], apply: Apply) -> Result<(), Failure> {
+fn commit(db: &Database, ops: &[&WriteOp], apply: Apply) -> Result<(), Failure> {
     let batch = |e: redb::Error| Failure::Batch(e);
     let mut txn = db.begin_write().map_err(|e| batch(e.into()))?;
     // The default today, but the contract depends on it: `commit` returns
@@ -247,13 +250,13 @@ fn commit(db: &Database, ops: &[&Op], apply: Apply) -> Result<(), Failure> {
 /// The real [`Apply`]: insert or remove the entry.
 fn apply_op(
     table: &mut Table<'_, &'static str, &'static [u8]>,
-    op: &Op,
+    op: &WriteOp,
 ) -> Result<(), redb::StorageError> {
     match op {
-        Op::Put { key, value } => {
+        WriteOp::Put { key, value } => {
             table.insert(key.as_str(), value.as_slice())?;
         }
-        Op::Delete { key } => {
+        WriteOp::Delete { key } => {
             table.remove(key.as_str())?;
         }
     }
@@ -270,34 +273,43 @@ mod tests {
         (Writer::start_with(db.clone(), apply).expect("start"), db)
     }
 
-    fn put(key: &str, value: &str) -> Op {
-        Op::Put {
+    fn put(key: &str, value: &str) -> WriteOp {
+        WriteOp::Put {
             key: key.to_owned(),
             value: value.as_bytes().to_vec(),
         }
     }
 
-    /// Queues `ops` without waiting; returns the reply receivers.
-    fn enqueue(w: &Writer, ops: Vec<Op>) -> Vec<oneshot::Receiver<Result<(), StorageError>>> {
+    /// Queues `units` without waiting; returns the reply receivers.
+    fn enqueue(
+        w: &Writer,
+        units: Vec<Vec<WriteOp>>,
+    ) -> Vec<oneshot::Receiver<Result<(), StorageError>>> {
         let queue = w.queue.as_ref().expect("queue open");
-        ops.into_iter()
-            .map(|op| {
+        units
+            .into_iter()
+            .map(|unit| {
                 let (reply, answer) = oneshot::channel();
-                queue.send(Request { op, reply }).expect("send");
+                queue.send(Request { unit, reply }).expect("send");
                 answer
             })
             .collect()
     }
 
-    /// Queues `ops` while the test holds the database's write transaction, so
-    /// the writer is stuck in `begin_write` and they pile up; then lets go.
+    /// Each write a unit of its own.
+    fn singles(ops: Vec<WriteOp>) -> Vec<Vec<WriteOp>> {
+        ops.into_iter().map(|op| vec![op]).collect()
+    }
+
+    /// Queues `units` while the test holds the database's write transaction,
+    /// so the writer is stuck in `begin_write` and they pile up; then lets go.
     fn enqueue_while_writer_blocked(
         w: &Writer,
         db: &Database,
-        ops: Vec<Op>,
+        units: Vec<Vec<WriteOp>>,
     ) -> Vec<Result<(), StorageError>> {
         let hold = db.begin_write().expect("hold the write lock");
-        let answers = enqueue(w, ops);
+        let answers = enqueue(w, units);
         drop(hold);
         answers
             .into_iter()
@@ -314,7 +326,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let (w, db) = writer(&dir, apply_op);
         let ops = (0..64).map(|i| put(&format!("k/{i}"), "v")).collect();
-        let answers = enqueue_while_writer_blocked(&w, &db, ops);
+        let answers = enqueue_while_writer_blocked(&w, &db, singles(ops));
         assert!(answers.iter().all(Result::is_ok), "{answers:?}");
         // The writer may have taken the first write before the others were
         // queued; everything after it waited behind the held transaction.
@@ -332,12 +344,12 @@ mod tests {
             put("same", "first"),
             put("gone", "x"),
             put("same", "second"),
-            Op::Delete {
+            WriteOp::Delete {
                 key: "gone".to_owned(),
             },
             put("same", "last"),
         ];
-        let answers = enqueue_while_writer_blocked(&w, &db, ops);
+        let answers = enqueue_while_writer_blocked(&w, &db, singles(ops));
         assert!(answers.iter().all(Result::is_ok), "{answers:?}");
         assert_eq!(read(&db, "same").as_deref(), Some(&b"last"[..]));
         assert_eq!(read(&db, "gone"), None);
@@ -348,7 +360,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let (w, db) = writer(&dir, apply_op);
         let ops = (0..600).map(|i| put(&format!("k/{i}"), "v")).collect();
-        let answers = enqueue_while_writer_blocked(&w, &db, ops);
+        let answers = enqueue_while_writer_blocked(&w, &db, singles(ops));
         assert!(answers.iter().all(Result::is_ok));
         // 600 = at most 256 + 256 + 88, plus maybe one taken before the block.
         let commits = w.commit_count();
@@ -361,7 +373,7 @@ mod tests {
         let (w, db) = writer(&dir, apply_op);
         let mib = "m".repeat(1024 * 1024);
         let ops = (0..20).map(|i| put(&format!("k/{i}"), &mib)).collect();
-        let answers = enqueue_while_writer_blocked(&w, &db, ops);
+        let answers = enqueue_while_writer_blocked(&w, &db, singles(ops));
         assert!(answers.iter().all(Result::is_ok));
         // 20 MiB in batches of at most 7 whole values (keys add a few bytes).
         let commits = w.commit_count();
@@ -371,7 +383,7 @@ mod tests {
     /// Fails every write to a key ending in `bad`, as redb would fail one.
     fn apply_failing_bad_keys(
         table: &mut Table<'_, &'static str, &'static [u8]>,
-        op: &Op,
+        op: &WriteOp,
     ) -> Result<(), redb::StorageError> {
         if op.key().ends_with("bad") {
             return Err(redb::StorageError::ValueTooLarge(usize::MAX));
@@ -384,7 +396,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let (w, db) = writer(&dir, apply_failing_bad_keys);
         let ops = vec![put("a", "1"), put("is/bad", "2"), put("c", "3")];
-        let answers = enqueue_while_writer_blocked(&w, &db, ops);
+        let answers = enqueue_while_writer_blocked(&w, &db, singles(ops));
         assert!(answers[0].is_ok() && answers[2].is_ok(), "{answers:?}");
         let err = answers[1].as_ref().expect_err("the bad write must fail");
         let msg = err.to_string();
@@ -395,11 +407,40 @@ mod tests {
     }
 
     #[test]
+    fn a_unit_lands_whole_in_one_commit_or_not_at_all() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (w, db) = writer(&dir, apply_failing_bad_keys);
+        let units = vec![
+            vec![put("good/1", "a"), put("good/2", "b")],
+            vec![put("torn/1", "x"), put("torn/bad", "y"), put("torn/3", "z")],
+            vec![put("next", "n")],
+        ];
+        let answers = enqueue_while_writer_blocked(&w, &db, units);
+        assert!(answers[0].is_ok() && answers[2].is_ok(), "{answers:?}");
+        let msg = answers[1]
+            .as_ref()
+            .expect_err("the torn unit fails")
+            .to_string();
+        assert!(
+            msg.contains("torn/1") && msg.contains("unit of 3 changes, none of which was applied"),
+            "{msg}"
+        );
+        assert_eq!(read(&db, "good/2").as_deref(), Some(&b"b"[..]));
+        assert_eq!(read(&db, "next").as_deref(), Some(&b"n"[..]));
+        for key in ["torn/1", "torn/bad", "torn/3"] {
+            assert_eq!(read(&db, key), None, "{key} of the failed unit is visible");
+        }
+    }
+
+    #[test]
     fn dropping_the_writer_commits_what_is_queued_and_joins_the_thread() {
         let dir = tempfile::tempdir().expect("tempdir");
         let (w, db) = writer(&dir, apply_op);
         let hold = db.begin_write().expect("hold the write lock");
-        let answers = enqueue(&w, (0..10).map(|i| put(&format!("k/{i}"), "v")).collect());
+        let answers = enqueue(
+            &w,
+            singles((0..10).map(|i| put(&format!("k/{i}"), "v")).collect()),
+        );
         drop(hold);
         drop(w); // Returns only after the thread has exited.
         for a in answers {

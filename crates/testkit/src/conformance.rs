@@ -17,7 +17,7 @@
 pub mod crash;
 pub mod record;
 
-use coffer_core::storage::{SharedBackend, StorageError};
+use coffer_core::storage::{SharedBackend, StorageError, WriteOp};
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
@@ -81,6 +81,8 @@ macro_rules! backend_conformance_tests {
             keys_may_hold_unusual_characters,
             delete_removes_value,
             delete_of_missing_key_is_ok,
+            apply_makes_every_change_in_order,
+            apply_rejects_an_invalid_key,
             list_is_sorted,
             list_returns_direct_children_only,
             list_walks_nested_prefixes,
@@ -204,6 +206,54 @@ pub async fn delete_removes_value(b: SharedBackend) {
     assert_eq!(get(&b, "d/one").await, None);
     assert_eq!(get(&b, "d/two").await.as_deref(), Some(&b"2"[..]));
     assert_eq!(list(&b, "d/").await, ["two"]);
+}
+
+/// A unit of puts and deletes lands in order: a later change of the same
+/// key wins, a delete of something put earlier in the unit removes it.
+pub async fn apply_makes_every_change_in_order(b: SharedBackend) {
+    put(&b, "u/old", b"o").await;
+    let unit = vec![
+        WriteOp::Put {
+            key: "u/a".to_owned(),
+            value: b"1".to_vec(),
+        },
+        WriteOp::Put {
+            key: "u/a".to_owned(),
+            value: b"2".to_vec(),
+        },
+        WriteOp::Put {
+            key: "u/gone".to_owned(),
+            value: b"g".to_vec(),
+        },
+        WriteOp::Delete {
+            key: "u/gone".to_owned(),
+        },
+        WriteOp::Delete {
+            key: "u/old".to_owned(),
+        },
+        WriteOp::Put {
+            key: "u/b/c".to_owned(),
+            value: b"3".to_vec(),
+        },
+    ];
+    b.apply(unit).await.expect("apply");
+    assert_eq!(get(&b, "u/a").await.as_deref(), Some(&b"2"[..]));
+    assert_eq!(get(&b, "u/gone").await, None);
+    assert_eq!(get(&b, "u/old").await, None);
+    assert_eq!(list(&b, "u/").await, ["a", "b/"]);
+    b.apply(Vec::new())
+        .await
+        .expect("an empty unit changes nothing");
+}
+
+/// A unit with an unacceptable key is refused by name.
+pub async fn apply_rejects_an_invalid_key(b: SharedBackend) {
+    let unit = vec![WriteOp::Put {
+        key: "a/../b".to_owned(),
+        value: b"x".to_vec(),
+    }];
+    let err = b.apply(unit).await.expect_err("a `..` key is refused");
+    assert!(err.to_string().contains("a/../b"), "{err}");
 }
 
 /// Deleting what is not there succeeds, twice in a row too.

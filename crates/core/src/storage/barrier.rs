@@ -18,7 +18,7 @@ use crate::storage::keyring::Keyring;
 use crate::storage::locks::KeyLocks;
 use crate::storage::physical_path::{BARRIER_PREFIX, PhysicalPaths};
 use crate::storage::usage::{TERM_LIMIT, TermUsage, UNKNOWN_USAGE, USAGE_PATH, UsageRecord};
-use crate::storage::{SharedBackend, validate_prefix};
+use crate::storage::{SharedBackend, WriteOp, validate_prefix};
 use coffer_crypto::envelope;
 use coffer_crypto::{Entropy, Key256};
 use std::collections::HashMap;
@@ -96,6 +96,26 @@ pub struct StoredRecord {
     /// For a seal-wrap record: the seal type and what its blob says in the
     /// clear (mechanism, key labels). `None` for barrier-only values.
     pub seal_wrap: Option<(String, Vec<(&'static str, String)>)>,
+}
+
+/// One change of a [`Barrier::apply`] unit, by logical path.
+#[derive(Clone, Copy)]
+pub enum Change<'a> {
+    /// Encrypt and store `value` at `path`, seal-wrapped too when `wrap` is
+    /// set and the seal can wrap.
+    Put {
+        /// The logical path.
+        path: &'a str,
+        /// The plaintext.
+        value: &'a [u8],
+        /// Whether the value is one seal wrap covers.
+        wrap: bool,
+    },
+    /// Remove the value at `path`.
+    Delete {
+        /// The logical path.
+        path: &'a str,
+    },
 }
 
 /// What [`Barrier::reconcile`] did to one record.
@@ -328,19 +348,77 @@ impl Barrier {
 
     /// Encrypts and writes one value.
     pub async fn put(&self, path: &str, value: &[u8]) -> CoreResult<()> {
-        self.write(path, value, false).await
+        self.apply(&[Change::Put {
+            path,
+            value,
+            wrap: false,
+        }])
+        .await
     }
 
     /// Encrypts, seal-wraps and writes one value. Without a seal that can
     /// wrap this is [`Barrier::put`]; callers decide with a
     /// [`crate::seal::wrap::WrapRule`], which is empty in that case.
     pub async fn put_wrapped(&self, path: &str, value: &[u8]) -> CoreResult<()> {
-        self.write(path, value, self.seal_wraps()).await
+        self.apply(&[Change::Put {
+            path,
+            value,
+            wrap: true,
+        }])
+        .await
     }
 
-    async fn write(&self, path: &str, value: &[u8], wrap: bool) -> CoreResult<()> {
+    /// Deletes one value.
+    pub async fn delete(&self, path: &str) -> CoreResult<()> {
+        self.apply(&[Change::Delete { path }]).await
+    }
+
+    /// Encrypts the values of `changes` and hands them to the backend as one
+    /// unit ([`crate::storage::Backend::apply`]: one commit where the backend
+    /// has transactions, in order otherwise).
+    pub async fn apply(&self, changes: &[Change<'_>]) -> CoreResult<()> {
         let open = self.opened()?;
-        let physical = open.paths.key(path)?;
+        let mut ops = Vec::with_capacity(changes.len());
+        let mut inners = Vec::with_capacity(changes.len());
+        for change in changes {
+            match *change {
+                Change::Put { path, value, wrap } => {
+                    let key = open.paths.key(path)?;
+                    let (value, inner) = self.encrypt(&open, path, value, wrap).await?;
+                    ops.push(WriteOp::Put { key, value });
+                    inners.push(inner);
+                }
+                Change::Delete { path } => {
+                    ops.push(WriteOp::Delete {
+                        key: open.paths.key(path)?,
+                    });
+                    inners.push(None);
+                }
+            }
+        }
+        let _stripes = self.stripes.lock_all(ops.iter().map(WriteOp::key)).await;
+        // The unwrap cache answers only for the exact stored bytes, so
+        // updating it before the write is safe even if the write fails.
+        for (op, inner) in ops.iter().zip(inners) {
+            match (op, inner) {
+                (WriteOp::Put { key, value }, Some(inner)) => self.remember(key, value, &inner),
+                _ => self.forget(op.key()),
+            }
+        }
+        self.backend.apply(ops).await?;
+        Ok(())
+    }
+
+    /// The stored form of `value` at `path`: barrier ciphertext, or with
+    /// `wrap` (and a seal that wraps) the seal-wrap record around it, and
+    /// then also the ciphertext inside it.
+    async fn encrypt(
+        &self,
+        open: &Arc<Open>,
+        path: &str,
+        value: &[u8],
+        wrap: bool,
+    ) -> CoreResult<(Vec<u8>, Option<Vec<u8>>)> {
         let n = open.usage.count_one();
         if n > TERM_LIMIT {
             return Err(CoreError::Busy(format!(
@@ -350,38 +428,20 @@ impl Barrier {
             )));
         }
         if !open.usage.covered(n) {
-            self.reserve(&open, n).await?;
+            self.reserve(open, n).await?;
         }
         let active = open.keyring.active_key();
-        let mut blob = envelope::seal(
+        let blob = envelope::seal(
             &active.key,
             open.keyring.active_term(),
             self.nonces.as_ref(),
             path.as_bytes(),
             value,
         )?;
-        let mut inner = None;
-        if wrap && let Some(w) = &self.wrapper {
-            let record = w.wrap(&blob).await?;
-            inner = Some(std::mem::replace(&mut blob, record));
+        match &self.wrapper {
+            Some(w) if wrap && w.active() => Ok((w.wrap(&blob).await?, Some(blob))),
+            _ => Ok((blob, None)),
         }
-        let _stripe = self.stripes.lock(&physical).await;
-        self.backend.put(&physical, &blob).await?;
-        match inner {
-            Some(inner) => self.remember(&physical, &blob, &inner),
-            None => self.forget(&physical),
-        }
-        Ok(())
-    }
-
-    /// Deletes one value.
-    pub async fn delete(&self, path: &str) -> CoreResult<()> {
-        let open = self.opened()?;
-        let physical = open.paths.key(path)?;
-        let _stripe = self.stripes.lock(&physical).await;
-        self.backend.delete(&physical).await?;
-        self.forget(&physical);
-        Ok(())
     }
 
     /// Brings one stored value into the wanted form: seal-wrapped by the

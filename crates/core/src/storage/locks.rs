@@ -26,6 +26,22 @@ impl KeyLocks {
         self.slots[self.slot_of(key)].lock().await
     }
 
+    /// Waits for exclusive use of the slots of all `keys`, taken in slot
+    /// order, so two callers never wait for each other in a cycle.
+    pub async fn lock_all<'k>(
+        &self,
+        keys: impl IntoIterator<Item = &'k str>,
+    ) -> Vec<MutexGuard<'_, ()>> {
+        let mut slots: Vec<usize> = keys.into_iter().map(|k| self.slot_of(k)).collect();
+        slots.sort_unstable();
+        slots.dedup();
+        let mut guards = Vec::with_capacity(slots.len());
+        for slot in slots {
+            guards.push(self.slots[slot].lock().await);
+        }
+        guards
+    }
+
     fn slot_of(&self, key: &str) -> usize {
         // DefaultHasher::new() uses fixed keys, so a key always maps to the
         // same slot within (and across) processes.
@@ -64,5 +80,19 @@ mod tests {
         assert!(locks.slots[slot].try_lock().is_err());
         drop(held);
         assert!(locks.slots[slot].try_lock().is_ok());
+    }
+
+    #[tokio::test]
+    async fn lock_all_holds_every_slot_once_even_when_keys_share_one() {
+        let locks = KeyLocks::new(2);
+        let keys = ["a", "b", "c", "d", "e", "a"];
+        let held = locks.lock_all(keys).await;
+        let mut slots: Vec<usize> = keys.iter().map(|k| locks.slot_of(k)).collect();
+        slots.sort_unstable();
+        slots.dedup();
+        assert_eq!(held.len(), slots.len());
+        assert!(slots.iter().all(|&s| locks.slots[s].try_lock().is_err()));
+        drop(held);
+        assert!(slots.iter().all(|&s| locks.slots[s].try_lock().is_ok()));
     }
 }

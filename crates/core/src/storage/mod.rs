@@ -12,7 +12,7 @@ pub(crate) mod physical_path;
 pub(crate) mod usage;
 pub(crate) mod view;
 
-pub use barrier::{Barrier, KEYRING_PATH, StoredRecord};
+pub use barrier::{Barrier, Change, KEYRING_PATH, StoredRecord};
 pub use locks::KeyLocks;
 pub use view::View;
 
@@ -74,6 +74,46 @@ pub enum StorageError {
     },
 }
 
+/// One change of a [`Backend::apply`] unit.
+pub enum WriteOp {
+    /// Insert or replace `key`.
+    Put {
+        /// The key.
+        key: String,
+        /// The value (ciphertext, above the barrier).
+        value: Vec<u8>,
+    },
+    /// Remove `key` if present.
+    Delete {
+        /// The key.
+        key: String,
+    },
+}
+
+impl WriteOp {
+    /// `put` or `delete`, for error messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Put { .. } => "put",
+            Self::Delete { .. } => "delete",
+        }
+    }
+
+    /// The key it changes.
+    pub fn key(&self) -> &str {
+        match self {
+            Self::Put { key, .. } | Self::Delete { key } => key,
+        }
+    }
+}
+
+/// Names the change and its key; never the value.
+impl std::fmt::Debug for WriteOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {:?}", self.name(), self.key())
+    }
+}
+
 /// A key/value store. Keys are `/`-separated strings; values are opaque bytes.
 ///
 /// Contract (checked by `coffer_testkit::conformance`):
@@ -84,6 +124,11 @@ pub enum StorageError {
 /// - `list(prefix)` returns the *direct* children of `prefix` (which is empty or
 ///   ends in `/`), relative to it, sorted, de-duplicated: leaf names as they
 ///   are, and a name followed by `/` for every deeper "folder".
+/// - `apply(ops)` makes the changes in order and is durable when it returns
+///   `Ok`. A backend with transactions applies all of them or none in one
+///   commit (`embedded`); the others apply them one by one and stop at the
+///   first failure, so callers order a unit so that any applied prefix of it
+///   is safe to leave behind.
 #[async_trait]
 pub trait Backend: Send + Sync + 'static {
     /// Reads one value.
@@ -94,6 +139,17 @@ pub trait Backend: Send + Sync + 'static {
     async fn delete(&self, key: &str) -> Result<(), StorageError>;
     /// Lists the direct children of `prefix`.
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError>;
+    /// Makes several changes as one unit (see the contract above); this
+    /// default applies them one by one.
+    async fn apply(&self, ops: Vec<WriteOp>) -> Result<(), StorageError> {
+        for op in ops {
+            match op {
+                WriteOp::Put { key, value } => self.put(&key, &value).await?,
+                WriteOp::Delete { key } => self.delete(&key).await?,
+            }
+        }
+        Ok(())
+    }
     /// The storage type reported in `sys/seal-status` (`inmem`, `embedded`, `file`, ...).
     fn kind(&self) -> &'static str;
 }

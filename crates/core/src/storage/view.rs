@@ -4,7 +4,7 @@
 
 use crate::error::{CoreError, CoreResult};
 use crate::seal::wrap::WrapRule;
-use crate::storage::barrier::Barrier;
+use crate::storage::barrier::{Barrier, Change};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
@@ -88,11 +88,16 @@ impl View {
 
     /// Serialises and writes a JSON value.
     pub async fn put_json<T: Serialize>(&self, key: &str, value: &T) -> CoreResult<()> {
-        let bytes = Zeroizing::new(
-            serde_json::to_vec(value)
-                .map_err(|e| CoreError::Internal(format!("encode {key:?}: {e}")))?,
-        );
-        self.put(key, &bytes).await
+        self.put(key, &encode_json(key, value)?).await
+    }
+
+    /// Collects changes that land together: one commit on a backend with
+    /// transactions, in order on the others (see [`Barrier::apply`]).
+    pub fn batch(&self) -> Batch<'_> {
+        Batch {
+            view: self,
+            changes: Vec::new(),
+        }
     }
 
     /// Deletes everything under this view (used when a mount is disabled);
@@ -117,4 +122,50 @@ impl View {
     fn full(&self, key: &str) -> String {
         format!("{}{key}", self.prefix)
     }
+}
+
+/// Changes of one view collected by [`View::batch`]; [`Batch::commit`]
+/// applies them in the order they were added.
+pub struct Batch<'v> {
+    view: &'v View,
+    /// Full path, and the value to put (`None`: delete it).
+    changes: Vec<(String, Option<Zeroizing<Vec<u8>>>)>,
+}
+
+impl Batch<'_> {
+    /// Adds the write of a JSON value.
+    pub fn put_json<T: Serialize>(&mut self, key: &str, value: &T) -> CoreResult<()> {
+        let bytes = encode_json(key, value)?;
+        self.changes.push((self.view.full(key), Some(bytes)));
+        Ok(())
+    }
+
+    /// Adds the deletion of a value.
+    pub fn delete(&mut self, key: &str) {
+        self.changes.push((self.view.full(key), None));
+    }
+
+    /// Encrypts and stores the changes as one unit.
+    pub async fn commit(self) -> CoreResult<()> {
+        let view = self.view;
+        let changes: Vec<Change<'_>> = self
+            .changes
+            .iter()
+            .map(|(path, value)| match value {
+                Some(value) => Change::Put {
+                    path,
+                    value,
+                    wrap: view.wrap.covers(&path[view.root_len..]),
+                },
+                None => Change::Delete { path },
+            })
+            .collect();
+        view.barrier.apply(&changes).await
+    }
+}
+
+fn encode_json<T: Serialize>(key: &str, value: &T) -> CoreResult<Zeroizing<Vec<u8>>> {
+    serde_json::to_vec(value)
+        .map(Zeroizing::new)
+        .map_err(|e| CoreError::Internal(format!("encode {key:?}: {e}")))
 }

@@ -1,7 +1,7 @@
 //! `<mount>/data/<path>`: read a version, write a new one, merge-patch the
 //! latest, or soft-delete the latest.
 
-use super::model::{KeyMetadata, KvConfig, SecretData, version_key};
+use super::model::{KeyMetadata, KvConfig, SecretData, metadata_key, version_key};
 use super::{KvV2, live_data, load_config, load_meta, read_version, save_meta, version_response};
 use crate::key_path::KeyPath;
 use coffer_core::engine::field::opt_u64;
@@ -146,9 +146,12 @@ fn check_cas(config: &KvConfig, meta: &KeyMetadata, cas: Option<u64>) -> CoreRes
     }
 }
 
-/// Stores `data` as the next version, then the metadata, then drops pruned
-/// versions. Data goes first: a crash before the metadata write leaves an
-/// unreferenced version that the next write overwrites.
+/// Stores `data` as the next version, the metadata, and the removal of the
+/// versions `max_versions` prunes, as one unit: one commit on embedded
+/// storage, all or nothing. A backend without transactions applies them in
+/// that order, so a crash part-way leaves either an unreferenced new version
+/// (the next write overwrites it) or pruned versions still stored but no
+/// longer listed; an error there fails the request even if the version landed.
 async fn commit(
     view: &View,
     key: &KeyPath,
@@ -157,23 +160,18 @@ async fn commit(
     data: &SecretData,
     now: SystemTime,
 ) -> CoreResult<Response> {
-    view.put_json(&version_key(key, meta.current_version + 1), data)
-        .await?;
+    let mut unit = view.batch();
+    unit.put_json(&version_key(key, meta.current_version + 1), data)?;
     let (version, pruned) = meta.add_version(now, config);
-    save_meta(view, key, &meta).await?;
+    unit.put_json(&metadata_key(key), &meta)?;
+    for old in pruned {
+        unit.delete(&version_key(key, old));
+    }
+    unit.commit().await?;
     let vm = meta.versions.get(&version).ok_or_else(|| {
         CoreError::Internal(format!("version {version} of {key:?} pruned on write"))
     })?;
-    let mut resp = Response::data(meta.version_json(version, vm));
-    for old in pruned {
-        // The write has succeeded; a leftover old version is hidden by the
-        // metadata, so report it rather than fail the request.
-        if let Err(e) = view.delete(&version_key(key, old)).await {
-            tracing::warn!(key = %key, version = old, error = %e, "could not remove pruned version");
-            resp = resp.warn(format!("error occurred when cleaning up old versions: {e}"));
-        }
-    }
-    Ok(resp)
+    Ok(Response::data(meta.version_json(version, vm)))
 }
 
 /// Applies a JSON merge patch (RFC 7396): `null` removes, objects merge,

@@ -24,6 +24,7 @@ mod route_guard;
 mod seal_migration;
 mod seal_races;
 mod seal_wrap;
+mod storage_units;
 mod token_lifetime;
 mod token_settings;
 mod tokens;
