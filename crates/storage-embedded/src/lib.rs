@@ -123,6 +123,10 @@ impl Backend for EmbeddedBackend {
     /// One redb transaction for the whole unit (shared, like every write,
     /// with whatever else is queued): all of it is committed with one fsync,
     /// or none of it.
+    fn applies_atomically(&self) -> bool {
+        true
+    }
+
     async fn apply(&self, ops: Vec<WriteOp>) -> Result<(), StorageError> {
         for op in &ops {
             validate_key(op.key())?;

@@ -132,15 +132,16 @@ impl Request {
             .sum()
     }
 
-    /// The error a failure of this unit answers: named by its first change,
-    /// and by how many there were when more than one.
-    fn error(&self, cause: impl std::fmt::Display) -> StorageError {
-        let first = &self.unit[0];
+    /// The error a failure of this unit answers: named by the change at
+    /// `index` (the one that failed, or the first when the commit did), and
+    /// by how many there were when more than one.
+    fn error(&self, index: usize, cause: impl std::fmt::Display) -> StorageError {
+        let op = self.unit.get(index).unwrap_or(&self.unit[0]);
         match self.unit.len() {
-            1 => io_err(first.name(), first.key(), cause),
+            1 => io_err(op.name(), op.key(), cause),
             n => io_err(
-                first.name(),
-                first.key(),
+                op.name(),
+                op.key(),
                 format!("{cause} (in a unit of {n} changes, none of which was applied)"),
             ),
         }
@@ -153,8 +154,9 @@ type Apply =
 
 /// Why a batch was not committed.
 enum Failure {
-    /// One write could not be applied; the others may be fine on their own.
-    Op(redb::Error),
+    /// The write at this index of the batch's writes could not be applied;
+    /// the others may be fine on their own.
+    Op(usize, redb::Error),
     /// The transaction as a whole failed (begin, open or commit).
     Batch(redb::Error),
 }
@@ -207,22 +209,22 @@ fn commit_and_reply(db: &Database, batch: Vec<Request>, commits: &AtomicU64, app
                 let _ = r.reply.send(Ok(()));
             }
         }
-        Err(Failure::Op(_)) if batch.len() > 1 => {
+        Err(Failure::Op(..)) if batch.len() > 1 => {
             for r in batch {
                 commit_and_reply(db, vec![r], commits, apply);
             }
         }
-        Err(Failure::Op(cause)) => {
+        Err(Failure::Op(index, cause)) => {
             for r in batch {
-                let err = r.error(&cause);
+                let err = r.error(index, &cause);
                 let _ = r.reply.send(Err(err));
             }
         }
         Err(Failure::Batch(cause)) => {
-            let n = batch.len();
+            let n: usize = batch.iter().map(|r| r.unit.len()).sum();
             for r in batch {
                 let why = format!("the commit of its batch of {n} writes failed: {cause}");
-                let err = r.error(why);
+                let err = r.error(0, why);
                 let _ = r.reply.send(Err(err));
             }
         }
@@ -240,8 +242,8 @@ fn commit(db: &Database, ops: &[&WriteOp], apply: Apply) -> Result<(), Failure> 
         .map_err(|e| batch(e.into()))?;
     {
         let mut table = txn.open_table(ENTRIES).map_err(|e| batch(e.into()))?;
-        for op in ops {
-            apply(&mut table, op).map_err(|e| Failure::Op(e.into()))?;
+        for (index, op) in ops.iter().enumerate() {
+            apply(&mut table, op).map_err(|e| Failure::Op(index, e.into()))?;
         }
     }
     txn.commit().map_err(|e| batch(e.into()))
@@ -422,7 +424,8 @@ mod tests {
             .expect_err("the torn unit fails")
             .to_string();
         assert!(
-            msg.contains("torn/1") && msg.contains("unit of 3 changes, none of which was applied"),
+            msg.contains("torn/bad")
+                && msg.contains("unit of 3 changes, none of which was applied"),
             "{msg}"
         );
         assert_eq!(read(&db, "good/2").as_deref(), Some(&b"b"[..]));

@@ -2,7 +2,7 @@
 //! every one of them is acknowledged only once its write is readable, and a
 //! bad request fails alone.
 
-use coffer_core::storage::{Backend, StorageError};
+use coffer_core::storage::{Backend, StorageError, WriteOp};
 use coffer_storage_embedded::EmbeddedBackend;
 use std::sync::Arc;
 
@@ -122,4 +122,33 @@ async fn invalid_key_among_concurrent_writes_is_rejected_alone() {
         }
     }
     assert_eq!(b.list("mix/").await.expect("list").len(), 36);
+}
+
+#[tokio::test]
+async fn a_unit_of_several_changes_is_one_commit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = open(&dir).await;
+    b.put("unit/old", b"o").await.expect("put");
+    let before = b.commit_count();
+    let unit = vec![
+        WriteOp::Put {
+            key: "unit/a".to_owned(),
+            value: b"1".to_vec(),
+        },
+        WriteOp::Put {
+            key: "unit/b".to_owned(),
+            value: b"2".to_vec(),
+        },
+        WriteOp::Delete {
+            key: "unit/old".to_owned(),
+        },
+    ];
+    assert!(b.applies_atomically());
+    b.apply(unit).await.expect("apply");
+    assert_eq!(b.commit_count(), before + 1, "three changes, one commit");
+    assert_eq!(
+        b.get("unit/b").await.expect("get").as_deref(),
+        Some(&b"2"[..])
+    );
+    assert_eq!(b.get("unit/old").await.expect("get"), None);
 }

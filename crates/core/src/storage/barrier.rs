@@ -373,6 +373,12 @@ impl Barrier {
         self.apply(&[Change::Delete { path }]).await
     }
 
+    /// Whether [`Barrier::apply`] lands a unit all or nothing (the backend
+    /// has transactions), rather than change by change.
+    pub fn atomic_units(&self) -> bool {
+        self.backend.applies_atomically()
+    }
+
     /// Encrypts the values of `changes` and hands them to the backend as one
     /// unit ([`crate::storage::Backend::apply`]: one commit where the backend
     /// has transactions, in order otherwise).

@@ -139,6 +139,11 @@ pub trait Backend: Send + Sync + 'static {
     async fn delete(&self, key: &str) -> Result<(), StorageError>;
     /// Lists the direct children of `prefix`.
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError>;
+    /// Whether [`Backend::apply`] commits a unit all or nothing; the
+    /// default, one change after the other, does not.
+    fn applies_atomically(&self) -> bool {
+        false
+    }
     /// Makes several changes as one unit (see the contract above); this
     /// default applies them one by one.
     async fn apply(&self, ops: Vec<WriteOp>) -> Result<(), StorageError> {

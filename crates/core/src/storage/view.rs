@@ -91,6 +91,12 @@ impl View {
         self.put(key, &encode_json(key, value)?).await
     }
 
+    /// Whether a [`View::batch`] lands all or nothing (see
+    /// [`Barrier::atomic_units`]).
+    pub fn atomic_units(&self) -> bool {
+        self.barrier.atomic_units()
+    }
+
     /// Collects changes that land together: one commit on a backend with
     /// transactions, in order on the others (see [`Barrier::apply`]).
     pub fn batch(&self) -> Batch<'_> {

@@ -146,12 +146,12 @@ fn check_cas(config: &KvConfig, meta: &KeyMetadata, cas: Option<u64>) -> CoreRes
     }
 }
 
-/// Stores `data` as the next version, the metadata, and the removal of the
-/// versions `max_versions` prunes, as one unit: one commit on embedded
-/// storage, all or nothing. A backend without transactions applies them in
-/// that order, so a crash part-way leaves either an unreferenced new version
-/// (the next write overwrites it) or pruned versions still stored but no
-/// longer listed; an error there fails the request even if the version landed.
+/// Stores `data` as the next version and the metadata as one unit, then
+/// removes the versions `max_versions` prunes. Where units are atomic
+/// (embedded storage) the removal joins the unit: one commit, all or nothing.
+/// Elsewhere the changes land in order, data first, so a crash part-way
+/// leaves an unreferenced version that the next write overwrites, and a
+/// failed removal is a warning on a write that succeeded (as in Vault).
 async fn commit(
     view: &View,
     key: &KeyPath,
@@ -164,14 +164,28 @@ async fn commit(
     unit.put_json(&version_key(key, meta.current_version + 1), data)?;
     let (version, pruned) = meta.add_version(now, config);
     unit.put_json(&metadata_key(key), &meta)?;
-    for old in pruned {
-        unit.delete(&version_key(key, old));
+    let atomic = view.atomic_units();
+    if atomic {
+        for old in &pruned {
+            unit.delete(&version_key(key, *old));
+        }
     }
     unit.commit().await?;
     let vm = meta.versions.get(&version).ok_or_else(|| {
         CoreError::Internal(format!("version {version} of {key:?} pruned on write"))
     })?;
-    Ok(Response::data(meta.version_json(version, vm)))
+    let mut resp = Response::data(meta.version_json(version, vm));
+    if !atomic {
+        for old in pruned {
+            // The write has succeeded; a leftover old version is hidden by
+            // the metadata, so report it rather than fail the request.
+            if let Err(e) = view.delete(&version_key(key, old)).await {
+                tracing::warn!(key = %key, version = old, error = %e, "could not remove pruned version");
+                resp = resp.warn(format!("error occurred when cleaning up old versions: {e}"));
+            }
+        }
+    }
+    Ok(resp)
 }
 
 /// Applies a JSON merge patch (RFC 7396): `null` removes, objects merge,
