@@ -36,22 +36,44 @@ pub(crate) struct Item {
     pub(crate) padding_scheme: Option<String>,
 }
 
-/// A request body of encrypt, decrypt and rewrap.
-#[derive(Deserialize)]
+/// A request body of encrypt, decrypt and rewrap: the request's options
+/// and its top-level [`Item`].
 pub(crate) struct Body {
-    #[serde(flatten)]
     pub(crate) single: Item,
-    #[serde(default, deserialize_with = "opt_batch")]
     pub(crate) batch_input: Option<Vec<Item>>,
-    #[serde(default, deserialize_with = "opt_u64")]
     pub(crate) partial_failure_response_code: Option<u64>,
-    #[serde(default, rename = "type", deserialize_with = "opt_string")]
     pub(crate) key_type: Option<String>,
-    #[serde(default, deserialize_with = "opt_bool")]
     pub(crate) convergent_encryption: Option<bool>,
 }
 
+/// The request-level fields of [`Body`]. The item's fields are read from
+/// the same body separately: serde's `flatten` would buffer the whole body,
+/// `batch_input` included, before reading either.
+#[derive(Deserialize)]
+struct Options {
+    #[serde(default, deserialize_with = "opt_batch")]
+    batch_input: Option<Vec<Item>>,
+    #[serde(default, deserialize_with = "opt_u64")]
+    partial_failure_response_code: Option<u64>,
+    #[serde(default, rename = "type", deserialize_with = "opt_string")]
+    key_type: Option<String>,
+    #[serde(default, deserialize_with = "opt_bool")]
+    convergent_encryption: Option<bool>,
+}
+
 impl Body {
+    /// Reads the body of `req`.
+    pub(crate) fn parse(req: &Request) -> CoreResult<Self> {
+        let options: Options = req.parse()?;
+        Ok(Self {
+            single: req.parse()?,
+            batch_input: options.batch_input,
+            partial_failure_response_code: options.partial_failure_response_code,
+            key_type: options.key_type,
+            convergent_encryption: options.convergent_encryption,
+        })
+    }
+
     /// The items to process, and whether the request was a batch.
     pub(crate) fn items(self) -> CoreResult<(Vec<Item>, bool, Option<u64>)> {
         match self.batch_input {
@@ -75,7 +97,7 @@ pub(crate) async fn encrypt(
     req: &Request,
     name: &str,
 ) -> CoreResult<Option<Response>> {
-    let body: Body = req.parse()?;
+    let body = Body::parse(req)?;
     let requested_type = body.key_type.clone();
     let convergent = body.convergent_encryption.unwrap_or(false);
     let (items, is_batch, partial_code) = body.items()?;

@@ -18,7 +18,7 @@ pub(crate) async fn rewrap(
     req: &Request,
     name: &str,
 ) -> CoreResult<Option<Response>> {
-    let body: Body = req.parse()?;
+    let body = Body::parse(req)?;
     let (items, is_batch, partial_code) = body.items()?;
     if !is_batch && items[0].ciphertext.is_none() {
         return Err(CoreError::invalid("missing ciphertext to decrypt"));

@@ -120,13 +120,13 @@ impl Request {
 
     /// Parses the body into a typed struct; `Null` is treated as `{}`.
     pub fn parse<T: DeserializeOwned>(&self) -> CoreResult<T> {
-        let body = if self.data.is_null() {
-            Value::Object(Default::default())
+        // Deserialised from a borrow: no copy of the whole body first.
+        let parsed = if self.data.is_null() {
+            T::deserialize(&Value::Object(serde_json::Map::new()))
         } else {
-            self.data.clone()
+            T::deserialize(&self.data)
         };
-        serde_json::from_value(body)
-            .map_err(|e| CoreError::invalid(format!("invalid request body: {e}")))
+        parsed.map_err(|e| CoreError::invalid(format!("invalid request body: {e}")))
     }
 }
 
