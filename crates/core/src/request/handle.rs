@@ -124,19 +124,19 @@ impl Core {
         let mut trail = self.audit_trail(&req, Some(resolved), Some(raw_token));
         req.path = match canonical {
             Ok(p) => p,
-            Err(e) => return Err(self.audit_refused(trail, e).await),
+            Err(e) => return Err(Box::pin(self.audit_refused(trail, e)).await),
         };
         trail.set_path(&req.path);
         req.token_id = resolved.id.clone();
         let (used, resolved) = match self.tokens.use_once(resolved).await {
             Ok(u) => u,
-            Err(e) => return Err(self.audit_refused(trail, e).await),
+            Err(e) => return Err(Box::pin(self.audit_refused(trail, e)).await),
         };
         let result = self
             .audited_dispatch(req, &resolved, raw_token, trail)
             .await;
         if used == TokenUse::Last {
-            self.revoke_spent(&resolved.id).await;
+            Box::pin(self.revoke_spent(&resolved.id)).await;
         }
         result
     }
@@ -155,15 +155,21 @@ impl Core {
         let wrap_ttl = req.wrap_ttl;
         let plan = match self.plan(&mut req, resolved).await {
             Ok(plan) => plan,
-            Err(e) => return Err(self.audit_refused(trail, e).await),
+            Err(e) => return Err(Box::pin(self.audit_refused(trail, e)).await),
         };
         trail.authorised(plan.operation, &plan.mount, &plan.granting_policies);
-        self.audit_request(&mut trail).await?;
-        let result = self.execute(plan, req, resolved, raw_token).await;
-        let result = self
-            .wrap_if_asked(&request_id, &full_path, wrap_ttl, result)
-            .await;
-        self.audit_response(trail, result).await
+        // The steps' futures are boxed: kept inline, each would add its
+        // size (kilobytes, for wrapping and audit) to every request's
+        // future, and moving that state costs more than an allocation.
+        Box::pin(self.audit_request(&mut trail)).await?;
+        let result = Box::pin(self.execute(plan, req, resolved, raw_token)).await;
+        let result = match wrap_ttl {
+            Some(_) => {
+                Box::pin(self.wrap_if_asked(&request_id, &full_path, wrap_ttl, result)).await
+            }
+            None => result,
+        };
+        Box::pin(self.audit_response(trail, result)).await
     }
 
     /// Records a request whose token was refused before it could be served.

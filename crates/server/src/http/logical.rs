@@ -80,9 +80,11 @@ pub(crate) async fn handle(
         }
     }
     let req = req.with_data(data);
+    // The login path's future is boxed so that its size does not add to
+    // every request's future (see `Core::handle_as`).
     let answer = match &authenticated {
         Some(auth) => st.core.handle_as(req, auth).await?,
-        None => st.core.handle_login(req, presented.as_deref()).await?,
+        None => Box::pin(st.core.handle_login(req, presented.as_deref())).await?,
     };
     match answer {
         None => match operation {
