@@ -453,7 +453,11 @@ pub(crate) fn random(req: &DoctorRequest, found: &Found, out: &mut Reporter<'_>)
                     "rng",
                     "health tests",
                     Status::Fail,
-                    format!("the token's output failed the {t} after {drawn} bytes"),
+                    format!(
+                        "the token's output failed the {t} within bytes {drawn}..{} of {}",
+                        drawn + n,
+                        req.rng_bytes
+                    ),
                 )
                 .remedy("do not use entropy \"seal\" with this token; report it to the HSM vendor"),
             );
