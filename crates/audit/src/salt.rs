@@ -60,7 +60,7 @@ impl AuditSalt {
         let tag = coffer_crypto::hash::hmac_sha256(self.0.expose(), input.as_bytes());
         let mut out = String::with_capacity(HMAC_PREFIX.len() + 64);
         out.push_str(HMAC_PREFIX);
-        out.push_str(&hex::encode(tag));
+        out.push_str(&coffer_crypto::hash::to_hex(&tag));
         out
     }
 }

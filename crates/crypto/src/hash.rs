@@ -42,6 +42,19 @@ impl HmacKey {
     }
 }
 
+/// Lower-case hex of `bytes`, for the per-request hashes (token and audit
+/// HMACs). `hex::encode` collects an iterator of `char`s, several times
+/// slower, which showed in profiles of every authenticated request.
+pub fn to_hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
 /// HMAC-SHA256 of `data` under `key`.
 pub fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     HmacKey::new(key).sign(&[data])
@@ -74,5 +87,13 @@ mod tests {
             "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
         );
         assert_eq!(format!("{key:?}"), "HmacKey([redacted])");
+    }
+
+    #[test]
+    fn to_hex_writes_every_byte_as_two_lower_case_digits() {
+        let all: Vec<u8> = (0..=255).collect();
+        assert_eq!(to_hex(&all), hex::encode(&all));
+        assert_eq!(to_hex(&[]), "");
+        assert_eq!(to_hex(&[0x0a, 0xf0]), "0af0");
     }
 }

@@ -8,7 +8,28 @@ const PREFIX: &str = "vault:v";
 
 /// `vault:v<version>:<body>`.
 pub(crate) fn format(version: u64, body: &str) -> String {
-    format!("{PREFIX}{version}:{body}")
+    let mut out = prefix(version, body.len());
+    out.push_str(body);
+    out
+}
+
+/// `vault:v<version>:` and the standard base64 of `bytes`, written straight
+/// into the one string (every encrypt, HMAC and signature answers one).
+pub(crate) fn encode(version: u64, bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    let mut out = prefix(version, bytes.len().div_ceil(3) * 4);
+    base64::engine::general_purpose::STANDARD.encode_string(bytes, &mut out);
+    out
+}
+
+/// `vault:v<version>:`, with room for `body_len` more bytes.
+fn prefix(version: u64, body_len: usize) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(PREFIX.len() + 21 + body_len);
+    out.push_str(PREFIX);
+    // Writing to a String cannot fail.
+    let _ = write!(out, "{version}:");
+    out
 }
 
 /// What is being parsed, for error texts (`ciphertext`, `signature`, `HMAC`).
@@ -58,6 +79,18 @@ pub(crate) fn parse(kind: Kind, value: &str) -> CoreResult<(u64, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encode_is_the_prefix_and_standard_base64_for_every_padding() {
+        use base64::Engine as _;
+        for len in 0..8 {
+            let bytes: Vec<u8> = (0..len).map(|i| i * 37).collect();
+            let body = base64::engine::general_purpose::STANDARD.encode(&bytes);
+            assert_eq!(encode(12, &bytes), format!("vault:v12:{body}"));
+        }
+        assert_eq!(encode(u64::MAX, b"hi"), format!("vault:v{}:aGk=", u64::MAX));
+        assert_eq!(format(1, "x"), "vault:v1:x");
+    }
 
     fn err(kind: Kind, v: &str) -> String {
         match parse(kind, v) {

@@ -103,10 +103,7 @@ pub(crate) async fn encrypt_item(ctx: &EngineContext, ring: &KeyRing, item: &Ite
         .encrypt(&entry, &plaintext)
         .await?;
     Ok(fields([
-        (
-            "ciphertext",
-            json!(ciphertext::format(n, &STANDARD.encode(blob))),
-        ),
+        ("ciphertext", json!(ciphertext::encode(n, &blob))),
         ("key_version", json!(n)),
     ]))
 }
@@ -204,10 +201,7 @@ pub(crate) async fn sign_item(
             .ok_or_else(|| CoreError::Internal("the HSM's ECDSA signature is malformed".into()))?;
     }
     Ok(fields([
-        (
-            "signature",
-            json!(ciphertext::format(n, &STANDARD.encode(signature))),
-        ),
+        ("signature", json!(ciphertext::encode(n, &signature))),
         ("key_version", json!(n)),
     ]))
 }
@@ -281,10 +275,7 @@ pub(crate) async fn hmac_item(
     let (n, _) = ring.version_for_use(version, "hmac")?;
     let entry = entry_of(ctx, ring, n).await?;
     let tag = ctx.managed_keys.provider()?.mac(&entry, &input).await?;
-    Ok(fields([(
-        "hmac",
-        json!(ciphertext::format(n, &STANDARD.encode(tag))),
-    )]))
+    Ok(fields([("hmac", json!(ciphertext::encode(n, &tag)))]))
 }
 
 /// The HMAC half of `verify/` with a managed key: the HSM recomputes the

@@ -144,18 +144,11 @@ impl Server {
                 forwarder: forwarder.clone(),
                 config_state: config_state.clone(),
                 seal_details: seal_details.clone(),
-                admission: admission.clone(),
+                admission,
+                forwarded_for: l.x_forwarded_for.clone().map(Arc::new),
                 ..AppState::new(core.clone(), l.max_request_size)
             };
             let app = http::router(state, config.ui);
-            let app = match &l.x_forwarded_for {
-                Some(settings) => http::forwarded_for::layer(app, settings.clone()),
-                None => app,
-            };
-            let app = match admission {
-                Some(admission) => http::admission::layer(app, admission),
-                None => app,
-            };
             listeners.push(RunningListener::start(&listener_spec(l), app)?);
         }
         if config.ui && !http::ui_built_in() {

@@ -533,3 +533,66 @@ async fn a_license_step_from_vault_enterprise_guides_say_it_is_not_needed() {
         .await;
     }
 }
+
+#[tokio::test]
+async fn every_route_is_behind_the_admission_bound_and_the_proxy_check_of_its_listener() {
+    use coffer_server::config::ForwardedFor;
+    use coffer_server::http::admission::Admission;
+    use coffer_server::http::{AppState, DEFAULT_MAX_REQUEST_SIZE, router};
+    use std::sync::Arc;
+
+    let core = coffer_core::Core::new(coffer_testkit::node::node_options(
+        coffer_testkit::storage::inmem(),
+        None,
+    ));
+    // A bound of no requests at all: only the operator endpoints get in.
+    let full = router(
+        AppState {
+            admission: Some(Admission::new(0)),
+            ..AppState::new(core.clone(), DEFAULT_MAX_REQUEST_SIZE)
+        },
+        false,
+    );
+    expect_error(
+        &full,
+        "GET",
+        "/v1/sys/mounts",
+        None,
+        None,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "max_concurrent_requests",
+    )
+    .await;
+    expect_status(
+        &full,
+        "GET",
+        "/v1/sys/health?uninitcode=200",
+        None,
+        None,
+        StatusCode::OK,
+    )
+    .await;
+
+    let proxied = router(
+        AppState {
+            forwarded_for: Some(Arc::new(ForwardedFor {
+                authorized_addrs: Vec::new(),
+                hop_skips: 0,
+                reject_not_authorized: true,
+                reject_not_present: true,
+            })),
+            ..AppState::new(core, DEFAULT_MAX_REQUEST_SIZE)
+        },
+        false,
+    );
+    expect_error(
+        &proxied,
+        "GET",
+        "/v1/sys/seal-status",
+        None,
+        None,
+        StatusCode::BAD_REQUEST,
+        "missing X-Forwarded-For header",
+    )
+    .await;
+}

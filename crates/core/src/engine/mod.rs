@@ -435,30 +435,41 @@ impl Pattern {
     /// Matches `path`, returning the captured parameters. A trailing `/` on
     /// the path is tolerated (`config/` matches `config`).
     pub fn matches(&self, path: &str) -> Option<BTreeMap<&'static str, String>> {
+        // Engines try their routes in turn: a route that does not match
+        // costs no allocation; the parameters are copied once it does.
+        if !self.walk(path, |_, _| {}) {
+            return None;
+        }
         let mut params = BTreeMap::new();
+        self.walk(path, |name, value| {
+            params.insert(name, value.to_owned());
+        });
+        Some(params)
+    }
+
+    /// Whether `path` matches, handing each captured parameter to `capture`.
+    fn walk<'p>(&self, path: &'p str, mut capture: impl FnMut(&'static str, &'p str)) -> bool {
         let mut rest = path;
         for seg in &self.segments {
             let name = match seg {
                 Segment::Rest(name) => {
-                    params.insert(*name, rest.to_owned());
-                    return Some(params);
+                    capture(name, rest);
+                    return true;
                 }
-                Segment::Literal(_) | Segment::Param(_) if rest.is_empty() => return None,
+                Segment::Literal(_) | Segment::Param(_) if rest.is_empty() => return false,
                 Segment::Literal(_) => None,
                 Segment::Param(name) => Some(*name),
             };
             let (head, tail) = rest.split_once('/').unwrap_or((rest, ""));
             match (seg, name) {
-                (Segment::Literal(l), _) if *l != head => return None,
-                (_, Some(_)) if head.is_empty() => return None,
-                (_, Some(n)) => {
-                    params.insert(n, head.to_owned());
-                }
+                (Segment::Literal(l), _) if *l != head => return false,
+                (_, Some(_)) if head.is_empty() => return false,
+                (_, Some(n)) => capture(n, head),
                 _ => {}
             }
             rest = tail;
         }
-        rest.is_empty().then_some(params)
+        rest.is_empty()
     }
 }
 

@@ -87,13 +87,19 @@ impl MountEntry {
     /// Where this mount's data lives inside the barrier: `logical/<uuid>/`
     /// for secrets engines, `auth/<uuid>/` for auth methods.
     pub fn storage_prefix(&self) -> String {
-        if self.engine_type == "system" {
-            "sys/".to_owned()
+        let kind = if self.engine_type == "system" {
+            return "sys/".to_owned();
         } else if self.is_auth() {
-            format!("auth/{}/", self.uuid)
+            "auth/"
         } else {
-            format!("logical/{}/", self.uuid)
-        }
+            "logical/"
+        };
+        // Built per request (each request's view): one exact allocation.
+        let mut prefix = String::with_capacity(kind.len() + self.uuid.len() + 1);
+        prefix.push_str(kind);
+        prefix.push_str(&self.uuid);
+        prefix.push('/');
+        prefix
     }
 }
 

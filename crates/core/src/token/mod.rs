@@ -259,7 +259,7 @@ impl TokenStore {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
             .ok_or(CoreError::Sealed)?;
-        Ok(hex::encode(salt.sign(&[token.as_bytes()])))
+        Ok(coffer_crypto::hash::to_hex(&salt.sign(&[token.as_bytes()])))
     }
 
     /// The current time in unix seconds, from the store's clock.

@@ -80,7 +80,7 @@ impl KeyRing {
                 )));
             }
         };
-        Ok((ciphertext::format(n, &STANDARD.encode(blob)), n))
+        Ok((ciphertext::encode(n, &blob), n))
     }
 
     /// Decrypts a `vault:vN:` ciphertext made by [`KeyRing::encrypt`].

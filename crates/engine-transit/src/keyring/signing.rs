@@ -211,7 +211,7 @@ impl KeyRing {
             .get(&n)
             .ok_or_else(|| CoreError::invalid("no such key version"))?;
         let tag = alg.hmac(v.hmac_key(), input);
-        Ok((ciphertext::format(n, &STANDARD.encode(tag)), n))
+        Ok((ciphertext::encode(n, &tag), n))
     }
 
     /// Whether `hmac` (`vault:vN:...`) is the HMAC of `input`; compared in

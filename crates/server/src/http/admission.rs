@@ -8,14 +8,11 @@
 //! operator can still act on a node that is being flooded.
 
 use super::error::ApiError;
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
 use coffer_core::metrics::Metric;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// One listener's bound and what it refused.
 #[derive(Debug)]
@@ -58,11 +55,6 @@ impl Admission {
     }
 }
 
-/// Wraps a listener's router with `admission`.
-pub(crate) fn layer(app: axum::Router, admission: Arc<Admission>) -> axum::Router {
-    app.layer(axum::middleware::from_fn_with_state(admission, admit))
-}
-
 /// Paths never refused by the bound.
 const ALWAYS_ADMITTED: &[&str] = &[
     "/v1/sys/health",
@@ -72,96 +64,64 @@ const ALWAYS_ADMITTED: &[&str] = &[
     "/v1/sys/step-down",
 ];
 
-async fn admit(State(admission): State<Arc<Admission>>, req: Request, next: Next) -> Response {
-    if ALWAYS_ADMITTED.contains(&req.uri().path().trim_end_matches('/')) {
-        return next.run(req).await;
+impl Admission {
+    /// Lets a request for `path` in: with a permit to hold until it is
+    /// answered, without one for the operator endpoints, or not at all (the
+    /// 503 to send) when the bound is reached.
+    pub(crate) fn admit(&self, path: &str) -> Result<Option<OwnedSemaphorePermit>, ApiError> {
+        if ALWAYS_ADMITTED.contains(&path.trim_end_matches('/')) {
+            return Ok(None);
+        }
+        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "the server is working on its limit of {} requests at once \
+                     (max_concurrent_requests); retry shortly",
+                    self.max
+                ),
+            )
+            .with_retry_after(1));
+        };
+        Ok(Some(permit))
     }
-    let Ok(_permit) = admission.permits.clone().try_acquire_owned() else {
-        admission.refused.fetch_add(1, Ordering::Relaxed);
-        let mut resp = ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "the server is working on its limit of {} requests at once \
-                 (max_concurrent_requests); retry shortly",
-                admission.max
-            ),
-        )
-        .into_response();
-        resp.headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-        return resp;
-    };
-    next.run(req).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::body::Body;
-    use axum::routing::get;
-    use std::time::Duration;
-    use tower::ServiceExt as _;
+    use axum::http::header;
+    use axum::response::IntoResponse as _;
 
-    fn request(path: &str) -> axum::http::Request<Body> {
-        axum::http::Request::builder()
-            .uri(path)
-            .body(Body::empty())
-            .expect("request")
-    }
-
-    #[tokio::test]
-    async fn past_the_bound_a_request_is_refused_at_once_and_operator_endpoints_still_answer() {
-        let gate = Arc::new(tokio::sync::Semaphore::new(0));
-        let held = gate.clone();
-        let router = axum::Router::new()
-            .route(
-                "/v1/slow",
-                get(move || {
-                    let held = held.clone();
-                    async move {
-                        let _ = held.acquire().await;
-                        "done"
-                    }
-                }),
-            )
-            .route("/v1/sys/health", get(|| async { "ok" }))
-            .route("/v1/sys/seal-status", get(|| async { "ok" }));
+    #[test]
+    fn past_the_bound_a_request_is_refused_at_once_and_operator_endpoints_still_answer() {
         let admission = Admission::new(1);
-        let app = layer(router, admission.clone());
-
-        let first = tokio::spawn(app.clone().oneshot(request("/v1/slow")));
-        while admission.permits.available_permits() > 0 {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
-        let refused = app
-            .clone()
-            .oneshot(request("/v1/slow"))
-            .await
-            .expect("answer");
+        let first = admission
+            .admit("/v1/secret/data/a")
+            .expect("admitted")
+            .expect("a permit");
+        let refused = admission
+            .admit("/v1/secret/data/b")
+            .expect_err("refused")
+            .into_response();
         assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(refused.headers()[header::RETRY_AFTER], "1");
-        let health = app
-            .clone()
-            .oneshot(request("/v1/sys/health"))
-            .await
-            .expect("answer");
-        assert_eq!(health.status(), StatusCode::OK, "health is never refused");
-        let status = app
-            .clone()
-            .oneshot(request("/v1/sys/seal-status"))
-            .await
-            .expect("answer");
-        assert_eq!(status.status(), StatusCode::OK, "nor is the seal status");
+        for path in [
+            "/v1/sys/health",
+            "/v1/sys/seal-status/",
+            "/v1/sys/step-down",
+        ] {
+            assert!(
+                admission.admit(path).expect("never refused").is_none(),
+                "{path} is let in without a permit"
+            );
+        }
         assert_eq!(admission.metrics()[0].value, 1.0, "one in flight");
         assert_eq!(admission.metrics()[2].value, 1.0, "one refused");
 
-        gate.add_permits(1);
-        assert_eq!(
-            first.await.expect("task").expect("answer").status(),
-            StatusCode::OK
-        );
-        let after = app.oneshot(request("/v1/slow"));
-        gate.add_permits(1);
-        assert_eq!(after.await.expect("answer").status(), StatusCode::OK);
+        drop(first);
+        assert_eq!(admission.metrics()[0].value, 0.0, "none in flight");
+        assert!(admission.admit("/v1/secret/data/b").is_ok());
     }
 }

@@ -55,6 +55,12 @@ impl ApiError {
         }
     }
 
+    /// The same error, telling the client to retry after `secs` seconds.
+    pub(crate) fn with_retry_after(mut self, secs: u32) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
     /// The status code.
     pub fn status(&self) -> StatusCode {
         self.status

@@ -11,42 +11,28 @@
 
 use crate::config::ForwardedFor;
 use crate::http::error::ApiError;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, StatusCode};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 
 const HEADER: &str = "x-forwarded-for";
 
-/// Wraps a listener's router so that requests carry the client's address
-/// as `settings` define it.
-pub(crate) fn layer(app: axum::Router, settings: ForwardedFor) -> axum::Router {
-    app.layer(axum::middleware::from_fn_with_state(
-        Arc::new(settings),
-        client_address,
-    ))
-}
-
-async fn client_address(
-    State(settings): State<Arc<ForwardedFor>>,
-    mut req: Request,
-    next: Next,
-) -> Response {
+/// Makes `req` carry the client's address as `settings` define it, or
+/// answers why the request is refused.
+pub(crate) fn apply(settings: &ForwardedFor, req: &mut Request) -> Result<(), ApiError> {
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(a)| *a);
-    match resolve(&settings, peer, req.headers()) {
+    match resolve(settings, peer, req.headers()) {
         Ok(Some(client)) => {
             req.extensions_mut().insert(ConnectInfo(client));
-            next.run(req).await
+            Ok(())
         }
-        Ok(None) => next.run(req).await,
+        Ok(None) => Ok(()),
         Err(refused) => {
             tracing::debug!(peer = ?peer, reason = %refused.1, "X-Forwarded-For: request refused");
-            ApiError::new(refused.0, refused.1).into_response()
+            Err(ApiError::new(refused.0, refused.1))
         }
     }
 }

@@ -5,6 +5,7 @@
 pub mod admission;
 mod body;
 mod config_state;
+mod door;
 pub mod envelope;
 pub mod error;
 pub(crate) mod forwarded_for;
@@ -49,9 +50,11 @@ pub struct AppState {
     /// What the HSM said about itself when the seal opened (the banner's
     /// `HSM ...` rows), for `sys/hsm/status`; empty without an HSM seal.
     pub seal_details: Arc<Vec<(String, String)>>,
-    /// The listener's bound on requests in flight, for `sys/metrics`;
-    /// `None` when unbounded (and on the cluster listener).
+    /// The listener's bound on requests in flight (and its figures for
+    /// `sys/metrics`); `None` when unbounded (and on the cluster listener).
     pub admission: Option<Arc<admission::Admission>>,
+    /// Where the listener takes client addresses from `X-Forwarded-For`.
+    pub forwarded_for: Option<Arc<crate::config::ForwardedFor>>,
 }
 
 impl AppState {
@@ -65,6 +68,7 @@ impl AppState {
             config_state: Arc::new(serde_json::Value::Object(serde_json::Map::new())),
             seal_details: Arc::new(Vec::new()),
             admission: None,
+            forwarded_for: None,
         }
     }
 }
@@ -76,9 +80,11 @@ pub(crate) type Shared = Arc<AppState>;
 /// Default `max_request_size`: 32 MiB, as Vault.
 pub const DEFAULT_MAX_REQUEST_SIZE: usize = 32 * 1024 * 1024;
 
-/// Builds the API router. `ui` says whether `/ui/` is enabled in the config.
+/// Builds the API router, every route behind the [`door`]. `ui` says
+/// whether `/ui/` is enabled in the config.
 pub fn router(state: AppState, ui: bool) -> Router {
     let state: Shared = Arc::new(state);
+    let door = door::Door::new(state.clone());
     let api = Router::new()
         .route(
             "/v1/sys/init",
@@ -145,18 +151,9 @@ pub fn router(state: AppState, ui: bool) -> Router {
             only(put(rekey::update::<true>).post(rekey::update::<true>)),
         )
         .route("/v1/{*path}", any(logical::handle))
-        // Inside the standby layer: a standby forwards first, and the active
-        // node checks the forwarded request with the original client address.
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            quota::enforce,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            standby::send_to_active,
-        ))
         .with_state(state);
-    if ui { api.merge(ui::routes()) } else { api }
+    let app = if ui { api.merge(ui::routes()) } else { api };
+    app.layer(door)
 }
 
 /// Other methods on a raw endpoint get Vault's 405 envelope.

@@ -4,18 +4,43 @@
 //! `Retry-After`; with `enable_rate_limit_response_headers`, allowed ones
 //! carry `X-Ratelimit-Limit` and `X-Ratelimit-Remaining`.
 
-use super::Shared;
 use super::error::ApiError;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use coffer_core::quota::{Decision, RateLimited};
 use std::net::SocketAddr;
 
-pub(crate) async fn enforce(State(st): State<Shared>, req: Request, next: Next) -> Response {
+/// What the quotas say of one request.
+pub(crate) enum Admit {
+    /// Serve it; no quota headers to add.
+    Pass,
+    /// Serve it, and say how much of the quota is left.
+    PassCounted(Counted),
+    /// 429, with `Retry-After`.
+    Refuse(Response),
+}
+
+/// The `X-Ratelimit-*` headers of an allowed request.
+pub(crate) struct Counted {
+    limit: f64,
+    remaining: u64,
+}
+
+impl Counted {
+    pub(crate) fn add_headers(&self, resp: &mut Response) {
+        let h = resp.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&self.limit.to_string()) {
+            h.insert("x-ratelimit-limit", v);
+        }
+        h.insert("x-ratelimit-remaining", HeaderValue::from(self.remaining));
+    }
+}
+
+/// Checks a request against the quotas in force (see the module docs).
+pub(crate) fn admit(st: &super::AppState, req: &Request) -> Admit {
     let Some(raw) = req.uri().path().strip_prefix("/v1/") else {
-        return next.run(req).await;
+        return Admit::Pass;
     };
     // The decoded path, as the handlers see it: an encoded letter must not
     // slip past a quota on a path.
@@ -25,7 +50,7 @@ pub(crate) async fn enforce(State(st): State<Shared>, req: Request, next: Next) 
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(a)| a.ip());
     match st.core.check_rate_limit(&path, client) {
-        None => next.run(req).await,
+        None => Admit::Pass,
         Some(RateLimited {
             decision: Decision::Refused { retry_after },
             quota,
@@ -40,22 +65,14 @@ pub(crate) async fn enforce(State(st): State<Shared>, req: Request, next: Next) 
             .into_response();
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
-            resp
+            Admit::Refuse(resp)
         }
         Some(RateLimited {
             decision: Decision::Allowed { remaining },
             limit,
             headers: true,
             ..
-        }) => {
-            let mut resp = next.run(req).await;
-            let h = resp.headers_mut();
-            if let Ok(v) = HeaderValue::from_str(&limit.to_string()) {
-                h.insert("x-ratelimit-limit", v);
-            }
-            h.insert("x-ratelimit-remaining", HeaderValue::from(remaining));
-            resp
-        }
-        Some(_) => next.run(req).await,
+        }) => Admit::PassCounted(Counted { limit, remaining }),
+        Some(_) => Admit::Pass,
     }
 }

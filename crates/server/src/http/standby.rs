@@ -32,14 +32,14 @@
 
 use super::Shared;
 use super::body;
+use super::door::Next;
 use super::error::{ApiError, NotActiveHere};
 use super::replay;
 use crate::cluster::FORWARDED_FOR;
 use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use coffer_core::ha::{DEFAULT_LOCK_TTL, HaStatus, track_writes};
 use std::net::SocketAddr;
@@ -67,24 +67,25 @@ const LOOK_AGAIN: Duration = Duration::from_millis(200);
 /// nothing, which the forwarding standby may safely retry elsewhere.
 const NOT_ACTIVE: &str = "x-coffer-not-active";
 
-/// Middleware: see the module docs.
-pub(crate) async fn send_to_active(
-    State(st): State<Shared>,
-    mut req: Request,
-    next: Next,
-) -> Response {
+/// Whether `req` is this module's to handle: every request on the cluster
+/// listener, and on a client listener an unsealed HA node's `/v1/` requests
+/// other than those a node answers about itself. The rest go straight on.
+pub(crate) fn takes(st: &super::AppState, req: &Request) -> bool {
+    if st.cluster {
+        return true;
+    }
+    let path = req.uri().path();
+    let served_here = LOCAL.contains(&path.trim_end_matches('/')) || !path.starts_with("/v1/");
+    !served_here && !st.core.is_sealed() && st.core.ha_status().enabled
+}
+
+/// Handles what [`takes`] says is this module's: see the module docs.
+pub(crate) async fn send_to_active(st: Shared, mut req: Request, next: Next) -> Response {
     if st.cluster {
         return from_cluster(&st, req, next).await;
     }
     let path = req.uri().path();
-    let served_here = LOCAL.contains(&path.trim_end_matches('/')) || !path.starts_with("/v1/");
-    if served_here || st.core.is_sealed() {
-        return next.run(req).await;
-    }
     let ha = st.core.ha_status();
-    if !ha.enabled {
-        return next.run(req).await;
-    }
     if ha.standby && path.trim_end_matches('/') == "/v1/sys/seal" {
         // As Vault: a standby is not sealed through the API (that would seal
         // the active node); stop its process instead.
