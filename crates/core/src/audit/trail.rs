@@ -60,7 +60,9 @@ pub(crate) struct AuditMount {
 /// device was enabled as the request arrived. `Debug` never shows the input:
 /// it holds the raw token and request data.
 pub(crate) struct AuditTrail {
-    input: Option<LogInput>,
+    /// Boxed: the trail is moved along the request path, and the input is
+    /// over a kilobyte.
+    input: Option<Box<LogInput>>,
 }
 
 impl std::fmt::Debug for AuditTrail {
@@ -78,6 +80,12 @@ enum EntryKind {
 }
 
 impl AuditTrail {
+    /// Whether an audit device was enabled as the request arrived: without
+    /// one, there is nothing to record before or after the handler.
+    pub(crate) fn is_recording(&self) -> bool {
+        self.input.is_some()
+    }
+
     /// Sets the request path as the router sees it (after canonicalisation).
     pub(crate) fn set_path(&mut self, path: &str) {
         if let Some(input) = &mut self.input {
@@ -139,7 +147,9 @@ impl Core {
         };
         let mut input = LogInput::new(self.clock.now(), request);
         input.auth = token.map(|t| token_auth(t, raw_token));
-        AuditTrail { input: Some(input) }
+        AuditTrail {
+            input: Some(Box::new(input)),
+        }
     }
 
     /// Records a request refused before dispatch (token, path or ACL) with
@@ -213,9 +223,9 @@ impl Core {
 /// for the response entry.
 async fn record(
     broker: Arc<AuditBroker>,
-    input: LogInput,
+    input: Box<LogInput>,
     kind: EntryKind,
-) -> Result<LogInput, String> {
+) -> Result<Box<LogInput>, String> {
     let joined = tokio::task::spawn_blocking(move || {
         let logged = match kind {
             EntryKind::Request => broker.log_request(&input),
@@ -298,7 +308,10 @@ mod tests {
             ..AuditRequest::default()
         };
         let trail = AuditTrail {
-            input: Some(LogInput::new(std::time::SystemTime::UNIX_EPOCH, request)),
+            input: Some(Box::new(LogInput::new(
+                std::time::SystemTime::UNIX_EPOCH,
+                request,
+            ))),
         };
         let shown = format!("{trail:?}");
         assert!(

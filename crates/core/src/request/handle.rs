@@ -77,7 +77,9 @@ impl Core {
                 } else {
                     CoreError::PermissionDenied
                 };
-                Err(self.audit_rejected(req, token, error).await)
+                // Boxed: the audit step is rare and would add kilobytes to
+                // every request's future.
+                Err(Box::pin(self.audit_rejected(req, token, error)).await)
             }
             other => other,
         }
@@ -161,7 +163,11 @@ impl Core {
         // The steps' futures are boxed: kept inline, each would add its
         // size (kilobytes, for wrapping and audit) to every request's
         // future, and moving that state costs more than an allocation.
-        Box::pin(self.audit_request(&mut trail)).await?;
+        // Without an audit device the audit steps are skipped outright, not
+        // allocated only to find nothing to record.
+        if trail.is_recording() {
+            Box::pin(self.audit_request(&mut trail)).await?;
+        }
         let result = Box::pin(self.execute(plan, req, resolved, raw_token)).await;
         let result = match wrap_ttl {
             Some(_) => {
@@ -169,7 +175,11 @@ impl Core {
             }
             None => result,
         };
-        Box::pin(self.audit_response(trail, result)).await
+        if trail.is_recording() {
+            Box::pin(self.audit_response(trail, result)).await
+        } else {
+            result
+        }
     }
 
     /// Records a request whose token was refused before it could be served.

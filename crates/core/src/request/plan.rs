@@ -161,9 +161,12 @@ impl Core {
             acl: plan.acl,
             sudo: plan.sudo,
         };
+        // The sys and token-store handlers, and the unlock after a user's
+        // removal, are boxed: inline, their kilobytes of state would be
+        // copied along with every engine request's future.
         match plan.target {
-            Target::Sys => self.handle_sys(req, &caller).await,
-            Target::Token => self.handle_auth_token(&req, &caller).await,
+            Target::Sys => Box::pin(self.handle_sys(req, &caller)).await,
+            Target::Token => Box::pin(self.handle_auth_token(&req, &caller)).await,
             Target::Engine {
                 engine,
                 ctx,
@@ -174,7 +177,9 @@ impl Core {
                 if let Some(alias) = removed {
                     // The user is gone: so is its lock, or a user created
                     // again under the name would start locked.
-                    if let Err(e) = self.lockouts.unlock(&plan.mount.accessor, &alias).await {
+                    if let Err(e) =
+                        Box::pin(self.lockouts.unlock(&plan.mount.accessor, &alias)).await
+                    {
                         tracing::warn!(error = %e, mount = %plan.mount.point, "a deleted user's lock could not be lifted; lift it with sys/locked-users/.../unlock");
                     }
                 }

@@ -404,24 +404,25 @@ impl TokenStore {
         }
         let mut used = TokenUse::Counted;
         let now_secs = self.now();
-        let entry = self
-            .modify(&token.id, |e| {
-                if e.exhausted {
-                    return Err(CoreError::PermissionDenied);
-                }
-                e.num_uses = e.num_uses.saturating_sub(1);
-                if e.num_uses == 0 {
-                    e.exhausted = true;
-                    e.exhausted_at = Some(now_secs);
-                    used = TokenUse::Last;
-                }
-                Ok(())
-            })
-            .await
-            .map_err(|e| match e {
-                CoreError::InvalidRequest(_) => CoreError::PermissionDenied,
-                other => other,
-            })?;
+        // Boxed: most tokens have no use limit, and the write's state would
+        // otherwise be part of every request's future.
+        let entry = Box::pin(self.modify(&token.id, |e| {
+            if e.exhausted {
+                return Err(CoreError::PermissionDenied);
+            }
+            e.num_uses = e.num_uses.saturating_sub(1);
+            if e.num_uses == 0 {
+                e.exhausted = true;
+                e.exhausted_at = Some(now_secs);
+                used = TokenUse::Last;
+            }
+            Ok(())
+        }))
+        .await
+        .map_err(|e| match e {
+            CoreError::InvalidRequest(_) => CoreError::PermissionDenied,
+            other => other,
+        })?;
         let now = ResolvedToken {
             id: token.id.clone(),
             entry,
