@@ -9,7 +9,6 @@
 //! [`AugmentedEntropy`] mixes into the OS CSPRNG.
 
 pub mod augmented;
-pub mod buffered;
 pub mod cluster_cert;
 pub mod drbg;
 pub mod ec_key;

@@ -34,7 +34,6 @@ use crate::token::expiration::{LEASE_STORE_PREFIX, Leases};
 use crate::token::{TOKEN_SEAL_WRAPPED, TOKEN_STORE_PREFIX, TokenStore};
 use crate::wrapping::key::{WRAPPING_KEY_PREFIX, WRAPPING_SEAL_WRAPPED, WrappingKey};
 use coffer_crypto::Entropy;
-use coffer_crypto::buffered::Buffered;
 use jobs::Jobs;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -101,9 +100,6 @@ pub struct Core {
     /// OS randomness for non-CSP draws (the same object as `entropy` when
     /// augmentation is off).
     pub(crate) system_entropy: Arc<dyn Entropy>,
-    /// `system_entropy` read a chunk at a time, for nonces (barrier values,
-    /// transit encrypts): see `coffer_crypto::buffered`.
-    pub(crate) nonces: Arc<dyn Entropy>,
     /// Whether `entropy` mixes in a seal's randomness (`entropy "seal"`).
     pub(crate) augmented: bool,
     pub(crate) clock: Arc<dyn Clock>,
@@ -154,7 +150,6 @@ impl Core {
     pub fn new(opts: CoreOptions) -> Arc<Self> {
         let augmented = opts.system_entropy.is_some();
         let system_entropy = opts.system_entropy.unwrap_or_else(|| opts.entropy.clone());
-        let nonces: Arc<dyn Entropy> = Arc::new(Buffered::new(system_entropy.clone()));
         let seal = opts.seal.seal();
         let wrapper = Arc::new(SealWrapper::new(seal.clone(), opts.migration_from.clone()));
         let core_rule = |wrapped: &'static [&'static str]| {
@@ -177,7 +172,7 @@ impl Core {
         };
         let barrier = Arc::new(
             Barrier::new(backend, opts.entropy.clone())
-                .with_nonce_entropy(nonces.clone())
+                .with_nonce_entropy(system_entropy.clone())
                 .with_seal_wrap(wrapper),
         );
         let leases = Arc::new(Leases::new(View::new(barrier.clone(), LEASE_STORE_PREFIX)));
@@ -198,7 +193,6 @@ impl Core {
             migration_from: opts.migration_from,
             entropy: opts.entropy,
             system_entropy,
-            nonces,
             augmented,
             clock: opts.clock,
             factories: opts

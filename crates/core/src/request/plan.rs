@@ -194,8 +194,8 @@ impl Core {
 
     /// What the engine of `mount` may touch: its view (with the mount's seal
     /// wrap rule), the clock, the CSP entropy when the mount has
-    /// `external_entropy_access` (else the OS CSPRNG), the OS CSPRNG read a
-    /// chunk at a time for nonces, and the managed keys the mount allows.
+    /// `external_entropy_access` (else the OS CSPRNG), the OS CSPRNG for
+    /// nonces, and the managed keys the mount allows.
     pub(crate) fn engine_context(&self, mount: &MountEntry) -> EngineContext {
         EngineContext {
             view: View::new(self.barrier.clone(), mount.storage_prefix())
@@ -206,7 +206,7 @@ impl Core {
             } else {
                 self.system_entropy.clone()
             },
-            nonces: self.nonces.clone(),
+            nonces: self.system_entropy.clone(),
             managed_keys: crate::managed_keys::MountManagedKeys::new(
                 self.managed_keys.clone(),
                 self.barrier.clone(),
