@@ -596,3 +596,63 @@ async fn every_route_is_behind_the_admission_bound_and_the_proxy_check_of_its_li
     )
     .await;
 }
+
+/// A body that stays on its way until `release` is dropped, then ends.
+struct HeldBody(tokio::sync::oneshot::Receiver<()>);
+
+impl http_body::Body for HeldBody {
+    type Data = axum::body::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::future::Future::poll(std::pin::Pin::new(&mut self.0), cx).map(|_| None)
+    }
+}
+
+#[tokio::test]
+async fn a_request_holds_its_admission_permit_until_it_is_answered() {
+    use coffer_server::http::admission::Admission;
+    use coffer_server::http::{AppState, DEFAULT_MAX_REQUEST_SIZE, router};
+
+    let core = coffer_core::Core::new(coffer_testkit::node::node_options(
+        coffer_testkit::storage::inmem(),
+        None,
+    ));
+    let app = router(
+        AppState {
+            admission: Some(Admission::new(1)),
+            ..AppState::new(core, DEFAULT_MAX_REQUEST_SIZE)
+        },
+        false,
+    );
+    let (release, held) = tokio::sync::oneshot::channel::<()>();
+    let slow = Request::builder()
+        .method("PUT")
+        .uri("/v1/sys/init")
+        .body(Body::new(HeldBody(held)))
+        .expect("request");
+    let first = tokio::spawn(app.clone().oneshot(slow));
+    // The first request is in its handler, waiting for its body.
+    let mut refused = None;
+    for _ in 0..200 {
+        let (status, body) = call(&app, "GET", "/v1/sys/init", None, None).await;
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            refused = Some(body);
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    let refused = refused.expect("the second request is refused while the first is in flight");
+    assert!(
+        refused.to_string().contains("max_concurrent_requests"),
+        "{refused}"
+    );
+    drop(release);
+    let answered = first.await.expect("task").expect("answer");
+    assert_ne!(answered.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // Answered: its permit is back.
+    expect_status(&app, "GET", "/v1/sys/init", None, None, StatusCode::OK).await;
+}
