@@ -5,7 +5,10 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use common::{app, app_with_limit, call, call_raw, expect_error, expect_status, init_and_unseal};
+use common::{
+    app, app_with_limit, app_with_state, call, call_raw, expect_error, expect_status,
+    init_and_unseal,
+};
 use serde_json::json;
 use tower::ServiceExt as _;
 
@@ -537,22 +540,15 @@ async fn a_license_step_from_vault_enterprise_guides_say_it_is_not_needed() {
 #[tokio::test]
 async fn every_route_is_behind_the_admission_bound_and_the_proxy_check_of_its_listener() {
     use coffer_server::config::ForwardedFor;
+    use coffer_server::http::AppState;
     use coffer_server::http::admission::Admission;
-    use coffer_server::http::{AppState, DEFAULT_MAX_REQUEST_SIZE, router};
     use std::sync::Arc;
 
-    let core = coffer_core::Core::new(coffer_testkit::node::node_options(
-        coffer_testkit::storage::inmem(),
-        None,
-    ));
     // A bound of no requests at all: only the operator endpoints get in.
-    let full = router(
-        AppState {
-            admission: Some(Admission::new(0)),
-            ..AppState::new(core.clone(), DEFAULT_MAX_REQUEST_SIZE)
-        },
-        false,
-    );
+    let full = app_with_state(|st| AppState {
+        admission: Some(Admission::new(0)),
+        ..st
+    });
     expect_error(
         &full,
         "GET",
@@ -573,18 +569,15 @@ async fn every_route_is_behind_the_admission_bound_and_the_proxy_check_of_its_li
     )
     .await;
 
-    let proxied = router(
-        AppState {
-            forwarded_for: Some(Arc::new(ForwardedFor {
-                authorized_addrs: Vec::new(),
-                hop_skips: 0,
-                reject_not_authorized: true,
-                reject_not_present: true,
-            })),
-            ..AppState::new(core, DEFAULT_MAX_REQUEST_SIZE)
-        },
-        false,
-    );
+    let proxied = app_with_state(|st| AppState {
+        forwarded_for: Some(Arc::new(ForwardedFor {
+            authorized_addrs: Vec::new(),
+            hop_skips: 0,
+            reject_not_authorized: true,
+            reject_not_present: true,
+        })),
+        ..st
+    });
     expect_error(
         &proxied,
         "GET",
@@ -614,20 +607,13 @@ impl http_body::Body for HeldBody {
 
 #[tokio::test]
 async fn a_request_holds_its_admission_permit_until_it_is_answered() {
+    use coffer_server::http::AppState;
     use coffer_server::http::admission::Admission;
-    use coffer_server::http::{AppState, DEFAULT_MAX_REQUEST_SIZE, router};
 
-    let core = coffer_core::Core::new(coffer_testkit::node::node_options(
-        coffer_testkit::storage::inmem(),
-        None,
-    ));
-    let app = router(
-        AppState {
-            admission: Some(Admission::new(1)),
-            ..AppState::new(core, DEFAULT_MAX_REQUEST_SIZE)
-        },
-        false,
-    );
+    let app = app_with_state(|st| AppState {
+        admission: Some(Admission::new(1)),
+        ..st
+    });
     let (release, held) = tokio::sync::oneshot::channel::<()>();
     let slow = Request::builder()
         .method("PUT")

@@ -41,6 +41,16 @@ pub(crate) fn app_and_core(
     (app, core)
 }
 
+/// Shamir seal, fresh in-memory storage, the listener's state as
+/// `configure` makes it from the defaults (an admission bound, proxies).
+pub(crate) fn app_with_state(configure: impl FnOnce(AppState) -> AppState) -> axum::Router {
+    let core = Core::new(node_options(inmem(), None));
+    router(
+        configure(AppState::new(core, DEFAULT_MAX_REQUEST_SIZE)),
+        false,
+    )
+}
+
 /// Shamir seal, fresh in-memory storage, the given body limit.
 pub(crate) fn app_with_limit(limit: usize) -> axum::Router {
     app_on(inmem(), None, limit)
